@@ -1,0 +1,243 @@
+//! Mock OpenAI and Gemini servers that validate like the real APIs, answer in their real shapes,
+//! and record every request they receive as evidence.
+//!
+//! An audit points the pipeline under test at these mocks instead of the real providers. What the
+//! pipeline sends them is the evidence for half the policy: whether images went to the provider
+//! the user chose, whether `store`, `user` or a Files API upload asked the provider to keep data,
+//! whether image metadata or client identifiers left the machine, and whether anything travelled
+//! without TLS. So the mocks are strict where the real APIs are strict (a request the real service
+//! would refuse is refused here with the real error envelope, and the reason is recorded), and
+//! faithful in what they answer (the official SDKs parse every answer; see `tests/sdk.rs`).
+//!
+//! [`Mocks`] is the main type: [`Mocks::start`] brings up both providers, each a `wiremock` server
+//! with a responder of our own, behind a small tokio-rustls front that terminates TLS with a
+//! certificate from a CA made for this run ([`Mocks::ca_pem`]). The front peeks at each connection:
+//! plaintext HTTP arriving at the TLS port is parsed, recorded with `tls: false`, and refused.
+//! [`Mocks::set_behaviour`] scripts faults (429, 5xx, timeouts, safety blocks, malformed or slow
+//! answers) for the next generation requests of a provider, and [`Mocks::recorded`] returns every
+//! request so far as a [`RecordedRequest`]: headers, body, decoded images, prompt, how it was judged
+//! and answered, and the fresh random image the answer carried.
+//!
+//! **Invariant:** this crate knows nothing of scanning, monitors or reports; it only serves and records.
+
+mod b64;
+mod gemini;
+mod http;
+mod ids;
+mod images;
+mod openai;
+mod state;
+mod tls;
+mod types;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+
+pub use tls::PLAINTEXT_REJECTION;
+pub use types::{Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, UnknownName};
+
+use state::Shared;
+
+/// Both mock providers, running until [`Mocks::shutdown`] (or drop).
+pub struct Mocks {
+    shared: Arc<Shared>,
+    openai: Served,
+    gemini: Served,
+    tls: bool,
+    ca_pem: Option<String>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// One provider's wiremock server and the address clients reach it at.
+struct Served {
+    /// Held for its lifetime: dropping it stops the server.
+    _server: MockServer,
+    addr: SocketAddr,
+}
+
+/// Answers through a provider's handler and records the exchange.
+struct Responder {
+    provider: Provider,
+    shared: Arc<Shared>,
+    /// Whether requests reaching wiremock came through the TLS front (its port is loopback-only and
+    /// known to the front alone).
+    tls: bool,
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let inc = http::Incoming::from_wiremock(request, self.tls);
+        let (reply, rec) = match self.provider {
+            Provider::OpenAi => openai::respond(&self.shared, &inc),
+            Provider::Gemini => gemini::respond(&self.shared, &inc),
+        };
+        self.shared.record(rec);
+        reply.into_template()
+    }
+}
+
+impl Mocks {
+    /// Starts both mocks as the options say. With `tls`, each provider's port is a TLS front and its
+    /// wiremock server listens on a private loopback port behind it.
+    pub async fn start(opts: MockOptions) -> anyhow::Result<Mocks> {
+        let shared = Arc::new(Shared::new(
+            opts.openai_key.clone(),
+            opts.gemini_key.clone(),
+            opts.timeout_hold,
+        ));
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let authority = if opts.tls {
+            Some(tls::make_authority(&opts.extra_hostnames).context("making the mock CA")?)
+        } else {
+            None
+        };
+        let mut served = Vec::new();
+        for (provider, bind, port) in [
+            (Provider::OpenAi, opts.bind, opts.openai_port),
+            (Provider::Gemini, opts.gemini_bind.unwrap_or(opts.bind), opts.gemini_port),
+        ] {
+            let public = SocketAddr::new(bind, port);
+            let Some(authority) = &authority else {
+                let listener = std::net::TcpListener::bind(public)
+                    .with_context(|| format!("binding the {provider} mock to {public}"))?;
+                let addr = listener.local_addr().context("reading the bound address")?;
+                let server = start_wiremock(listener, provider, &shared, false).await;
+                served.push(Served {
+                    _server: server,
+                    addr,
+                });
+                continue;
+            };
+            let inner =
+                std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).with_context(|| {
+                    format!("binding the {provider} mock's private port on 127.0.0.1")
+                })?;
+            let server = start_wiremock(inner, provider, &shared, true).await;
+            let listener = tokio::net::TcpListener::bind(public)
+                .await
+                .with_context(|| format!("binding the {provider} TLS front to {public}"))?;
+            let addr = listener.local_addr().context("reading the bound address")?;
+            let front = tls::Front {
+                provider,
+                acceptor: tokio_rustls::TlsAcceptor::from(authority.server_config.clone()),
+                upstream: *server.address(),
+                shared: shared.clone(),
+                cancel: cancel.clone(),
+                tracker: tracker.clone(),
+            };
+            tracker.spawn(front.run(listener));
+            served.push(Served {
+                _server: server,
+                addr,
+            });
+        }
+        let gemini = served.pop().context("the Gemini mock did not start")?;
+        let openai = served.pop().context("the OpenAI mock did not start")?;
+        Ok(Mocks {
+            shared,
+            openai,
+            gemini,
+            tls: opts.tls,
+            ca_pem: authority.map(|a| a.ca_pem),
+            cancel,
+            tracker,
+        })
+    }
+
+    fn url(&self, addr: SocketAddr) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", reachable(addr))
+    }
+
+    /// Origin only, e.g. "https://127.0.0.1:40123" (callers append /v1).
+    pub fn openai_url(&self) -> String {
+        self.url(self.openai.addr)
+    }
+
+    /// Origin only (callers append /v1beta).
+    pub fn gemini_url(&self) -> String {
+        self.url(self.gemini.addr)
+    }
+
+    pub fn openai_addr(&self) -> SocketAddr {
+        self.openai.addr
+    }
+
+    pub fn gemini_addr(&self) -> SocketAddr {
+        self.gemini.addr
+    }
+
+    /// The CA that signed the mocks' certificate, PEM; None in plaintext mode.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// The behaviours the next generation requests of `provider` take, in order; the last repeats.
+    /// Models and Files endpoints always answer normally.
+    pub fn set_behaviour(&self, provider: Provider, seq: Vec<Behaviour>) {
+        self.shared.set_behaviour(provider, seq);
+    }
+
+    /// Every request so far, in arrival order, plaintext ones included.
+    pub fn recorded(&self) -> Vec<RecordedRequest> {
+        self.shared.recorded()
+    }
+
+    /// Stops both mocks: closes every client connection (held `Timeout` requests included) and
+    /// waits for the front's tasks to end.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        // Dropping `self` stops both wiremock servers (their runtimes end with them).
+    }
+}
+
+impl Drop for Mocks {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// An address a client can dial: a wildcard bind is reached over loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+async fn start_wiremock(
+    listener: std::net::TcpListener,
+    provider: Provider,
+    shared: &Arc<Shared>,
+    tls: bool,
+) -> MockServer {
+    let server = MockServer::builder()
+        .listener(listener)
+        .disable_request_recording()
+        .start()
+        .await;
+    server
+        .register(
+            Mock::given(wiremock::matchers::any()).respond_with(Responder {
+                provider,
+                shared: shared.clone(),
+                tls,
+            }),
+        )
+        .await;
+    server
+}

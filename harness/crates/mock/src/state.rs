@@ -1,0 +1,129 @@
+//! State shared by both mocks and the TLS fronts: the recording, the scripted behaviours, and the
+//! files the Files APIs were given.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::types::{Behaviour, Provider, RecordedRequest};
+
+/// A file uploaded to the OpenAI Files API.
+#[derive(Debug, Clone)]
+pub struct OpenAiFile {
+    pub id: String,
+    pub filename: String,
+    pub purpose: String,
+    pub bytes: usize,
+    pub created_at: i64,
+}
+
+/// A file uploaded (or being uploaded) through the Gemini resumable upload protocol.
+#[derive(Debug, Clone)]
+pub struct GeminiFile {
+    /// "files/<id>".
+    pub name: String,
+    pub display_name: Option<String>,
+    pub mime_type: String,
+    /// Bytes received so far (the upload URL's chunks, in offset order).
+    pub data: Vec<u8>,
+    pub declared_len: Option<u64>,
+    pub created: time::OffsetDateTime,
+    pub finalized: bool,
+    /// The `upload_id` of the upload URL that feeds it.
+    pub upload_id: String,
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub openai_key: String,
+    pub gemini_key: String,
+    pub timeout_hold: Duration,
+    recorded: Mutex<Vec<RecordedRequest>>,
+    behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
+    pub openai_files: Mutex<HashMap<String, OpenAiFile>>,
+    /// Keyed by the file id (the part after "files/").
+    pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
+}
+
+/// Locks a mutex, carrying on through a poisoned one: the data stays usable evidence even if a
+/// handler panicked while holding it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub fn new(openai_key: String, gemini_key: String, timeout_hold: Duration) -> Shared {
+        Shared {
+            openai_key,
+            gemini_key,
+            timeout_hold,
+            recorded: Mutex::new(Vec::new()),
+            behaviours: Mutex::new(HashMap::new()),
+            openai_files: Mutex::new(HashMap::new()),
+            gemini_files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Appends a recording, numbering it in arrival order.
+    pub fn record(&self, mut rec: RecordedRequest) {
+        let mut recorded = lock(&self.recorded);
+        rec.seq = recorded.len() as u64;
+        recorded.push(rec);
+    }
+
+    pub fn recorded(&self) -> Vec<RecordedRequest> {
+        lock(&self.recorded).clone()
+    }
+
+    pub fn set_behaviour(&self, provider: Provider, seq: Vec<Behaviour>) {
+        lock(&self.behaviours).insert(provider, seq.into());
+    }
+
+    /// The behaviour for the next generation request: the script's head, the last entry repeating.
+    pub fn take_behaviour(&self, provider: Provider) -> Behaviour {
+        let mut all = lock(&self.behaviours);
+        match all.get_mut(&provider) {
+            Some(queue) if queue.len() > 1 => queue.pop_front().unwrap_or_default(),
+            Some(queue) => queue.front().copied().unwrap_or_default(),
+            None => Behaviour::Ok,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaviours_are_taken_in_order_and_the_last_repeats() {
+        let shared = Shared::new("a".into(), "b".into(), Duration::from_secs(1));
+        assert_eq!(shared.take_behaviour(Provider::OpenAi), Behaviour::Ok);
+        shared.set_behaviour(
+            Provider::OpenAi,
+            vec![
+                Behaviour::ServerError,
+                Behaviour::Unavailable,
+                Behaviour::Malformed,
+            ],
+        );
+        assert_eq!(
+            shared.take_behaviour(Provider::OpenAi),
+            Behaviour::ServerError
+        );
+        assert_eq!(shared.take_behaviour(Provider::Gemini), Behaviour::Ok);
+        assert_eq!(
+            shared.take_behaviour(Provider::OpenAi),
+            Behaviour::Unavailable
+        );
+        assert_eq!(
+            shared.take_behaviour(Provider::OpenAi),
+            Behaviour::Malformed
+        );
+        assert_eq!(
+            shared.take_behaviour(Provider::OpenAi),
+            Behaviour::Malformed
+        );
+        shared.set_behaviour(Provider::OpenAi, vec![]);
+        assert_eq!(shared.take_behaviour(Provider::OpenAi), Behaviour::Ok);
+    }
+}

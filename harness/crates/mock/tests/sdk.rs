@@ -1,0 +1,187 @@
+//! The official SDKs (openai, google-genai for Python) against the mocks over TLS: every answer
+//! must parse as the SDK expects, and errors must surface as the SDK's own exception types.
+//!
+//! Needs `pip install openai google-genai`; without them this test fails, it never skips.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider};
+
+const OPENAI_KEY: &str = "sk-proj-sdk-test-0000000000000000";
+const GEMINI_KEY: &str = "AIzaSdkTest000000000000000000000000";
+
+fn python() -> String {
+    std::env::var("TRACELESS_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name)
+}
+
+/// Fails with the install line when the SDKs are missing.
+async fn require_sdks() {
+    let out = tokio::process::Command::new(python())
+        .args(["-c", "import openai, google.genai"])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; install Python 3 and run `pip install openai google-genai`",
+                python()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "the official SDKs are missing: run `pip install openai google-genai`\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn run_script(name: &str, env: &[(&str, String)]) -> String {
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(script(name)).kill_on_drop(true);
+    // Nothing may divert the SDKs from the mocks: no proxies, no provider overrides from the caller.
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GOOGLE_API_KEY",
+        "GEMINI_API_KEY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_PROXY", "*");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not finish within 120 s"))
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_parse_every_answer() {
+    require_sdks().await;
+    let mocks = Mocks::start(MockOptions {
+        openai_key: OPENAI_KEY.into(),
+        gemini_key: GEMINI_KEY.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("mocks start");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, mocks.ca_pem().unwrap()).unwrap();
+    let input = png(40, 40);
+    let input_file = dir.path().join("input.png");
+    std::fs::write(&input_file, &input).unwrap();
+    let script_for = vec![
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::RateLimited { retry_after_s: 1 },
+        Behaviour::SafetyBlock,
+        Behaviour::Ok,
+    ];
+    mocks.set_behaviour(Provider::OpenAi, script_for.clone());
+    mocks.set_behaviour(Provider::Gemini, script_for);
+    let common_env = [
+        ("TRACELESS_CA_FILE", ca_file.display().to_string()),
+        ("TRACELESS_INPUT_PNG", input_file.display().to_string()),
+    ];
+
+    let mut env = common_env.to_vec();
+    env.push(("TRACELESS_OPENAI_URL", mocks.openai_url()));
+    env.push(("TRACELESS_OPENAI_KEY", OPENAI_KEY.into()));
+    let said = run_script("openai_sdk.py", &env).await;
+    assert!(said.contains("all answers parsed"), "{said}");
+
+    let mut env = common_env.to_vec();
+    env.push(("TRACELESS_GEMINI_URL", mocks.gemini_url()));
+    env.push(("TRACELESS_GEMINI_KEY", GEMINI_KEY.into()));
+    let said = run_script("genai_sdk.py", &env).await;
+    assert!(said.contains("all answers parsed"), "{said}");
+
+    let rec = mocks.recorded();
+    assert!(rec.iter().all(|r| r.tls), "every SDK request went over TLS");
+    assert!(
+        rec.iter().all(|r| r.rejected.is_none()),
+        "the mocks rejected an SDK request: {:?}",
+        rec.iter()
+            .filter_map(|r| r.rejected.as_deref())
+            .collect::<Vec<_>>()
+    );
+
+    let openai: Vec<_> = rec
+        .iter()
+        .filter(|r| r.provider == Provider::OpenAi)
+        .collect();
+    let endpoints: Vec<Endpoint> = openai.iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            Endpoint::Models,
+            Endpoint::ImagesEdits,
+            Endpoint::Responses,
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesEdits
+        ]
+    );
+    let statuses: Vec<u16> = openai.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 429, 400]);
+    assert_eq!(openai[1].images, vec![input.clone()]);
+    assert_eq!(
+        openai[1].prompt.as_deref(),
+        Some("sdk edit tlp-sdk00000001")
+    );
+    assert_eq!(openai[2].images, vec![input.clone()]);
+    assert_eq!(openai[2].store, Some(false));
+    assert_eq!(openai[2].user, None);
+
+    let gemini: Vec<_> = rec
+        .iter()
+        .filter(|r| r.provider == Provider::Gemini)
+        .collect();
+    let endpoints: Vec<Endpoint> = gemini.iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent,
+            Endpoint::GenerateContent,
+            Endpoint::GenerateContent
+        ]
+    );
+    let statuses: Vec<u16> = gemini.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 200, 429, 200]);
+    for r in &gemini {
+        assert_eq!(r.images, vec![input.clone()]);
+        assert_eq!(r.prompt.as_deref(), Some("sdk gemini tlp-sdk00000003"));
+        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY));
+    }
+    assert_eq!(gemini[1].query.as_deref(), Some("alt=sse"));
+    mocks.shutdown().await;
+}

@@ -1,0 +1,333 @@
+//! The report schema `traceless.report/v1`: plain serialisable data, nothing computed here.
+//!
+//! Field names are serialised kebab-case. Every field is always written (absent values as
+//! `null`, empty lists as `[]`), so `schema/report-v1.schema.json` can list them all as required.
+
+use serde::{Deserialize, Serialize};
+
+/// The value of [`Report::schema`] for this version of the format.
+pub const SCHEMA_ID: &str = "traceless.report/v1";
+
+/// A finished audit: what was run, what was watched, what was found, and the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Report {
+    /// Always [`SCHEMA_ID`]; readers refuse anything else.
+    pub schema: String,
+    /// The audit's overall verdict.
+    pub verdict: Verdict,
+    /// One line a pull-request reader understands (see [`Report::summary_line`]).
+    pub summary: String,
+    /// What was audited, with what, when: enough to reproduce the run and trust its inputs.
+    pub provenance: Provenance,
+    /// Every monitor and whether it could watch what it is meant to.
+    pub monitors: Vec<MonitorEntry>,
+    /// One verdict per clause of the clause map, in the map's order.
+    pub clauses: Vec<ClauseResult>,
+    /// Every finding, waived ones included, numbered `F1`, `F2`, ...
+    pub findings: Vec<Finding>,
+    /// Every scenario that ran (property cases included).
+    pub scenarios: Vec<ScenarioResult>,
+    /// Every waiver in the configuration, used or not.
+    pub waivers: Vec<WaiverEntry>,
+    /// Why the audit could not be completed, when it could not (config, start-up, a required monitor).
+    pub errors: Vec<String>,
+}
+
+impl Default for Report {
+    /// An empty report of this schema version, to be filled with `..Default::default()`.
+    fn default() -> Self {
+        Report {
+            schema: SCHEMA_ID.to_owned(),
+            verdict: Verdict::default(),
+            summary: String::new(),
+            provenance: Provenance::default(),
+            monitors: Vec::new(),
+            clauses: Vec::new(),
+            findings: Vec::new(),
+            scenarios: Vec::new(),
+            waivers: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The audit's overall verdict.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every tested clause passed, every required monitor was active.
+    #[default]
+    Pass,
+    /// At least one unwaived finding, failed clause or failed scenario.
+    Fail,
+    /// The evidence is not complete enough to judge (errors, or a required monitor missing).
+    Incomplete,
+}
+
+impl Verdict {
+    /// The verdict as written in the JSON (`pass`, `fail`, `incomplete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the audit's inputs came from, digested so an auditor can check them months later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct Provenance {
+    /// `traceless` version that produced the report.
+    pub harness_version: String,
+    /// Git commit of the harness, when built from a checkout.
+    pub harness_commit: Option<String>,
+    /// The command that started the pipeline under audit.
+    pub pipeline_command: Vec<String>,
+    /// SHA-256 of the pipeline's executable, when it is a file.
+    pub pipeline_sha256: Option<String>,
+    /// The audit configuration (`traceless.toml`).
+    pub config: FileDigest,
+    /// The policy text the clauses quote.
+    pub policy: FileDigest,
+    /// The clause map (`clauses.toml`).
+    pub clause_map: FileDigest,
+    /// Every scenario file that was run.
+    pub scenarios: Vec<FileDigest>,
+    /// Seed of the property cases; `--seed` replays them.
+    pub seed: u64,
+    /// Number of property cases drawn.
+    pub cases: u32,
+    /// Start of the audit, RFC 3339.
+    pub started_at: String,
+    /// Wall-clock duration of the audit.
+    pub duration_ms: u64,
+    /// Kernel release of the machine (monitors depend on it).
+    pub kernel: String,
+    /// Whether the audit ran with `--ci` (degraded required monitors make it incomplete).
+    pub ci: bool,
+}
+
+/// A file and its SHA-256 (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct FileDigest {
+    /// The path as given to the harness.
+    pub path: String,
+    /// 64 lowercase hex digits.
+    pub sha256: String,
+}
+
+/// The states a monitor can be in (the values of [`MonitorEntry::state`]).
+pub const MONITOR_STATES: [&str; 3] = ["active", "degraded", "unavailable"];
+
+/// One monitor and whether it could watch what it is meant to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct MonitorEntry {
+    /// `filesystem`, `syscall`, `egress`, `logs`, `memory`, `process-tree`, ...
+    pub name: String,
+    /// `active`, `degraded` or `unavailable` (see [`MONITOR_STATES`]).
+    pub state: String,
+    /// Why the monitor is not fully active.
+    pub reason: Option<String>,
+    /// Whether the audit cannot be judged without it (under `--ci`).
+    pub required: bool,
+}
+
+impl MonitorEntry {
+    /// Whether the monitor watched everything it is meant to.
+    pub fn is_active(&self) -> bool {
+        self.state == "active"
+    }
+}
+
+/// The verdict on one policy clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClauseVerdict {
+    /// Every check of the clause ran and found nothing.
+    #[default]
+    Pass,
+    /// At least one unwaived finding breaks the clause.
+    Fail,
+    /// No check verifies the clause; never counted as passed.
+    NotTested,
+    /// Every finding against the clause is waived, or the clause itself is.
+    Waived,
+}
+
+impl ClauseVerdict {
+    /// The verdict as written in the JSON (`pass`, `fail`, `not-tested`, `waived`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClauseVerdict::Pass => "pass",
+            ClauseVerdict::Fail => "fail",
+            ClauseVerdict::NotTested => "not-tested",
+            ClauseVerdict::Waived => "waived",
+        }
+    }
+}
+
+impl std::fmt::Display for ClauseVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One clause of the clause map and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct ClauseResult {
+    /// Unique id from the clause map, e.g. `2c-no-sharing`.
+    pub id: String,
+    /// The policy's numbering: `1`, `2a`, ..., `9`.
+    pub section: String,
+    /// Short title, e.g. "Third-party sharing".
+    pub title: String,
+    /// The exact sentence of the policy the clause tests.
+    pub sentence: String,
+    /// The verdict.
+    pub verdict: ClauseVerdict,
+    /// The finding kinds that verify the clause (empty when not tested).
+    pub checks: Vec<String>,
+    /// Ids of the findings against the clause (`F1`, ...), waived ones included.
+    pub findings: Vec<String>,
+    /// Why the clause is not tested, or why it was waived.
+    pub reason: Option<String>,
+}
+
+/// Something the pipeline did that breaks the policy, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct Finding {
+    /// `F1`, `F2`, ... in report order.
+    pub id: String,
+    /// The finding kind, e.g. `disk-persistence`.
+    pub kind: String,
+    /// Stable diagnostic code of the kind, e.g. `TL-DISK-001`.
+    pub code: String,
+    /// One sentence saying what happened.
+    pub summary: String,
+    /// Ids of the clauses it breaks.
+    pub clauses: Vec<String>,
+    /// The scenario during which it was seen.
+    pub scenario: Option<String>,
+    /// The request (within the scenario) whose data leaked.
+    pub request: Option<u32>,
+    /// What was seen, where and when.
+    pub evidence: Vec<EvidenceItem>,
+    /// The waiver's justification, when the finding is waived.
+    pub waiver: Option<String>,
+}
+
+impl Finding {
+    /// Whether a waiver covers the finding.
+    pub fn is_waived(&self) -> bool {
+        self.waiver.is_some()
+    }
+}
+
+/// One piece of evidence: an observation a reader can check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct EvidenceItem {
+    /// `file`, `log`, `syscall`, `connect`, `dns`, `memory`, `provider-request`, `response`, `process`.
+    pub source: String,
+    /// Milliseconds since the audit started.
+    pub at_ms: Option<u64>,
+    /// The process that did it.
+    pub pid: Option<u32>,
+    /// Where: a path, `stderr@offset`, an address, a mapping, a request path.
+    pub location: String,
+    /// What was seen, in words.
+    pub detail: String,
+    /// How the canary was encoded where it was found (`raw`, `base64`, ...).
+    pub encoding: Option<String>,
+    /// How many bytes of the haystack matched.
+    pub matched_bytes: Option<u64>,
+    /// A short, already escaped excerpt of the match (never the whole image).
+    pub excerpt: Option<String>,
+}
+
+/// One scenario and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct ScenarioResult {
+    /// Scenario id (the file is `scenarios/<id>.toml`; property cases carry their case number).
+    pub id: String,
+    /// What the scenario does.
+    pub title: String,
+    /// The policy sections it exercises.
+    pub clauses: Vec<String>,
+    /// Every request got its expected answer and no unwaived finding was seen in it.
+    pub passed: bool,
+    /// Each request sent.
+    pub requests: Vec<RequestResult>,
+    /// What happened, in order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One request a scenario sent to the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct RequestResult {
+    /// Request number within the scenario.
+    pub id: u32,
+    /// `openai` or `gemini`.
+    pub provider: String,
+    /// What the mock provider was scripted to do (`ok`, `429`, ...).
+    pub provider_behaviour: Vec<String>,
+    /// How the client behaved (`normal`, `disconnect-upload`, ...).
+    pub client: String,
+    /// Whether the request confirmed the user's age.
+    pub age_confirmed: bool,
+    /// The status the pipeline answered (none when the client disconnected).
+    pub status: Option<u16>,
+    /// The status the scenario expects.
+    pub expected_status: Option<u16>,
+    /// From sending the request to the end of the answer.
+    pub duration_ms: u64,
+    /// Anything worth saying about it (error code, why it failed).
+    pub note: Option<String>,
+}
+
+/// One line of a scenario's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct TimelineEntry {
+    /// Milliseconds since the audit started.
+    pub t_ms: u64,
+    /// Who saw it: `client`, `mock`, a monitor name, `check`.
+    pub source: String,
+    /// What happened.
+    pub what: String,
+    /// The request it belongs to.
+    pub request: Option<u32>,
+}
+
+/// A waiver from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct WaiverEntry {
+    /// A finding kind or a clause id.
+    pub target: String,
+    /// Why the finding is accepted.
+    pub justification: String,
+    /// Date (RFC 3339 `YYYY-MM-DD`) after which the waiver no longer applies.
+    pub expires: String,
+    /// Whether it had expired when the audit ran (an expired waiver waives nothing).
+    pub expired: bool,
+    /// Whether it waived at least one finding.
+    pub used: bool,
+}

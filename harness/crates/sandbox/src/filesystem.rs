@@ -1,0 +1,475 @@
+//! The filesystem monitor: every file the pipeline writes is read back at once and scanned.
+//!
+//! Three sources feed one worker thread: inotify on the writable roots (a close after writing, a
+//! create, a rename into place), strace's opens for writing anywhere else (whose parent directory is
+//! then watched too), and a walkdir snapshot of the roots before and after the run that catches what
+//! the live watch missed. A file written and gone before it could be read is reported as vanished.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind as NotifyKind, RecommendedWatcher, RecursiveMode, Watcher};
+use traceless_scan::scan::{Hit, ImageMatch, Scanner, StreamState};
+use walkdir::WalkDir;
+
+use crate::events::{EventKind, EventLog, MonitorKind, MonitorStatus};
+
+/// Files larger than this are scanned in chunks and not decoded as images.
+const IMAGE_LIMIT: u64 = 64 * 1024 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Paths that are never files written by the pipeline.
+const NOT_FILES: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+enum Msg {
+    Notify(notify::Result<notify::Event>),
+    SyscallWrite { path: PathBuf, pid: u32 },
+    Finish(Sender<()>),
+}
+
+/// A handle on the monitor's worker.
+pub struct FilesystemMonitor {
+    tx: Sender<Msg>,
+    worker: Option<JoinHandle<()>>,
+    status: MonitorStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Trigger {
+    Create,
+    Closed,
+    Syscall,
+    Sweep,
+}
+
+#[derive(Debug, Default)]
+struct Tracked {
+    /// (size, mtime) of the content last read and reported.
+    reported: Option<(u64, SystemTime)>,
+    /// Data was written since the last read.
+    dirty: bool,
+    vanished: bool,
+    pid: Option<u32>,
+}
+
+struct Worker {
+    scanner: Arc<RwLock<Scanner>>,
+    log: EventLog,
+    roots: Vec<PathBuf>,
+    ignore: Vec<PathBuf>,
+    before: HashMap<PathBuf, (u64, SystemTime)>,
+    watcher: Option<RecommendedWatcher>,
+    extra_dirs: HashSet<PathBuf>,
+    tracked: HashMap<PathBuf, Tracked>,
+}
+
+impl FilesystemMonitor {
+    /// Snapshots and watches `roots` (missing ones are skipped); `ignore` lists the harness's own paths.
+    pub fn start(
+        roots: Vec<PathBuf>,
+        ignore: Vec<PathBuf>,
+        scanner: Arc<RwLock<Scanner>>,
+        log: EventLog,
+    ) -> Self {
+        let roots: Vec<PathBuf> = dedup_roots(
+            roots
+                .into_iter()
+                .filter_map(|r| r.canonicalize().ok())
+                .collect(),
+        );
+        let ignore: Vec<PathBuf> = ignore
+            .into_iter()
+            .map(|p| p.canonicalize().unwrap_or(p))
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        let notify_tx = tx.clone();
+        let mut problems = Vec::new();
+        let watcher = match RecommendedWatcher::new(
+            move |res| {
+                let _ = notify_tx.send(Msg::Notify(res));
+            },
+            notify::Config::default(),
+        ) {
+            Ok(mut w) => {
+                for root in &roots {
+                    if let Err(e) = w.watch(root, RecursiveMode::Recursive) {
+                        problems.push(format!("cannot watch {}: {e}", root.display()));
+                    }
+                }
+                Some(w)
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "inotify unavailable: {e}; only before/after snapshots are compared"
+                ));
+                None
+            }
+        };
+        let status = if problems.is_empty() {
+            MonitorStatus::active(MonitorKind::Filesystem)
+        } else {
+            MonitorStatus::degraded(MonitorKind::Filesystem, problems.join("; "))
+        };
+        let mut worker = Worker {
+            scanner,
+            log,
+            before: HashMap::new(),
+            roots,
+            ignore,
+            watcher,
+            extra_dirs: HashSet::new(),
+            tracked: HashMap::new(),
+        };
+        worker.before = worker.snapshot();
+        let handle = std::thread::Builder::new()
+            .name("traceless-fs".into())
+            .spawn(move || worker.run(rx))
+            .ok();
+        FilesystemMonitor {
+            tx,
+            worker: handle,
+            status,
+        }
+    }
+
+    pub fn status(&self) -> MonitorStatus {
+        self.status.clone()
+    }
+
+    /// A sender strace's reader uses to report opens for writing.
+    pub fn syscall_sink(&self) -> SyscallSink {
+        SyscallSink {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Handles everything queued, sweeps the roots against the first snapshot, and stops the worker.
+    pub fn finish(mut self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        if self.tx.send(Msg::Finish(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Where opens for writing seen by strace go.
+#[derive(Clone)]
+pub struct SyscallSink {
+    tx: Sender<Msg>,
+}
+
+impl SyscallSink {
+    pub fn opened_for_write(&self, path: PathBuf, pid: u32) {
+        let _ = self.tx.send(Msg::SyscallWrite { path, pid });
+    }
+}
+
+fn dedup_roots(mut roots: Vec<PathBuf>) -> Vec<PathBuf> {
+    roots.sort();
+    roots.dedup();
+    let all = roots.clone();
+    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    roots
+}
+
+fn looks_like_image(head: &[u8]) -> bool {
+    head.starts_with(b"\x89PNG")
+        || head.starts_with(b"\xff\xd8\xff")
+        || (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP")
+        || head.starts_with(b"GIF8")
+}
+
+/// Reads a file through one open descriptor (its content stays readable even if unlinked meanwhile) and scans it.
+fn scan_file(
+    file: &mut File,
+    scanner: &Scanner,
+) -> io::Result<(u64, Vec<Hit>, Option<ImageMatch>)> {
+    let size = file.metadata()?.len();
+    if size <= IMAGE_LIMIT {
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut bytes)?;
+        let hits = scanner.scan(&bytes);
+        let image_match = if looks_like_image(&bytes) {
+            scanner.match_image(&bytes)
+        } else {
+            None
+        };
+        return Ok((bytes.len() as u64, hits, image_match));
+    }
+    let mut state = StreamState::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut hits = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hits.extend(scanner.scan_chunk(&mut state, &buf[..n]));
+        total += n as u64;
+    }
+    Ok((total, hits, None))
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Msg>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                Msg::Notify(Ok(event)) => self.on_notify(event),
+                Msg::Notify(Err(_)) => {}
+                Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
+                Msg::Finish(done) => {
+                    // what is still queued happened before the end
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            Msg::Notify(Ok(event)) => self.on_notify(event),
+                            Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
+                            _ => {}
+                        }
+                    }
+                    self.sweep();
+                    self.watcher = None;
+                    let _ = done.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn ignored(&self, path: &Path) -> bool {
+        let s = path.as_os_str().to_string_lossy();
+        if s.starts_with("pipe:") || s.starts_with("socket:") || s.starts_with("anon_inode:") {
+            return true;
+        }
+        if path.starts_with("/dev/shm") {
+            return self.ignore.iter().any(|i| path.starts_with(i));
+        }
+        NOT_FILES.iter().any(|n| path.starts_with(n))
+            || self.ignore.iter().any(|i| path.starts_with(i))
+    }
+
+    fn in_roots(&self, path: &Path) -> bool {
+        self.roots.iter().any(|r| path.starts_with(r))
+    }
+
+    fn on_notify(&mut self, event: notify::Event) {
+        match event.kind {
+            NotifyKind::Create(CreateKind::Folder) => {}
+            NotifyKind::Create(_) => {
+                for p in &event.paths {
+                    self.inspect(p, Trigger::Create, None);
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Data(_)) | NotifyKind::Modify(ModifyKind::Any) => {
+                for p in &event.paths {
+                    if !self.ignored(p) {
+                        self.tracked.entry(p.clone()).or_default().dirty = true;
+                    }
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                for p in &event.paths {
+                    self.inspect(p, Trigger::Closed, None);
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                if let Some(to) = event.paths.get(1) {
+                    self.inspect(to, Trigger::Closed, None);
+                }
+            }
+            NotifyKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                for p in &event.paths {
+                    self.inspect(p, Trigger::Closed, None);
+                }
+            }
+            NotifyKind::Remove(_) => {
+                for p in &event.paths {
+                    let Some(t) = self.tracked.get_mut(p) else {
+                        continue;
+                    };
+                    if t.dirty && !t.vanished {
+                        t.vanished = true;
+                        let pid = t.pid;
+                        let size = t.reported.map(|(s, _)| s);
+                        self.log.record(
+                            MonitorKind::Filesystem,
+                            pid,
+                            EventKind::FileVanished {
+                                path: p.clone(),
+                                size,
+                            },
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_syscall_write(&mut self, path: PathBuf, pid: u32) {
+        if self.ignored(&path) || self.in_roots(&path) {
+            return;
+        }
+        // watch the directory so the close after writing is seen too
+        if let (Some(dir), Some(w)) = (path.parent(), self.watcher.as_mut())
+            && !self.extra_dirs.contains(dir)
+            && w.watch(dir, RecursiveMode::NonRecursive).is_ok()
+        {
+            self.extra_dirs.insert(dir.to_path_buf());
+        }
+        self.tracked.entry(path.clone()).or_default().dirty = true;
+        self.inspect(&path, Trigger::Syscall, Some(pid));
+    }
+
+    fn inspect(&mut self, path: &Path, trigger: Trigger, pid: Option<u32>) {
+        if self.ignored(path) {
+            return;
+        }
+        let opened = File::open(path);
+        let tracked = self.tracked.entry(path.to_path_buf()).or_default();
+        if pid.is_some() {
+            tracked.pid = pid;
+        }
+        let pid = tracked.pid;
+        let mut file = match opened {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !tracked.vanished && (trigger != Trigger::Sweep || tracked.dirty) {
+                    tracked.vanished = true;
+                    let size = tracked.reported.map(|(s, _)| s);
+                    self.log.record(
+                        MonitorKind::Filesystem,
+                        pid,
+                        EventKind::FileVanished {
+                            path: path.to_path_buf(),
+                            size,
+                        },
+                    );
+                }
+                return;
+            }
+            Err(_) => return,
+        };
+        let Ok(meta) = file.metadata() else { return };
+        if !meta.is_file() {
+            return;
+        }
+        let stamp = (
+            meta.len(),
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        if tracked.reported == Some(stamp) {
+            tracked.dirty = false;
+            return;
+        }
+        if meta.len() == 0 && matches!(trigger, Trigger::Create | Trigger::Syscall) {
+            // just created: its content comes with the close after writing
+            tracked.dirty = true;
+            return;
+        }
+        let scanner = self.scanner.read().unwrap_or_else(|e| e.into_inner());
+        let Ok((size, hits, image_match)) = scan_file(&mut file, &scanner) else {
+            return;
+        };
+        drop(scanner);
+        tracked.reported = Some(stamp);
+        tracked.dirty = false;
+        tracked.vanished = false;
+        self.log.record(
+            MonitorKind::Filesystem,
+            pid,
+            EventKind::FileWritten {
+                path: path.to_path_buf(),
+                size,
+                hits,
+                image_match,
+            },
+        );
+    }
+
+    fn snapshot(&self) -> HashMap<PathBuf, (u64, SystemTime)> {
+        let mut out = HashMap::new();
+        for root in &self.roots {
+            for entry in WalkDir::new(root)
+                .follow_links(false)
+                .into_iter()
+                .filter_map(Result::ok)
+            {
+                if !entry.file_type().is_file() || self.ignored(entry.path()) {
+                    continue;
+                }
+                if let Ok(meta) = entry.metadata() {
+                    out.insert(
+                        entry.into_path(),
+                        (
+                            meta.len(),
+                            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        ),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Compares the roots with the first snapshot and re-reads every file strace saw opened for writing.
+    fn sweep(&mut self) {
+        let after = self.snapshot();
+        let mut changed: Vec<PathBuf> = after
+            .iter()
+            .filter(|(p, stamp)| self.before.get(*p) != Some(stamp))
+            .filter(|(p, stamp)| self.tracked.get(*p).and_then(|t| t.reported) != Some(**stamp))
+            .map(|(p, _)| p.clone())
+            .collect();
+        changed.sort();
+        for path in changed {
+            self.inspect(&path, Trigger::Sweep, None);
+        }
+        let outside: Vec<PathBuf> = self
+            .tracked
+            .keys()
+            .filter(|p| !self.in_roots(p))
+            .cloned()
+            .collect();
+        for path in outside {
+            self.inspect(&path, Trigger::Sweep, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_roots_collapse_into_their_parent() {
+        let roots = dedup_roots(vec![
+            "/tmp/a".into(),
+            "/tmp".into(),
+            "/var/tmp".into(),
+            "/tmp".into(),
+        ]);
+        assert_eq!(
+            roots,
+            vec![PathBuf::from("/tmp"), PathBuf::from("/var/tmp")]
+        );
+    }
+
+    #[test]
+    fn image_magic_is_recognised() {
+        assert!(looks_like_image(b"\x89PNG\r\n\x1a\n"));
+        assert!(looks_like_image(b"\xff\xd8\xff\xe0"));
+        assert!(looks_like_image(b"RIFF\0\0\0\0WEBPVP8 "));
+        assert!(!looks_like_image(b"hello world"));
+    }
+}

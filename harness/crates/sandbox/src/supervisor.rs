@@ -1,0 +1,691 @@
+//! The supervisor: starts the pipeline under its monitors, answers what it is doing, and ends every process of it.
+//!
+//! The process chain is `strace` (when tracing) -> `unshare --pid --fork --kill-child` (when in a PID
+//! namespace) -> the pipeline. strace runs outside the namespace so the pids it reports are the
+//! harness's own; its output comes through a pipe read by a thread of its own. stdout and stderr
+//! are read and scanned continuously on tasks of their own. Dropping a [`Supervisor`] kills every
+//! process of the run, synchronously, whatever state the audit is in.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use traceless_scan::scan::Scanner;
+
+use crate::events::{Event, EventKind, EventLog, MonitorKind, MonitorStatus};
+use crate::filesystem::{FilesystemMonitor, SyscallSink};
+use crate::memory;
+use crate::output::{self, Tail};
+use crate::proctree::{self, ProcessTree};
+use crate::strace::{self, ProcessExit, TraceInterpreter};
+
+/// What to run and how to watch it.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineSpec {
+    /// argv; the program is looked up in PATH.
+    pub command: Vec<String>,
+    /// Added to a cleared environment (PATH is kept; TMPDIR and HOME are set to `tmpdir` and `home`).
+    pub env: Vec<(String, String)>,
+    pub workdir: PathBuf,
+    pub tmpdir: PathBuf,
+    pub home: PathBuf,
+    /// Watched besides workdir, tmpdir, home, /tmp, /var/tmp and /dev/shm.
+    pub watch_roots: Vec<PathBuf>,
+    pub trace_syscalls: bool,
+    pub pid_namespace: bool,
+    /// The harness's own files (e.g. the CA file it hands to the pipeline, its report dir): never evidence.
+    pub ignore_paths: Vec<PathBuf>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct StopReport {
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    /// Processes that outlived the main process or left its session, with their argv; all were killed.
+    pub orphans: Vec<(u32, Vec<String>)>,
+    pub statuses: Vec<MonitorStatus>,
+}
+
+/// The roots every run watches, besides the spec's own.
+const SHARED_ROOTS: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+/// How long the launchers may take to start the main process.
+const MAIN_LOOKUP: Duration = Duration::from_secs(10);
+/// Bound on the final kill and on waiting for the readers to drain.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// A running pipeline and its monitors. Dropping it kills every process of the run.
+pub struct Supervisor {
+    log: EventLog,
+    scanner: Arc<RwLock<Scanner>>,
+    tree: Arc<ProcessTree>,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    stderr_tail: Arc<Mutex<Tail>>,
+    readers: Vec<JoinHandle<()>>,
+    trace_reader: Option<std::thread::JoinHandle<()>>,
+    filesystem: Option<FilesystemMonitor>,
+    statuses: Arc<Mutex<BTreeMap<MonitorKind, MonitorStatus>>>,
+    /// How the main process ended, as strace saw it (strace itself outlives it while daemons run).
+    main_exit: Arc<Mutex<Option<ProcessExit>>>,
+    pid_namespace: bool,
+    finished: bool,
+}
+
+/// Finds a program in PATH.
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+impl Supervisor {
+    /// Starts the pipeline with every monitor the machine allows; see [`Supervisor::statuses`] for what it got.
+    pub async fn start(
+        spec: PipelineSpec,
+        scanner: Arc<RwLock<Scanner>>,
+        log: EventLog,
+    ) -> anyhow::Result<Supervisor> {
+        let Some(program) = spec.command.first() else {
+            bail!("the pipeline command is empty")
+        };
+        let Some(found) = find_in_path(program) else {
+            bail!(
+                "the pipeline program {program:?} was not found (PATH is searched for a bare name)"
+            );
+        };
+        // a relative path names a file from the harness's directory, not from the pipeline's workdir
+        let mut command = spec.command.clone();
+        if program.contains('/') {
+            command[0] = std::path::absolute(&found)
+                .unwrap_or(found)
+                .to_string_lossy()
+                .into_owned();
+        }
+        for (what, dir) in [
+            ("workdir", &spec.workdir),
+            ("tmpdir", &spec.tmpdir),
+            ("home", &spec.home),
+        ] {
+            if !dir.is_dir() {
+                bail!("the pipeline's {what} {} is not a directory", dir.display());
+            }
+        }
+        let mut statuses = BTreeMap::new();
+        let mut status = |s: MonitorStatus| {
+            statuses.insert(s.monitor, s);
+        };
+
+        let strace_bin = if spec.trace_syscalls {
+            find_in_path("strace")
+        } else {
+            None
+        };
+        match (&strace_bin, spec.trace_syscalls) {
+            (Some(_), _) => {
+                status(MonitorStatus::active(MonitorKind::Syscall));
+                status(MonitorStatus::active(MonitorKind::Egress));
+            }
+            (None, true) => {
+                let why = "strace not found in PATH (install it: apt-get install strace)";
+                status(MonitorStatus::unavailable(MonitorKind::Syscall, why));
+                status(MonitorStatus::degraded(
+                    MonitorKind::Egress,
+                    format!("connections are not traced: {why}; DNS queries are still seen"),
+                ));
+            }
+            (None, false) => {
+                status(MonitorStatus::unavailable(
+                    MonitorKind::Syscall,
+                    "syscall tracing is turned off",
+                ));
+                status(MonitorStatus::degraded(
+                    MonitorKind::Egress,
+                    "connections are not traced (syscall tracing is turned off); DNS queries are still seen",
+                ));
+            }
+        }
+        let unshare_bin = if spec.pid_namespace {
+            find_in_path("unshare")
+        } else {
+            None
+        };
+        let pid_namespace = unshare_bin.is_some();
+        status(match (pid_namespace, strace_bin.is_some()) {
+            (true, _) => MonitorStatus::active(MonitorKind::ProcessTree),
+            (false, true) => MonitorStatus::degraded(
+                MonitorKind::ProcessTree,
+                "no PID namespace: processes are followed by strace's fork records",
+            ),
+            (false, false) => MonitorStatus::degraded(
+                MonitorKind::ProcessTree,
+                "neither a PID namespace nor strace: a daemon that detaches between two polls can escape",
+            ),
+        });
+        if spec.pid_namespace
+            && !pid_namespace
+            && let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree)
+        {
+            s.reason = Some(format!(
+                "{} (unshare from util-linux not found)",
+                s.reason.clone().unwrap_or_default()
+            ));
+        }
+        statuses.insert(MonitorKind::Logs, MonitorStatus::active(MonitorKind::Logs));
+        statuses.insert(
+            MonitorKind::Memory,
+            MonitorStatus::active(MonitorKind::Memory),
+        );
+
+        let mut roots: Vec<PathBuf> =
+            vec![spec.workdir.clone(), spec.tmpdir.clone(), spec.home.clone()];
+        roots.extend(SHARED_ROOTS.iter().map(PathBuf::from));
+        roots.extend(spec.watch_roots.iter().cloned());
+        let fs_scanner = scanner.clone();
+        let fs_log = log.clone();
+        let ignore = spec.ignore_paths.clone();
+        let filesystem = tokio::task::spawn_blocking(move || {
+            FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log)
+        })
+        .await
+        .context("starting the filesystem monitor")?;
+        statuses.insert(MonitorKind::Filesystem, filesystem.status());
+
+        // argv: [strace ... --] [unshare --pid --fork --kill-child --] command...
+        let mut argv: Vec<String> = Vec::new();
+        let mut trace_pipe: Option<(OwnedFd, OwnedFd)> = None;
+        if let Some(strace_bin) = &strace_bin {
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .context("creating strace's pipe")?;
+            // strace opens the pipe by path, close-on-exec: the pipeline never holds it
+            let out = format!("/proc/{}/fd/{}", std::process::id(), write.as_raw_fd());
+            argv.extend([
+                strace_bin.to_string_lossy().into_owned(),
+                "-f".into(),
+                "--seccomp-bpf".into(),
+                "-ttt".into(),
+                "-yy".into(),
+            ]);
+            // pids from inside the PID namespace are translated to the harness's view
+            argv.push("--decode-pids=pidns".into());
+            argv.extend([
+                "-s".into(),
+                "4096".into(),
+                "-xx".into(),
+                "-e".into(),
+                format!("trace={}", strace::TRACED_SYSCALLS),
+            ]);
+            argv.extend([
+                "-e".into(),
+                "signal=none".into(),
+                "-o".into(),
+                out,
+                "--".into(),
+            ]);
+            trace_pipe = Some((read, write));
+        }
+        if let Some(unshare_bin) = &unshare_bin {
+            argv.extend([
+                unshare_bin.to_string_lossy().into_owned(),
+                "--pid".into(),
+                "--fork".into(),
+                "--kill-child".into(),
+                "--".into(),
+            ]);
+        }
+        argv.extend(command);
+
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("TMPDIR", &spec.tmpdir)
+            .env("HOME", &spec.home)
+            .current_dir(&spec.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: only async-signal-safe syscalls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // its own session: a terminal's Ctrl-C reaches the harness, which decides
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                // if the harness dies without cleaning up, the launcher dies with it
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting the pipeline `{}`", spec.command.join(" ")))?;
+        let spawned = child
+            .id()
+            .context("the pipeline exited before it could be watched")?;
+        let launchers = usize::from(strace_bin.is_some()) + usize::from(pid_namespace);
+        let tree = Arc::new(ProcessTree::new(spawned, launchers, pid_namespace));
+
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let trace_write: Arc<Mutex<Option<OwnedFd>>> = Arc::new(Mutex::new(None));
+        let stderr_tail = Arc::new(Mutex::new(Tail::default()));
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(tokio::spawn(output::pump(
+                stdout,
+                "stdout",
+                scanner.clone(),
+                log.clone(),
+                Arc::new(Mutex::new(Tail::default())),
+            )));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(tokio::spawn(output::pump(
+                stderr,
+                "stderr",
+                scanner.clone(),
+                log.clone(),
+                stderr_tail.clone(),
+            )));
+        }
+        let main_exit = Arc::new(Mutex::new(None));
+        let trace_reader = match trace_pipe {
+            Some((read, write)) => {
+                *trace_write.lock().unwrap_or_else(|e| e.into_inner()) = Some(write);
+                let reader = TraceReader {
+                    main_exit: main_exit.clone(),
+                    log: log.clone(),
+                    tree: tree.clone(),
+                    sink: filesystem.syscall_sink(),
+                    interpreter: TraceInterpreter::new(pid_namespace),
+                    own_write_end: trace_write.clone(),
+                };
+                Some(
+                    std::thread::Builder::new()
+                        .name("traceless-strace".into())
+                        .spawn(move || reader.run(read))
+                        .context("starting strace's reader")?,
+                )
+            }
+            None => None,
+        };
+        let exit_write_end = trace_write.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await.ok();
+            // strace has exited: nothing else will write into its pipe
+            exit_write_end
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let _ = exit_tx.send(status);
+        });
+
+        let sup = Supervisor {
+            log,
+            scanner,
+            tree,
+            exit: exit_rx,
+            stderr_tail,
+            readers,
+            trace_reader,
+            filesystem: Some(filesystem),
+            statuses: Arc::new(Mutex::new(statuses)),
+            main_exit,
+            pid_namespace,
+            finished: false,
+        };
+        // wait (bounded) until the launchers have started the pipeline itself
+        let until = Instant::now() + MAIN_LOOKUP;
+        while sup.tree.main().is_none() && sup.exit.borrow().is_none() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(sup)
+    }
+
+    /// The pipeline's main process (the command itself), once started.
+    pub fn main_pid(&self) -> Option<u32> {
+        self.tree.main()
+    }
+
+    /// The exit status of the process the supervisor spawned (strace or unshare when they are used), once it ended.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
+    /// How the pipeline's main process ended, once it did: (exit code, signal).
+    pub fn main_exit(&self) -> Option<(Option<i32>, Option<i32>)> {
+        if let Some(e) = *self.main_exit.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Some((e.code, e.signal));
+        }
+        // strace waits for every tracee: its own status is the main process's only once all are gone
+        let spawned = self.exit_status()?;
+        Some((spawned.code(), spawned.signal()))
+    }
+
+    /// Whether the main process has ended (daemons it left may still run).
+    pub fn main_ended(&self) -> bool {
+        self.main_exit().is_some() || self.tree.main().is_some_and(|m| !proctree::is_live(m))
+    }
+
+    /// The last bytes the pipeline wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .text()
+    }
+
+    /// Polls `GET url` until it answers 200; fails at `timeout`, or at once when the pipeline exits
+    /// (the error then names its exit status and the end of its stderr).
+    pub async fn wait_healthy(&self, url: &str, timeout: Duration) -> anyhow::Result<()> {
+        let uri: hyper::Uri = url.parse().with_context(|| format!("health url {url:?}"))?;
+        let until = Instant::now() + timeout;
+        loop {
+            if self.main_ended() {
+                // strace's record of the exit may trail the process's end by a moment
+                let deadline = Instant::now() + Duration::from_millis(500);
+                while self.main_exit().is_none() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let how = self
+                    .main_exit()
+                    .map_or("status unknown".to_string(), |(code, signal)| {
+                        describe(code, signal)
+                    });
+                bail!(
+                    "the pipeline exited ({how}) before {url} answered; stderr ends with:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            let last_error =
+                match tokio::time::timeout(Duration::from_secs(2), http_get_status(&uri)).await {
+                    Ok(Ok(200)) => return Ok(()),
+                    Ok(Ok(code)) => format!("answered {code}"),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(_) => "no answer within 2 s".into(),
+                };
+            if Instant::now() >= until {
+                bail!(
+                    "the pipeline did not become healthy within {timeout:?}: {url} {last_error}; stderr ends with:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every live process of the pipeline (the harness's strace and unshare launchers excluded).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.tree.members().into_iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Scans the memory of every live process of the pipeline. Blocking (run it in `spawn_blocking`).
+    /// The events are recorded in the EventLog and returned.
+    pub fn scan_memory(&self) -> Vec<Event> {
+        let pids = self.pids();
+        let scanner = self.scanner.read().unwrap_or_else(|e| e.into_inner());
+        let scan = memory::scan_processes(&pids, &scanner);
+        drop(scanner);
+        if !scan.refused.is_empty() {
+            let why = scan
+                .refused
+                .iter()
+                .map(|(pid, e)| format!("pid {pid}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            // a process that exited meanwhile is not a failure of the monitor
+            if scan.refused.iter().any(|(pid, _)| proctree::is_live(*pid)) {
+                let status = MonitorStatus::degraded(
+                    MonitorKind::Memory,
+                    format!("memory not readable: {why}"),
+                );
+                self.statuses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(MonitorKind::Memory, status);
+            }
+        }
+        let t_ms = self.log.since_start_ms();
+        let events: Vec<Event> = scan
+            .found
+            .into_iter()
+            .map(|m| Event {
+                t_ms,
+                monitor: MonitorKind::Memory,
+                pid: Some(m.pid),
+                kind: EventKind::MemoryHits {
+                    mapping: m.mapping,
+                    hits: m.hits,
+                },
+            })
+            .collect();
+        for e in &events {
+            self.log.push(e.clone());
+        }
+        events
+    }
+
+    /// Each monitor's state now.
+    pub fn statuses(&self) -> Vec<MonitorStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// SIGTERM to the main process, up to `grace` for it to end, then SIGKILL to every process left;
+    /// daemons and survivors are reported as orphans. Ends with a final filesystem sweep.
+    pub async fn stop(mut self, grace: Duration) -> StopReport {
+        let main = self.tree.main();
+        let members = self.tree.members();
+        let main_session = main.and_then(proctree::read_stat).map(|s| s.session);
+        let mut orphans: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for p in members.iter().filter(|p| Some(p.pid) != main) {
+            let left_session = main_session.is_some_and(|s| s != p.session);
+            let reparented = self
+                .tree
+                .started_by(p.pid)
+                .is_some_and(|parent| parent != p.ppid);
+            if left_session || reparented {
+                orphans.insert(p.pid, proctree::cmdline(p.pid));
+            }
+        }
+        if let Some(main) = main.filter(|m| proctree::is_live(*m) && self.tree.still_same(*m)) {
+            // a namespace's init ignores signals it has no handler for: its default (ending) is done by SIGKILL
+            let signal = if self.pid_namespace && !proctree::catches_signal(main, Signal::SIGTERM) {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            let _ = kill(Pid::from_raw(main as i32), signal);
+            let until = Instant::now() + grace;
+            while proctree::is_live(main) && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        // without a namespace nothing ends the others with the main process: whoever is left outlived it
+        let main_ended = main.is_some_and(|m| !proctree::is_live(m));
+        if main_ended && !self.pid_namespace {
+            for p in self
+                .tree
+                .members()
+                .into_iter()
+                .filter(|p| Some(p.pid) != main)
+            {
+                orphans
+                    .entry(p.pid)
+                    .or_insert_with(|| proctree::cmdline(p.pid));
+            }
+        }
+        let tree = self.tree.clone();
+        let _ = tokio::task::spawn_blocking(move || kill_tree(&tree)).await;
+
+        let until = tokio::time::Instant::now() + KILL_WAIT;
+        let mut exit = self.exit.clone();
+        let _ = tokio::time::timeout_at(until, exit.wait_for(|s| s.is_some())).await;
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout_at(until, reader).await;
+        }
+        if let Some(handle) = self.trace_reader.take() {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        if let Some(fs) = self.filesystem.take() {
+            let _ = tokio::task::spawn_blocking(move || fs.finish()).await;
+        }
+        for (pid, argv) in &orphans {
+            self.log.record(
+                MonitorKind::ProcessTree,
+                Some(*pid),
+                EventKind::Orphan { argv: argv.clone() },
+            );
+        }
+        self.finished = true;
+        let (exit, signal) = self.main_exit().unwrap_or((None, None));
+        StopReport {
+            exit,
+            signal,
+            orphans: orphans.into_iter().collect(),
+            statuses: self.statuses(),
+        }
+    }
+}
+
+/// SIGKILL to the pipeline's processes and the launchers, until none is left (bounded).
+fn kill_tree(tree: &ProcessTree) {
+    let until = Instant::now() + KILL_WAIT;
+    loop {
+        let mut pids: Vec<u32> = tree.members().into_iter().map(|p| p.pid).collect();
+        pids.extend(tree.main());
+        pids.extend(tree.launchers());
+        pids.retain(|p| tree.still_same(*p));
+        let left = proctree::kill_and_wait(&pids, Duration::from_millis(200));
+        // a process may fork while being killed: look again until the tree is empty
+        if (left.is_empty() && tree.members().is_empty()) || Instant::now() >= until {
+            return;
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if !self.finished {
+            kill_tree(&self.tree);
+        }
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+}
+
+fn describe(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => {
+            let name =
+                Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
+            format!("killed by {name}")
+        }
+        _ => "status unknown".to_string(),
+    }
+}
+
+/// One plain-HTTP GET on loopback; returns the status code.
+async fn http_get_status(uri: &hyper::Uri) -> anyhow::Result<u16> {
+    let host = uri.host().context("the health url has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .context("connecting")?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake")?;
+    let conn = tokio::spawn(conn);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let authority = uri.authority().map_or(host.to_string(), |a| a.to_string());
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, authority)
+        .body(Empty::<Bytes>::new())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("sending the request")?;
+    conn.abort();
+    Ok(response.status().as_u16())
+}
+
+struct TraceReader {
+    main_exit: Arc<Mutex<Option<ProcessExit>>>,
+    log: EventLog,
+    tree: Arc<ProcessTree>,
+    sink: SyscallSink,
+    interpreter: TraceInterpreter,
+    own_write_end: Arc<Mutex<Option<OwnedFd>>>,
+}
+
+impl TraceReader {
+    /// Reads strace's lines until it exits; the harness's copy of the write end is closed once strace
+    /// has written (so it holds its own), which lets the end of strace end the reading.
+    fn run(mut self, read: OwnedFd) {
+        let mut reader = BufReader::with_capacity(256 * 1024, std::fs::File::from(read));
+        let mut line = Vec::with_capacity(8192);
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            self.own_write_end
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let text = String::from_utf8_lossy(&line);
+            if let Some(exit) = strace::exit_line(&text)
+                && self.tree.main() == Some(exit.pid)
+            {
+                *self.main_exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit);
+            }
+            let Some(traced) = self.interpreter.feed(&text) else {
+                continue;
+            };
+            match &traced.kind {
+                EventKind::ProcessStarted { parent, .. } => {
+                    self.tree.note_started(traced.pid, *parent)
+                }
+                EventKind::Open { path, .. } => {
+                    self.sink.opened_for_write(path.clone(), traced.pid)
+                }
+                _ => {}
+            }
+            self.log.push(Event {
+                t_ms: self.log.ms_at_unix(traced.unix_time),
+                monitor: traced.monitor,
+                pid: Some(traced.pid),
+                kind: traced.kind,
+            });
+        }
+    }
+}

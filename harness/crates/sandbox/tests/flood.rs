@@ -1,0 +1,87 @@
+//! A pipeline that prints 100 MB: the harness keeps reading, keeps only a bounded tail, and still
+//! finds a needle at the very end of the stream. Alone in its binary so the memory measure is its own.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use traceless_sandbox::events::{EventKind, EventLog};
+use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_scan::scan::{NeedleId, Scanner, Subject};
+
+/// Peak resident memory of this process so far, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_megabytes_of_stdout_neither_stall_nor_grow_the_harness() {
+    const FLOOD: u64 = 100_000_000;
+    let token = format!("tl-flood-{}", std::process::id());
+    let mut scanner = Scanner::new();
+    scanner.add_token(
+        NeedleId {
+            request: 1,
+            subject: Subject::Output,
+        },
+        &token,
+    );
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::TempDir::new().unwrap()).collect();
+    let spec = PipelineSpec {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("head -c {FLOOD} /dev/zero | tr '\\0' 'a'; echo; echo {token}"),
+        ],
+        workdir: dirs[0].path().into(),
+        tmpdir: dirs[1].path().into(),
+        home: dirs[2].path().into(),
+        trace_syscalls: false,
+        pid_namespace: true,
+        ..Default::default()
+    };
+    let log = EventLog::new();
+    let before = peak_rss_kib();
+    let sup = Supervisor::start(spec, Arc::new(RwLock::new(scanner)), log.clone())
+        .await
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(120);
+    while sup.exit_status().is_none() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sup.exit_status().is_some(),
+        "the flooding child did not finish: the harness stalled it"
+    );
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0));
+    let growth_kib = peak_rss_kib().saturating_sub(before);
+    eprintln!("peak RSS growth while reading {FLOOD} bytes: {growth_kib} KiB");
+    assert!(
+        growth_kib < 32 * 1024,
+        "the harness grew by {growth_kib} KiB"
+    );
+    let outputs: Vec<u64> = log
+        .snapshot()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Output {
+                stream,
+                offset,
+                hits,
+                ..
+            } if stream == "stdout" && !hits.is_empty() => Some(offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert!(
+        outputs[0] > FLOOD - 128 * 1024,
+        "hit chunk at {}",
+        outputs[0]
+    );
+}

@@ -1,0 +1,681 @@
+//! The supervisor and its monitors against small shell and Python programs standing in for a pipeline:
+//! each monitor must fire on what it is meant to see, and stay quiet otherwise.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind, MonitorState};
+use traceless_sandbox::proctree;
+use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_scan::scan::{NeedleId, Scanner, Subject};
+
+/// A fresh needle no other test (or process) holds.
+fn needle(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("tl-{tag}-{}-{nanos:08x}", std::process::id())
+}
+
+fn scanner_for(token: &str) -> Arc<RwLock<Scanner>> {
+    let mut scanner = Scanner::new();
+    scanner.add_token(
+        NeedleId {
+            request: 1,
+            subject: Subject::Prompt,
+        },
+        token,
+    );
+    Arc::new(RwLock::new(scanner))
+}
+
+fn python() -> String {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3".into()
+    } else {
+        "python3".into()
+    }
+}
+
+/// Private directories for one run.
+struct Dirs {
+    work: TempDir,
+    tmp: TempDir,
+    home: TempDir,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        Dirs {
+            work: TempDir::new().unwrap(),
+            tmp: TempDir::new().unwrap(),
+            home: TempDir::new().unwrap(),
+        }
+    }
+
+    fn spec(
+        &self,
+        command: Vec<String>,
+        env: Vec<(String, String)>,
+        trace: bool,
+        pid_ns: bool,
+    ) -> PipelineSpec {
+        PipelineSpec {
+            command,
+            env,
+            workdir: self.work.path().to_path_buf(),
+            tmpdir: self.tmp.path().to_path_buf(),
+            home: self.home.path().to_path_buf(),
+            watch_roots: Vec::new(),
+            trace_syscalls: trace,
+            pid_namespace: pid_ns,
+            ignore_paths: Vec::new(),
+        }
+    }
+}
+
+fn py(script: &str) -> Vec<String> {
+    vec![python(), "-c".into(), script.into()]
+}
+
+/// Polls `cond` every few ms until it holds or `limit` passes.
+async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
+fn hits_in(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| match &e.kind {
+            EventKind::FileWritten { hits, .. }
+            | EventKind::Output { hits, .. }
+            | EventKind::MemoryHits { hits, .. } => !hits.is_empty(),
+            _ => false,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_written_then_deleted_in_tmpdir_is_caught() {
+    let token = needle("fs");
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    let script = "import os, time\n\
+p = os.path.join(os.environ['TMPDIR'], 'brief.txt')\n\
+open(p, 'w').write('data ' + os.environ['SECRET'] + ' data')\n\
+time.sleep(0.001)\n\
+os.unlink(p)\n";
+    let spec = dirs.spec(
+        py(script),
+        vec![("SECRET".into(), token.clone())],
+        true,
+        true,
+    );
+    let sup = Supervisor::start(spec, scanner_for(&token), log.clone())
+        .await
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await,
+        "the child ends"
+    );
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0));
+
+    let target = dirs.tmp.path().canonicalize().unwrap().join("brief.txt");
+    let events = log.snapshot();
+    let caught = events.iter().any(|e| match &e.kind {
+        EventKind::FileWritten { path, hits, .. } => *path == target && !hits.is_empty(),
+        EventKind::FileVanished { path, .. } => *path == target,
+        _ => false,
+    });
+    assert!(
+        caught,
+        "no FileWritten-with-hits or FileVanished for {}: {events:#?}",
+        target.display()
+    );
+    // strace saw the open, the write flags and the unlink
+    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::Open { path, flags, .. } if path.ends_with("brief.txt") && flags.contains("O_WRONLY"))), "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Unlink { path } if path.ends_with("brief.txt")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_outside_the_roots_is_caught_from_syscall_evidence() {
+    let token = needle("out");
+    let dirs = Dirs::new();
+    // not under any watched root: only strace's record of the open leads the monitor there
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let keep = outside.path().join("kept.bin");
+    let gone = outside.path().join("gone.bin");
+    let log = EventLog::new();
+    let script = "import os, sys\n\
+open(sys.argv[1], 'wb').write(b'xx' + os.environ['SECRET'].encode() + b'xx')\n\
+open(sys.argv[2], 'wb').write(os.environ['SECRET'].encode())\n\
+os.unlink(sys.argv[2])\n";
+    let mut command = py(script);
+    command.extend([
+        keep.to_string_lossy().into_owned(),
+        gone.to_string_lossy().into_owned(),
+    ]);
+    let spec = dirs.spec(command, vec![("SECRET".into(), token.clone())], true, false);
+    let sup = Supervisor::start(spec, scanner_for(&token), log.clone())
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await);
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0), "{report:?}");
+
+    let events = log.snapshot();
+    let written = |p: &Path| {
+        events.iter().any(|e| matches!(&e.kind, EventKind::FileWritten { path, hits, .. } if path == p && !hits.is_empty()))
+    };
+    let vanished = |p: &Path| {
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::FileVanished { path, .. } if path == p))
+    };
+    assert!(written(&keep), "kept file not scanned: {events:#?}");
+    assert!(
+        written(&gone) || vanished(&gone),
+        "deleted file not reported: {events:#?}"
+    );
+    // the event names the writer
+    let writer = events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::FileWritten { path, .. } if *path == keep))
+        .and_then(|e| e.pid);
+    assert!(writer.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_is_recorded_with_address_and_result() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    let script = format!(
+        "import socket\ns = socket.create_connection(('127.0.0.1', {port}))\ns.sendall(b'hi')\ns.close()\n"
+    );
+    let sup = Supervisor::start(
+        dirs.spec(py(&script), vec![], true, true),
+        scanner_for(&needle("net")),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await);
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0));
+    let want = format!("127.0.0.1:{port}");
+    let events = log.snapshot();
+    let connect = events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::Connect { address, .. } if *address == want));
+    let Some(Event {
+        monitor,
+        kind: EventKind::Connect { family, result, .. },
+        pid,
+        ..
+    }) = connect
+    else {
+        panic!("no connect to {want}: {events:#?}");
+    };
+    assert_eq!(*monitor, MonitorKind::Egress);
+    assert_eq!(family, "inet");
+    assert_eq!(result, "0");
+    assert!(pid.is_some());
+    assert!(
+        report
+            .statuses
+            .iter()
+            .any(|s| s.monitor == MonitorKind::Syscall && s.state == MonitorState::Active)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_holding_a_needle_is_caught_and_clean_memory_is_not() {
+    let token = needle("mem");
+    let log = EventLog::new();
+    let scanner = scanner_for(&token);
+    // the holder builds the needle from an env var and keeps it as bytes; the other never sees it
+    let hold = "import os, time\n\
+kept = ('<' + os.environ['SECRET'] + '>').encode() * 3\n\
+open(os.path.join(os.environ['TMPDIR'], 'ready'), 'w').close()\n\
+time.sleep(60)\n";
+    let clean = "import os, time\n\
+kept = b'nothing to see' * 1000\n\
+open(os.path.join(os.environ['TMPDIR'], 'ready'), 'w').close()\n\
+time.sleep(60)\n";
+    let holder_dirs = Dirs::new();
+    let clean_dirs = Dirs::new();
+    let holder = Supervisor::start(
+        holder_dirs.spec(
+            py(hold),
+            vec![("SECRET".into(), token.clone())],
+            false,
+            true,
+        ),
+        scanner.clone(),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    let quiet = Supervisor::start(
+        clean_dirs.spec(py(clean), vec![], false, true),
+        scanner.clone(),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    let ready = |d: &Dirs| d.tmp.path().join("ready").exists();
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&holder_dirs)
+            && ready(&clean_dirs))
+        .await,
+        "children ready"
+    );
+
+    let found = tokio::task::block_in_place(|| holder.scan_memory());
+    let silent = tokio::task::block_in_place(|| quiet.scan_memory());
+    let holder_pids = holder.pids();
+    let _ = holder.stop(Duration::from_millis(200)).await;
+    let _ = quiet.stop(Duration::from_millis(200)).await;
+
+    assert!(!found.is_empty(), "needle held in memory not found");
+    for e in &found {
+        assert!(matches!(&e.kind, EventKind::MemoryHits { hits, .. } if !hits.is_empty()));
+        assert!(holder_pids.contains(&e.pid.unwrap()));
+    }
+    assert!(
+        silent.is_empty(),
+        "hits in a process that never held the needle: {silent:#?}"
+    );
+    // the events are in the log too
+    assert_eq!(
+        log.snapshot()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::MemoryHits { .. }))
+            .count(),
+        found.len()
+    );
+}
+
+/// Starts a child that daemonises (fork, setsid, fork) and checks the daemon is reported and killed.
+async fn daemon_is_orphaned_and_killed(trace: bool, pid_ns: bool) {
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    // (a multi-line literal: Python needs its indentation)
+    let script = "import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open(os.path.join(os.environ['TMPDIR'], 'daemon-up'), 'w').close()
+        time.sleep(120)
+    os._exit(0)
+os.wait()
+time.sleep(120)
+";
+    let sup = Supervisor::start(
+        dirs.spec(py(script), vec![], trace, pid_ns),
+        scanner_for(&needle("daemon")),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    let up = dirs.tmp.path().join("daemon-up");
+    assert!(
+        wait_until(Duration::from_secs(20), || up.exists()).await,
+        "daemon started"
+    );
+    let main = sup.main_pid().expect("main pid");
+    // the intermediate exits at once; wait until only main and the daemon are left
+    assert!(
+        wait_until(Duration::from_secs(10), || sup.pids().len() == 2).await,
+        "pids: {:?}",
+        sup.pids()
+    );
+    let pids = sup.pids();
+    let daemon = *pids.iter().find(|p| **p != main).unwrap();
+    assert_eq!(
+        proctree::cmdline(daemon).first().map(String::as_str),
+        Some(python().as_str())
+    );
+
+    let report = sup.stop(Duration::from_secs(2)).await;
+    assert_eq!(
+        report.orphans.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![daemon],
+        "main {main} pids {pids:?} {report:?}"
+    );
+    assert!(!report.orphans[0].1.is_empty(), "orphan argv recorded");
+    assert!(
+        log.snapshot()
+            .iter()
+            .any(|e| e.pid == Some(daemon) && matches!(e.kind, EventKind::Orphan { .. }))
+    );
+    for pid in pids {
+        assert!(!proctree::is_live(pid), "pid {pid} survived stop");
+    }
+    if trace {
+        let events = log.snapshot();
+        assert!(
+            events.iter().any(
+                |e| e.pid == Some(daemon) && matches!(e.kind, EventKind::ProcessStarted { .. })
+            ),
+            "{events:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_in_pid_namespace_is_orphaned_and_killed() {
+    daemon_is_orphaned_and_killed(false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_followed_by_strace_is_orphaned_and_killed() {
+    daemon_is_orphaned_and_killed(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_kills_the_whole_tree() {
+    let dirs = Dirs::new();
+    let script = "import os, time\nos.fork()\nos.fork()\nopen(os.path.join(os.environ['TMPDIR'], 'up-%d' % os.getpid()), 'w').close()\ntime.sleep(120)\n";
+    let sup = Supervisor::start(
+        dirs.spec(py(script), vec![], true, true),
+        scanner_for(&needle("drop")),
+        EventLog::new(),
+    )
+    .await
+    .unwrap();
+    let count = || {
+        std::fs::read_dir(dirs.tmp.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert!(wait_until(Duration::from_secs(20), || count() == 4).await);
+    let pids = sup.pids();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    tokio::task::block_in_place(|| drop(sup));
+    for pid in pids {
+        assert!(!proctree::is_live(pid), "pid {pid} survived drop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_dirs_are_set_and_stderr_hits_become_output_events() {
+    let token = needle("log");
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    let script = "import os, sys\n\
+ok = os.environ['TMPDIR'] == os.environ['WANT_TMP'] and os.environ['HOME'] == os.environ['WANT_HOME'] and os.getcwd() == os.environ['WANT_CWD']\n\
+print('serving')\n\
+sys.stderr.write('request failed for ' + os.environ['SECRET'] + '\\n')\n\
+sys.exit(0 if ok else 7)\n";
+    let env = vec![
+        ("SECRET".into(), token.clone()),
+        (
+            "WANT_TMP".into(),
+            dirs.tmp.path().to_string_lossy().into_owned(),
+        ),
+        (
+            "WANT_HOME".into(),
+            dirs.home.path().to_string_lossy().into_owned(),
+        ),
+        (
+            "WANT_CWD".into(),
+            dirs.work
+                .path()
+                .canonicalize()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        ),
+    ];
+    let sup = Supervisor::start(
+        dirs.spec(py(script), env, false, false),
+        scanner_for(&token),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || sup
+            .stderr_tail()
+            .contains("request failed"))
+        .await
+    );
+    let tail = sup.stderr_tail();
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0), "{tail}");
+    let events = log.snapshot();
+    let outputs: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Output { .. }))
+        .collect();
+    assert_eq!(outputs.len(), 1, "{events:#?}");
+    let EventKind::Output {
+        stream,
+        excerpt,
+        hits,
+        ..
+    } = &outputs[0].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(stream, "stderr");
+    assert!(excerpt.contains(&token[..12]), "{excerpt}");
+    assert_eq!(hits.len(), 1);
+    assert!(tail.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_is_cleared_but_for_path_and_the_given_variables() {
+    let dirs = Dirs::new();
+    let out = dirs.work.path().join("env.txt");
+    let script = "import os\nopen('env.txt', 'w').write('\\n'.join(sorted(os.environ)))\n";
+    let spec = dirs.spec(py(script), vec![("GIVEN".into(), "1".into())], true, true);
+    let sup = Supervisor::start(spec, scanner_for(&needle("env")), EventLog::new())
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await);
+    sup.stop(Duration::from_secs(1)).await;
+    let names: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let allowed = ["GIVEN", "HOME", "PATH", "TMPDIR", "LC_CTYPE"];
+    assert!(
+        names.iter().all(|n| allowed.contains(&n.as_str())),
+        "leaked: {names:?}"
+    );
+    assert!(names.contains(&"GIVEN".to_string()) && names.contains(&"TMPDIR".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_healthy_succeeds_on_200_and_names_the_exit_otherwise() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dirs = Dirs::new();
+    let server = vec![
+        python(),
+        "-m".into(),
+        "http.server".into(),
+        port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+    ];
+    let sup = Supervisor::start(
+        dirs.spec(server, vec![], true, true),
+        scanner_for(&needle("http")),
+        EventLog::new(),
+    )
+    .await
+    .unwrap();
+    sup.wait_healthy(
+        &format!("http://127.0.0.1:{port}/"),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    sup.stop(Duration::from_secs(2)).await;
+
+    let dirs = Dirs::new();
+    let failing = vec![
+        "sh".into(),
+        "-c".into(),
+        "echo 'config missing: OPENAI_API_KEY' >&2; exit 3".into(),
+    ];
+    let sup = Supervisor::start(
+        dirs.spec(failing, vec![], true, true),
+        scanner_for(&needle("http")),
+        EventLog::new(),
+    )
+    .await
+    .unwrap();
+    let err = sup
+        .wait_healthy(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exit code 3"), "{err}");
+    assert!(err.contains("config missing: OPENAI_API_KEY"), "{err}");
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_child_leaves_no_hits() {
+    let token = needle("quiet");
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    let script = "import os\n\
+open(os.path.join(os.environ['TMPDIR'], 'cache.txt'), 'w').write('ordinary content\\n' * 100)\n\
+print('served 3 requests')\n";
+    let sup = Supervisor::start(
+        dirs.spec(py(script), vec![], true, true),
+        scanner_for(&token),
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.exit_status().is_some()).await);
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0));
+    assert!(report.orphans.is_empty());
+    let events = log.snapshot();
+    // the file was seen and scanned, and nothing matched
+    let cache = dirs.tmp.path().canonicalize().unwrap().join("cache.txt");
+    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::FileWritten { path, size, .. } if *path == cache && *size == 1700)), "{events:#?}");
+    assert!(hits_in(&events).is_empty(), "{:#?}", hits_in(&events));
+    assert!(!events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Connect { .. } | EventKind::Orphan { .. } | EventKind::FileVanished { .. }
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_program_is_an_error_naming_it() {
+    let dirs = Dirs::new();
+    let spec = dirs.spec(vec!["/nonexistent/pipeline-bin".into()], vec![], true, true);
+    let err = Supervisor::start(spec, scanner_for("x-needle-not-used"), EventLog::new())
+        .await
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(err.contains("/nonexistent/pipeline-bin"), "{err}");
+}
+
+/// Kept for the report: the measured memory-scan speed on a child holding ~200 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_scan_speed_on_200_mb() {
+    let token = needle("speed");
+    let dirs = Dirs::new();
+    let script = "import os, time\n\
+block = bytearray(os.urandom(200 * 1024 * 1024))\n\
+tail = os.environ['SECRET'].encode()\n\
+block[-1000:-1000 + len(tail)] = tail\n\
+open(os.path.join(os.environ['TMPDIR'], 'ready'), 'w').close()\n\
+time.sleep(120)\n";
+    let scanner = scanner_for(&token);
+    let sup = Supervisor::start(
+        dirs.spec(
+            py(script),
+            vec![("SECRET".into(), token.clone())],
+            false,
+            true,
+        ),
+        scanner.clone(),
+        EventLog::new(),
+    )
+    .await
+    .unwrap();
+    let ready = dirs.tmp.path().join("ready");
+    assert!(wait_until(Duration::from_secs(60), || ready.exists()).await);
+    let pids = sup.pids();
+    let (scan, elapsed, read_only) = tokio::task::block_in_place(|| {
+        let guard = scanner.read().unwrap();
+        let started = Instant::now();
+        let scan = traceless_sandbox::memory::scan_processes(&pids, &guard);
+        let elapsed = started.elapsed();
+        // the same regions read without scanning: what /proc/PID/mem itself costs
+        let started = Instant::now();
+        let mut buf = vec![0u8; 8 << 20];
+        for &pid in &pids {
+            let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+            for m in traceless_sandbox::memory::mappings(pid)
+                .into_iter()
+                .filter(|m| m.worth_scanning())
+            {
+                let mut pos = m.start;
+                while pos < m.end {
+                    let want = ((m.end - pos) as usize).min(buf.len());
+                    match std::os::unix::fs::FileExt::read_at(&mem, &mut buf[..want], pos) {
+                        Ok(n) if n > 0 => pos += n as u64,
+                        _ => break,
+                    }
+                }
+            }
+        }
+        (scan, elapsed, started.elapsed())
+    });
+    sup.stop(Duration::from_millis(200)).await;
+    assert!(
+        scan.bytes >= 200 * 1024 * 1024,
+        "scanned {} bytes",
+        scan.bytes
+    );
+    assert!(
+        scan.found.iter().any(|m| !m.hits.is_empty()),
+        "needle at the end of the block not found"
+    );
+    let ms_per_100mb = elapsed.as_secs_f64() * 1000.0 / (scan.bytes as f64 / 100e6);
+    let read_per_100mb = read_only.as_secs_f64() * 1000.0 / (scan.bytes as f64 / 100e6);
+    eprintln!(
+        "memory scan: {} bytes in {elapsed:?} = {ms_per_100mb:.1} ms per 100 MB \
+         (reading alone, one core: {read_per_100mb:.1} ms per 100 MB)",
+        scan.bytes
+    );
+}

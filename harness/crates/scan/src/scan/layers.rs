@@ -1,0 +1,433 @@
+//! Text encodings undone: runs of base64, hex and percent-encoded text are found and decoded, so the one raw
+//! copy index finds a needle in every encoding, every base64 alignment, wrapped or not.
+//!
+//! Why decode instead of indexing each encoded form: the encoded forms of 64 images in 16 encodings are ten times
+//! the raw bytes, and a filter that large no longer fits in cache. Encoded runs are rare in logs (spaces, quotes
+//! and punctuation break them), so finding them costs one table look-up per 8 haystack bytes, and decoding only
+//! the runs is cheap. Each decoded byte keeps the haystack span of the characters it came from, so hits report
+//! exact haystack offsets.
+
+use std::rc::Rc;
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use super::Encoding;
+
+/// Base64 alphabet (standard and URL-safe).
+const B64: u8 = 1;
+/// Hex digits, either case.
+const HEX: u8 = 2;
+/// What percent-encoded text may contain besides escapes: unreserved characters and those common encoders
+/// leave alone (`encodeURIComponent` keeps `!*'()`), plus `=` padding.
+const URL: u8 = 4;
+/// Line breaks inside wrapped base64 (MIME, PEM: 76 or 64 columns, `\n` or `\r\n`).
+const BRK: u8 = 8;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        if alnum || c == b'+' || c == b'/' || c == b'-' || c == b'_' {
+            t[b] |= B64 | URL;
+        }
+        if c.is_ascii_hexdigit() {
+            t[b] |= HEX;
+        }
+        if matches!(
+            c,
+            b'%' | b'.' | b'~' | b'!' | b'*' | b'\'' | b'(' | b')' | b'='
+        ) {
+            t[b] |= URL;
+        }
+        if c == b'\n' || c == b'\r' {
+            t[b] |= BRK;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// A run shorter than this (line breaks not counted) cannot hold `MIN_COPY` encoded bytes.
+pub(crate) const RUN_MIN: usize = super::MIN_COPY;
+/// Base64 characters fully determined by 64 source bytes at the worst alignment.
+const B64_MIN: usize = (super::MIN_COPY * 8 - 4) / 6;
+/// Hex characters for 64 source bytes.
+const HEX_MIN: usize = super::MIN_COPY * 2;
+/// Runs are looked for by testing one 8-byte word in every `RUN_SAMPLE` bytes; any run of
+/// `RUN_SAMPLE + 7` bytes or more contains a tested word.
+const RUN_SAMPLE: usize = 56;
+const _: () = assert!(RUN_SAMPLE + 7 <= RUN_MIN);
+
+/// Where each decoded byte came from, relative to the decoded buffer's parent.
+pub(crate) enum Origin {
+    /// Explicit spans (percent-encoding, nested layers).
+    Table { starts: Vec<u32>, ends: Vec<u32> },
+    /// Base64 decoded from character `phase` of a run whose characters sit at `chars` (line breaks skipped).
+    Base64 { phase: usize, chars: Rc<[u32]> },
+    /// Hex decoded from `start + phase`.
+    Hex { start: usize, phase: usize },
+}
+
+/// Decoded text and where it came from.
+pub(crate) struct Decoded {
+    pub encoding: Encoding,
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+}
+
+impl Decoded {
+    /// The parent range that decoded bytes `[d0, d1)` came from.
+    pub fn parent_range(&self, d0: usize, d1: usize) -> (usize, usize) {
+        match &self.origin {
+            Origin::Table { starts, ends } => (starts[d0] as usize, ends[d1 - 1] as usize),
+            Origin::Base64 { phase, chars } => {
+                // Byte i of a phase is bits of characters phase + 4*(i/3) + i%3 and the one after it.
+                let first = |i: usize| phase + 4 * (i / 3) + i % 3;
+                (
+                    chars[first(d0)] as usize,
+                    chars[first(d1 - 1) + 1] as usize + 1,
+                )
+            }
+            Origin::Hex { start, phase } => (start + phase + 2 * d0, start + phase + 2 * d1),
+        }
+    }
+}
+
+const TEXTUAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (CLASS[b] & (URL | BRK) != 0) as u8;
+        b += 1;
+    }
+    t
+};
+
+fn word_is_textual(w: &[u8]) -> bool {
+    w.iter().fold(1u8, |acc, &b| acc & TEXTUAL[b as usize]) != 0
+}
+
+/// Every maximal run of encoded-looking text of at least `RUN_MIN` characters, as `[start, end)`.
+pub(crate) fn find_runs(buf: &[u8], mut on_run: impl FnMut(usize, usize)) {
+    let textual = |b: u8| CLASS[b as usize] & (URL | BRK) != 0;
+    let mut covered_to = 0;
+    let mut p = 0;
+    while p + 8 <= buf.len() {
+        if p >= covered_to && word_is_textual(&buf[p..p + 8]) {
+            let mut start = p;
+            while start > covered_to && textual(buf[start - 1]) {
+                start -= 1;
+            }
+            let mut end = p + 8;
+            while end < buf.len() && textual(buf[end]) {
+                end += 1;
+            }
+            covered_to = end;
+            let breaks = buf[start..end]
+                .iter()
+                .filter(|&&b| CLASS[b as usize] & BRK != 0)
+                .count();
+            if end - start - breaks >= RUN_MIN {
+                on_run(start, end);
+            }
+        }
+        p += RUN_SAMPLE;
+    }
+}
+
+fn b64_engine() -> GeneralPurpose {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+}
+
+/// Decodes one run (`buf[start..end]`) every way it could be encoded; `nested` allows one more layer inside
+/// percent-encoding (base64 in a URL query).
+pub(crate) fn decode_run(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    nested: bool,
+    out: &mut Vec<Decoded>,
+) {
+    let run = &buf[start..end];
+    if memchr::memchr(b'%', run).is_some()
+        && let Some(pct) = percent_decode(run, start)
+    {
+        if nested {
+            let mut inner = Vec::new();
+            find_runs(&pct.bytes, |s, e| {
+                decode_base64_runs(&pct.bytes, s, e, &mut inner)
+            });
+            for d in inner {
+                let (starts, ends) = (0..d.bytes.len())
+                    .map(|i| {
+                        let (s, e) = d.parent_range(i, i + 1);
+                        (
+                            pct.parent_range(s, e).0 as u32,
+                            pct.parent_range(s, e).1 as u32,
+                        )
+                    })
+                    .unzip();
+                out.push(Decoded {
+                    encoding: Encoding::PercentBase64,
+                    bytes: d.bytes,
+                    origin: Origin::Table { starts, ends },
+                });
+            }
+        }
+        out.push(pct);
+    }
+    decode_base64_runs(buf, start, end, out);
+    decode_hex_runs(buf, start, end, out);
+}
+
+/// Hand-rolled because the decoded bytes must keep the span of their escape, which `percent-encoding` does not
+/// expose; the decoding itself is the trivial `%XX` rule.
+fn percent_decode(run: &[u8], base: usize) -> Option<Decoded> {
+    let (mut bytes, mut starts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+    let mut escapes = 0;
+    let mut i = 0;
+    while i < run.len() {
+        let hex_pair = run.get(i + 1..i + 3).and_then(|h| {
+            let mut b = [0u8; 1];
+            hex::decode_to_slice(h, &mut b).ok().map(|()| b[0])
+        });
+        match (run[i], hex_pair) {
+            (b'%', Some(byte)) => {
+                bytes.push(byte);
+                starts.push((base + i) as u32);
+                ends.push((base + i + 3) as u32);
+                escapes += 1;
+                i += 3;
+            }
+            (b, _) => {
+                bytes.push(b);
+                starts.push((base + i) as u32);
+                ends.push((base + i + 1) as u32);
+                i += 1;
+            }
+        }
+    }
+    (escapes > 0).then_some(Decoded {
+        encoding: Encoding::Percent,
+        bytes,
+        origin: Origin::Table { starts, ends },
+    })
+}
+
+/// Maximal sub-runs of the class `class` (optionally spanning line breaks) with at least `min` characters.
+fn sub_runs(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    class: u8,
+    min: usize,
+    mut on: impl FnMut(usize, usize),
+) {
+    let mut i = start;
+    while i < end {
+        if CLASS[buf[i] as usize] & class == 0 {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        let mut count = 0;
+        while i < end && CLASS[buf[i] as usize] & (class | BRK) != 0 {
+            if CLASS[buf[i] as usize] & class != 0 {
+                count += 1;
+            }
+            i += 1;
+        }
+        if count >= min {
+            on(s, i);
+        }
+    }
+}
+
+fn decode_base64_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
+    let whole = buf[start..end].iter().fold(1u8, |acc, &b| {
+        acc & (CLASS[b as usize] & (B64 | BRK) != 0) as u8
+    });
+    let mut each = |s: usize, e: usize| decode_base64(buf, s, e, out);
+    if whole != 0 {
+        // The common case, a plain base64 blob: one sub-run, no byte-by-byte walk.
+        let chars = buf[start..end]
+            .iter()
+            .filter(|&&b| CLASS[b as usize] & B64 != 0)
+            .count();
+        if chars >= B64_MIN {
+            let (s, e) = trim_breaks(buf, start, end);
+            each(s, e);
+        }
+    } else {
+        sub_runs(buf, start, end, B64, B64_MIN, each);
+    }
+}
+
+fn trim_breaks(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && CLASS[buf[s] as usize] & BRK != 0 {
+        s += 1;
+    }
+    while e > s && CLASS[buf[e - 1] as usize] & BRK != 0 {
+        e -= 1;
+    }
+    (s, e)
+}
+
+fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
+    {
+        // Compact: drop line breaks, fold the URL-safe alphabet onto the standard one.
+        let run = &buf[s..e];
+        let url_safe = run.iter().any(|&b| b == b'-' || b == b'_');
+        let has_breaks = memchr::memchr2(b'\n', b'\r', run).is_some();
+        let (chars, pos): (Vec<u8>, Vec<u32>) = if has_breaks || url_safe {
+            run.iter()
+                .enumerate()
+                .filter(|&(_, &b)| b != b'\n' && b != b'\r')
+                .map(|(i, &b)| {
+                    (
+                        match b {
+                            b'-' => b'+',
+                            b'_' => b'/',
+                            o => o,
+                        },
+                        (s + i) as u32,
+                    )
+                })
+                .unzip()
+        } else {
+            (run.to_vec(), (s as u32..e as u32).collect())
+        };
+        let encoding = if url_safe {
+            Encoding::Base64Url
+        } else {
+            Encoding::Base64
+        };
+        let pos: Rc<[u32]> = pos.into();
+        let engine = b64_engine();
+        // A copy may start at any character of a 4-character group: decode from each phase.
+        for phase in 0..4 {
+            // A trailing group of 2 or 3 characters still holds 1 or 2 whole bytes; 1 character holds none.
+            let mut usable = chars.len().saturating_sub(phase);
+            if usable % 4 == 1 {
+                usable -= 1;
+            }
+            if usable < B64_MIN {
+                continue;
+            }
+            let mut bytes = vec![0u8; usable.div_ceil(4) * 3];
+            let Ok(n) = engine.decode_slice(&chars[phase..phase + usable], &mut bytes) else {
+                continue;
+            };
+            bytes.truncate(n);
+            out.push(Decoded {
+                encoding,
+                bytes,
+                origin: Origin::Base64 {
+                    phase,
+                    chars: Rc::clone(&pos),
+                },
+            });
+        }
+    }
+}
+
+fn decode_hex_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
+    // A hex run of HEX_MIN characters holds 3 consecutive samples taken every HEX_SAMPLE characters; base64 text
+    // almost never does, so only such stretches are walked byte by byte.
+    const HEX_SAMPLE: usize = HEX_MIN / 4;
+    let is_hex = |b: u8| CLASS[b as usize] & (HEX | BRK) != 0;
+    let mut i = start;
+    let mut streak = 0;
+    let mut done_to = start;
+    while i < end {
+        streak = if is_hex(buf[i]) { streak + 1 } else { 0 };
+        if streak >= 3 && i >= done_to {
+            let mut s = i;
+            while s > done_to && is_hex(buf[s - 1]) {
+                s -= 1;
+            }
+            let mut e = i;
+            while e < end && is_hex(buf[e]) {
+                e += 1;
+            }
+            decode_hex_stretch(buf, s, e, out);
+            done_to = e;
+            streak = 0;
+        }
+        i += HEX_SAMPLE;
+    }
+}
+
+fn decode_hex_stretch(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
+    sub_runs(buf, start, end, HEX, HEX_MIN, |s, e| {
+        let digits = &buf[s..e];
+        if digits.iter().any(|&b| CLASS[b as usize] & BRK != 0) {
+            // Hex is not wrapped by the encoders we look for; the parts are long enough on their own or not at all.
+            let mut i = s;
+            while i < e {
+                let j = buf[i..e]
+                    .iter()
+                    .position(|&b| CLASS[b as usize] & BRK != 0)
+                    .map_or(e, |k| i + k);
+                if j - i >= HEX_MIN {
+                    decode_hex(buf, i, j, out);
+                }
+                i = j + 1;
+            }
+        } else {
+            decode_hex(buf, s, e, out);
+        }
+    });
+}
+
+fn decode_hex(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
+    let digits = &buf[s..e];
+    let upper = digits.iter().any(u8::is_ascii_uppercase);
+    let lower = digits.iter().any(u8::is_ascii_lowercase);
+    let encoding = if upper && !lower {
+        Encoding::HexUpper
+    } else {
+        Encoding::HexLower
+    };
+    for phase in 0..2 {
+        let n = (digits.len() - phase) / 2;
+        let mut bytes = vec![0u8; n];
+        if hex::decode_to_slice(&digits[phase..phase + 2 * n], &mut bytes).is_err() {
+            continue;
+        }
+        out.push(Decoded {
+            encoding,
+            bytes,
+            origin: Origin::Hex { start: s, phase },
+        });
+    }
+}
+
+/// The encoding's exact name, from the matched characters only (a run may start with unrelated text).
+pub(crate) fn refine(encoding: Encoding, matched: &[u8]) -> Encoding {
+    match encoding {
+        Encoding::HexLower | Encoding::HexUpper => {
+            let upper = matched.iter().any(u8::is_ascii_uppercase);
+            let lower = matched.iter().any(u8::is_ascii_lowercase);
+            if upper && !lower {
+                Encoding::HexUpper
+            } else {
+                Encoding::HexLower
+            }
+        }
+        Encoding::Base64 | Encoding::Base64Url => {
+            if matched.iter().any(|&b| b == b'-' || b == b'_') {
+                Encoding::Base64Url
+            } else {
+                Encoding::Base64
+            }
+        }
+        other => other,
+    }
+}

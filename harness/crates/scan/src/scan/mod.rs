@@ -1,0 +1,391 @@
+//! The scanner: finds image bytes, blobs and tokens in any haystack, in any of the encodings a leak takes.
+//!
+//! Three mechanisms, each where it is cheap:
+//! - copies of images and blobs (file bytes and decoded pixel rows) are found by a sampled gram index probed every
+//!   8 haystack bytes ([`index`]); any run of [`MIN_COPY`] consecutive source bytes is a hit;
+//! - base64 (standard and URL-safe, any alignment, wrapped or not), hex and percent-encoded runs are decoded and
+//!   the decoded bytes go through the same index ([`layers`]);
+//! - short tokens are spelled out in every encoding and found by one Aho-Corasick automaton ([`tokens`]).
+//!
+//! Images are also hashed perceptually so a resized or re-encoded copy is recognised by [`Scanner::match_image`].
+
+mod index;
+mod layers;
+mod phash;
+mod tokens;
+
+use std::sync::OnceLock;
+
+use image_hasher::ImageHash;
+use serde::{Deserialize, Serialize};
+
+pub use phash::MAX_DISTANCE as MAX_IMAGE_DISTANCE;
+
+/// Smallest copy of an image or blob that counts as a hit, in source bytes. Any run of this many consecutive
+/// bytes, in any supported encoding, is found (deterministically: see `index`); shorter runs are never reported,
+/// so 32 random bytes that happen to match are not evidence.
+pub const MIN_COPY: usize = 64;
+/// Longest match excerpt, in haystack bytes.
+pub const EXCERPT_BYTES: usize = 48;
+/// Bytes of each chunk carried into the next by [`Scanner::scan_chunk`] (at least the longest token form).
+const MIN_OVERLAP: usize = 1024;
+
+pub type RequestId = u32;
+
+/// What a needle stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subject {
+    Image,
+    Prompt,
+    DeviceId,
+    ForwardedFor,
+    Metadata,
+    Output,
+    ApiKey,
+}
+
+/// One needle: a request's image, prompt marker, device id...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NeedleId {
+    pub request: RequestId,
+    pub subject: Subject,
+}
+
+/// How the matched haystack bytes encode the needle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    Raw,
+    Base64,
+    Base64Url,
+    HexLower,
+    HexUpper,
+    Percent,
+    /// Base64 inside percent-encoding (a base64 value in a URL query or form body).
+    PercentBase64,
+    JsonEscaped,
+    /// The image's decoded pixels, raw.
+    PixelRows,
+}
+
+/// Which bytes of the needle matched: the bytes as given, or the image's decoded pixel buffer.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceForm {
+    #[default]
+    Bytes,
+    PixelRows,
+}
+
+/// A needle found in a haystack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Hit {
+    pub needle: NeedleId,
+    pub encoding: Encoding,
+    /// Where in the haystack (stream offset for streams).
+    pub offset: u64,
+    /// Haystack bytes matched.
+    pub len: u64,
+    /// Where in the needle's source bytes (see `form`) the match starts.
+    pub source_offset: u64,
+    /// How many source bytes the match covers (for tokens: the token's length).
+    pub source_len: u64,
+    #[serde(default)]
+    pub form: SourceForm,
+}
+
+impl Hit {
+    /// Short, escaped view of the match: at most [`EXCERPT_BYTES`] haystack bytes, non-printable bytes as `\xNN`.
+    /// `hay` is the buffer the offsets refer to; out-of-range parts are left out.
+    pub fn excerpt(&self, hay: &[u8]) -> String {
+        let start = (self.offset as usize).min(hay.len());
+        let end = (self.offset.saturating_add(self.len) as usize)
+            .min(hay.len())
+            .min(start + EXCERPT_BYTES);
+        let mut out = String::new();
+        for &b in &hay[start..end] {
+            match b {
+                b'\\' => out.push_str("\\\\"),
+                b' '..=b'~' => out.push(b as char),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        if (end as u64) < self.offset + self.len {
+            out.push_str("...");
+        }
+        out
+    }
+
+    fn end(&self) -> u64 {
+        self.offset + self.len
+    }
+}
+
+/// An image file recognised by its perceptual hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImageMatch {
+    pub needle: NeedleId,
+    /// Hamming distance between the perceptual hashes (0 = identical; see [`MAX_IMAGE_DISTANCE`]).
+    pub distance: u32,
+}
+
+/// Overlap carried between chunks of one stream.
+#[derive(Debug, Default, Clone)]
+pub struct StreamState {
+    /// Stream offset of the first byte after everything seen so far.
+    position: u64,
+    carry: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl StreamState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes of the stream consumed so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+struct FormMeta {
+    needle: NeedleId,
+    form: SourceForm,
+}
+
+struct Built {
+    index: index::GramIndex,
+    tokens: Option<tokens::TokenSet>,
+}
+
+/// Every needle of an audit and the machinery to find them. Add needles, then scan (from any thread).
+#[derive(Default)]
+pub struct Scanner {
+    forms: Vec<index::Form>,
+    form_meta: Vec<FormMeta>,
+    tokens: Vec<(NeedleId, String)>,
+    images: Vec<(NeedleId, ImageHash)>,
+    built: OnceLock<Built>,
+}
+
+impl Scanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An image file: its bytes in every encoding, its decoded pixel rows (as the decoder yields them, plus RGB8
+    /// and RGBA8 conversions), and its perceptual hash. Bytes that do not decode are still searched as a blob.
+    pub fn add_image(&mut self, id: NeedleId, bytes: &[u8]) {
+        self.add_form(id, SourceForm::Bytes, bytes.to_vec());
+        if let Ok(img) = image::load_from_memory(bytes) {
+            self.images.push((id, phash::hasher().hash_image(&img)));
+            let native = img.as_bytes().to_vec();
+            let rgb = img.to_rgb8().into_raw();
+            let rgba = img.to_rgba8().into_raw();
+            for pixels in [native, rgb, rgba] {
+                if !self
+                    .forms
+                    .iter()
+                    .zip(&self.form_meta)
+                    .any(|(f, m)| m.needle == id && f.bytes == pixels)
+                {
+                    self.add_form(id, SourceForm::PixelRows, pixels);
+                }
+            }
+        }
+    }
+
+    /// Binary data: found in every encoding; any run of [`MIN_COPY`] bytes is a hit.
+    pub fn add_blob(&mut self, id: NeedleId, bytes: &[u8]) {
+        self.add_form(id, SourceForm::Bytes, bytes.to_vec());
+    }
+
+    /// A short string, found whole in raw, JSON-escaped, percent, hex and base64 (every alignment) forms.
+    pub fn add_token(&mut self, id: NeedleId, text: &str) {
+        self.tokens.push((id, text.to_string()));
+        self.built = OnceLock::new();
+    }
+
+    fn add_form(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>) {
+        if bytes.len() < MIN_COPY {
+            return;
+        }
+        self.forms.push(index::Form { bytes });
+        self.form_meta.push(FormMeta { needle: id, form });
+        self.built = OnceLock::new();
+    }
+
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| Built {
+            index: index::GramIndex::build(&self.forms),
+            tokens: tokens::TokenSet::build(&self.tokens),
+        })
+    }
+
+    /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.
+    pub fn scan(&self, hay: &[u8]) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        self.scan_into(hay, &mut hits);
+        merge(hits)
+    }
+
+    fn scan_into(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        let built = self.built();
+        if !built.index.is_empty() {
+            let mut matches = Vec::new();
+            built.index.find(&self.forms, hay, &mut matches);
+            for m in &matches {
+                let meta = &self.form_meta[m.form as usize];
+                let encoding = match meta.form {
+                    SourceForm::Bytes => Encoding::Raw,
+                    SourceForm::PixelRows => Encoding::PixelRows,
+                };
+                hits.push(self.copy_hit(m, encoding, m.hay_start, m.hay_end));
+            }
+            let mut decoded = Vec::new();
+            layers::find_runs(hay, |start, end| {
+                decoded.clear();
+                layers::decode_run(hay, start, end, true, &mut decoded);
+                for d in &decoded {
+                    matches.clear();
+                    built.index.find(&self.forms, &d.bytes, &mut matches);
+                    for m in &matches {
+                        let (s, e) = d.parent_range(m.hay_start, m.hay_end);
+                        hits.push(self.copy_hit(m, layers::refine(d.encoding, &hay[s..e]), s, e));
+                    }
+                }
+            });
+        }
+        if let Some(tokens) = &built.tokens {
+            tokens.find(hay, |form, start, end| {
+                hits.push(Hit {
+                    needle: form.needle,
+                    encoding: form.encoding,
+                    offset: start as u64,
+                    len: (end - start) as u64,
+                    source_offset: 0,
+                    source_len: form.source_len as u64,
+                    form: SourceForm::Bytes,
+                });
+            });
+        }
+    }
+
+    fn copy_hit(
+        &self,
+        m: &index::RawMatch,
+        encoding: Encoding,
+        hay_start: usize,
+        hay_end: usize,
+    ) -> Hit {
+        let meta = &self.form_meta[m.form as usize];
+        Hit {
+            needle: meta.needle,
+            encoding,
+            offset: hay_start as u64,
+            len: (hay_end - hay_start) as u64,
+            source_offset: m.src_start as u64,
+            source_len: (m.hay_end - m.hay_start) as u64,
+            form: meta.form,
+        }
+    }
+
+    /// Streaming scan: only an overlap of the previous chunk is kept, so a stream of any size is scanned in
+    /// bounded memory and a copy split across chunks is still found. Offsets are stream offsets. A copy that
+    /// straddles a chunk boundary may be reported by both chunks (overlapping hits, exact offsets each).
+    pub fn scan_chunk(&self, state: &mut StreamState, chunk: &[u8]) -> Vec<Hit> {
+        let overlap = MIN_OVERLAP.max(self.built().tokens.as_ref().map_or(0, |t| t.longest));
+        let mut buf = std::mem::take(&mut state.buf);
+        buf.clear();
+        buf.extend_from_slice(&state.carry);
+        buf.extend_from_slice(chunk);
+        let carried = state.carry.len();
+        let base = state.position - carried as u64;
+        let mut hits = Vec::new();
+        self.scan_into(&buf, &mut hits);
+        hits.retain(|h| h.end() > carried as u64);
+        for h in &mut hits {
+            h.offset += base;
+        }
+        let keep = buf.len().min(overlap);
+        state.carry.clear();
+        state.carry.extend_from_slice(&buf[buf.len() - keep..]);
+        state.position += chunk.len() as u64;
+        state.buf = buf;
+        merge(hits)
+    }
+
+    /// Decodes `file_bytes` (PNG, JPEG or WebP) and returns the closest image needle by perceptual hash, if
+    /// within [`MAX_IMAGE_DISTANCE`].
+    pub fn match_image(&self, file_bytes: &[u8]) -> Option<ImageMatch> {
+        if self.images.is_empty() {
+            return None;
+        }
+        let hash = phash::hash_file(file_bytes)?;
+        self.images
+            .iter()
+            .map(|(needle, h)| ImageMatch {
+                needle: *needle,
+                distance: h.dist(&hash),
+            })
+            .filter(|m| m.distance <= MAX_IMAGE_DISTANCE)
+            .min_by_key(|m| m.distance)
+    }
+}
+
+/// One hit per needle, encoding, form and contiguous (or overlapping) haystack region.
+fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by_key(|h| {
+        (
+            h.needle,
+            h.encoding,
+            h.form,
+            h.offset,
+            std::cmp::Reverse(h.len),
+        )
+    });
+    let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits {
+        if let Some(last) = out.last_mut()
+            && (last.needle, last.encoding, last.form) == (h.needle, h.encoding, h.form)
+            && h.offset <= last.end()
+        {
+            let end = last.end().max(h.end());
+            let src_start = last.source_offset.min(h.source_offset);
+            let src_end =
+                (last.source_offset + last.source_len).max(h.source_offset + h.source_len);
+            last.len = end - last.offset;
+            last.source_offset = src_start;
+            last.source_len = src_end - src_start;
+            continue;
+        }
+        out.push(h);
+    }
+    // A region decoded one way may also decode another way (the escape-free tail of percent-encoded base64 is
+    // plain base64): keep only the hit that explains most of it.
+    let contained = |h: &Hit, all: &[Hit]| {
+        all.iter().any(|o| {
+            o.needle == h.needle
+                && o.form == h.form
+                && o.encoding != h.encoding
+                && o.offset <= h.offset
+                && h.end() <= o.end()
+                && o.source_len > h.source_len
+        })
+    };
+    let keep: Vec<bool> = out.iter().map(|h| !contained(h, &out)).collect();
+    let mut out: Vec<Hit> = out
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(h, k)| k.then_some(h))
+        .collect();
+    out.sort_by_key(|h| (h.offset, h.needle, h.encoding));
+    out
+}

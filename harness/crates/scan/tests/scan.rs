@@ -1,0 +1,577 @@
+//! The scanner fires on every encoding, alignment and partial copy it promises, and stays quiet otherwise.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use percent_encoding::{NON_ALPHANUMERIC, percent_encode};
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use traceless_scan::canary::{ImageFormat, ImageSpec, generate_image};
+use traceless_scan::scan::{
+    Encoding, Hit, MIN_COPY, NeedleId, Scanner, SourceForm, StreamState, Subject,
+};
+
+const BLOB: NeedleId = NeedleId {
+    request: 7,
+    subject: Subject::Image,
+};
+const OTHER: NeedleId = NeedleId {
+    request: 8,
+    subject: Subject::Output,
+};
+
+/// How a leak writes bytes out.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Raw,
+    B64,
+    B64NoPad,
+    B64Url,
+    B64UrlNoPad,
+    B64Wrapped76,
+    B64Mime,
+    B64Wrapped64Crlf,
+    HexLower,
+    HexUpper,
+    PercentUpper,
+    PercentLower,
+    PercentB64,
+}
+
+const FORMS: [Form; 13] = [
+    Form::Raw,
+    Form::B64,
+    Form::B64NoPad,
+    Form::B64Url,
+    Form::B64UrlNoPad,
+    Form::B64Wrapped76,
+    Form::B64Mime,
+    Form::B64Wrapped64Crlf,
+    Form::HexLower,
+    Form::HexUpper,
+    Form::PercentUpper,
+    Form::PercentLower,
+    Form::PercentB64,
+];
+
+fn wrap(text: &str, width: usize, eol: &str) -> Vec<u8> {
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    lines.join(eol).into_bytes()
+}
+
+fn encode(form: Form, bytes: &[u8]) -> (Vec<u8>, Encoding) {
+    match form {
+        Form::Raw => (bytes.to_vec(), Encoding::Raw),
+        Form::B64 => (STANDARD.encode(bytes).into_bytes(), Encoding::Base64),
+        Form::B64NoPad => (STANDARD_NO_PAD.encode(bytes).into_bytes(), Encoding::Base64),
+        Form::B64Url => (URL_SAFE.encode(bytes).into_bytes(), Encoding::Base64Url),
+        Form::B64UrlNoPad => (
+            URL_SAFE_NO_PAD.encode(bytes).into_bytes(),
+            Encoding::Base64Url,
+        ),
+        Form::B64Wrapped76 => (wrap(&STANDARD.encode(bytes), 76, "\n"), Encoding::Base64),
+        Form::B64Mime => (wrap(&STANDARD.encode(bytes), 76, "\r\n"), Encoding::Base64),
+        Form::B64Wrapped64Crlf => (wrap(&STANDARD.encode(bytes), 64, "\r\n"), Encoding::Base64),
+        Form::HexLower => (hex::encode(bytes).into_bytes(), Encoding::HexLower),
+        Form::HexUpper => (hex::encode_upper(bytes).into_bytes(), Encoding::HexUpper),
+        Form::PercentUpper => (
+            percent_encode(bytes, NON_ALPHANUMERIC)
+                .to_string()
+                .into_bytes(),
+            Encoding::Percent,
+        ),
+        Form::PercentLower => {
+            let upper = percent_encode(bytes, NON_ALPHANUMERIC).to_string();
+            let mut out = Vec::new();
+            let mut digits = 0u8;
+            for b in upper.bytes() {
+                out.push(if digits > 0 {
+                    b.to_ascii_lowercase()
+                } else {
+                    b
+                });
+                digits = if b == b'%' {
+                    2
+                } else {
+                    digits.saturating_sub(1)
+                };
+            }
+            (out, Encoding::Percent)
+        }
+        Form::PercentB64 => {
+            let b64 = STANDARD.encode(bytes);
+            (
+                percent_encode(b64.as_bytes(), NON_ALPHANUMERIC)
+                    .to_string()
+                    .into_bytes(),
+                Encoding::PercentBase64,
+            )
+        }
+    }
+}
+
+fn random_bytes(rng: &mut impl Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+/// Log-like filler: words, spaces and punctuation.
+fn log_text(rng: &mut impl Rng, n: usize) -> Vec<u8> {
+    const WORDS: [&str; 8] = [
+        "INFO ",
+        "request ",
+        "done; ",
+        "status=200 ",
+        "path=/v1/x ",
+        "\"ok\": true, ",
+        "\n",
+        "t=12ms ",
+    ];
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.extend_from_slice(WORDS[rng.random_range(0..WORDS.len())].as_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+fn blob_scanner(blob: &[u8]) -> Scanner {
+    let mut s = Scanner::new();
+    s.add_blob(BLOB, blob);
+    s.add_blob(OTHER, &random_bytes(&mut StdRng::seed_from_u64(99), 4096));
+    s
+}
+
+/// Embeds `form(blob[range])` after `prefix` filler bytes and checks the scanner reports exactly it.
+fn check(scanner: &Scanner, blob: &[u8], form: Form, range: std::ops::Range<usize>, prefix: usize) {
+    let mut rng = StdRng::seed_from_u64(prefix as u64);
+    let (encoded, encoding) = encode(form, &blob[range.clone()]);
+    let mut hay = log_text(&mut rng, prefix);
+    hay.extend_from_slice(b" data=");
+    let at = hay.len();
+    hay.extend_from_slice(&encoded);
+    hay.extend_from_slice(b" end\n");
+    hay.extend_from_slice(&log_text(&mut rng, 300));
+    let hits = scanner.scan(&hay);
+    let ctx = format!("{form:?} range {range:?} prefix {prefix}: {hits:?}");
+    assert_eq!(hits.len(), 1, "{ctx}");
+    let h = &hits[0];
+    assert_eq!(
+        (h.needle, h.encoding, h.form),
+        (BLOB, encoding, SourceForm::Bytes),
+        "{ctx}"
+    );
+    // Exact for raw; base64 may leave out the last partial group, decoded bytes map to whole characters.
+    let slack = if matches!(form, Form::Raw) { 0 } else { 4 };
+    assert!(
+        h.offset as usize >= at && h.offset as usize <= at + slack,
+        "{ctx}"
+    );
+    assert!((h.offset + h.len) as usize <= at + encoded.len(), "{ctx}");
+    assert!(
+        h.source_offset as usize >= range.start
+            && (h.source_offset + h.source_len) as usize <= range.end,
+        "{ctx}"
+    );
+    assert!(h.source_len as usize + slack.min(2) >= range.len(), "{ctx}");
+}
+
+#[test]
+fn every_encoding_found_at_every_alignment_and_offset() {
+    let blob = random_bytes(&mut StdRng::seed_from_u64(1), 4096);
+    let scanner = blob_scanner(&blob);
+    for form in FORMS {
+        for start in [0, 1, 2, 3, 100, 1001, 4096 - 300] {
+            for prefix in [0, 5, 13, 200] {
+                check(&scanner, &blob, form, start..start + 300, prefix);
+            }
+        }
+        check(&scanner, &blob, form, 0..blob.len(), 17);
+    }
+}
+
+#[test]
+fn a_64_byte_copy_is_found_in_every_encoding() {
+    let blob = random_bytes(&mut StdRng::seed_from_u64(2), 4096);
+    let scanner = blob_scanner(&blob);
+    for form in FORMS {
+        for start in [0, 1, 2, 77, 500] {
+            for prefix in [0, 1, 2, 3, 4, 5, 6, 7] {
+                check(&scanner, &blob, form, start..start + MIN_COPY, prefix);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_32_byte_copy_is_not_evidence() {
+    let blob = random_bytes(&mut StdRng::seed_from_u64(3), 4096);
+    let scanner = blob_scanner(&blob);
+    for form in FORMS {
+        for start in [0, 1, 2, 900] {
+            let (encoded, _) = encode(form, &blob[start..start + 32]);
+            let mut hay = b"prefix ".to_vec();
+            hay.extend_from_slice(&encoded);
+            hay.extend_from_slice(b" suffix");
+            assert_eq!(scanner.scan(&hay), vec![], "{form:?} {start}");
+        }
+    }
+}
+
+#[test]
+fn unrelated_data_has_no_hits() {
+    let blob = random_bytes(&mut StdRng::seed_from_u64(4), 64 * 1024);
+    let scanner = blob_scanner(&blob);
+    let mut rng = StdRng::seed_from_u64(5);
+    let noise = random_bytes(&mut rng, 4 << 20);
+    assert_eq!(scanner.scan(&noise), vec![]);
+    let other = random_bytes(&mut rng, 256 * 1024);
+    for form in FORMS {
+        assert_eq!(scanner.scan(&encode(form, &other).0), vec![], "{form:?}");
+    }
+    assert_eq!(scanner.scan(&vec![0u8; 1 << 20]), vec![]);
+    assert_eq!(scanner.scan(&log_text(&mut rng, 1 << 20)), vec![]);
+}
+
+#[test]
+fn streaming_finds_copies_split_over_chunks_at_stream_offsets() {
+    let blob = random_bytes(&mut StdRng::seed_from_u64(6), 4096);
+    let scanner = blob_scanner(&blob);
+    let mut rng = StdRng::seed_from_u64(7);
+    for form in [Form::Raw, Form::B64Mime, Form::HexUpper, Form::PercentLower] {
+        let mut hay = log_text(&mut rng, 5000);
+        let (encoded, encoding) = encode(form, &blob[1000..1000 + 200]);
+        let at = hay.len();
+        hay.extend_from_slice(&encoded);
+        hay.extend_from_slice(&log_text(&mut rng, 5000));
+        for split in [at + 1, at + encoded.len() / 2, at + encoded.len() - 1] {
+            for chunk_size in [split, 97] {
+                let mut state = StreamState::new();
+                let mut hits: Vec<Hit> = Vec::new();
+                let (first, rest) = hay.split_at(split);
+                hits.extend(scanner.scan_chunk(&mut state, &first[..chunk_size.min(first.len())]));
+                let mut pos = chunk_size.min(first.len());
+                while pos < hay.len() {
+                    let end = if pos < split {
+                        split
+                    } else {
+                        (pos + chunk_size).min(hay.len())
+                    };
+                    let end = end.max(pos + 1);
+                    hits.extend(scanner.scan_chunk(&mut state, &hay[pos..end]));
+                    pos = end;
+                }
+                let _ = rest;
+                assert_eq!(state.position(), hay.len() as u64);
+                assert!(
+                    !hits.is_empty(),
+                    "{form:?} split {split} chunk {chunk_size}"
+                );
+                for h in &hits {
+                    assert_eq!((h.needle, h.encoding), (BLOB, encoding));
+                    assert!(
+                        h.offset as usize >= at
+                            && (h.offset + h.len) as usize <= at + encoded.len()
+                    );
+                }
+                let covered: u64 = hits
+                    .iter()
+                    .map(|h| h.source_offset + h.source_len)
+                    .max()
+                    .unwrap()
+                    - hits.iter().map(|h| h.source_offset).min().unwrap();
+                assert!(covered >= 196, "{form:?}: {hits:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tokens_are_found_in_each_encoding() {
+    let token = "tlp-0a1b2c3d4e5f";
+    let id = NeedleId {
+        request: 3,
+        subject: Subject::Prompt,
+    };
+    let mut scanner = Scanner::new();
+    scanner.add_token(id, token);
+    scanner.add_token(
+        NeedleId {
+            request: 4,
+            subject: Subject::DeviceId,
+        },
+        "tl-dev-00112233aabbccdd",
+    );
+    let cases: Vec<(Vec<u8>, Encoding)> = vec![
+        (format!("prompt: {token}!").into_bytes(), Encoding::Raw),
+        (
+            b"q=tlp%2D0a1b2c3d4e5f&x".to_vec(),
+            Encoding::Percent,
+        ),
+        (
+            b"q=tlp%2d0a1b2c3d4e5f&x".to_vec(),
+            Encoding::Percent,
+        ),
+        (
+            format!("hex {} end", hex::encode(token)).into_bytes(),
+            Encoding::HexLower,
+        ),
+        (
+            format!("HEX {} end", hex::encode_upper(token)).into_bytes(),
+            Encoding::HexUpper,
+        ),
+        (
+            format!(
+                "{{\"p\":\"{}\"}}",
+                STANDARD.encode(format!("say {token} now"))
+            )
+            .into_bytes(),
+            Encoding::Base64,
+        ),
+        (
+            STANDARD.encode(format!("x{token}")).into_bytes(),
+            Encoding::Base64,
+        ),
+        (
+            STANDARD.encode(format!("xy{token}")).into_bytes(),
+            Encoding::Base64,
+        ),
+        // At this alignment the token's characters hold no URL-only symbol, so the form is the standard one.
+        (
+            URL_SAFE_NO_PAD.encode(format!("\u{ff}\u{fe}{token}")).into_bytes(),
+            Encoding::Base64,
+        ),
+        (
+            URL_SAFE_NO_PAD.encode(format!("{token}\u{ff}")).into_bytes(),
+            Encoding::Base64,
+        ),
+    ];
+    for (hay, encoding) in cases {
+        let hits: Vec<Hit> = scanner
+            .scan(&hay)
+            .into_iter()
+            .filter(|h| h.needle == id)
+            .collect();
+        assert!(
+            hits.iter().any(|h| h.encoding == encoding),
+            "{}: {hits:?}",
+            String::from_utf8_lossy(&hay)
+        );
+    }
+    let mut key_scanner = Scanner::new();
+    key_scanner.add_token(id, "key~~~~~~~~~~~~");
+    let hits = key_scanner.scan(
+        URL_SAFE_NO_PAD
+            .encode("prefix key~~~~~~~~~~~~ suffix")
+            .as_bytes(),
+    );
+    assert!(
+        hits.iter().any(|h| h.encoding == Encoding::Base64Url),
+        "{hits:?}"
+    );
+    let mut json_scanner = Scanner::new();
+    json_scanner.add_token(id, "say \"hi\"\n");
+    let hits = json_scanner.scan(br#"{"prompt":"say \"hi\"\n"}"#);
+    assert_eq!(
+        hits.iter().map(|h| h.encoding).collect::<Vec<_>>(),
+        vec![Encoding::JsonEscaped]
+    );
+    assert_eq!(
+        scanner.scan(b"tlp-0a1b2c3d4e5 tl-dev-00112233aabbccd"),
+        vec![]
+    );
+}
+
+#[test]
+fn image_bytes_and_pixel_rows_are_found() {
+    let mut rng = StdRng::seed_from_u64(8);
+    // JPEG: its file bytes do not hold raw pixel rows (a PNG of noise stores them), so each hit is unambiguous.
+    let spec = ImageSpec {
+        format: ImageFormat::Jpeg,
+        width: 96,
+        height: 64,
+        metadata: true,
+    };
+    let canary = generate_image(&spec, &mut rng).unwrap();
+    let mut scanner = Scanner::new();
+    scanner.add_image(BLOB, &canary.bytes);
+    let pixels = image::load_from_memory(&canary.bytes).unwrap();
+    let rgb = pixels.to_rgb8().into_raw();
+    let rgba = pixels.to_rgba8().into_raw();
+
+    let mut hay = b"file: ".to_vec();
+    hay.extend_from_slice(&canary.bytes);
+    hay.extend_from_slice(b" pixels: ");
+    hay.extend_from_slice(&rgba[4000..4400]);
+    hay.extend_from_slice(b" b64 pixels: ");
+    hay.extend_from_slice(STANDARD.encode(&rgb[999..1999]).as_bytes());
+    let hits = scanner.scan(&hay);
+    let summary: Vec<_> = hits
+        .iter()
+        .map(|h| (h.encoding, h.form, h.source_len))
+        .collect();
+    assert!(
+        summary.contains(&(Encoding::Raw, SourceForm::Bytes, canary.bytes.len() as u64)),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(Encoding::PixelRows, SourceForm::PixelRows, 400)),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(Encoding::Base64, SourceForm::PixelRows, 1000)),
+        "{summary:?}"
+    );
+    let raw = hits.iter().find(|h| h.encoding == Encoding::Raw).unwrap();
+    assert_eq!(raw.offset, 6);
+    assert!(
+        raw.excerpt(&hay).starts_with("\\xff\\xd8\\xff"),
+        "{}",
+        raw.excerpt(&hay)
+    );
+    assert_eq!(
+        traceless_scan::scan_file_for_image(&canary.bytes, &hay).len(),
+        hits.len()
+    );
+}
+
+#[test]
+fn excerpts_are_short_and_escaped() {
+    let hit = Hit {
+        needle: BLOB,
+        encoding: Encoding::Raw,
+        offset: 2,
+        len: 100,
+        source_offset: 0,
+        source_len: 100,
+        form: SourceForm::Bytes,
+    };
+    let hay: Vec<u8> = (0..=255u8).collect();
+    let excerpt = hit.excerpt(&hay);
+    assert!(excerpt.starts_with("\\x02\\x03"), "{excerpt}");
+    assert!(
+        excerpt.ends_with("01...") && excerpt.contains(" !\"#"),
+        "{excerpt}"
+    );
+    assert_eq!(
+        Hit {
+            offset: 250,
+            len: 6,
+            ..hit.clone()
+        }
+        .excerpt(&hay),
+        "\\xfa\\xfb\\xfc\\xfd\\xfe\\xff"
+    );
+    assert_eq!(
+        Hit {
+            offset: 1000,
+            ..hit
+        }
+        .excerpt(&hay),
+        "..."
+    );
+}
+
+#[test]
+fn resized_and_reencoded_copies_match_unrelated_images_do_not() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut scanner = Scanner::new();
+    let mut canaries = Vec::new();
+    for (i, format) in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Webp]
+        .into_iter()
+        .enumerate()
+    {
+        let c = generate_image(
+            &ImageSpec {
+                format,
+                width: 256,
+                height: 192,
+                metadata: true,
+            },
+            &mut rng,
+        )
+        .unwrap();
+        scanner.add_image(
+            NeedleId {
+                request: i as u32,
+                subject: Subject::Image,
+            },
+            &c.bytes,
+        );
+        canaries.push(c);
+    }
+    for (i, c) in canaries.iter().enumerate() {
+        let img = image::load_from_memory(&c.bytes).unwrap();
+        let thumb = img.resize(128, 96, image::imageops::FilterType::Triangle);
+        let mut jpeg = Vec::new();
+        thumb
+            .to_rgb8()
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let small = img.resize(64, 48, image::imageops::FilterType::Lanczos3);
+        let mut png = Vec::new();
+        small
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        for copy in [&c.bytes, &jpeg, &png] {
+            let m = scanner.match_image(copy).expect("a copy matches");
+            assert_eq!(m.needle.request, i as u32, "{m:?}");
+        }
+    }
+    for _ in 0..20 {
+        let unrelated = generate_image(
+            &ImageSpec {
+                format: ImageFormat::Png,
+                width: 256,
+                height: 192,
+                metadata: false,
+            },
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(scanner.match_image(&unrelated.bytes), None);
+    }
+    assert_eq!(scanner.match_image(b"not an image"), None);
+}
+
+fn form_strategy() -> impl Strategy<Value = Form> {
+    (0..FORMS.len()).prop_map(|i| FORMS[i])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any slice of >= 64 bytes of a needle, in any encoding, embedded in random data, is found.
+    #[test]
+    fn any_long_enough_slice_in_any_encoding_is_found(
+        seed in any::<u64>(),
+        start in 0usize..2000,
+        len in MIN_COPY..600,
+        form in form_strategy(),
+        prefix in 0usize..300,
+        binary_filler in any::<bool>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let blob = random_bytes(&mut rng, 2600);
+        let scanner = blob_scanner(&blob);
+        let (encoded, encoding) = encode(form, &blob[start..start + len]);
+        let filler = |rng: &mut StdRng, n| if binary_filler { random_bytes(rng, n) } else { log_text(rng, n) };
+        let mut hay = filler(&mut rng, prefix);
+        let at = hay.len();
+        hay.extend_from_slice(&encoded);
+        hay.extend(filler(&mut rng, 200));
+        let hits = scanner.scan(&hay);
+        let found = hits.iter().any(|h| h.needle == BLOB && h.encoding == encoding
+            && (h.offset as usize) < at + encoded.len() && (h.offset + h.len) as usize > at);
+        prop_assert!(found, "{:?} {}..{} in {} filler: {:?}", form, start, start + len,
+            if binary_filler { "binary" } else { "text" }, hits);
+    }
+}

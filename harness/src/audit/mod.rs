@@ -1,0 +1,490 @@
+//! One audit run: start the mocks and the pipeline under every monitor, drive the scenarios,
+//! gather the evidence, stop everything. Judging the evidence is [`crate::check`]'s job.
+
+mod client;
+mod prepare;
+mod probes;
+mod property;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rand::SeedableRng as _;
+use tokio_util::sync::CancellationToken;
+use traceless_mock::{MockOptions, Mocks, Provider, RecordedRequest};
+use traceless_sandbox::events::{EventLog, MonitorKind, MonitorStatus};
+use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
+
+use crate::config::Config;
+use crate::evidence::{Evidence, ProviderCall, SentRequest};
+use crate::scenario::{Age, Scenario};
+
+pub use client::{Client, Payload};
+pub use property::SCENARIO_ID as PROPERTY_SCENARIO;
+
+/// The harness's resolver inside the audit's network namespace.
+pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 53);
+/// Inside the namespace the providers' real host names resolve here, each mock on port 443.
+pub const OPENAI_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub const GEMINI_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+/// Transparent interception: every provider host name and the mock address it resolves to.
+/// Extra configured names go to the OpenAI mock, whose API most gateways imitate.
+pub fn interception_hosts(cfg: &Config) -> Vec<(String, std::net::IpAddr)> {
+    cfg.interception
+        .hosts
+        .iter()
+        .map(|h| {
+            let ip = if h.contains("googleapis") { GEMINI_IP } else { OPENAI_IP };
+            (h.clone(), std::net::IpAddr::V4(ip))
+        })
+        .collect()
+}
+
+/// What to run and how.
+pub struct Plan<'a> {
+    pub config: &'a Config,
+    pub scenarios: &'a [Scenario],
+    pub seed: u64,
+    pub cases: u32,
+    /// Off only to measure the monitors' overhead.
+    pub monitors: bool,
+    /// Whether this process runs in its own network namespace (see [`traceless_sandbox::isolate`]).
+    pub isolation: MonitorStatus,
+    pub progress: &'a dyn Fn(&str),
+}
+
+/// What a run produced: the evidence, and what went wrong on the way.
+pub struct RunResult {
+    pub evidence: Evidence,
+    pub errors: Vec<String>,
+    pub interrupted: bool,
+    pub pipeline_binary: Option<PathBuf>,
+}
+
+/// Runs the audit; never leaves a process or a temporary file behind, even when it fails or
+/// `cancel` fires (the supervisor's and the temp dir's `Drop` do the cleaning on every path).
+pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<RunResult> {
+    let cfg = plan.config;
+    let root = tempfile::Builder::new().prefix("traceless-audit-").tempdir().context("creating the audit's temp dir")?;
+    let tmpdir = root.path().join("tmp");
+    let home = root.path().join("home");
+    let private_work = root.path().join("work");
+    for d in [&tmpdir, &home, &private_work] {
+        std::fs::create_dir_all(d)?;
+    }
+    let workdir = cfg.pipeline.workdir.clone().unwrap_or(private_work);
+    let ca_file = root.path().join("audit-ca.pem");
+
+    let isolated = plan.isolation.state == traceless_sandbox::events::MonitorState::Active;
+    let log = EventLog::new();
+    let keys = (format!("sk-traceless-{:032x}", rand::random::<u128>()), format!("AIza-traceless-{:024x}", rand::random::<u128>()));
+    let hosts = interception_hosts(cfg);
+    let mut options = MockOptions {
+        tls: true,
+        openai_key: keys.0.clone(),
+        gemini_key: keys.1.clone(),
+        timeout_hold: Duration::from_secs(120),
+        extra_hostnames: cfg.interception.hosts.clone(),
+        ..MockOptions::default()
+    };
+    if isolated {
+        // Only inside the private namespace is 443 ours to take.
+        options.bind = OPENAI_IP.into();
+        options.gemini_bind = Some(GEMINI_IP.into());
+        options.openai_port = 443;
+        options.gemini_port = 443;
+        options.extra_hostnames.extend([OPENAI_IP.to_string(), GEMINI_IP.to_string()]);
+    }
+    let mocks = Mocks::start(options).await.context("starting the mock providers")?;
+    std::fs::write(&ca_file, mocks.ca_pem().unwrap_or_default()).context("writing the audit CA")?;
+
+    let mut allowed_addresses = vec![mocks.openai_addr().to_string(), mocks.gemini_addr().to_string()];
+    let _dns = if isolated {
+        let answers = hosts.iter().cloned().collect();
+        match traceless_sandbox::dns::start(SocketAddr::from((RESOLVER, 53)), answers, log.clone()).await {
+            Ok(d) => {
+                allowed_addresses.push(format!("{RESOLVER}:53"));
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!("the audit's resolver did not start: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let scanner = Arc::new(RwLock::new(Scanner::new()));
+    {
+        let mut s = scanner.write().expect("scanner lock");
+        s.add_token(NeedleId { request: 0, subject: Subject::ApiKey }, &keys.0);
+        s.add_token(NeedleId { request: 0, subject: Subject::ApiKey }, &keys.1);
+    }
+
+    let port = free_port()?;
+    let pipeline_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    allowed_addresses.push(pipeline_addr.to_string());
+    let values: BTreeMap<&str, String> = [
+        ("port", port.to_string()),
+        ("openai_url", mocks.openai_url()),
+        ("gemini_url", mocks.gemini_url()),
+        ("openai_key", keys.0.clone()),
+        ("gemini_key", keys.1.clone()),
+        ("ca_file", ca_file.display().to_string()),
+        ("tmpdir", tmpdir.display().to_string()),
+        ("workdir", workdir.display().to_string()),
+    ]
+    .into();
+    let command: Vec<String> = cfg.pipeline.command.iter().map(|t| t.fill(&values)).collect();
+    let pipeline_binary = which(&command[0]);
+    let mut env: Vec<(String, String)> = cfg.pipeline.env.iter().map(|(k, v)| (k.clone(), v.fill(&values))).collect();
+    for var in &cfg.interception.ca_env {
+        if !env.iter().any(|(k, _)| k == var) {
+            env.push((var.clone(), ca_file.display().to_string()));
+        }
+    }
+    let spec = PipelineSpec {
+        command: command.clone(),
+        env: env.clone(),
+        workdir: workdir.clone(),
+        tmpdir: tmpdir.clone(),
+        home: home.clone(),
+        watch_roots: vec![],
+        trace_syscalls: plan.monitors,
+        pid_namespace: true,
+        ignore_paths: vec![ca_file.clone()],
+    };
+
+    let mut errors = Vec::new();
+    let mut evidence = Evidence {
+        mocks_tls: true,
+        allowed_addresses: allowed_addresses.clone(),
+        allowed_hosts: cfg.interception.hosts.clone(),
+        no_age_gate: cfg.pipeline.request.age_field.is_none(),
+        ..Evidence::default()
+    };
+    (plan.progress)("starting the pipeline");
+    let supervisor = Supervisor::start(spec, scanner.clone(), log.clone()).await.context("starting the pipeline")?;
+    let supervisor = Arc::new(supervisor);
+    let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
+    let healthy = tokio::select! {
+        r = supervisor.wait_healthy(&health_url, cfg.pipeline.startup_timeout) => r,
+        () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let mut interrupted = cancel.is_cancelled();
+    if let Err(e) = healthy {
+        errors.push(format!("the pipeline did not become healthy at {health_url}: {e:#}"));
+    } else {
+        let client = Client::new(pipeline_addr, cfg.audit.request_timeout)?;
+        let mut driver = Driver {
+            cfg,
+            client: &client,
+            mocks: &mocks,
+            scanner: &scanner,
+            log: &log,
+            supervisor: &supervisor,
+            rng: rand::rngs::StdRng::seed_from_u64(plan.seed),
+            next_id: 1,
+            memory_scans: plan.monitors,
+            seen_calls: 0,
+            evidence: &mut evidence,
+        };
+        for scenario in plan.scenarios {
+            (plan.progress)(&scenario.id);
+            tokio::select! {
+                r = driver.scenario(scenario) => if let Err(e) = r { errors.push(format!("scenario {}: {e:#}", scenario.id)) },
+                () = cancel.cancelled() => { interrupted = true; break; }
+            }
+        }
+        if !interrupted && plan.cases > 0 {
+            (plan.progress)(&format!("{} property cases", plan.cases));
+            tokio::select! {
+                failure = property::run(&mut driver, plan.cases, plan.seed) => {
+                    if let Some(f) = failure {
+                        errors.push(format!("{f} (replay: traceless audit --seed {})", plan.seed));
+                    }
+                    if let Err(e) = driver.memory_check().await {
+                        errors.push(format!("memory scan after the property cases: {e:#}"));
+                    }
+                }
+                () = cancel.cancelled() => interrupted = true,
+            }
+        }
+        driver.attribute_new_calls();
+        if !interrupted {
+            (plan.progress)("probing for public exposure");
+            let written = probes::written_files(&log.snapshot());
+            evidence.exposure_probes = probes::exposure(&client, &workdir, &written, &scanner).await;
+        }
+    }
+
+    (plan.progress)("stopping the pipeline");
+    let supervisor = Arc::try_unwrap(supervisor).map_err(|_| anyhow::anyhow!("the supervisor is still shared"))?;
+    let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
+    evidence.orphans = stop.orphans.clone();
+    evidence.monitors = merge_statuses(stop.statuses, &plan.isolation);
+
+    if cfg.pipeline.refuses_plaintext_providers && !interrupted && errors.is_empty() {
+        (plan.progress)("probing plaintext provider URLs");
+        // A fresh port: the audited instance's may linger in TIME_WAIT.
+        let probe_port = free_port()?;
+        let mut probe_values = values.clone();
+        probe_values.insert("port", probe_port.to_string());
+        for key in ["openai_url", "gemini_url"] {
+            let url = probe_values[key].replacen("https://", "http://", 1);
+            probe_values.insert(key, url);
+        }
+        let uses_url = |t: &crate::config::Template| t.raw().contains("{openai_url}") || t.raw().contains("{gemini_url}");
+        let variables = cfg.pipeline.env.iter().filter(|(_, t)| uses_url(t)).map(|(k, _)| k.clone()).collect();
+        let probe_env = cfg
+            .pipeline
+            .env
+            .iter()
+            .filter(|(k, _)| k != "TRACELESS_ALLOW_PLAINTEXT_PROVIDERS")
+            .map(|(k, t)| (k.clone(), t.fill(&probe_values)))
+            .collect();
+        let probe_spec = PipelineSpec {
+            command,
+            env: probe_env,
+            workdir,
+            tmpdir,
+            home,
+            watch_roots: vec![],
+            trace_syscalls: false,
+            pid_namespace: true,
+            ignore_paths: vec![ca_file.clone()],
+        };
+        let url = format!("http://127.0.0.1:{probe_port}{}", cfg.pipeline.health);
+        evidence.plaintext_probe = Some(probes::plaintext(probe_spec, &url, variables, &scanner, &cancel).await?);
+    }
+
+    evidence.events = log.snapshot();
+    let recorded = mocks.recorded();
+    evidence.provider_calls = attribute(&recorded, &scanner.read().expect("scanner lock"), &evidence.requests, &log);
+    mocks.shutdown().await;
+    drop(root);
+    Ok(RunResult { evidence, errors, interrupted: interrupted || cancel.is_cancelled(), pipeline_binary })
+}
+
+struct Driver<'a> {
+    cfg: &'a Config,
+    client: &'a Client,
+    mocks: &'a Mocks,
+    scanner: &'a Arc<RwLock<Scanner>>,
+    log: &'a EventLog,
+    supervisor: &'a Arc<Supervisor>,
+    rng: rand::rngs::StdRng,
+    next_id: RequestId,
+    memory_scans: bool,
+    seen_calls: usize,
+    evidence: &'a mut Evidence,
+}
+
+impl Driver<'_> {
+    async fn scenario(&mut self, scenario: &Scenario) -> anyhow::Result<()> {
+        self.send_all(scenario).await?;
+        self.memory_check().await
+    }
+
+    /// Sends a scenario's requests in order, each batch of `concurrency` at once.
+    async fn send_all(&mut self, scenario: &Scenario) -> anyhow::Result<Vec<RequestId>> {
+        let mut ids = Vec::new();
+        for spec in &scenario.requests {
+            let mut remaining = spec.repeat;
+            while remaining > 0 {
+                let batch = remaining.min(spec.concurrency);
+                remaining -= batch;
+                let specs = vec![spec; batch as usize];
+                ids.extend(self.send_batch(&scenario.id, &specs).await?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Sends these requests at once, each with fresh canaries, and records the answers.
+    async fn send_batch(&mut self, scenario: &str, specs: &[&crate::scenario::RequestSpec]) -> anyhow::Result<Vec<RequestId>> {
+        for spec in specs {
+            if let Ok(p) = spec.provider.parse::<Provider>() {
+                self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
+            }
+        }
+        let mut prepared = Vec::new();
+        for spec in specs {
+            let id = self.next_id;
+            self.next_id += 1;
+            let p = prepare::prepare(id, spec, &mut self.rng, &mut self.scanner.write().expect("scanner lock"))?;
+            prepared.push((id, *spec, p));
+        }
+        let (client, cfg, log) = (self.client, self.cfg, self.log);
+        let sends = prepared.iter().map(|(id, spec, p)| async move {
+            let started = log.since_start_ms();
+            let answer = client.send(&cfg.pipeline.request, &cfg.pipeline.response, &p.payload, spec.client).await;
+            (*id, *spec, p.had_metadata, started, log.since_start_ms(), answer)
+        });
+        let mut ids = Vec::new();
+        for (id, spec, had_metadata, started_ms, ended_ms, answer) in futures::future::join_all(sends).await {
+            ids.push(id);
+            self.evidence.requests.push(SentRequest {
+                id,
+                scenario: scenario.to_owned(),
+                provider: spec.provider.clone(),
+                age: spec.age,
+                behaviour: spec.provider_behaviour.iter().map(ToString::to_string).collect(),
+                client: spec.client,
+                expected_status: spec.expect_status,
+                status: answer.status,
+                started_ms,
+                ended_ms,
+                response_body: answer.body,
+                response_hits: Vec::new(),
+                error: answer.error,
+                had_metadata,
+            });
+        }
+        self.attribute_new_calls();
+        Ok(ids)
+    }
+
+    /// Findings so far that concern these requests (memory is judged after the grace period).
+    fn findings_for(&self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+        let scanner = self.scanner.read().expect("scanner lock");
+        let snapshot = Evidence {
+            requests: self.evidence.requests.iter().filter(|r| ids.contains(&r.id)).cloned().collect(),
+            provider_calls: attribute(&self.mocks.recorded(), &scanner, &self.evidence.requests, self.log),
+            events: self.log.snapshot().into_iter().filter(|e| !matches!(e.kind, traceless_sandbox::events::EventKind::MemoryHits { .. })).collect(),
+            monitors: Vec::new(),
+            allowed_addresses: self.evidence.allowed_addresses.clone(),
+            allowed_hosts: self.evidence.allowed_hosts.clone(),
+            mocks_tls: self.evidence.mocks_tls,
+            no_age_gate: self.evidence.no_age_gate,
+            ..Evidence::default()
+        };
+        drop(scanner);
+        crate::check::run_all(&snapshot)
+            .into_iter()
+            .filter(|d| d.request.is_some_and(|r| ids.contains(&r)) || d.request.is_none())
+            .collect()
+    }
+
+    /// After the policy's grace period, scans the memory of every live process of the tree.
+    async fn memory_check(&mut self) -> anyhow::Result<()> {
+        if !self.memory_scans {
+            return Ok(());
+        }
+        // The policy's grace period: how long image bytes may linger after a request ends.
+        tokio::time::sleep(self.cfg.policy.memory_grace).await;
+        let supervisor = self.supervisor.clone();
+        let events = tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
+        for e in events {
+            self.log.push(e);
+        }
+        Ok(())
+    }
+
+    /// Registers the outputs of provider calls made since the last look, under the audit
+    /// request whose image they carried, and rescans answers for other requests' data.
+    fn attribute_new_calls(&mut self) {
+        let recorded = self.mocks.recorded();
+        let mut scanner = self.scanner.write().expect("scanner lock");
+        for call in recorded.iter().skip(self.seen_calls) {
+            let owners = carried(call, &scanner, &self.evidence.requests, self.log);
+            if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
+                scanner.add_image(NeedleId { request: *owner, subject: Subject::Output }, out);
+            }
+        }
+        self.seen_calls = recorded.len();
+        drop(scanner);
+        let scanner = self.scanner.read().expect("scanner lock");
+        for req in &mut self.evidence.requests {
+            req.response_hits = scanner.scan(&req.response_body);
+        }
+    }
+}
+
+/// The audit requests whose image a provider call carried. A photo sent in several requests
+/// (a face fixture) is the same bytes each time: then the requests in flight when the call
+/// arrived are the ones it carried.
+fn carried(call: &RecordedRequest, scanner: &Scanner, requests: &[SentRequest], log: &EventLog) -> Vec<RequestId> {
+    let mut ids: Vec<RequestId> = call
+        .images
+        .iter()
+        .flat_map(|img| scanner.scan(img))
+        .chain(scanner.scan(&call.body))
+        .filter(|h| h.needle.subject == Subject::Image)
+        .map(|h| h.needle.request)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > 1 {
+        let secs = call.at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let t = log.ms_at_unix(secs);
+        let in_flight: Vec<RequestId> = ids
+            .iter()
+            .copied()
+            .filter(|id| requests.iter().any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5))
+            .collect();
+        if !in_flight.is_empty() {
+            return in_flight;
+        }
+    }
+    ids
+}
+
+fn attribute(recorded: &[RecordedRequest], scanner: &Scanner, requests: &[SentRequest], log: &EventLog) -> Vec<ProviderCall> {
+    recorded
+        .iter()
+        .map(|r| {
+            let mut wire = Vec::new();
+            for (k, v) in &r.headers {
+                wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+            }
+            if let Some(q) = &r.query {
+                wire.extend_from_slice(q.as_bytes());
+                wire.push(b'\n');
+            }
+            wire.extend_from_slice(&r.body);
+            let mut hits = scanner.scan(&wire);
+            for img in &r.images {
+                hits.extend(scanner.scan(img));
+            }
+            ProviderCall { recorded: r.clone(), carried_images_of: carried(r, scanner, requests, log), hits }
+        })
+        .collect()
+}
+
+/// The supervisor's monitor statuses, with the egress monitor taking the isolation's status
+/// when that is weaker (no namespace: connections could leave).
+fn merge_statuses(mut statuses: Vec<MonitorStatus>, isolation: &MonitorStatus) -> Vec<MonitorStatus> {
+    if isolation.state != traceless_sandbox::events::MonitorState::Active {
+        statuses.retain(|s| s.monitor != MonitorKind::Egress);
+        statuses.push(isolation.clone());
+    }
+    statuses.sort_by_key(|s| s.monitor);
+    statuses
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port for the pipeline")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The file a command name runs, for the provenance digest.
+fn which(program: &str) -> Option<PathBuf> {
+    let p = Path::new(program);
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|c| c.is_file())
+}
+
+/// Whether a request was meant to reach a provider at all.
+pub fn reaches_provider(r: &SentRequest) -> bool {
+    r.age == Age::Confirmed
+}

@@ -1,0 +1,161 @@
+//! Property cases at audit time: proptest's `TestRunner` draws images, prompts, providers,
+//! provider fault sequences and concurrency; every case runs against the live pipeline under
+//! every monitor and must get an acceptable status and cause no finding. A failing case is
+//! shrunk, and the audit's seed replays the whole run exactly.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use traceless_mock::Behaviour;
+use traceless_scan::canary::ImageFormat;
+
+use super::Driver;
+use crate::scenario::{Age, ClientBehaviour, ImageSource, ImageSpec, PromptSpec, RequestSpec, Scenario};
+
+/// The id property requests are reported under.
+pub const SCENARIO_ID: &str = "properties";
+
+/// One drawn case: up to four requests sent at once, and what each provider answers in turn
+/// (the mocks cannot tell concurrent calls apart, so faults are per provider, not per request).
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub requests: Vec<CaseRequest>,
+    pub openai: Vec<Behaviour>,
+    pub gemini: Vec<Behaviour>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseRequest {
+    pub provider: &'static str,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub metadata: bool,
+    pub prompt: String,
+}
+
+fn behaviour() -> impl Strategy<Value = Behaviour> {
+    prop_oneof![
+        4 => Just(Behaviour::Ok),
+        1 => Just(Behaviour::RateLimited { retry_after_s: 1 }),
+        1 => Just(Behaviour::ServerError),
+        1 => Just(Behaviour::Unavailable),
+        1 => Just(Behaviour::SafetyBlock),
+        1 => Just(Behaviour::SafetyBlockImage),
+        1 => Just(Behaviour::Malformed),
+        1 => (10u64..200).prop_map(|delay_ms| Behaviour::Slow { delay_ms }),
+    ]
+}
+
+fn request() -> impl Strategy<Value = CaseRequest> {
+    (
+        prop_oneof![Just("openai"), Just("gemini")],
+        prop_oneof![Just(ImageFormat::Png), Just(ImageFormat::Jpeg), Just(ImageFormat::Webp)],
+        16u32..160,
+        16u32..160,
+        any::<bool>(),
+        "[\\PC]{1,120}",
+    )
+        .prop_map(|(provider, format, width, height, metadata, prompt)| CaseRequest {
+            provider,
+            format,
+            width,
+            height,
+            metadata,
+            prompt,
+        })
+}
+
+/// The statuses a correct backend may answer after these provider answers (it may retry).
+fn acceptable(faults: &[Behaviour]) -> Vec<u16> {
+    faults
+        .iter()
+        .map(|b| match b {
+            Behaviour::Ok | Behaviour::Slow { .. } => 200,
+            Behaviour::RateLimited { .. } => 429,
+            Behaviour::ServerError | Behaviour::Unavailable | Behaviour::Malformed => 502,
+            Behaviour::SafetyBlock | Behaviour::SafetyBlockImage => 422,
+            Behaviour::Timeout => 504,
+        })
+        .collect()
+}
+
+fn as_scenario(case: &Case) -> Scenario {
+    let faults = |provider: &str| if provider == "openai" { case.openai.clone() } else { case.gemini.clone() };
+    Scenario {
+        id: SCENARIO_ID.to_owned(),
+        title: String::new(),
+        clauses: Vec::new(),
+        path: PathBuf::new(),
+        requests: case
+            .requests
+            .iter()
+            .map(|r| RequestSpec {
+                provider: r.provider.to_owned(),
+                image: ImageSpec {
+                    source: ImageSource::Generate { format: r.format, width: r.width, height: r.height },
+                    metadata: r.metadata,
+                    truncate: None,
+                    pad_to: None,
+                },
+                prompt: PromptSpec::Text(r.prompt.clone()),
+                age: Age::Confirmed,
+                provider_behaviour: faults(r.provider),
+                client: ClientBehaviour::Normal,
+                expect_status: None,
+                repeat: 1,
+                concurrency: 1,
+                content_type: None,
+            })
+            .collect(),
+    }
+}
+
+/// Runs `cases` cases from `seed`; returns the failure, shrunk, as a message.
+pub async fn run(driver: &mut Driver<'_>, cases: u32, seed: u64) -> Option<String> {
+    if cases == 0 {
+        return None;
+    }
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = RunnerConfig { cases, failure_persistence: None, max_shrink_iters: 64, ..RunnerConfig::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let faults = || prop::collection::vec(behaviour(), 1..=3);
+    let strategy = (prop::collection::vec(request(), 1..=4), faults(), faults())
+        .prop_map(|(requests, openai, gemini)| Case { requests, openai, gemini });
+    let handle = tokio::runtime::Handle::current();
+    let driver = RefCell::new(driver);
+    let outcome = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |case| {
+            let mut d = driver.borrow_mut();
+            handle.block_on(one_case(&mut d, &case)).map_err(TestCaseError::fail)
+        })
+    });
+    match outcome {
+        Ok(()) => None,
+        Err(TestError::Fail(why, case)) => Some(format!("property case failed: {why}; minimal case: {case:?}")),
+        Err(TestError::Abort(why)) => Some(format!("property cases aborted: {why}")),
+    }
+}
+
+async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), String> {
+    let scenario = as_scenario(case);
+    // A case's requests go out together: concurrency is part of what is drawn.
+    let specs: Vec<&RequestSpec> = scenario.requests.iter().collect();
+    let ids = driver.send_batch(&scenario.id, &specs).await.map_err(|e| format!("{e:#}"))?;
+    for (id, spec) in ids.iter().zip(&specs) {
+        let sent = driver.evidence.requests.iter().find(|r| r.id == *id).ok_or("request not recorded")?;
+        let ok = acceptable(&spec.provider_behaviour);
+        match sent.status {
+            Some(s) if ok.contains(&s) => {}
+            other => return Err(format!("request {id} got {other:?}, expected one of {ok:?}")),
+        }
+    }
+    let findings = driver.findings_for(&ids);
+    if let Some(f) = findings.first() {
+        return Err(format!("{} finding(s), first: [{}] {}", findings.len(), f.kind, f.summary));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! `cross-request-leak`: an answer to one request carries another request's image, output or prompt.
+
+use traceless_scan::scan::Subject;
+
+use super::{Draft, Kind, hit_items};
+use crate::evidence::Evidence;
+
+pub const KIND: Kind = Kind {
+    name: "cross-request-leak",
+    code: "TL-XREQ-001",
+    clauses: &["1", "2c", "4c"],
+    description: "An answer to one request carried another request's image, generated output or prompt.",
+    needs: &[],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    let mut out = Vec::new();
+    for req in &ev.requests {
+        let foreign: Vec<_> = req
+            .response_hits
+            .iter()
+            .filter(|h| h.needle.request != req.id && matches!(h.needle.subject, Subject::Image | Subject::Output | Subject::Prompt))
+            .cloned()
+            .collect();
+        if foreign.is_empty() {
+            continue;
+        }
+        let mut others: Vec<_> = foreign.iter().map(|h| h.needle.request).collect();
+        others.sort();
+        others.dedup();
+        out.push(Draft {
+            kind: KIND.name,
+            summary: format!(
+                "the answer to request {} (status {}) carries data of request(s) {:?}",
+                req.id,
+                req.status.map_or("none".into(), |s| s.to_string()),
+                others
+            ),
+            request: Some(req.id),
+            evidence: hit_items("response", None, &format!("answer to request {}", req.id), &foreign),
+        });
+    }
+    out
+}

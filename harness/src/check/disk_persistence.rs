@@ -1,0 +1,84 @@
+//! `disk-persistence`: image data or a derived image written to disk, even briefly.
+
+use traceless_sandbox::events::{EventKind, MonitorKind, MonitorState};
+
+use super::{Draft, Kind, hit_items, is_image_data, item, main_request, request_at};
+use crate::evidence::Evidence;
+
+pub const KIND: Kind = Kind {
+    name: "disk-persistence",
+    code: "TL-DISK-001",
+    clauses: &["1", "2d", "3", "4b"],
+    description: "Image data or a derived image was written to disk, even briefly.",
+    needs: &[MonitorKind::Filesystem],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    let mut out = Vec::new();
+    for e in &ev.events {
+        match &e.kind {
+            EventKind::FileWritten { path, size, hits, image_match } => {
+                let image_hits: Vec<_> = hits.iter().filter(|h| is_image_data(h.needle.subject)).cloned().collect();
+                let loc = path.display().to_string();
+                if !image_hits.is_empty() {
+                    let bytes: u64 = image_hits.iter().map(|h| h.source_len).sum();
+                    out.push(Draft {
+                        kind: KIND.name,
+                        summary: format!("{loc} ({size} bytes) holds {bytes} byte(s) of uploaded or generated image data"),
+                        request: main_request(&image_hits),
+                        evidence: hit_items("file", Some(e), &loc, &image_hits),
+                    });
+                } else if let Some(m) = image_match {
+                    out.push(Draft {
+                        kind: KIND.name,
+                        summary: format!(
+                            "{loc} is a transformed copy of request {}'s image (perceptual distance {})",
+                            m.needle.request, m.distance
+                        ),
+                        request: Some(m.needle.request),
+                        evidence: vec![item(
+                            "file",
+                            Some(e),
+                            loc.clone(),
+                            format!("decoded and compared by perceptual hash: distance {}", m.distance),
+                        )],
+                    });
+                }
+            }
+            EventKind::FileVanished { path, size } if !is_noise(path) && written_by_tree(ev, path) => {
+                let loc = path.display().to_string();
+                let request = request_at(ev, e.t_ms);
+                out.push(Draft {
+                    kind: KIND.name,
+                    summary: format!(
+                        "suspected: {loc} was written{} and removed before it could be read",
+                        request.map(|r| format!(" during request {r}")).unwrap_or_default()
+                    ),
+                    request,
+                    evidence: vec![item(
+                        "file",
+                        Some(e),
+                        loc,
+                        format!("written ({} bytes), gone before it could be read", size.map_or("?".into(), |s| s.to_string())),
+                    )],
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// With the syscall monitor active, a vanished file counts only if the pipeline's own process
+/// tree opened it for writing: shared folders like /tmp also see other programs' files.
+fn written_by_tree(ev: &Evidence, path: &std::path::Path) -> bool {
+    let traced = ev.monitors.iter().any(|m| m.monitor == MonitorKind::Syscall && m.state == MonitorState::Active);
+    !traced || ev.events.iter().any(|e| matches!(&e.kind, EventKind::Open { path: p, .. } if p == path))
+}
+
+/// Files interpreters write on their own, which never hold request data.
+fn is_noise(path: &std::path::Path) -> bool {
+    let s = path.to_string_lossy();
+    s.contains("__pycache__") || s.ends_with(".pyc") || s.starts_with("/dev/") || s.starts_with("/proc/")
+}

@@ -1,0 +1,52 @@
+//! `insecure-transport`: image data sent without TLS, or plaintext provider URLs accepted.
+
+use super::{Draft, Kind, item};
+use crate::evidence::{Evidence, ProbeOutcome};
+
+pub const KIND: Kind = Kind {
+    name: "insecure-transport",
+    code: "TL-TLS-001",
+    clauses: &["6"],
+    description: "Data went to a provider without TLS, or the pipeline accepted plaintext provider URLs.",
+    needs: &[],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    let mut out = Vec::new();
+    if ev.mocks_tls {
+        for call in ev.provider_calls.iter().filter(|c| !c.recorded.tls) {
+            let r = &call.recorded;
+            out.push(Draft {
+                kind: KIND.name,
+                summary: format!("plaintext HTTP request to the {} port: {} {}", r.provider, r.method, r.path),
+                request: call.carried_images_of.first().copied(),
+                evidence: vec![item(
+                    "provider-request",
+                    None,
+                    format!("{} {} {}", r.provider, r.method, r.path),
+                    format!("{} byte body without TLS", r.body.len()),
+                )],
+            });
+        }
+    }
+    if let Some(probe) = &ev.plaintext_probe
+        && probe.outcome == ProbeOutcome::Accepted
+    {
+        out.push(Draft {
+            kind: KIND.name,
+            summary: format!(
+                "the pipeline started and became healthy with http:// provider URLs in {} (it must refuse them)",
+                probe.variables.join(", ")
+            ),
+            request: None,
+            evidence: vec![item(
+                "process",
+                None,
+                probe.variables.join(", "),
+                "started with plaintext provider URLs and answered its health check",
+            )],
+        });
+    }
+    out
+}

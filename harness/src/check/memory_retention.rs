@@ -1,0 +1,53 @@
+//! `memory-retention`: image bytes still in process memory after processing and the grace period.
+
+use std::collections::BTreeMap;
+
+use traceless_sandbox::events::{EventKind, MonitorKind};
+use traceless_scan::scan::Subject;
+
+use super::{Draft, Kind, hit_items};
+use crate::evidence::Evidence;
+
+pub const KIND: Kind = Kind {
+    name: "memory-retention",
+    code: "TL-MEM-001",
+    clauses: &["2d", "3", "4b"],
+    description: "Image bytes were still in a process's memory after the request ended and the grace period passed.",
+    needs: &[MonitorKind::Memory],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    // One finding per request: a cache keeps every upload, and one line each is what a reader needs.
+    let mut per_request: BTreeMap<u32, Vec<(&traceless_sandbox::events::Event, String, Vec<_>)>> = BTreeMap::new();
+    for e in &ev.events {
+        if let EventKind::MemoryHits { mapping, hits } = &e.kind {
+            let image: Vec<_> =
+                hits.iter().filter(|h| matches!(h.needle.subject, Subject::Image | Subject::Output)).cloned().collect();
+            for h in &image {
+                per_request.entry(h.needle.request).or_default().push((e, mapping.clone(), vec![h.clone()]));
+            }
+        }
+    }
+    per_request
+        .into_iter()
+        .map(|(request, found)| {
+            let bytes: u64 = found.iter().flat_map(|(_, _, h)| h.iter().map(|h| h.source_len)).sum();
+            let pids: std::collections::BTreeSet<_> = found.iter().filter_map(|(e, _, _)| e.pid).collect();
+            let evidence = found
+                .iter()
+                .take(6)
+                .flat_map(|(e, mapping, hits)| hit_items("memory", Some(e), &format!("pid {} {mapping}", e.pid.unwrap_or(0)), hits))
+                .collect();
+            Draft {
+                kind: KIND.name,
+                summary: format!(
+                    "{bytes} byte(s) of request {request}'s image still in memory of pid(s) {:?} after the grace period",
+                    pids
+                ),
+                request: Some(request),
+                evidence,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,146 @@
+//! Checks: one module per finding kind, each turning [`Evidence`] into findings with a stable
+//! code. Checks never gather evidence and never format reports.
+
+mod child_data;
+mod cross_request_leak;
+mod disk_persistence;
+mod insecure_transport;
+mod log_leak;
+mod memory_retention;
+mod personal_data;
+mod provider_retention;
+mod public_exposure;
+mod unlisted_egress;
+mod wrong_recipient;
+
+use traceless_report::EvidenceItem;
+use traceless_sandbox::events::{Event, MonitorKind, MonitorState};
+use traceless_scan::scan::{Hit, RequestId, Subject};
+
+use crate::evidence::Evidence;
+
+/// A finding before the report gives it an id, a scenario and clauses.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: &'static str,
+    pub summary: String,
+    pub request: Option<RequestId>,
+    pub evidence: Vec<EvidenceItem>,
+}
+
+/// A finding kind: its stable code, the policy sections it breaks, and what it needs to run.
+pub struct Kind {
+    pub name: &'static str,
+    pub code: &'static str,
+    pub clauses: &'static [&'static str],
+    pub description: &'static str,
+    /// Monitors without which the check cannot see its evidence.
+    pub needs: &'static [MonitorKind],
+    run: fn(&Evidence) -> Vec<Draft>,
+}
+
+/// Every kind of SPEC section 4, in its order.
+pub const KINDS: &[Kind] = &[
+    disk_persistence::KIND,
+    log_leak::KIND,
+    unlisted_egress::KIND,
+    memory_retention::KIND,
+    provider_retention::KIND,
+    personal_data::KIND,
+    insecure_transport::KIND,
+    child_data::KIND,
+    wrong_recipient::KIND,
+    cross_request_leak::KIND,
+    public_exposure::KIND,
+];
+
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Runs every check.
+pub fn run_all(ev: &Evidence) -> Vec<Draft> {
+    KINDS.iter().flat_map(|k| (k.run)(ev)).collect()
+}
+
+/// Why a check could not fully run on this evidence, if it could not.
+pub fn not_run_reason(kind: &Kind, ev: &Evidence) -> Option<String> {
+    if kind.name == "child-data" && ev.no_age_gate {
+        return Some("the backend has no age gate (pipeline.request.age_gate = false)".to_owned());
+    }
+    let missing: Vec<String> = kind
+        .needs
+        .iter()
+        .filter_map(|m| {
+            let status = ev.monitors.iter().find(|s| s.monitor == *m);
+            match status {
+                Some(s) if s.state == MonitorState::Active => None,
+                Some(s) => Some(format!("{} monitor {:?}: {}", m.name(), s.state, s.reason.as_deref().unwrap_or("?"))),
+                None => Some(format!("{} monitor did not run", m.name())),
+            }
+        })
+        .collect();
+    (!missing.is_empty()).then(|| missing.join("; "))
+}
+
+/// The audit request whose time window contains `t_ms`, for evidence that carries no canary.
+pub fn request_at(ev: &Evidence, t_ms: u64) -> Option<RequestId> {
+    ev.requests.iter().find(|r| r.started_ms <= t_ms && t_ms <= r.ended_ms).map(|r| r.id)
+}
+
+/// Evidence items for canary hits found at `location`.
+pub fn hit_items(source: &str, event: Option<&Event>, location: &str, hits: &[Hit]) -> Vec<EvidenceItem> {
+    hits.iter()
+        .take(8)
+        .map(|h| EvidenceItem {
+            source: source.to_owned(),
+            at_ms: event.map(|e| e.t_ms),
+            pid: event.and_then(|e| e.pid),
+            location: format!("{location} @ {}", h.offset),
+            detail: format!(
+                "{} of request {}: {} byte(s) of it, from offset {}",
+                subject_name(h.needle.subject),
+                h.needle.request,
+                h.source_len,
+                h.source_offset
+            ),
+            encoding: Some(encoding_name(h)),
+            matched_bytes: Some(h.len),
+            excerpt: None,
+        })
+        .collect()
+}
+
+pub fn subject_name(s: Subject) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{s:?}"))
+}
+
+fn encoding_name(h: &Hit) -> String {
+    serde_json::to_value(h.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{:?}", h.encoding))
+}
+
+/// Image-derived subjects: the upload, its metadata, and generated outputs.
+pub fn is_image_data(s: Subject) -> bool {
+    matches!(s, Subject::Image | Subject::Output | Subject::Metadata)
+}
+
+/// The request most hits belong to.
+pub fn main_request(hits: &[Hit]) -> Option<RequestId> {
+    hits.first().map(|h| h.needle.request)
+}
+
+pub fn item(source: &str, event: Option<&Event>, location: impl Into<String>, detail: impl Into<String>) -> EvidenceItem {
+    EvidenceItem {
+        source: source.to_owned(),
+        at_ms: event.map(|e| e.t_ms),
+        pid: event.and_then(|e| e.pid),
+        location: location.into(),
+        detail: detail.into(),
+        encoding: None,
+        matched_bytes: None,
+        excerpt: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

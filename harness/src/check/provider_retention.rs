@@ -1,0 +1,52 @@
+//! `provider-retention`: the provider was asked to keep data (Responses `store` not false, a Files
+//! API upload, a `user` field).
+
+use traceless_mock::Endpoint;
+
+use super::{Draft, Kind, item};
+use crate::evidence::Evidence;
+
+pub const KIND: Kind = Kind {
+    name: "provider-retention",
+    code: "TL-RETAIN-001",
+    clauses: &["2c"],
+    description: "A provider was asked to store data beyond the request.",
+    needs: &[],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    let mut out = Vec::new();
+    for call in &ev.provider_calls {
+        let r = &call.recorded;
+        let mut reasons = Vec::new();
+        match r.endpoint {
+            Endpoint::Files | Endpoint::FilesUpload => {
+                reasons.push("uploaded to the Files API, which keeps files until deleted or expired".to_owned())
+            }
+            Endpoint::Responses if r.store != Some(false) => reasons.push(format!(
+                "Responses API call with store = {} (the API stores responses for 30 days unless store is false)",
+                r.store.map_or("absent".to_owned(), |s| s.to_string())
+            )),
+            _ => {}
+        }
+        if let Some(user) = &r.user {
+            reasons.push(format!("a `user` field ({} chars) ties the request to an end user", user.chars().count()));
+        }
+        for reason in reasons {
+            let request = call.carried_images_of.first().copied();
+            out.push(Draft {
+                kind: KIND.name,
+                summary: format!("{} {}: {reason}", r.provider, r.path),
+                request,
+                evidence: vec![item(
+                    "provider-request",
+                    None,
+                    format!("{} {} {}", r.provider, r.method, r.path),
+                    reason.clone(),
+                )],
+            });
+        }
+    }
+    out
+}

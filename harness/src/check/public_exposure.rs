@@ -1,0 +1,26 @@
+//! `public-exposure`: something the pipeline wrote can be fetched back over its own HTTP port.
+
+use super::{Draft, Kind, hit_items, main_request};
+use crate::evidence::Evidence;
+
+pub const KIND: Kind = Kind {
+    name: "public-exposure",
+    code: "TL-EXPOSE-001",
+    clauses: &["4c", "6"],
+    description: "A file the pipeline wrote could be fetched back over its HTTP port without credentials.",
+    needs: &[],
+    run,
+};
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    ev.exposure_probes
+        .iter()
+        .filter(|p| p.status == 200 && !p.hits.is_empty())
+        .map(|p| Draft {
+            kind: KIND.name,
+            summary: format!("{} (written by the pipeline) is served at {} without credentials", p.file, p.url),
+            request: main_request(&p.hits),
+            evidence: hit_items("response", None, &format!("GET {}", p.url), &p.hits),
+        })
+        .collect()
+}

@@ -1,0 +1,194 @@
+//! Every check fires on evidence of its violation and stays quiet on clean evidence.
+
+use std::path::PathBuf;
+
+use traceless_mock::{Behaviour, Endpoint, Provider, RecordedRequest};
+use traceless_sandbox::events::{Event, EventKind, MonitorKind, MonitorState, MonitorStatus};
+use traceless_scan::scan::{Encoding, Hit, NeedleId, SourceForm, Subject};
+
+use super::*;
+use crate::evidence::{ExposureProbe, PlaintextProbe, ProbeOutcome, ProviderCall, SentRequest};
+use crate::scenario::{Age, ClientBehaviour};
+
+fn hit(request: u32, subject: Subject) -> Hit {
+    Hit {
+        needle: NeedleId { request, subject },
+        encoding: Encoding::Base64,
+        offset: 10,
+        len: 400,
+        source_offset: 0,
+        source_len: 300,
+        form: SourceForm::Bytes,
+    }
+}
+
+fn event(kind: EventKind) -> Event {
+    Event { t_ms: 5, monitor: MonitorKind::Filesystem, pid: Some(42), kind }
+}
+
+fn request(id: u32, provider: &str, age: Age) -> SentRequest {
+    SentRequest {
+        id,
+        scenario: format!("s{id}"),
+        provider: provider.into(),
+        age,
+        behaviour: vec!["ok".into()],
+        client: ClientBehaviour::Normal,
+        expected_status: Some(200),
+        status: Some(200),
+        started_ms: 0,
+        ended_ms: 100,
+        response_body: Vec::new(),
+        response_hits: Vec::new(),
+        error: None,
+        had_metadata: false,
+    }
+}
+
+fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall {
+    ProviderCall {
+        recorded: RecordedRequest {
+            seq: 1,
+            at: std::time::SystemTime::UNIX_EPOCH,
+            provider,
+            tls: true,
+            method: "POST".into(),
+            path: "/v1/images/edits".into(),
+            query: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            endpoint,
+            model: Some("gpt-image-1".into()),
+            user: None,
+            store: None,
+            images: vec![b"\x89PNG\r\n\x1a\n....IDAT".to_vec()],
+            prompt: Some("p".into()),
+            rejected: None,
+            behaviour: Behaviour::Ok,
+            status: 200,
+            output_image: None,
+        },
+        carried_images_of: carried.to_vec(),
+        hits: Vec::new(),
+    }
+}
+
+fn clean() -> Evidence {
+    Evidence {
+        requests: vec![request(1, "openai", Age::Confirmed), SentRequest { status: Some(403), ..request(2, "gemini", Age::Omitted) }],
+        provider_calls: vec![call(Provider::OpenAi, Endpoint::ImagesEdits, &[1])],
+        events: vec![
+            event(EventKind::FileWritten { path: "/tmp/x/cache.bin".into(), size: 10, hits: vec![], image_match: None }),
+            event(EventKind::Connect { address: "127.0.0.1:4443".into(), family: "inet".into(), result: "0".into() }),
+            event(EventKind::DnsQuery { name: "api.openai.com".into(), qtype: "A".into(), answered: true }),
+            event(EventKind::MemoryHits { mapping: "[heap]".into(), hits: vec![hit(0, Subject::ApiKey)] }),
+        ],
+        monitors: [MonitorKind::Filesystem, MonitorKind::Syscall, MonitorKind::Egress, MonitorKind::Logs, MonitorKind::Memory]
+            .map(MonitorStatus::active)
+            .into(),
+        allowed_addresses: vec!["127.0.0.1:4443".into()],
+        allowed_hosts: vec!["api.openai.com".into()],
+        mocks_tls: true,
+        plaintext_probe: Some(PlaintextProbe { variables: vec!["OPENAI_BASE_URL".into()], outcome: ProbeOutcome::Refused { exit: "exit 2".into() } }),
+        ..Evidence::default()
+    }
+}
+
+fn kinds(ev: &Evidence) -> Vec<&'static str> {
+    let mut k: Vec<_> = run_all(ev).into_iter().map(|d| d.kind).collect();
+    k.dedup();
+    k
+}
+
+/// Applies `fault` to clean evidence and expects exactly the `expect` kinds.
+fn check(fault: impl FnOnce(&mut Evidence), expect: &[&str]) {
+    let mut ev = clean();
+    fault(&mut ev);
+    assert_eq!(kinds(&ev), expect);
+}
+
+#[test]
+fn clean_evidence_has_no_finding() {
+    assert!(kinds(&clean()).is_empty(), "{:?}", run_all(&clean()));
+}
+
+#[test]
+fn each_check_fires_on_its_violation() {
+    check(
+        |ev| ev.events.push(event(EventKind::FileWritten { path: "/tmp/u.png".into(), size: 900, hits: vec![hit(1, Subject::Image)], image_match: None })),
+        &["disk-persistence"],
+    );
+    check(
+        |ev| {
+            ev.events.push(event(EventKind::Open { path: PathBuf::from("/var/tmp/u"), flags: "O_WRONLY|O_CREAT".into(), result: 3 }));
+            ev.events.push(event(EventKind::FileVanished { path: PathBuf::from("/var/tmp/u"), size: Some(3) }));
+        },
+        &["disk-persistence"],
+    );
+    check(
+        |ev| ev.events.push(event(EventKind::Output { stream: "stderr".into(), offset: 0, excerpt: "x".into(), hits: vec![hit(1, Subject::Prompt)] })),
+        &["log-leak"],
+    );
+    check(
+        |ev| ev.events.push(event(EventKind::FileWritten { path: "/w/app.log".into(), size: 9, hits: vec![hit(1, Subject::DeviceId)], image_match: None })),
+        &["log-leak"],
+    );
+    check(
+        |ev| ev.events.push(event(EventKind::Connect { address: "127.0.0.1:9".into(), family: "inet".into(), result: "-1 ECONNREFUSED".into() })),
+        &["unlisted-egress"],
+    );
+    check(|ev| ev.events.push(event(EventKind::DnsQuery { name: "telemetry.example.invalid".into(), qtype: "A".into(), answered: false })), &["unlisted-egress"]);
+    check(|ev| ev.events.push(event(EventKind::MemoryHits { mapping: "[heap]".into(), hits: vec![hit(1, Subject::Image)] })), &["memory-retention"]);
+    check(|ev| ev.provider_calls.push(call(Provider::OpenAi, Endpoint::Responses, &[1])), &["provider-retention"]);
+    check(|ev| ev.provider_calls.push(call(Provider::Gemini, Endpoint::FilesUpload, &[])), &["provider-retention"]);
+    check(|ev| ev.provider_calls[0].recorded.user = Some("dev-1".into()), &["provider-retention"]);
+    check(|ev| ev.provider_calls[0].hits.push(hit(1, Subject::DeviceId)), &["personal-data"]);
+    check(|ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"eXIf...."), &["personal-data"]);
+    check(|ev| ev.provider_calls[0].recorded.tls = false, &["insecure-transport"]);
+    check(|ev| ev.plaintext_probe.as_mut().unwrap().outcome = ProbeOutcome::Accepted, &["insecure-transport"]);
+    check(|ev| ev.provider_calls.push(call(Provider::Gemini, Endpoint::GenerateContent, &[2])), &["child-data"]);
+    check(|ev| ev.provider_calls[0].recorded.provider = Provider::Gemini, &["wrong-recipient"]);
+    check(|ev| ev.requests[0].response_hits.push(hit(2, Subject::Image)), &["cross-request-leak"]);
+    check(
+        |ev| ev.exposure_probes.push(ExposureProbe { url: "/uploads/a.png".into(), status: 200, hits: vec![hit(1, Subject::Image)], file: "/w/uploads/a.png".into() }),
+        &["public-exposure"],
+    );
+}
+
+#[test]
+fn a_vanished_file_no_traced_process_wrote_is_someone_else_s() {
+    check(|ev| ev.events.push(event(EventKind::FileVanished { path: PathBuf::from("/tmp/other"), size: None })), &[]);
+}
+
+#[test]
+fn own_data_in_own_answer_is_not_a_leak() {
+    check(|ev| ev.requests[0].response_hits.push(hit(1, Subject::Output)), &[]);
+}
+
+#[test]
+fn a_request_without_age_confirmation_that_was_processed_is_child_data() {
+    check(|ev| ev.requests[1].status = Some(200), &["child-data"]);
+}
+
+#[test]
+fn a_check_whose_monitor_is_missing_says_why() {
+    let mut ev = clean();
+    ev.monitors.retain(|m| m.monitor != MonitorKind::Memory);
+    ev.monitors.push(MonitorStatus { monitor: MonitorKind::Memory, state: MonitorState::Unavailable, reason: Some("no ptrace".into()) });
+    let reason = not_run_reason(kind("memory-retention").unwrap(), &ev).unwrap();
+    assert!(reason.contains("no ptrace"), "{reason}");
+    assert!(not_run_reason(kind("log-leak").unwrap(), &ev).is_none());
+}
+
+#[test]
+fn every_kind_has_a_unique_code_and_clauses() {
+    let mut codes: Vec<_> = KINDS.iter().map(|k| k.code).collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), KINDS.len());
+    assert_eq!(KINDS.len(), crate::config::FINDING_KINDS.len());
+    for (k, name) in KINDS.iter().zip(crate::config::FINDING_KINDS) {
+        assert_eq!(k.name, *name);
+        assert!(!k.clauses.is_empty());
+    }
+}

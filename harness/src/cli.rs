@@ -1,0 +1,365 @@
+//! Command-line entry points. Parses flags, then hands validated inputs to the library; exit
+//! codes follow SPEC section 6 (0 pass, 1 finding, 2 incomplete, 130 interrupted).
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
+use traceless_report::{FileDigest, Format, Provenance, Report};
+
+use crate::{audit, check, clauses, config, scenario, verdict};
+
+#[derive(Parser)]
+#[command(name = "traceless", version, about = "Audits an image-generation backend against its privacy policy, with evidence.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline under every monitor, drive it with the scenarios and judge the evidence.
+    Audit(AuditArgs),
+    /// Look for an image (in every encoding, partial copies included) inside files.
+    Scan {
+        #[arg(long)]
+        image: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Re-render a saved report.
+    Report {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Serve the mock providers on their own, for developing a backend offline.
+    Mocks {
+        /// Serve plain HTTP instead of TLS.
+        #[arg(long)]
+        plaintext: bool,
+        #[arg(long, default_value_t = 0)]
+        openai_port: u16,
+        #[arg(long, default_value_t = 0)]
+        gemini_port: u16,
+        /// Where to write the mocks' CA certificate (PEM).
+        #[arg(long, default_value = "traceless-mocks-ca.pem")]
+        ca_out: PathBuf,
+        #[arg(long, default_value = "sk-traceless-local")]
+        openai_key: String,
+        #[arg(long, default_value = "traceless-local")]
+        gemini_key: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[arg(long, default_value = "traceless.toml")]
+    config: PathBuf,
+    #[arg(long, default_value = "reports/latest")]
+    out: PathBuf,
+    /// Only scenarios whose id (or file name) matches this glob.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Property cases to run (default: the config's `audit.cases`).
+    #[arg(long)]
+    cases: Option<u32>,
+    /// Seed for every random choice; a failing run prints it, and passing it back replays the run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// CI mode: a required monitor that is not active makes the audit incomplete (exit 2).
+    #[arg(long)]
+    ci: bool,
+    /// Benchmarks only: run without the syscall and memory monitors, to measure their overhead.
+    #[arg(long, hide = true)]
+    no_monitors: bool,
+}
+
+pub fn main() -> u8 {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRACELESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let result = match cli.command {
+        Command::Audit(args) => return audit_command(args),
+        Command::Scan { image, files } => scan_command(&image, &files),
+        Command::Report { from, format, out } => report_command(&from, &format, out.as_deref()),
+        Command::Mocks { plaintext, openai_port, gemini_port, ca_out, openai_key, gemini_key } => {
+            mocks_command(plaintext, openai_port, gemini_port, &ca_out, openai_key, gemini_key)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("traceless: {e:#}");
+            2
+        }
+    }
+}
+
+fn audit_command(args: AuditArgs) -> u8 {
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
+    // Everything that can be wrong with the inputs is found before anything starts.
+    let inputs = match load_inputs(&args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("traceless: {e:#}");
+            return 2;
+        }
+    };
+    // Must run while this process is single-threaded: no runtime exists yet.
+    let isolation = traceless_sandbox::isolate::isolate_process(&traceless_sandbox::isolate::IsolationOptions {
+        resolver: audit::RESOLVER,
+        hosts: audit::interception_hosts(&inputs.config),
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("traceless: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let code = runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("traceless: interrupted; stopping the pipeline and writing what was found");
+                on_signal.cancel();
+            }
+        });
+        let bar = progress_bar(inputs.scenarios.len());
+        let progress = |what: &str| {
+            if let Some(b) = &bar {
+                b.set_message(what.to_owned());
+                b.inc(0);
+            }
+        };
+        let seed = args.seed.unwrap_or_else(rand::random);
+        let cases = args.cases.unwrap_or(inputs.config.audit.cases);
+        let plan = audit::Plan { config: &inputs.config, scenarios: &inputs.scenarios, seed, cases, isolation, monitors: !args.no_monitors, progress: &progress };
+        let (run, mut errors) = match audit::run(&plan, cancel.clone()).await {
+            Ok(r) => {
+                let errs = r.errors.clone();
+                (Some(r), errs)
+            }
+            Err(e) => (None, vec![format!("{e:#}")]),
+        };
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let interrupted = run.as_ref().is_some_and(|r| r.interrupted) || cancel.is_cancelled();
+        if interrupted {
+            errors.push("the audit was interrupted before it finished".to_owned());
+        }
+        let empty = crate::evidence::Evidence::default();
+        let evidence = run.as_ref().map_or(&empty, |r| &r.evidence);
+        let drafts = check::run_all(evidence);
+        let provenance = provenance(&inputs, &args, seed, run.as_ref().and_then(|r| r.pipeline_binary.as_deref()), started_at, started);
+        let today = started_at.date();
+        let mut scenarios = inputs.scenarios.clone();
+        if cases > 0 {
+            scenarios.push(scenario::Scenario {
+                id: audit::PROPERTY_SCENARIO.to_owned(),
+                title: format!("{cases} property cases drawn from seed {seed}"),
+                clauses: Vec::new(),
+                requests: Vec::new(),
+                path: PathBuf::new(),
+            });
+        }
+        let report = verdict::build(verdict::Inputs {
+            evidence,
+            drafts,
+            clauses: &inputs.clauses,
+            scenarios: &scenarios,
+            waivers: &inputs.config.waivers,
+            today,
+            required_monitors: &inputs.config.audit.required_monitors,
+            ci: args.ci,
+            errors,
+            provenance,
+        });
+        if let Err(e) = traceless_report::write_all(&report, &args.out) {
+            eprintln!("traceless: writing the report to {}: {e:#}", args.out.display());
+            return 2;
+        }
+        print_outcome(&report, &args.out, seed);
+        if interrupted { 130 } else { report.exit_code() as u8 }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+struct Inputs {
+    config: config::Config,
+    policy_text: String,
+    clauses: Vec<clauses::Clause>,
+    scenarios: Vec<scenario::Scenario>,
+}
+
+fn load_inputs(args: &AuditArgs) -> anyhow::Result<Inputs> {
+    let config = config::load(&args.config)?;
+    let policy_text = std::fs::read_to_string(&config.policy.text)
+        .with_context(|| format!("reading the policy text {}", config.policy.text.display()))?;
+    let clauses = clauses::load(&config.policy.clauses, &policy_text)?;
+    let scenarios = scenario::load_all(&config.dir, &config.audit.scenarios, args.scenario.as_deref(), &config.audit.fixtures)?;
+    if scenarios.is_empty() {
+        anyhow::bail!(
+            "{}: `audit.scenarios` ({}) matches no scenario file",
+            config.path.display(),
+            config.audit.scenarios.join(", ")
+        );
+    }
+    Ok(Inputs { config, policy_text, clauses, scenarios })
+}
+
+fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
+    if std::env::var_os("CI").is_some() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} auditing [{bar:30}] {pos}/{len} {msg}").ok()?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+fn print_outcome(report: &Report, out: &Path, seed: u64) {
+    println!("{}", report.summary);
+    for f in report.findings.iter().filter(|f| f.waiver.is_none()) {
+        println!("  {} [{}] {}", f.id, f.kind, f.summary);
+    }
+    for e in &report.errors {
+        println!("  error: {e}");
+    }
+    println!("report: {}", out.join("report.html").display());
+    if report.exit_code() != 0 {
+        println!("replay with: traceless audit --seed {seed}");
+    }
+}
+
+fn sha256_file(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(_) => String::new(),
+    }
+}
+
+fn digest(path: &Path) -> FileDigest {
+    FileDigest { path: path.display().to_string(), sha256: sha256_file(path) }
+}
+
+fn provenance(
+    inputs: &Inputs,
+    args: &AuditArgs,
+    seed: u64,
+    binary: Option<&Path>,
+    started_at: time::OffsetDateTime,
+    started: Instant,
+) -> Provenance {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&inputs.config.dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| format!("{} {}", u.sysname().to_string_lossy(), u.release().to_string_lossy()))
+        .unwrap_or_default();
+    let _ = &inputs.policy_text;
+    Provenance {
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        harness_commit: commit,
+        pipeline_command: inputs.config.pipeline.command.iter().map(|t| t.raw().to_owned()).collect(),
+        pipeline_sha256: binary.map(sha256_file),
+        config: digest(&inputs.config.path),
+        policy: digest(&inputs.config.policy.text),
+        clause_map: digest(&inputs.config.policy.clauses),
+        scenarios: inputs.scenarios.iter().map(|s| digest(&s.path)).collect(),
+        seed,
+        cases: args.cases.unwrap_or(inputs.config.audit.cases),
+        started_at: started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        kernel,
+        ci: args.ci,
+    }
+}
+
+fn scan_command(image: &Path, files: &[PathBuf]) -> anyhow::Result<u8> {
+    let img = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+    let mut scanner = traceless_scan::scan::Scanner::new();
+    let id = traceless_scan::scan::NeedleId { request: 0, subject: traceless_scan::scan::Subject::Image };
+    scanner.add_image(id, &img);
+    let mut found = false;
+    for file in files {
+        let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        for hit in scanner.scan(&data) {
+            found = true;
+            println!(
+                "{}: offset {}: {} byte(s) of the image ({} from offset {}) as {}: {}",
+                file.display(),
+                hit.offset,
+                hit.source_len,
+                hit.len,
+                hit.source_offset,
+                serde_json::to_value(hit.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                hit.excerpt(&data)
+            );
+        }
+    }
+    Ok(u8::from(found))
+}
+
+fn report_command(from: &Path, format: &str, out: Option<&Path>) -> anyhow::Result<u8> {
+    let format: Format = format.parse().map_err(|e| anyhow::anyhow!("--format {format:?}: {e}"))?;
+    let report = traceless_report::load(from)?;
+    let text = traceless_report::render(&report, format)?;
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+fn mocks_command(
+    plaintext: bool,
+    openai_port: u16,
+    gemini_port: u16,
+    ca_out: &Path,
+    openai_key: String,
+    gemini_key: String,
+) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let mocks = traceless_mock::Mocks::start(traceless_mock::MockOptions {
+            tls: !plaintext,
+            openai_port,
+            gemini_port,
+            openai_key: openai_key.clone(),
+            gemini_key: gemini_key.clone(),
+            ..traceless_mock::MockOptions::default()
+        })
+        .await?;
+        if let Some(ca) = mocks.ca_pem() {
+            std::fs::write(ca_out, ca).with_context(|| format!("writing {}", ca_out.display()))?;
+            println!("CA certificate: {}", ca_out.display());
+        }
+        println!("OPENAI_BASE_URL={}/v1  (key: {openai_key})", mocks.openai_url());
+        println!("GEMINI_BASE_URL={}/v1beta  (key: {gemini_key})", mocks.gemini_url());
+        println!("serving until Ctrl-C");
+        tokio::signal::ctrl_c().await?;
+        mocks.shutdown().await;
+        anyhow::Ok(0)
+    })
+}

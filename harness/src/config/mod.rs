@@ -1,0 +1,550 @@
+//! `traceless.toml`: parsed once into [`raw`], validated once into [`Config`]; the rest of the
+//! harness only ever sees the validated form. Every error names the file, the line and the key.
+
+pub mod error;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+pub use error::FileError;
+use raw::RawConfig;
+
+/// The placeholders a command or environment value may use; each is filled per run.
+pub const PLACEHOLDERS: &[&str] =
+    &["port", "openai_url", "gemini_url", "openai_key", "gemini_key", "ca_file", "tmpdir", "workdir"];
+
+/// Finding kinds a waiver may name (SPEC section 4).
+pub const FINDING_KINDS: &[&str] = &[
+    "disk-persistence",
+    "log-leak",
+    "unlisted-egress",
+    "memory-retention",
+    "provider-retention",
+    "personal-data",
+    "insecure-transport",
+    "child-data",
+    "wrong-recipient",
+    "cross-request-leak",
+    "public-exposure",
+];
+
+/// Monitors that `required_monitors` may name.
+pub const MONITORS: &[&str] = &["filesystem", "syscall", "egress", "logs", "memory", "process-tree"];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// Relative paths in the file are taken from here.
+    pub dir: PathBuf,
+    pub source: String,
+    pub policy: PolicyConfig,
+    pub pipeline: PipelineConfig,
+    pub audit: AuditConfig,
+    pub interception: Interception,
+    pub waivers: Vec<Waiver>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub allowed_providers: Vec<String>,
+    pub memory_grace: Duration,
+    pub text: PathBuf,
+    pub clauses: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub command: Vec<Template>,
+    pub env: Vec<(String, Template)>,
+    pub health: String,
+    /// `None`: a private empty directory made for each run.
+    pub workdir: Option<PathBuf>,
+    pub startup_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub refuses_plaintext_providers: bool,
+    pub request: RequestMapping,
+    pub response: ResponseMapping,
+}
+
+/// How the backend under audit takes a generation request (SPEC section 2 by default).
+#[derive(Debug, Clone)]
+pub struct RequestMapping {
+    pub route: String,
+    pub method: String,
+    pub body: BodyEncoding,
+    pub image_field: String,
+    pub image_as: ImageAs,
+    pub prompt_field: String,
+    pub provider_field: Option<String>,
+    /// `None`: the backend has no age gate; clause 7 is then reported not-tested.
+    pub age_field: Option<String>,
+    pub age_true: String,
+    pub age_false: String,
+    pub provider_values: BTreeMap<String, String>,
+    pub extra_fields: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    Multipart,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageAs {
+    File,
+    Base64,
+    DataUrl,
+}
+
+/// Where the generated image comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseMapping {
+    Body,
+    JsonBase64(String),
+    JsonDataUrl(String),
+    JsonUrl(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub scenarios: Vec<String>,
+    /// Where scenario files' `fixture = "..."` paths are taken from.
+    pub fixtures: PathBuf,
+    pub cases: u32,
+    pub required_monitors: Vec<String>,
+    pub request_timeout: Duration,
+}
+
+/// Transparent interception: provider host names that resolve to the mocks inside the sandbox,
+/// and the environment variables that carry the audit's CA to the usual TLS stacks.
+#[derive(Debug, Clone)]
+pub struct Interception {
+    pub hosts: Vec<String>,
+    pub ca_env: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Waiver {
+    pub target: WaiverTarget,
+    pub justification: String,
+    pub expires: time::Date,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaiverTarget {
+    Kind(String),
+    Clause(String),
+}
+
+impl WaiverTarget {
+    pub fn label(&self) -> &str {
+        match self {
+            WaiverTarget::Kind(k) | WaiverTarget::Clause(k) => k,
+        }
+    }
+}
+
+/// A string with `{placeholder}`s, checked at load time, filled per run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(String);
+
+impl Template {
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+
+    pub fn fill(&self, values: &BTreeMap<&str, String>) -> String {
+        let mut out = self.0.clone();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut rest = s;
+        while let Some(start) = rest.find('{') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('}') else {
+                return Err(format!("unclosed `{{` in {s:?}"));
+            };
+            let name = &after[..end];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder `{{{name}}}`; known: {}",
+                    PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            rest = &after[end + 1..];
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Loads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, FileError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| FileError::new(path, None, None, format!("cannot read the config: {e}")))?;
+    parse(path, &source)
+}
+
+/// Validates config text as if read from `path` (relative paths are taken from its folder).
+pub fn parse(path: &Path, source: &str) -> Result<Config, FileError> {
+    let raw: RawConfig = toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
+    Validator { path, source }.config(raw)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, key: &str, msg: impl Into<String>) -> Result<T, FileError> {
+        Err(FileError::at_span(self.path, self.source, span, key, msg))
+    }
+
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, FileError> {
+        let dir = self.dir();
+        let policy = self.policy(raw.policy, &dir)?;
+        let pipeline = self.pipeline(raw.pipeline, &dir)?;
+        let audit = self.audit(raw.audit, &dir)?;
+        let interception = self.interception(raw.interception)?;
+        let waivers = raw.waiver.into_iter().map(|w| self.waiver(w)).collect::<Result<_, _>>()?;
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            dir,
+            source: self.source.to_owned(),
+            policy,
+            pipeline,
+            audit,
+            interception,
+            waivers,
+        })
+    }
+
+    fn policy(&self, raw: raw::RawPolicy, dir: &Path) -> Result<PolicyConfig, FileError> {
+        let allowed_providers = match raw.allowed_providers {
+            None => vec!["openai".to_owned(), "gemini".to_owned()],
+            Some(list) => {
+                let mut out = Vec::new();
+                for p in list.into_inner() {
+                    let name = p.get_ref().as_str();
+                    if !matches!(name, "openai" | "gemini") {
+                        return self.err(
+                            p.span(),
+                            "policy.allowed_providers",
+                            format!("unknown provider {name:?}; expected \"openai\" or \"gemini\""),
+                        );
+                    }
+                    out.push(name.to_owned());
+                }
+                out
+            }
+        };
+        let memory_grace = Duration::from_millis(raw.memory_grace_ms.map_or(500, Spanned::into_inner));
+        let text = self.existing_file(raw.text, dir, "policy.text", "fixtures/policy/privacy-policy.txt")?;
+        let clauses = self.existing_file(raw.clauses, dir, "policy.clauses", "fixtures/policy/clauses.toml")?;
+        Ok(PolicyConfig { allowed_providers, memory_grace, text, clauses })
+    }
+
+    fn existing_file(
+        &self,
+        value: Option<Spanned<String>>,
+        dir: &Path,
+        key: &str,
+        default: &str,
+    ) -> Result<PathBuf, FileError> {
+        let (span, rel) = match value {
+            Some(v) => (Some(v.span()), v.into_inner()),
+            None => (None, default.to_owned()),
+        };
+        let path = dir.join(&rel);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let msg = format!("no file at {} (taken relative to the config's folder)", path.display());
+        match span {
+            Some(span) => self.err(span, key, msg),
+            None => Err(FileError::new(self.path, None, Some(key), format!("not set, and the default {msg}"))),
+        }
+    }
+
+    fn pipeline(&self, raw: Spanned<raw::RawPipeline>, dir: &Path) -> Result<PipelineConfig, FileError> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let cmd_span = raw.command.span();
+        let command_raw = raw.command.into_inner();
+        if command_raw.is_empty() {
+            return self.err(cmd_span, "pipeline.command", "must name a program to run");
+        }
+        let mut command = Vec::new();
+        for (i, arg) in command_raw.into_iter().enumerate() {
+            let s = arg.span();
+            let text = resolve_relative(arg.get_ref(), dir, i == 0);
+            let t = Template::parse(&text).or_else(|m| self.err(s, &format!("pipeline.command[{i}]"), m))?;
+            command.push(t);
+        }
+        let mut env = Vec::new();
+        for (k, v) in raw.env {
+            let s = v.span();
+            let t = Template::parse(v.get_ref()).or_else(|m| self.err(s, &format!("pipeline.env.{k}"), m))?;
+            env.push((k, t));
+        }
+        let health = match raw.health {
+            Some(h) if !h.get_ref().starts_with('/') => {
+                return self.err(h.span(), "pipeline.health", "must be a path starting with `/`, e.g. \"/healthz\"");
+            }
+            Some(h) => h.into_inner(),
+            None => "/healthz".to_owned(),
+        };
+        let workdir = match raw.workdir {
+            None => None,
+            Some(w) => {
+                let p = dir.join(w.get_ref());
+                if !p.is_dir() {
+                    return self.err(w.span(), "pipeline.workdir", format!("no folder at {}", p.display()));
+                }
+                Some(p)
+            }
+        };
+        let _ = span;
+        Ok(PipelineConfig {
+            command,
+            env,
+            health,
+            workdir,
+            startup_timeout: Duration::from_millis(raw.startup_timeout_ms.map_or(30_000, Spanned::into_inner)),
+            shutdown_grace: Duration::from_millis(raw.shutdown_grace_ms.map_or(5_000, Spanned::into_inner)),
+            refuses_plaintext_providers: raw.refuses_plaintext_providers.is_none_or(Spanned::into_inner),
+            request: self.request(raw.request)?,
+            response: self.response(raw.response)?,
+        })
+    }
+
+    fn request(&self, raw: raw::RawRequest) -> Result<RequestMapping, FileError> {
+        let s = |v: Option<Spanned<String>>, d: &str| v.map_or_else(|| d.to_owned(), Spanned::into_inner);
+        let body = match raw.body {
+            None => BodyEncoding::Multipart,
+            Some(b) => match b.get_ref().as_str() {
+                "multipart" => BodyEncoding::Multipart,
+                "json" => BodyEncoding::Json,
+                other => {
+                    return self.err(
+                        b.span(),
+                        "pipeline.request.body",
+                        format!("{other:?}: expected \"multipart\" or \"json\""),
+                    );
+                }
+            },
+        };
+        let image_as = match raw.image_as {
+            None => ImageAs::File,
+            Some(v) => match v.get_ref().as_str() {
+                "file" => ImageAs::File,
+                "base64" => ImageAs::Base64,
+                "data-url" => ImageAs::DataUrl,
+                other => {
+                    return self.err(
+                        v.span(),
+                        "pipeline.request.image_as",
+                        format!("{other:?}: expected \"file\", \"base64\" or \"data-url\""),
+                    );
+                }
+            },
+        };
+        if body == BodyEncoding::Json && image_as == ImageAs::File {
+            return Err(FileError::new(
+                self.path,
+                None,
+                Some("pipeline.request.image_as"),
+                "a JSON body cannot carry a file part: set image_as to \"base64\" or \"data-url\"",
+            ));
+        }
+        let age_gate = raw.age_gate.is_none_or(Spanned::into_inner);
+        let age_field = age_gate.then(|| s(raw.age_field, "age_confirmed"));
+        let method = s(raw.method, "POST").to_ascii_uppercase();
+        let route = match raw.route {
+            Some(r) if !r.get_ref().starts_with('/') => {
+                return self.err(r.span(), "pipeline.request.route", "must start with `/`");
+            }
+            other => s(other, "/v1/generations"),
+        };
+        let mut provider_values: BTreeMap<String, String> =
+            [("openai", "openai"), ("gemini", "gemini")].map(|(a, b)| (a.to_owned(), b.to_owned())).into();
+        for (k, v) in raw.provider_values {
+            if !provider_values.contains_key(&k) {
+                return self.err(
+                    v.span(),
+                    &format!("pipeline.request.provider_values.{k}"),
+                    "only \"openai\" and \"gemini\" can be mapped",
+                );
+            }
+            provider_values.insert(k, v.into_inner());
+        }
+        let provider_field = match raw.provider_field {
+            Some(f) if f.get_ref().is_empty() => None,
+            other => Some(s(other, "provider")),
+        };
+        Ok(RequestMapping {
+            route,
+            method,
+            body,
+            image_field: s(raw.image_field, "image"),
+            image_as,
+            prompt_field: s(raw.prompt_field, "prompt"),
+            provider_field,
+            age_field,
+            age_true: s(raw.age_true, "true"),
+            age_false: s(raw.age_false, "false"),
+            provider_values,
+            extra_fields: raw.extra_fields.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+            headers: raw.headers.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+        })
+    }
+
+    fn response(&self, raw: raw::RawResponse) -> Result<ResponseMapping, FileError> {
+        let kind = raw.image.map(|v| (v.span(), v.into_inner()));
+        let pointer = raw.pointer.map(Spanned::into_inner);
+        match (kind, pointer) {
+            (None, None) => Ok(ResponseMapping::Body),
+            (Some((_, k)), None) if k == "body" => Ok(ResponseMapping::Body),
+            (Some((span, k)), None) => self.err(span, "pipeline.response.pointer", format!("image = {k:?} needs a JSON pointer")),
+            (Some((span, k)), Some(p)) => match k.as_str() {
+                "base64" => Ok(ResponseMapping::JsonBase64(p)),
+                "data-url" => Ok(ResponseMapping::JsonDataUrl(p)),
+                "url" => Ok(ResponseMapping::JsonUrl(p)),
+                other => self.err(
+                    span,
+                    "pipeline.response.image",
+                    format!("{other:?}: expected \"body\", \"base64\", \"data-url\" or \"url\""),
+                ),
+            },
+            (None, Some(_)) => Err(FileError::new(
+                self.path,
+                None,
+                Some("pipeline.response.image"),
+                "a pointer is set but not what it points at: set image = \"base64\", \"data-url\" or \"url\"",
+            )),
+        }
+    }
+
+    fn audit(&self, raw: raw::RawAudit, dir: &Path) -> Result<AuditConfig, FileError> {
+        let fixtures = match raw.fixtures {
+            None => dir.join("fixtures"),
+            Some(f) => {
+                let p = dir.join(f.get_ref());
+                if !p.is_dir() {
+                    return self.err(f.span(), "audit.fixtures", format!("no folder at {}", p.display()));
+                }
+                p
+            }
+        };
+        let scenarios = raw
+            .scenarios
+            .map(|l| l.into_inner().into_iter().map(Spanned::into_inner).collect())
+            .unwrap_or_else(|| vec!["scenarios/*.toml".to_owned()]);
+        let mut required_monitors = Vec::new();
+        match raw.required_monitors {
+            None => required_monitors.extend(MONITORS.iter().map(|m| m.to_string())),
+            Some(list) => {
+                for m in list.into_inner() {
+                    if !MONITORS.contains(&m.get_ref().as_str()) {
+                        return self.err(
+                            m.span(),
+                            "audit.required_monitors",
+                            format!("unknown monitor {:?}; known: {}", m.get_ref(), MONITORS.join(", ")),
+                        );
+                    }
+                    required_monitors.push(m.into_inner());
+                }
+            }
+        }
+        Ok(AuditConfig {
+            scenarios,
+            fixtures,
+            cases: raw.cases.map_or(256, Spanned::into_inner),
+            required_monitors,
+            request_timeout: Duration::from_millis(raw.request_timeout_ms.map_or(30_000, Spanned::into_inner)),
+        })
+    }
+
+    fn interception(&self, raw: raw::RawInterception) -> Result<Interception, FileError> {
+        let mut hosts = vec!["api.openai.com".to_owned(), "generativelanguage.googleapis.com".to_owned()];
+        if let Some(list) = raw.hosts {
+            for h in list.into_inner() {
+                let valid = !h.get_ref().is_empty()
+                    && h.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                if !valid {
+                    return self.err(h.span(), "interception.hosts", format!("{:?} is not a host name", h.get_ref()));
+                }
+                hosts.push(h.into_inner());
+            }
+        }
+        let mut ca_env: Vec<String> =
+            ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"].map(String::from).into();
+        if let Some(list) = raw.ca_env {
+            ca_env.extend(list.into_inner().into_iter().map(Spanned::into_inner));
+        }
+        Ok(Interception { hosts, ca_env })
+    }
+
+    fn waiver(&self, raw: Spanned<raw::RawWaiver>) -> Result<Waiver, FileError> {
+        let span = raw.span();
+        let line = error::line_of(self.source, span.start);
+        let w = raw.into_inner();
+        let target = match (w.kind, w.clause) {
+            (Some(k), None) => {
+                if !FINDING_KINDS.contains(&k.get_ref().as_str()) {
+                    return self.err(
+                        k.span(),
+                        "waiver.kind",
+                        format!("unknown finding kind {:?}; known: {}", k.get_ref(), FINDING_KINDS.join(", ")),
+                    );
+                }
+                WaiverTarget::Kind(k.into_inner())
+            }
+            (None, Some(c)) => WaiverTarget::Clause(c.into_inner()),
+            _ => return self.err(span, "waiver", "set exactly one of `kind` or `clause`"),
+        };
+        if w.justification.get_ref().trim().is_empty() {
+            return self.err(w.justification.span(), "waiver.justification", "must say why the waiver is acceptable");
+        }
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        let expires = time::Date::parse(w.expires.get_ref(), fmt).or_else(|_| {
+            self.err(w.expires.span(), "waiver.expires", format!("{:?} is not a date like 2027-01-31", w.expires.get_ref()))
+        })?;
+        Ok(Waiver { target, justification: w.justification.into_inner(), expires, line })
+    }
+}
+
+/// A command argument naming an existing file relative to the config's folder becomes absolute,
+/// because the pipeline runs in a private working directory; so does a relative program path,
+/// so that a missing build is reported with its full path.
+fn resolve_relative(arg: &str, dir: &Path, is_program: bool) -> String {
+    if arg.contains('{') || arg.starts_with('/') || arg.starts_with('-') {
+        return arg.to_owned();
+    }
+    let candidate = dir.join(arg);
+    if arg.contains('/') && (is_program || candidate.exists()) {
+        return candidate.canonicalize().unwrap_or(candidate).display().to_string();
+    }
+    arg.to_owned()
+}
+
+#[cfg(test)]
+mod tests;

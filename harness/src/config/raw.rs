@@ -1,0 +1,102 @@
+//! `traceless.toml` exactly as written: every value keeps its span so validation can name the line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub policy: RawPolicy,
+    pub pipeline: Spanned<RawPipeline>,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub interception: RawInterception,
+    #[serde(default)]
+    pub waiver: Vec<Spanned<RawWaiver>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub allowed_providers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub memory_grace_ms: Option<Spanned<u64>>,
+    pub text: Option<Spanned<String>>,
+    pub clauses: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub command: Spanned<Vec<Spanned<String>>>,
+    pub health: Option<Spanned<String>>,
+    pub workdir: Option<Spanned<String>>,
+    pub startup_timeout_ms: Option<Spanned<u64>>,
+    pub shutdown_grace_ms: Option<Spanned<u64>>,
+    /// Whether the audit checks that `http://` provider URLs are refused at start-up.
+    pub refuses_plaintext_providers: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub request: RawRequest,
+    #[serde(default)]
+    pub response: RawResponse,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub route: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub body: Option<Spanned<String>>,
+    pub image_field: Option<Spanned<String>>,
+    pub image_as: Option<Spanned<String>>,
+    pub prompt_field: Option<Spanned<String>>,
+    pub provider_field: Option<Spanned<String>>,
+    pub age_field: Option<Spanned<String>>,
+    pub age_true: Option<Spanned<String>>,
+    pub age_false: Option<Spanned<String>>,
+    pub age_gate: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub provider_values: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub extra_fields: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponse {
+    pub image: Option<Spanned<String>>,
+    pub pointer: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub scenarios: Option<Spanned<Vec<Spanned<String>>>>,
+    pub fixtures: Option<Spanned<String>>,
+    pub cases: Option<Spanned<u32>>,
+    pub required_monitors: Option<Spanned<Vec<Spanned<String>>>>,
+    pub request_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterception {
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ca_env: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaiver {
+    pub kind: Option<Spanned<String>>,
+    pub clause: Option<Spanned<String>>,
+    pub justification: Spanned<String>,
+    pub expires: Spanned<String>,
+}

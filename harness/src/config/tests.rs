@@ -1,0 +1,108 @@
+//! Config validation: each bad input is rejected with the file, line and key to fix.
+
+use std::path::Path;
+
+use super::*;
+
+fn dir_with_policy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fixtures/policy")).unwrap();
+    std::fs::write(dir.path().join("fixtures/policy/privacy-policy.txt"), "policy").unwrap();
+    std::fs::write(dir.path().join("fixtures/policy/clauses.toml"), "").unwrap();
+    dir
+}
+
+/// Parses `source` as `<dir>/traceless.toml`; returns the error as displayed, minus the folder.
+fn check_err(source: &str, expect: &str) {
+    let dir = dir_with_policy();
+    let path = dir.path().join("traceless.toml");
+    let err = parse(&path, source).expect_err("config should be rejected");
+    let shown = err.to_string().replace(&dir.path().display().to_string(), "<dir>");
+    assert_eq!(shown, expect);
+}
+
+const MINIMAL: &str = "[pipeline]\ncommand = [\"./backend\"]\n";
+
+#[test]
+fn minimal_config_gets_the_spec_defaults() {
+    let dir = dir_with_policy();
+    let cfg = parse(&dir.path().join("traceless.toml"), MINIMAL).unwrap();
+    assert_eq!(cfg.policy.allowed_providers, ["openai", "gemini"]);
+    assert_eq!(cfg.policy.memory_grace, Duration::from_millis(500));
+    assert_eq!(cfg.pipeline.health, "/healthz");
+    assert_eq!(cfg.pipeline.request.route, "/v1/generations");
+    assert_eq!(cfg.pipeline.request.age_field.as_deref(), Some("age_confirmed"));
+    assert_eq!(cfg.pipeline.response, ResponseMapping::Body);
+    assert_eq!(cfg.audit.cases, 256);
+    assert!(cfg.interception.hosts.contains(&"api.openai.com".to_owned()));
+}
+
+#[test]
+fn placeholders_are_filled() {
+    let t = Template::parse("{openai_url}/v1").unwrap();
+    let values = [("openai_url", "https://127.0.0.1:9".to_owned())].into();
+    assert_eq!(t.fill(&values), "https://127.0.0.1:9/v1");
+}
+
+#[test]
+fn bad_configs_name_file_line_and_key() {
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[pipeline.env]\nA = \"{opneai_url}\"\n",
+        "<dir>/traceless.toml:4: `pipeline.env.A`: unknown placeholder `{opneai_url}`; known: {port}, {openai_url}, \
+         {gemini_url}, {openai_key}, {gemini_key}, {ca_file}, {tmpdir}, {workdir}",
+    );
+    check_err(
+        "[policy]\nallowed_providers = [\"openai\", \"anthropic\"]\n[pipeline]\ncommand = [\"x\"]\n",
+        "<dir>/traceless.toml:2: `policy.allowed_providers`: unknown provider \"anthropic\"; expected \"openai\" or \"gemini\"",
+    );
+    check_err("[pipeline]\ncommand = []\n", "<dir>/traceless.toml:2: `pipeline.command`: must name a program to run");
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\nhealth = \"healthz\"\n",
+        "<dir>/traceless.toml:3: `pipeline.health`: must be a path starting with `/`, e.g. \"/healthz\"",
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n\n[[waiver]]\nkind = \"disk-persistance\"\njustification = \"x\"\nexpires = \"2027-01-01\"\n",
+        "<dir>/traceless.toml:5: `waiver.kind`: unknown finding kind \"disk-persistance\"; known: disk-persistence, log-leak, \
+         unlisted-egress, memory-retention, provider-retention, personal-data, insecure-transport, child-data, \
+         wrong-recipient, cross-request-leak, public-exposure",
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[[waiver]]\nclause = \"2d\"\njustification = \"x\"\nexpires = \"soon\"\n",
+        "<dir>/traceless.toml:6: `waiver.expires`: \"soon\" is not a date like 2027-01-31",
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[audit]\nrequired_monitors = [\"memory\", \"gpu\"]\n",
+        "<dir>/traceless.toml:4: `audit.required_monitors`: unknown monitor \"gpu\"; known: filesystem, syscall, egress, \
+         logs, memory, process-tree",
+    );
+}
+
+#[test]
+fn unknown_keys_and_type_errors_carry_the_line() {
+    let dir = dir_with_policy();
+    let path = dir.path().join("traceless.toml");
+    let err = parse(&path, "[pipeline]\ncommand = [\"x\"]\ncomand = 1\n").unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(err.message.contains("comand"), "{err}");
+    let err = parse(&path, "[policy]\nmemory_grace_ms = \"soon\"\n[pipeline]\ncommand = [\"x\"]\n").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+}
+
+#[test]
+fn missing_policy_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = parse(&dir.path().join("t.toml"), MINIMAL).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.text"));
+    assert!(err.message.contains("privacy-policy.txt"), "{err}");
+}
+
+#[test]
+fn relative_command_paths_are_taken_from_the_config_folder() {
+    let dir = dir_with_policy();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/app.py"), "").unwrap();
+    let cfg = parse(&dir.path().join("t.toml"), "[pipeline]\ncommand = [\"python3\", \"bin/app.py\"]\n").unwrap();
+    let arg = cfg.pipeline.command[1].raw();
+    assert!(Path::new(arg).is_absolute() && arg.ends_with("bin/app.py"), "{arg}");
+    assert_eq!(cfg.pipeline.command[0].raw(), "python3");
+}

@@ -1,0 +1,85 @@
+//! Everything an audit run observed, as plain data: what the harness sent and got back, what the
+//! mock providers received, and every monitor event. Checks read only this.
+
+use traceless_mock::RecordedRequest;
+use traceless_sandbox::events::{Event, MonitorStatus};
+use traceless_scan::scan::{Hit, RequestId};
+
+use crate::scenario::{Age, ClientBehaviour};
+
+#[derive(Debug, Default)]
+pub struct Evidence {
+    pub requests: Vec<SentRequest>,
+    pub provider_calls: Vec<ProviderCall>,
+    pub events: Vec<Event>,
+    pub monitors: Vec<MonitorStatus>,
+    /// Addresses the pipeline may connect to: the mocks, the harness's resolver, itself.
+    pub allowed_addresses: Vec<String>,
+    /// Host names the pipeline may look up: the providers'.
+    pub allowed_hosts: Vec<String>,
+    /// Whether the mocks served TLS (a plaintext request is then evidence of insecure transport).
+    pub mocks_tls: bool,
+    pub plaintext_probe: Option<PlaintextProbe>,
+    pub exposure_probes: Vec<ExposureProbe>,
+    pub orphans: Vec<(u32, Vec<String>)>,
+    /// The backend has no age gate: clause 7 cannot be tested.
+    pub no_age_gate: bool,
+}
+
+/// One request the harness sent to the pipeline.
+#[derive(Debug, Clone)]
+pub struct SentRequest {
+    pub id: RequestId,
+    pub scenario: String,
+    pub provider: String,
+    pub age: Age,
+    pub behaviour: Vec<String>,
+    pub client: ClientBehaviour,
+    pub expected_status: Option<u16>,
+    pub status: Option<u16>,
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    /// The answer's body (the generated image or an error), for cross-request scanning.
+    pub response_body: Vec<u8>,
+    /// Canary hits in the answer's body and headers.
+    pub response_hits: Vec<Hit>,
+    pub error: Option<String>,
+    /// Whether the request carried a decodable image with metadata (so stripping can be checked).
+    pub had_metadata: bool,
+}
+
+/// A request a mock provider received, with the audit requests it carried data of.
+#[derive(Debug, Clone)]
+pub struct ProviderCall {
+    pub recorded: RecordedRequest,
+    /// Audit requests whose image appears in this call.
+    pub carried_images_of: Vec<RequestId>,
+    /// Canary hits in the call's headers, query and body.
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlaintextProbe {
+    /// The environment variables that were given `http://` provider URLs.
+    pub variables: Vec<String>,
+    pub outcome: ProbeOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// It exited at start-up, as it should.
+    Refused { exit: String },
+    /// It became healthy with plaintext provider URLs.
+    Accepted,
+    /// It neither refused nor became healthy in time.
+    Inconclusive(String),
+}
+
+/// A fetch-back of something the pipeline wrote, through its own HTTP port without credentials.
+#[derive(Debug, Clone)]
+pub struct ExposureProbe {
+    pub url: String,
+    pub status: u16,
+    pub hits: Vec<Hit>,
+    pub file: String,
+}

@@ -1,0 +1,25 @@
+//! Traceless audits an image-generation backend against its privacy policy, with evidence.
+//!
+//! The backend is a black box: any program, in any language, that takes a photo, sends it to
+//! OpenAI or Gemini and answers with the generated image. `traceless audit` starts it in a
+//! private network namespace under every monitor, points it at mock providers served over TLS
+//! from a per-audit CA, drives it with scenario files and property cases whose every request
+//! carries fresh canaries (a random image with EXIF, a device id, a client address, a prompt
+//! marker), and then judges what it saw against the policy's clause map.
+//!
+//! Data flows one way: [`scenario`] -> [`audit`] (pipeline + mocks + monitors) -> [`evidence`]
+//! -> [`check`] (one module per finding kind) -> [`verdict`] -> report sinks
+//! (`traceless-report`). The scanner (`traceless-scan`), the mocks (`traceless-mock`) and the
+//! sandbox with its monitors (`traceless-sandbox`) are crates of their own.
+//!
+//! **Architecture invariant:** the harness never links the pipeline crate; it audits a black
+//! box, ours included.
+
+pub mod audit;
+pub mod check;
+pub mod clauses;
+pub mod cli;
+pub mod config;
+pub mod evidence;
+pub mod scenario;
+pub mod verdict;

@@ -1,0 +1,244 @@
+//! From findings to verdicts: gives each finding its id, scenario and clauses, applies waivers,
+//! judges every clause of the map, and assembles the [`Report`]. Knows nothing of how the
+//! evidence was gathered.
+
+use std::collections::BTreeSet;
+
+use traceless_report::{
+    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioResult,
+    TimelineEntry, WaiverEntry,
+};
+use traceless_sandbox::events::{EventKind, MonitorState};
+
+use crate::check::{self, Draft};
+use crate::clauses::Clause;
+use crate::config::{Waiver, WaiverTarget};
+use crate::evidence::Evidence;
+use crate::scenario::{Age, Scenario};
+
+pub struct Inputs<'a> {
+    pub evidence: &'a Evidence,
+    pub drafts: Vec<Draft>,
+    pub clauses: &'a [Clause],
+    pub scenarios: &'a [Scenario],
+    pub waivers: &'a [Waiver],
+    pub today: time::Date,
+    pub required_monitors: &'a [String],
+    pub ci: bool,
+    pub errors: Vec<String>,
+    pub provenance: Provenance,
+}
+
+pub fn build(inp: Inputs<'_>) -> Report {
+    let ev = inp.evidence;
+    let mut errors = inp.errors;
+    let mut used = vec![false; inp.waivers.len()];
+
+    let findings: Vec<Finding> = inp
+        .drafts
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let kind = check::kind(d.kind).expect("drafts come from known kinds");
+            let clauses: Vec<String> = kind.clauses.iter().map(|c| c.to_string()).collect();
+            let waiver = inp.waivers.iter().enumerate().find(|(_, w)| {
+                w.expires >= inp.today
+                    && match &w.target {
+                        WaiverTarget::Kind(k) => k == d.kind,
+                        WaiverTarget::Clause(c) => clauses.iter().any(|x| x == c),
+                    }
+            });
+            if let Some((wi, _)) = waiver {
+                used[wi] = true;
+            }
+            Finding {
+                id: format!("F{}", i + 1),
+                kind: d.kind.to_owned(),
+                code: kind.code.to_owned(),
+                summary: d.summary,
+                clauses,
+                scenario: d.request.and_then(|r| ev.requests.iter().find(|s| s.id == r)).map(|s| s.scenario.clone()),
+                request: d.request,
+                evidence: d.evidence,
+                waiver: waiver.map(|(_, w)| w.justification.clone()),
+            }
+        })
+        .collect();
+
+    let clauses = inp
+        .clauses
+        .iter()
+        .map(|c| judge_clause(c, &findings, ev, inp.waivers, inp.today))
+        .collect::<Vec<_>>();
+
+    let waivers = inp
+        .waivers
+        .iter()
+        .zip(&used)
+        .map(|(w, used)| {
+            let expired = w.expires < inp.today;
+            if expired {
+                errors.push(format!(
+                    "the waiver for {} (config line {}) expired on {}: renew it with a new justification or fix the finding",
+                    w.target.label(),
+                    w.line,
+                    w.expires
+                ));
+            }
+            WaiverEntry {
+                target: w.target.label().to_owned(),
+                justification: w.justification.clone(),
+                expires: w.expires.to_string(),
+                expired,
+                used: *used,
+            }
+        })
+        .collect::<Vec<_>>();
+
+    let monitors: Vec<MonitorEntry> = ev
+        .monitors
+        .iter()
+        .map(|m| MonitorEntry {
+            name: m.monitor.name().to_owned(),
+            state: match m.state {
+                MonitorState::Active => "active",
+                MonitorState::Degraded => "degraded",
+                MonitorState::Unavailable => "unavailable",
+            }
+            .to_owned(),
+            reason: m.reason.clone(),
+            // Outside --ci a weaker machine still gets a verdict on what was seen; --ci refuses it.
+            required: inp.ci && inp.required_monitors.iter().any(|r| r == m.monitor.name()),
+        })
+        .collect();
+
+    let scenarios = inp.scenarios.iter().map(|s| scenario_result(s, ev, &findings)).collect::<Vec<_>>();
+
+    let mut report = Report {
+        schema: SCHEMA_ID.to_owned(),
+        verdict: traceless_report::Verdict::Pass,
+        summary: String::new(),
+        provenance: inp.provenance,
+        monitors,
+        clauses,
+        findings,
+        scenarios,
+        waivers,
+        errors,
+    };
+    // An expired waiver is an error above: the audit cannot pass until it is renewed or removed.
+    report.verdict = report.derived_verdict();
+    report.summary = report.summary_line();
+    report
+}
+
+fn judge_clause(c: &Clause, findings: &[Finding], ev: &Evidence, waivers: &[Waiver], today: time::Date) -> ClauseResult {
+    let against: Vec<&Finding> = findings.iter().filter(|f| c.checks.contains(&f.kind)).collect();
+    let clause_waived = waivers.iter().any(|w| {
+        w.expires >= today && matches!(&w.target, WaiverTarget::Clause(x) if x == &c.id || x == &c.section)
+    });
+    let (verdict, reason) = if let Some(why) = &c.untestable {
+        (ClauseVerdict::NotTested, Some(why.clone()))
+    } else if c.checks.is_empty() {
+        (ClauseVerdict::NotTested, Some("no check covers this sentence".to_owned()))
+    } else if against.iter().any(|f| f.waiver.is_none()) && !clause_waived {
+        (ClauseVerdict::Fail, None)
+    } else if !against.is_empty() || clause_waived {
+        (ClauseVerdict::Waived, Some("every finding against it is waived".to_owned()))
+    } else {
+        let not_run: Vec<String> = c
+            .checks
+            .iter()
+            .filter_map(|k| check::kind(k).and_then(|kind| check::not_run_reason(kind, ev)).map(|r| format!("{k}: {r}")))
+            .collect();
+        if not_run.is_empty() {
+            (ClauseVerdict::Pass, None)
+        } else {
+            (ClauseVerdict::NotTested, Some(not_run.join("; ")))
+        }
+    };
+    ClauseResult {
+        id: c.id.clone(),
+        section: c.section.clone(),
+        title: c.title.clone(),
+        sentence: c.sentence.clone(),
+        verdict,
+        checks: c.checks.clone(),
+        findings: against.iter().map(|f| f.id.clone()).collect(),
+        reason,
+    }
+}
+
+fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
+    let requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
+    let ids: BTreeSet<u32> = requests.iter().map(|r| r.id).collect();
+    let status_ok = requests.iter().all(|r| r.expected_status.is_none() || r.expected_status == r.status);
+    let has_finding = findings.iter().any(|f| f.scenario.as_deref() == Some(s.id.as_str()));
+    let (start, end) = (
+        requests.iter().map(|r| r.started_ms).min().unwrap_or(0),
+        requests.iter().map(|r| r.ended_ms).max().unwrap_or(0),
+    );
+    let mut timeline = Vec::new();
+    for r in &requests {
+        timeline.push(TimelineEntry { t_ms: r.started_ms, source: "harness".into(), what: format!("request {} sent to the pipeline", r.id), request: Some(r.id) });
+        timeline.push(TimelineEntry {
+            t_ms: r.ended_ms,
+            source: "harness".into(),
+            what: match (r.status, &r.error) {
+                (Some(st), _) => format!("request {} answered {st}", r.id),
+                (None, Some(e)) => format!("request {} ended without an answer: {e}", r.id),
+                (None, None) => format!("request {} ended without an answer", r.id),
+            },
+            request: Some(r.id),
+        });
+    }
+    for call in &ev.provider_calls {
+        if let Some(owner) = call.carried_images_of.iter().find(|id| ids.contains(id)) {
+            let r = &call.recorded;
+            timeline.push(TimelineEntry {
+                t_ms: r.at.duration_since(std::time::UNIX_EPOCH).map(|_| start).unwrap_or(start),
+                source: format!("mock {}", r.provider),
+                what: format!("{} {} answered {} ({})", r.method, r.path, r.status, r.behaviour),
+                request: Some(*owner),
+            });
+        }
+    }
+    for e in ev.events.iter().filter(|e| e.t_ms >= start && e.t_ms <= end + 1) {
+        let what = match &e.kind {
+            EventKind::FileWritten { path, .. } => format!("file written: {}", path.display()),
+            EventKind::FileVanished { path, .. } => format!("file written and removed: {}", path.display()),
+            EventKind::Connect { address, result, .. } => format!("connect {address} = {result}"),
+            EventKind::DnsQuery { name, .. } => format!("DNS lookup {name}"),
+            EventKind::Exec { argv } => format!("exec {}", argv.join(" ")),
+            EventKind::Output { stream, .. } => format!("canary in {stream}"),
+            _ => continue,
+        };
+        timeline.push(TimelineEntry { t_ms: e.t_ms, source: format!("{:?}", e.monitor).to_lowercase(), what, request: check::request_at(ev, e.t_ms) });
+    }
+    timeline.sort_by_key(|t| t.t_ms);
+    ScenarioResult {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        clauses: s.clauses.clone(),
+        passed: status_ok && !has_finding,
+        requests: requests
+            .iter()
+            .map(|r| RequestResult {
+                id: r.id,
+                provider: r.provider.clone(),
+                provider_behaviour: r.behaviour.clone(),
+                client: r.client.label().to_owned(),
+                age_confirmed: r.age == Age::Confirmed,
+                status: r.status,
+                expected_status: r.expected_status,
+                duration_ms: r.ended_ms.saturating_sub(r.started_ms),
+                note: match (&r.error, r.expected_status, r.status) {
+                    (_, Some(want), Some(got)) if want != got => Some(format!("expected {want}, got {got}")),
+                    (Some(e), _, None) if r.expected_status.is_some() => Some(e.clone()),
+                    _ => None,
+                },
+            })
+            .collect(),
+        timeline,
+    }
+}

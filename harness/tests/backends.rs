@@ -1,0 +1,200 @@
+//! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, Flask on
+//! openai, Express on fetch), each from its own `traceless.toml` alone: the clean one passes, and
+//! each planted bug is reported with the finding kinds it must produce, and no kind it could not.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// One audit at a time: each watches the shared temp roots and all of them compete for the
+/// same two cores, so running them side by side would only make each slower and noisier.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const PYTHON_MODULES: &str = "fastapi, uvicorn, flask, waitress, google.genai, openai, PIL";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn backends_dir() -> PathBuf {
+    root().join("harness/tests/backends")
+}
+
+/// The Python packages the two Python backends import; a missing one fails the test with the
+/// command that installs them (never a skip).
+fn require_python_packages() {
+    let out = Command::new("python3")
+        .args(["-c", &format!("import {PYTHON_MODULES}")])
+        .output()
+        .unwrap_or_else(|e| panic!("python3 cannot be run ({e}): install Python 3.11 or newer"));
+    assert!(
+        out.status.success(),
+        "the example backends' Python packages are missing ({}):\n  python3 -m pip install -r harness/tests/backends/requirements.txt",
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+    );
+}
+
+/// The Express backend's npm packages, installed from its lock file.
+fn require_node_modules() {
+    let dir = backends_dir().join("express_fetch/node_modules");
+    for package in ["express", "multer"] {
+        assert!(
+            dir.join(package).join("package.json").is_file(),
+            "{} is missing: npm ci --prefix harness/tests/backends/express_fetch",
+            dir.join(package).display()
+        );
+    }
+    let node = Command::new("node").arg("--version").output();
+    assert!(node.as_ref().is_ok_and(|o| o.status.success()), "node cannot be run: install Node.js 20 or newer");
+}
+
+/// Files under a backend's folder, to check that an audit leaves its source folder untouched.
+fn listing(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "node_modules") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path);
+            }
+        }
+    }
+    out
+}
+
+struct Audit {
+    code: i32,
+    kinds: BTreeSet<String>,
+    report: serde_json::Value,
+    log: String,
+}
+
+impl Audit {
+    fn findings(&self) -> String {
+        serde_json::to_string_pretty(&self.report["findings"]).unwrap()
+    }
+
+    /// The status each request of a scenario got, in order.
+    fn statuses(&self, scenario: &str) -> Vec<Option<u64>> {
+        let s = self.report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == scenario)
+            .unwrap_or_else(|| panic!("scenario {scenario} missing from the report\n{}", self.log));
+        s["requests"].as_array().unwrap().iter().map(|r| r["status"].as_u64()).collect()
+    }
+
+    fn kinds_in(&self, scenario: &str) -> BTreeSet<String> {
+        self.report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["scenario"] == scenario)
+            .map(|f| f["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Runs `traceless audit` on `tests/backends/<name>/traceless.toml` and reads its report.
+fn audit(name: &str) -> Audit {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let config = backends_dir().join(name).join("traceless.toml");
+    let before = listing(&backends_dir().join(name));
+    let dir = tempfile::tempdir().unwrap();
+    // The audit's own temp dir goes here, so anything left behind is seen.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .args(["audit", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .args(["--seed", "3"])
+        .env("TMPDIR", &tmp)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let log = format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("report.json")).unwrap_or_else(|e| panic!("no report for {name}: {e}\n{log}")),
+    )
+    .unwrap();
+    let kinds = report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap().to_owned()).collect();
+    let leftover: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(leftover.is_empty(), "the audit of {name} left files behind: {leftover:?}");
+    assert_eq!(listing(&backends_dir().join(name)), before, "the audit of {name} wrote into the backend's source folder");
+    assert!(
+        report["errors"].as_array().unwrap().is_empty(),
+        "the audit of {name} could not be completed: {}\n{log}",
+        report["errors"]
+    );
+    Audit { code: output.status.code().unwrap_or(-1), kinds, report, log }
+}
+
+/// A planted bug: every `must` kind is found, nothing outside `may` is, and the audit exits 1.
+fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
+    for kind in must {
+        assert!(a.kinds.contains(*kind), "{name}: expected a {kind} finding, got {:?}\n{}", a.kinds, a.findings());
+    }
+    let unexpected: Vec<_> = a.kinds.iter().filter(|k| !must.contains(&k.as_str()) && !may.contains(&k.as_str())).collect();
+    assert!(unexpected.is_empty(), "{name}: findings of kinds it does not have: {unexpected:?}\n{}", a.findings());
+    assert_eq!(a.code, 1, "{name}: a finding must exit 1\n{}", a.log);
+    assert_eq!(a.report["verdict"], "fail");
+}
+
+#[test]
+fn fastapi_genai_streaming_backend_passes() {
+    require_python_packages();
+    let a = audit("fastapi_genai");
+    assert!(a.kinds.is_empty(), "the clean backend got findings: {}\n{}", a.findings(), a.log);
+    assert_eq!(a.code, 0, "{}", a.log);
+    assert_eq!(a.report["verdict"], "pass");
+    // It really generated (through the SDK's stream) and really refused: not a pass by doing nothing.
+    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
+    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+    assert_eq!(a.statuses("gemini-age-gate"), vec![Some(403); 2]);
+    assert_eq!(a.statuses("gemini-provider-failure"), vec![Some(200), Some(502)]);
+}
+
+#[test]
+fn flask_openai_shared_output_file_is_caught() {
+    require_python_packages();
+    let a = audit("flask_openai");
+    // personal-data: the app forwards photos as uploaded, EXIF and GPS included (a second, real bug).
+    assert_caught("flask_openai", &a, &["cross-request-leak", "disk-persistence"], &["personal-data"]);
+    // The provider failure is answered 200 with the previous user's picture.
+    assert_eq!(a.statuses("openai-provider-failure"), vec![Some(200), Some(200)]);
+    assert!(a.kinds_in("openai-provider-failure").contains("cross-request-leak"), "{}", a.findings());
+}
+
+#[test]
+fn express_fetch_static_uploads_are_caught() {
+    require_node_modules();
+    let a = audit("express_fetch");
+    // personal-data: photos are forwarded with their metadata; memory-retention: Node keeps freed
+    // upload buffers until its garbage collector runs. Both are real, and neither is the planted bug.
+    assert_caught("express_fetch", &a, &["public-exposure", "disk-persistence"], &["personal-data", "memory-retention"]);
+    // The hard-coded Gemini URL reached the mock (transparent interception): the photo got a result.
+    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)], "{}", a.log);
+}
+
+#[test]
+fn every_example_backend_has_a_test() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(backends_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("traceless.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, ["express_fetch", "fastapi_genai", "flask_openai"], "tests/backends/*/traceless.toml and the tests here differ");
+}

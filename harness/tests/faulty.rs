@@ -1,0 +1,159 @@
+//! The harness catches each deliberately faulty pipeline in `tests/faulty/` with the right
+//! finding kind, and passes the clean control. Each pipeline is audited from a config alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Expected {
+    pipeline: Vec<Entry>,
+}
+
+/// What the audit must report for one pipeline (`kinds`), and the side effects it may also
+/// report (`may`); anything else is a false positive.
+#[derive(Deserialize)]
+struct Entry {
+    file: String,
+    kinds: Vec<String>,
+    may: Vec<String>,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn faulty_dir() -> PathBuf {
+    root().join("harness/tests/faulty")
+}
+
+fn expected() -> BTreeMap<String, Entry> {
+    let text = std::fs::read_to_string(faulty_dir().join("expected.toml")).unwrap();
+    let e: Expected = toml::from_str(&text).unwrap();
+    e.pipeline.into_iter().map(|p| (p.file.trim_end_matches(".py").to_owned(), p)).collect()
+}
+
+/// Audits `tests/faulty/<name>.py` and returns (exit code, finding kinds, report).
+fn audit(name: &str) -> (i32, Vec<String>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = root();
+    let config = format!(
+        r#"[policy]
+text = "{policy}"
+clauses = "{clauses}"
+memory_grace_ms = 500
+
+[pipeline]
+command = ["python3", "{script}"]
+startup_timeout_ms = 15000
+shutdown_grace_ms = 3000
+
+[pipeline.env]
+TRACELESS_LISTEN = "127.0.0.1:{{port}}"
+OPENAI_BASE_URL = "{{openai_url}}/v1"
+GEMINI_BASE_URL = "{{gemini_url}}/v1beta"
+OPENAI_API_KEY = "{{openai_key}}"
+GEMINI_API_KEY = "{{gemini_key}}"
+TRACELESS_EXTRA_CA = "{{ca_file}}"
+PYTHONDONTWRITEBYTECODE = "1"
+
+[audit]
+scenarios = ["{scenarios}/*.toml"]
+cases = 0
+"#,
+        policy = r.join("fixtures/policy/privacy-policy.txt").display(),
+        clauses = r.join("fixtures/policy/clauses.toml").display(),
+        script = faulty_dir().join(format!("{name}.py")).display(),
+        scenarios = faulty_dir().join("scenarios").display(),
+    );
+    let cfg = dir.path().join("traceless.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .args(["audit", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .args(["--seed", "7"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap_or_else(|e| {
+        panic!(
+            "no report for {name}: {e}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }))
+    .unwrap();
+    let mut kinds: Vec<String> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap().to_owned()).collect();
+    kinds.sort();
+    kinds.dedup();
+    (output.status.code().unwrap_or(-1), kinds, report)
+}
+
+fn check(name: &str) {
+    let entry = expected().remove(name).unwrap_or_else(|| panic!("{name} is not listed in tests/faulty/expected.toml"));
+    let want = entry.kinds;
+    let (code, kinds, report) = audit(name);
+    let summary = serde_json::to_string_pretty(&report["findings"]).unwrap();
+    let unexpected: Vec<_> = kinds.iter().filter(|k| !want.contains(k) && !entry.may.contains(k)).collect();
+    assert!(unexpected.is_empty(), "{name}: false positives {unexpected:?}\n{summary}");
+    if want.is_empty() {
+        assert_eq!(kinds, Vec::<String>::new(), "the clean control got findings: {summary}\nerrors: {}", report["errors"]);
+        assert_eq!(code, 0, "clean control: exit {code}, errors: {}", report["errors"]);
+    } else {
+        for k in &want {
+            assert!(kinds.contains(k), "{name}: expected a {k} finding, got {kinds:?}\n{summary}\nerrors: {}", report["errors"]);
+        }
+        assert_eq!(code, 1, "{name}: a finding must exit 1");
+    }
+}
+
+macro_rules! faulty {
+    ($($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { check(stringify!($name)); } )*
+        const LISTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+faulty!(
+    clean,
+    disk_tmp_brief,
+    disk_outside_roots,
+    disk_thumbnail,
+    log_prompt,
+    log_base64,
+    log_file_headers,
+    no_age_gate,
+    wrong_recipient,
+    openai_user_field,
+    responses_store,
+    gemini_files_api,
+    metadata_forwarded,
+    egress_analytics,
+    egress_dns,
+    egress_curl,
+    plaintext_accepted,
+    memory_cache,
+    daemon_keeper,
+    shared_output,
+    static_workdir,
+);
+
+#[test]
+fn every_faulty_pipeline_has_a_test_and_an_expectation() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(faulty_dir())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".py").map(str::to_owned))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "tests/faulty/*.py and the faulty! list differ");
+    let exp: Vec<String> = expected().into_keys().collect();
+    assert_eq!(exp, listed, "tests/faulty/expected.toml and the faulty! list differ");
+}

@@ -1,0 +1,164 @@
+//! `cargo xtask`: the project's build system, in Rust (no Makefile, no shell scripts).
+//!
+//! - `cargo xtask ci`: format check, clippy with `-D warnings`, and the whole test suite.
+//! - `cargo xtask audit [--example] [traceless audit flags]`: builds the reference pipeline and
+//!   the harness in release and audits the pipeline with `traceless.toml`.
+//! - `cargo xtask bench pipeline|scan|audit|monitor`: the performance targets of SPEC section 9.
+
+mod bench;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("audit") => audit(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  ci                     fmt check, clippy -D warnings, all tests\n  \
+                 audit [--example] ...  build the reference pipeline and audit it (flags go to `traceless audit`)\n  \
+                 bench <pipeline|scan|audit|monitor>   the performance targets"
+            );
+            bail!("unknown or missing command");
+        }
+    }
+}
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command, inheriting the terminal; fails with the command line when it fails.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Debian packages the tests need, by the command each provides.
+const DEBIAN: &[(&str, &str)] = &[
+    ("strace", "strace"),
+    ("curl", "curl"),
+    ("chromium", "chromium"),
+    ("rg", "ripgrep"),
+    ("ip", "iproute2"),
+];
+
+/// Installs what the tests need when it is missing; quick when everything is there.
+fn setup() -> anyhow::Result<()> {
+    let on_path = |cmd: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    };
+    let missing: Vec<&str> = DEBIAN
+        .iter()
+        .filter(|(cmd, _)| !on_path(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing Debian packages: {}", missing.join(" "));
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let sdk_ok = Command::new("python3")
+        .args(["-c", "import openai, google.genai"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !sdk_ok {
+        run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "harness/crates/mock/tests/sdk/requirements.txt",
+        ]))?;
+    }
+    Ok(())
+}
+
+fn ci() -> anyhow::Result<()> {
+    setup()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    Ok(())
+}
+
+fn audit(args: &[String]) -> anyhow::Result<()> {
+    let example = args.iter().any(|a| a == "--example");
+    let mut rest: Vec<String> = args.iter().filter(|a| *a != "--example").cloned().collect();
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "traceless-pipeline",
+        "-p",
+        "traceless",
+    ]))?;
+    if example {
+        rest.extend([
+            "--out".into(),
+            "reports/example/reference".into(),
+            "--seed".into(),
+            "1".into(),
+        ]);
+    }
+    let status = Command::new("target/release/traceless")
+        .arg("audit")
+        .args(&rest)
+        .status()
+        .context("starting traceless")?;
+    if example {
+        return example_faulty(status.code());
+    }
+    std::process::exit(status.code().unwrap_or(2));
+}
+
+/// The committed example of a failing audit: a faulty pipeline from the test suite.
+fn example_faulty(reference_exit: Option<i32>) -> anyhow::Result<()> {
+    if reference_exit != Some(0) {
+        bail!("the reference pipeline's example audit did not pass (exit {reference_exit:?})");
+    }
+    let config = Path::new("reports/example/faulty.toml");
+    let status = Command::new("target/release/traceless")
+        .args(["audit", "--config"])
+        .arg(config)
+        .args(["--out", "reports/example/faulty", "--seed", "1"])
+        .status()
+        .context("starting traceless")?;
+    if status.code() != Some(1) {
+        bail!("the faulty example was expected to fail with findings (exit 1), got {status}");
+    }
+    Ok(())
+}
