@@ -41,9 +41,11 @@ struct RawClause {
 
 /// Loads the clause map and checks it against the policy text it claims to quote.
 pub fn load(path: &Path, policy_text: &str) -> Result<Vec<Clause>, FileError> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| FileError::new(path, None, None, format!("cannot read the clause map: {e}")))?;
-    let raw: RawMap = toml::from_str(&source).map_err(|e| FileError::from_toml(path, &source, &e))?;
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        FileError::new(path, None, None, format!("cannot read the clause map: {e}"))
+    })?;
+    let raw: RawMap =
+        toml::from_str(&source).map_err(|e| FileError::from_toml(path, &source, &e))?;
     let policy = normalise(policy_text);
     let mut out: Vec<Clause> = Vec::new();
     for entry in raw.clause {
@@ -54,7 +56,10 @@ pub fn load(path: &Path, policy_text: &str) -> Result<Vec<Clause>, FileError> {
             return Err(at("clause.id", format!("{:?} is used twice", c.id)));
         }
         if !policy.contains(&normalise(&c.sentence)) {
-            return Err(at("clause.sentence", format!("clause {:?}: the sentence is not in the policy text", c.id)));
+            return Err(at(
+                "clause.sentence",
+                format!("clause {:?}: the sentence is not in the policy text", c.id),
+            ));
         }
         let mut checks = Vec::new();
         for k in c.checks {
@@ -64,20 +69,36 @@ pub fn load(path: &Path, policy_text: &str) -> Result<Vec<Clause>, FileError> {
                     &source,
                     k.span(),
                     "clause.checks",
-                    format!("unknown check {:?}; known: {}", k.get_ref(), FINDING_KINDS.join(", ")),
+                    format!(
+                        "unknown check {:?}; known: {}",
+                        k.get_ref(),
+                        FINDING_KINDS.join(", ")
+                    ),
                 ));
             }
             checks.push(k.into_inner());
         }
         let untestable = match (c.testable, c.reason) {
             (Some(false), Some(reason)) => Some(reason),
-            (Some(false), None) => return Err(at("clause.reason", format!("clause {:?} is untestable: say why", c.id))),
+            (Some(false), None) => {
+                return Err(at(
+                    "clause.reason",
+                    format!("clause {:?} is untestable: say why", c.id),
+                ));
+            }
             _ => None,
         };
         if untestable.is_none() && checks.is_empty() {
             // Kept, and reported not-tested: an honest gap rather than a silent pass.
         }
-        out.push(Clause { id: c.id, section: c.section, title: c.title, sentence: c.sentence, checks, untestable });
+        out.push(Clause {
+            id: c.id,
+            section: c.section,
+            title: c.title,
+            sentence: c.sentence,
+            checks,
+            untestable,
+        });
     }
     if out.is_empty() {
         return Err(FileError::new(path, None, None, "no [[clause]] entries"));

@@ -14,7 +14,11 @@ use traceless_report::{FileDigest, Format, Provenance, Report};
 use crate::{audit, check, clauses, config, scenario, verdict};
 
 #[derive(Parser)]
-#[command(name = "traceless", version, about = "Audits an image-generation backend against its privacy policy, with evidence.")]
+#[command(
+    name = "traceless",
+    version,
+    about = "Audits an image-generation backend against its privacy policy, with evidence."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +90,10 @@ struct AuditArgs {
 pub fn main() -> u8 {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRACELESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRACELESS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -94,9 +101,21 @@ pub fn main() -> u8 {
         Command::Audit(args) => return audit_command(args),
         Command::Scan { image, files } => scan_command(&image, &files),
         Command::Report { from, format, out } => report_command(&from, &format, out.as_deref()),
-        Command::Mocks { plaintext, openai_port, gemini_port, ca_out, openai_key, gemini_key } => {
-            mocks_command(plaintext, openai_port, gemini_port, &ca_out, openai_key, gemini_key)
-        }
+        Command::Mocks {
+            plaintext,
+            openai_port,
+            gemini_port,
+            ca_out,
+            openai_key,
+            gemini_key,
+        } => mocks_command(
+            plaintext,
+            openai_port,
+            gemini_port,
+            &ca_out,
+            openai_key,
+            gemini_key,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -119,11 +138,16 @@ fn audit_command(args: AuditArgs) -> u8 {
         }
     };
     // Must run while this process is single-threaded: no runtime exists yet.
-    let isolation = traceless_sandbox::isolate::isolate_process(&traceless_sandbox::isolate::IsolationOptions {
-        resolver: audit::RESOLVER,
-        hosts: audit::interception_hosts(&inputs.config),
-    });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let isolation = traceless_sandbox::isolate::isolate_process(
+        &traceless_sandbox::isolate::IsolationOptions {
+            resolver: audit::RESOLVER,
+            hosts: audit::interception_hosts(&inputs.config),
+        },
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("traceless: cannot start the async runtime: {e}");
@@ -135,7 +159,9 @@ fn audit_command(args: AuditArgs) -> u8 {
         let on_signal = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("traceless: interrupted; stopping the pipeline and writing what was found");
+                eprintln!(
+                    "traceless: interrupted; stopping the pipeline and writing what was found"
+                );
                 on_signal.cancel();
             }
         });
@@ -148,7 +174,15 @@ fn audit_command(args: AuditArgs) -> u8 {
         };
         let seed = args.seed.unwrap_or_else(rand::random);
         let cases = args.cases.unwrap_or(inputs.config.audit.cases);
-        let plan = audit::Plan { config: &inputs.config, scenarios: &inputs.scenarios, seed, cases, isolation, monitors: !args.no_monitors, progress: &progress };
+        let plan = audit::Plan {
+            config: &inputs.config,
+            scenarios: &inputs.scenarios,
+            seed,
+            cases,
+            isolation,
+            monitors: !args.no_monitors,
+            progress: &progress,
+        };
         let (run, mut errors) = match audit::run(&plan, cancel.clone()).await {
             Ok(r) => {
                 let errs = r.errors.clone();
@@ -166,7 +200,14 @@ fn audit_command(args: AuditArgs) -> u8 {
         let empty = crate::evidence::Evidence::default();
         let evidence = run.as_ref().map_or(&empty, |r| &r.evidence);
         let drafts = check::run_all(evidence);
-        let provenance = provenance(&inputs, &args, seed, run.as_ref().and_then(|r| r.pipeline_binary.as_deref()), started_at, started);
+        let provenance = provenance(
+            &inputs,
+            &args,
+            seed,
+            run.as_ref().and_then(|r| r.pipeline_binary.as_deref()),
+            started_at,
+            started,
+        );
         let today = started_at.date();
         let mut scenarios = inputs.scenarios.clone();
         if cases > 0 {
@@ -191,11 +232,18 @@ fn audit_command(args: AuditArgs) -> u8 {
             provenance,
         });
         if let Err(e) = traceless_report::write_all(&report, &args.out) {
-            eprintln!("traceless: writing the report to {}: {e:#}", args.out.display());
+            eprintln!(
+                "traceless: writing the report to {}: {e:#}",
+                args.out.display()
+            );
             return 2;
         }
         print_outcome(&report, &args.out, seed);
-        if interrupted { 130 } else { report.exit_code() as u8 }
+        if interrupted {
+            130
+        } else {
+            report.exit_code() as u8
+        }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
@@ -213,7 +261,12 @@ fn load_inputs(args: &AuditArgs) -> anyhow::Result<Inputs> {
     let policy_text = std::fs::read_to_string(&config.policy.text)
         .with_context(|| format!("reading the policy text {}", config.policy.text.display()))?;
     let clauses = clauses::load(&config.policy.clauses, &policy_text)?;
-    let scenarios = scenario::load_all(&config.dir, &config.audit.scenarios, args.scenario.as_deref(), &config.audit.fixtures)?;
+    let scenarios = scenario::load_all(
+        &config.dir,
+        &config.audit.scenarios,
+        args.scenario.as_deref(),
+        &config.audit.fixtures,
+    )?;
     if scenarios.is_empty() {
         anyhow::bail!(
             "{}: `audit.scenarios` ({}) matches no scenario file",
@@ -221,7 +274,12 @@ fn load_inputs(args: &AuditArgs) -> anyhow::Result<Inputs> {
             config.audit.scenarios.join(", ")
         );
     }
-    Ok(Inputs { config, policy_text, clauses, scenarios })
+    Ok(Inputs {
+        config,
+        policy_text,
+        clauses,
+        scenarios,
+    })
 }
 
 fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
@@ -229,7 +287,10 @@ fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(len as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} auditing [{bar:30}] {pos}/{len} {msg}").ok()?);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} auditing [{bar:30}] {pos}/{len} {msg}")
+            .ok()?,
+    );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)
 }
@@ -256,7 +317,10 @@ fn sha256_file(path: &Path) -> String {
 }
 
 fn digest(path: &Path) -> FileDigest {
-    FileDigest { path: path.display().to_string(), sha256: sha256_file(path) }
+    FileDigest {
+        path: path.display().to_string(),
+        sha256: sha256_file(path),
+    }
 }
 
 fn provenance(
@@ -275,13 +339,25 @@ fn provenance(
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     let kernel = nix::sys::utsname::uname()
-        .map(|u| format!("{} {}", u.sysname().to_string_lossy(), u.release().to_string_lossy()))
+        .map(|u| {
+            format!(
+                "{} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy()
+            )
+        })
         .unwrap_or_default();
     let _ = &inputs.policy_text;
     Provenance {
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
         harness_commit: commit,
-        pipeline_command: inputs.config.pipeline.command.iter().map(|t| t.raw().to_owned()).collect(),
+        pipeline_command: inputs
+            .config
+            .pipeline
+            .command
+            .iter()
+            .map(|t| t.raw().to_owned())
+            .collect(),
         pipeline_sha256: binary.map(sha256_file),
         config: digest(&inputs.config.path),
         policy: digest(&inputs.config.policy.text),
@@ -289,7 +365,9 @@ fn provenance(
         scenarios: inputs.scenarios.iter().map(|s| digest(&s.path)).collect(),
         seed,
         cases: args.cases.unwrap_or(inputs.config.audit.cases),
-        started_at: started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        started_at: started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
         duration_ms: started.elapsed().as_millis() as u64,
         kernel,
         ci: args.ci,
@@ -299,7 +377,10 @@ fn provenance(
 fn scan_command(image: &Path, files: &[PathBuf]) -> anyhow::Result<u8> {
     let img = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     let mut scanner = traceless_scan::scan::Scanner::new();
-    let id = traceless_scan::scan::NeedleId { request: 0, subject: traceless_scan::scan::Subject::Image };
+    let id = traceless_scan::scan::NeedleId {
+        request: 0,
+        subject: traceless_scan::scan::Subject::Image,
+    };
     scanner.add_image(id, &img);
     let mut found = false;
     for file in files {
@@ -313,7 +394,10 @@ fn scan_command(image: &Path, files: &[PathBuf]) -> anyhow::Result<u8> {
                 hit.source_len,
                 hit.len,
                 hit.source_offset,
-                serde_json::to_value(hit.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                serde_json::to_value(hit.encoding)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 hit.excerpt(&data)
             );
         }
@@ -322,11 +406,15 @@ fn scan_command(image: &Path, files: &[PathBuf]) -> anyhow::Result<u8> {
 }
 
 fn report_command(from: &Path, format: &str, out: Option<&Path>) -> anyhow::Result<u8> {
-    let format: Format = format.parse().map_err(|e| anyhow::anyhow!("--format {format:?}: {e}"))?;
+    let format: Format = format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format {format:?}: {e}"))?;
     let report = traceless_report::load(from)?;
     let text = traceless_report::render(&report, format)?;
     match out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(0)
@@ -355,8 +443,14 @@ fn mocks_command(
             std::fs::write(ca_out, ca).with_context(|| format!("writing {}", ca_out.display()))?;
             println!("CA certificate: {}", ca_out.display());
         }
-        println!("OPENAI_BASE_URL={}/v1  (key: {openai_key})", mocks.openai_url());
-        println!("GEMINI_BASE_URL={}/v1beta  (key: {gemini_key})", mocks.gemini_url());
+        println!(
+            "OPENAI_BASE_URL={}/v1  (key: {openai_key})",
+            mocks.openai_url()
+        );
+        println!(
+            "GEMINI_BASE_URL={}/v1beta  (key: {gemini_key})",
+            mocks.gemini_url()
+        );
         println!("serving until Ctrl-C");
         tokio::signal::ctrl_c().await?;
         mocks.shutdown().await;

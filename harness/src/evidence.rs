@@ -52,6 +52,8 @@ pub struct SentRequest {
 #[derive(Debug, Clone)]
 pub struct ProviderCall {
     pub recorded: RecordedRequest,
+    /// When it arrived, in the event log's milliseconds.
+    pub t_ms: u64,
     /// Audit requests whose image appears in this call.
     pub carried_images_of: Vec<RequestId>,
     /// Canary hits in the call's headers, query and body.

@@ -36,7 +36,11 @@ pub struct RequestSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
-    Generate { format: traceless_scan::canary::ImageFormat, width: u32, height: u32 },
+    Generate {
+        format: traceless_scan::canary::ImageFormat,
+        width: u32,
+        height: u32,
+    },
     Fixture(PathBuf),
     Raw(Vec<u8>),
 }
@@ -127,7 +131,12 @@ struct RawImage {
 
 /// Loads every scenario matching `patterns` (globs relative to `base`), optionally only those
 /// whose id matches `select` (a glob over ids). Ids must be unique.
-pub fn load_all(base: &Path, patterns: &[String], select: Option<&str>, fixtures: &Path) -> anyhow::Result<Vec<Scenario>> {
+pub fn load_all(
+    base: &Path,
+    patterns: &[String],
+    select: Option<&str>,
+    fixtures: &Path,
+) -> anyhow::Result<Vec<Scenario>> {
     let mut files = Vec::new();
     for pattern in patterns {
         let full = base.join(pattern);
@@ -140,12 +149,22 @@ pub fn load_all(base: &Path, patterns: &[String], select: Option<&str>, fixtures
     for file in files {
         let s = load(&file, fixtures)?;
         if let Some(prev) = out.iter().find(|o| o.id == s.id) {
-            anyhow::bail!("{}: scenario id {:?} is also used by {}", file.display(), s.id, prev.path.display());
+            anyhow::bail!(
+                "{}: scenario id {:?} is also used by {}",
+                file.display(),
+                s.id,
+                prev.path.display()
+            );
         }
         out.push(s);
     }
     if let Some(sel) = select {
-        out.retain(|s| glob_match(sel, &s.id) || s.path.file_name().is_some_and(|n| glob_match(sel, &n.to_string_lossy())));
+        out.retain(|s| {
+            glob_match(sel, &s.id)
+                || s.path
+                    .file_name()
+                    .is_some_and(|n| glob_match(sel, &n.to_string_lossy()))
+        });
         if out.is_empty() {
             anyhow::bail!("--scenario {sel:?} matches no scenario");
         }
@@ -161,15 +180,34 @@ pub fn load(path: &Path, fixtures: &Path) -> Result<Scenario, FileError> {
 }
 
 pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, FileError> {
-    let raw: RawScenario = toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
-    let err = |span: std::ops::Range<usize>, key: &str, msg: String| FileError::at_span(path, source, span, key, msg);
+    let raw: RawScenario =
+        toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
+    let err = |span: std::ops::Range<usize>, key: &str, msg: String| {
+        FileError::at_span(path, source, span, key, msg)
+    };
     let id_ok = !raw.id.get_ref().is_empty()
-        && raw.id.get_ref().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && raw
+            .id
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !id_ok {
-        return Err(err(raw.id.span(), "id", format!("{:?}: use lowercase letters, digits and `-`", raw.id.get_ref())));
+        return Err(err(
+            raw.id.span(),
+            "id",
+            format!(
+                "{:?}: use lowercase letters, digits and `-`",
+                raw.id.get_ref()
+            ),
+        ));
     }
     if raw.request.is_empty() {
-        return Err(FileError::new(path, None, Some("request"), "a scenario needs at least one [[request]]"));
+        return Err(FileError::new(
+            path,
+            None,
+            Some("request"),
+            "a scenario needs at least one [[request]]",
+        ));
     }
     let mut requests = Vec::new();
     for r in raw.request {
@@ -177,7 +215,11 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
         let r = r.into_inner();
         let image = match r.image {
             None => ImageSpec {
-                source: ImageSource::Generate { format: traceless_scan::canary::ImageFormat::Png, width: 64, height: 48 },
+                source: ImageSource::Generate {
+                    format: traceless_scan::canary::ImageFormat::Png,
+                    width: 64,
+                    height: 48,
+                },
                 metadata: false,
                 truncate: None,
                 pad_to: None,
@@ -187,16 +229,27 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
                 image_spec(img.into_inner(), fixtures).map_err(|m| err(s, "request.image", m))?
             }
         };
-        let prompt = match (r.prompt, r.prompt_len, r.prompt_bytes) {
-            (p, None, None) => PromptSpec::Text(p.unwrap_or_else(|| "Turn this photo into a watercolour".to_owned())),
-            (None, Some(n), None) => PromptSpec::Length(n),
-            (None, None, Some(hex)) => {
-                let s = hex.span();
-                let clean: String = hex.into_inner().split_whitespace().collect();
-                PromptSpec::Bytes(hex::decode(&clean).map_err(|e| err(s, "request.prompt_bytes", format!("not hex bytes: {e}")))?)
-            }
-            _ => return Err(err(span, "request.prompt", "set only one of prompt, prompt_len, prompt_bytes".into())),
-        };
+        let prompt =
+            match (r.prompt, r.prompt_len, r.prompt_bytes) {
+                (p, None, None) => PromptSpec::Text(
+                    p.unwrap_or_else(|| "Turn this photo into a watercolour".to_owned()),
+                ),
+                (None, Some(n), None) => PromptSpec::Length(n),
+                (None, None, Some(hex)) => {
+                    let s = hex.span();
+                    let clean: String = hex.into_inner().split_whitespace().collect();
+                    PromptSpec::Bytes(hex::decode(&clean).map_err(|e| {
+                        err(s, "request.prompt_bytes", format!("not hex bytes: {e}"))
+                    })?)
+                }
+                _ => {
+                    return Err(err(
+                        span,
+                        "request.prompt",
+                        "set only one of prompt, prompt_len, prompt_bytes".into(),
+                    ));
+                }
+            };
         let age = match r.age_confirmed {
             None => Age::Confirmed,
             Some(v) => match v.get_ref() {
@@ -204,7 +257,11 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
                 toml::Value::Boolean(false) => Age::Omitted,
                 toml::Value::String(s) if s == "no" => Age::Denied,
                 other => {
-                    return Err(err(v.span(), "request.age_confirmed", format!("{other}: expected true, false (omitted) or \"no\"")));
+                    return Err(err(
+                        v.span(),
+                        "request.age_confirmed",
+                        format!("{other}: expected true, false (omitted) or \"no\""),
+                    ));
                 }
             },
         };
@@ -232,7 +289,9 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
                     return Err(err(
                         c.span(),
                         "request.client",
-                        format!("{other:?}: expected normal, disconnect-upload or disconnect-response"),
+                        format!(
+                            "{other:?}: expected normal, disconnect-upload or disconnect-response"
+                        ),
                     ));
                 }
             },
@@ -250,7 +309,13 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
             content_type: r.content_type,
         });
     }
-    Ok(Scenario { id: raw.id.into_inner(), title: raw.title, clauses: raw.clauses, requests, path: path.to_path_buf() })
+    Ok(Scenario {
+        id: raw.id.into_inner(),
+        title: raw.title,
+        clauses: raw.clauses,
+        requests,
+        path: path.to_path_buf(),
+    })
 }
 
 fn image_spec(raw: RawImage, fixtures: &Path) -> Result<ImageSpec, String> {
@@ -261,9 +326,17 @@ fn image_spec(raw: RawImage, fixtures: &Path) -> Result<ImageSpec, String> {
                 "png" => ImageFormat::Png,
                 "jpeg" | "jpg" => ImageFormat::Jpeg,
                 "webp" => ImageFormat::Webp,
-                other => return Err(format!("generate = {other:?}: expected \"png\", \"jpeg\" or \"webp\"")),
+                other => {
+                    return Err(format!(
+                        "generate = {other:?}: expected \"png\", \"jpeg\" or \"webp\""
+                    ));
+                }
             };
-            ImageSource::Generate { format, width: raw.width.unwrap_or(64), height: raw.height.unwrap_or(48) }
+            ImageSource::Generate {
+                format,
+                width: raw.width.unwrap_or(64),
+                height: raw.height.unwrap_or(48),
+            }
         }
         (None, Some(f), None, None) => {
             let p = fixtures.join(&f);
@@ -276,14 +349,26 @@ fn image_spec(raw: RawImage, fixtures: &Path) -> Result<ImageSpec, String> {
         (None, None, None, Some(n)) => ImageSource::Raw(vec![b'x'; n]),
         _ => return Err("set exactly one of generate, fixture, raw or bytes".into()),
     };
-    Ok(ImageSpec { source, metadata: raw.metadata, truncate: raw.truncate, pad_to: raw.pad_to })
+    Ok(ImageSpec {
+        source,
+        metadata: raw.metadata,
+        truncate: raw.truncate,
+        pad_to: raw.pad_to,
+    })
 }
 
 fn glob_files(pattern: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let dir = pattern.parent().unwrap_or(Path::new("."));
-    let name = pattern.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !name.contains('*') && !name.contains('?') {
-        return Ok(if pattern.is_file() { vec![pattern.to_path_buf()] } else { Vec::new() });
+        return Ok(if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        });
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -344,15 +429,31 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_at_their_line() {
-        check_err("id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nprovider_behaviour = [\"418\"]\n", 5, "\"418\"");
-        check_err("id = \"A b\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\n", 1, "lowercase");
-        check_err("id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nclient = \"vanish\"\n", 5, "disconnect-upload");
+        check_err(
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nprovider_behaviour = [\"418\"]\n",
+            5,
+            "\"418\"",
+        );
+        check_err(
+            "id = \"A b\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\n",
+            1,
+            "lowercase",
+        );
+        check_err(
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nclient = \"vanish\"\n",
+            5,
+            "disconnect-upload",
+        );
         check_err(
             "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nimage = { fixture = \"nope.png\" }\n",
             5,
             "no file at",
         );
-        check_err("id = \"a\"\ntitle = \"t\"\n[[request]]\nprovder = \"openai\"\n", 4, "provder");
+        check_err(
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovder = \"openai\"\n",
+            4,
+            "provder",
+        );
     }
 
     #[test]

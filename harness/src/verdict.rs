@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use traceless_report::{
-    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioResult,
-    TimelineEntry, WaiverEntry,
+    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Provenance, Report, RequestResult,
+    SCHEMA_ID, ScenarioResult, TimelineEntry, WaiverEntry,
 };
 use traceless_sandbox::events::{EventKind, MonitorState};
 
@@ -57,7 +57,10 @@ pub fn build(inp: Inputs<'_>) -> Report {
                 code: kind.code.to_owned(),
                 summary: d.summary,
                 clauses,
-                scenario: d.request.and_then(|r| ev.requests.iter().find(|s| s.id == r)).map(|s| s.scenario.clone()),
+                scenario: d
+                    .request
+                    .and_then(|r| ev.requests.iter().find(|s| s.id == r))
+                    .map(|s| s.scenario.clone()),
                 request: d.request,
                 evidence: d.evidence,
                 waiver: waiver.map(|(_, w)| w.justification.clone()),
@@ -112,7 +115,11 @@ pub fn build(inp: Inputs<'_>) -> Report {
         })
         .collect();
 
-    let scenarios = inp.scenarios.iter().map(|s| scenario_result(s, ev, &findings)).collect::<Vec<_>>();
+    let scenarios = inp
+        .scenarios
+        .iter()
+        .map(|s| scenario_result(s, ev, &findings))
+        .collect::<Vec<_>>();
 
     let mut report = Report {
         schema: SCHEMA_ID.to_owned(),
@@ -132,24 +139,44 @@ pub fn build(inp: Inputs<'_>) -> Report {
     report
 }
 
-fn judge_clause(c: &Clause, findings: &[Finding], ev: &Evidence, waivers: &[Waiver], today: time::Date) -> ClauseResult {
-    let against: Vec<&Finding> = findings.iter().filter(|f| c.checks.contains(&f.kind)).collect();
+fn judge_clause(
+    c: &Clause,
+    findings: &[Finding],
+    ev: &Evidence,
+    waivers: &[Waiver],
+    today: time::Date,
+) -> ClauseResult {
+    let against: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| c.checks.contains(&f.kind))
+        .collect();
     let clause_waived = waivers.iter().any(|w| {
-        w.expires >= today && matches!(&w.target, WaiverTarget::Clause(x) if x == &c.id || x == &c.section)
+        w.expires >= today
+            && matches!(&w.target, WaiverTarget::Clause(x) if x == &c.id || x == &c.section)
     });
     let (verdict, reason) = if let Some(why) = &c.untestable {
         (ClauseVerdict::NotTested, Some(why.clone()))
     } else if c.checks.is_empty() {
-        (ClauseVerdict::NotTested, Some("no check covers this sentence".to_owned()))
+        (
+            ClauseVerdict::NotTested,
+            Some("no check covers this sentence".to_owned()),
+        )
     } else if against.iter().any(|f| f.waiver.is_none()) && !clause_waived {
         (ClauseVerdict::Fail, None)
     } else if !against.is_empty() || clause_waived {
-        (ClauseVerdict::Waived, Some("every finding against it is waived".to_owned()))
+        (
+            ClauseVerdict::Waived,
+            Some("every finding against it is waived".to_owned()),
+        )
     } else {
         let not_run: Vec<String> = c
             .checks
             .iter()
-            .filter_map(|k| check::kind(k).and_then(|kind| check::not_run_reason(kind, ev)).map(|r| format!("{k}: {r}")))
+            .filter_map(|k| {
+                check::kind(k)
+                    .and_then(|kind| check::not_run_reason(kind, ev))
+                    .map(|r| format!("{k}: {r}"))
+            })
             .collect();
         if not_run.is_empty() {
             (ClauseVerdict::Pass, None)
@@ -172,15 +199,24 @@ fn judge_clause(c: &Clause, findings: &[Finding], ev: &Evidence, waivers: &[Waiv
 fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
     let requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
     let ids: BTreeSet<u32> = requests.iter().map(|r| r.id).collect();
-    let status_ok = requests.iter().all(|r| r.expected_status.is_none() || r.expected_status == r.status);
-    let has_finding = findings.iter().any(|f| f.scenario.as_deref() == Some(s.id.as_str()));
+    let status_ok = requests
+        .iter()
+        .all(|r| r.expected_status.is_none() || r.expected_status == r.status);
+    let has_finding = findings
+        .iter()
+        .any(|f| f.scenario.as_deref() == Some(s.id.as_str()));
     let (start, end) = (
         requests.iter().map(|r| r.started_ms).min().unwrap_or(0),
         requests.iter().map(|r| r.ended_ms).max().unwrap_or(0),
     );
     let mut timeline = Vec::new();
     for r in &requests {
-        timeline.push(TimelineEntry { t_ms: r.started_ms, source: "harness".into(), what: format!("request {} sent to the pipeline", r.id), request: Some(r.id) });
+        timeline.push(TimelineEntry {
+            t_ms: r.started_ms,
+            source: "harness".into(),
+            what: format!("request {} sent to the pipeline", r.id),
+            request: Some(r.id),
+        });
         timeline.push(TimelineEntry {
             t_ms: r.ended_ms,
             source: "harness".into(),
@@ -196,24 +232,40 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
         if let Some(owner) = call.carried_images_of.iter().find(|id| ids.contains(id)) {
             let r = &call.recorded;
             timeline.push(TimelineEntry {
-                t_ms: r.at.duration_since(std::time::UNIX_EPOCH).map(|_| start).unwrap_or(start),
+                t_ms: call.t_ms,
                 source: format!("mock {}", r.provider),
-                what: format!("{} {} answered {} ({})", r.method, r.path, r.status, r.behaviour),
+                what: format!(
+                    "{} {} answered {} ({})",
+                    r.method, r.path, r.status, r.behaviour
+                ),
                 request: Some(*owner),
             });
         }
     }
-    for e in ev.events.iter().filter(|e| e.t_ms >= start && e.t_ms <= end + 1) {
+    for e in ev
+        .events
+        .iter()
+        .filter(|e| e.t_ms >= start && e.t_ms <= end + 1)
+    {
         let what = match &e.kind {
             EventKind::FileWritten { path, .. } => format!("file written: {}", path.display()),
-            EventKind::FileVanished { path, .. } => format!("file written and removed: {}", path.display()),
-            EventKind::Connect { address, result, .. } => format!("connect {address} = {result}"),
+            EventKind::FileVanished { path, .. } => {
+                format!("file written and removed: {}", path.display())
+            }
+            EventKind::Connect {
+                address, result, ..
+            } => format!("connect {address} = {result}"),
             EventKind::DnsQuery { name, .. } => format!("DNS lookup {name}"),
             EventKind::Exec { argv } => format!("exec {}", argv.join(" ")),
             EventKind::Output { stream, .. } => format!("canary in {stream}"),
             _ => continue,
         };
-        timeline.push(TimelineEntry { t_ms: e.t_ms, source: format!("{:?}", e.monitor).to_lowercase(), what, request: check::request_at(ev, e.t_ms) });
+        timeline.push(TimelineEntry {
+            t_ms: e.t_ms,
+            source: format!("{:?}", e.monitor).to_lowercase(),
+            what,
+            request: check::request_at(ev, e.t_ms),
+        });
     }
     timeline.sort_by_key(|t| t.t_ms);
     ScenarioResult {
@@ -233,7 +285,9 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
                 expected_status: r.expected_status,
                 duration_ms: r.ended_ms.saturating_sub(r.started_ms),
                 note: match (&r.error, r.expected_status, r.status) {
-                    (_, Some(want), Some(got)) if want != got => Some(format!("expected {want}, got {got}")),
+                    (_, Some(want), Some(got)) if want != got => {
+                        Some(format!("expected {want}, got {got}"))
+                    }
                     (Some(e), _, None) if r.expected_status.is_some() => Some(e.clone()),
                     _ => None,
                 },

@@ -14,7 +14,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const PYTHON_MODULES: &str = "fastapi, uvicorn, flask, waitress, google.genai, openai, PIL";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn backends_dir() -> PathBuf {
@@ -31,7 +34,10 @@ fn require_python_packages() {
     assert!(
         out.status.success(),
         "the example backends' Python packages are missing ({}):\n  python3 -m pip install -r harness/tests/backends/requirements.txt",
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
     );
 }
 
@@ -46,7 +52,10 @@ fn require_node_modules() {
         );
     }
     let node = Command::new("node").arg("--version").output();
-    assert!(node.as_ref().is_ok_and(|o| o.status.success()), "node cannot be run: install Node.js 20 or newer");
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "node cannot be run: install Node.js 20 or newer"
+    );
 }
 
 /// Files under a backend's folder, to check that an audit leaves its source folder untouched.
@@ -77,8 +86,25 @@ struct Audit {
 }
 
 impl Audit {
+    /// One line per finding (the first 40), for failure messages; report.json has the evidence.
     fn findings(&self) -> String {
-        serde_json::to_string_pretty(&self.report["findings"]).unwrap()
+        let all = self.report["findings"].as_array().unwrap();
+        let mut lines: Vec<String> = all
+            .iter()
+            .take(40)
+            .map(|f| {
+                format!(
+                    "  {} [{}] {}",
+                    f["id"].as_str().unwrap_or("?"),
+                    f["kind"].as_str().unwrap_or("?"),
+                    f["summary"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        if all.len() > 40 {
+            lines.push(format!("  ... and {} more", all.len() - 40));
+        }
+        lines.join("\n")
     }
 
     /// The status each request of a scenario got, in order.
@@ -89,7 +115,12 @@ impl Audit {
             .iter()
             .find(|s| s["id"] == scenario)
             .unwrap_or_else(|| panic!("scenario {scenario} missing from the report\n{}", self.log));
-        s["requests"].as_array().unwrap().iter().map(|r| r["status"].as_u64()).collect()
+        s["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64())
+            .collect()
     }
 
     fn kinds_in(&self, scenario: &str) -> BTreeSet<String> {
@@ -123,30 +154,69 @@ fn audit(name: &str) -> Audit {
         .current_dir(root())
         .output()
         .unwrap();
-    let log = format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let log = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("report.json")).unwrap_or_else(|e| panic!("no report for {name}: {e}\n{log}")),
+        &std::fs::read(out.join("report.json"))
+            .unwrap_or_else(|e| panic!("no report for {name}: {e}\n{log}")),
     )
     .unwrap();
-    let kinds = report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap().to_owned()).collect();
-    let leftover: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(leftover.is_empty(), "the audit of {name} left files behind: {leftover:?}");
-    assert_eq!(listing(&backends_dir().join(name)), before, "the audit of {name} wrote into the backend's source folder");
+    let kinds = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect();
+    let leftover: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        leftover.is_empty(),
+        "the audit of {name} left files behind: {leftover:?}"
+    );
+    assert_eq!(
+        listing(&backends_dir().join(name)),
+        before,
+        "the audit of {name} wrote into the backend's source folder"
+    );
     assert!(
         report["errors"].as_array().unwrap().is_empty(),
         "the audit of {name} could not be completed: {}\n{log}",
         report["errors"]
     );
-    Audit { code: output.status.code().unwrap_or(-1), kinds, report, log }
+    Audit {
+        code: output.status.code().unwrap_or(-1),
+        kinds,
+        report,
+        log,
+    }
 }
 
 /// A planted bug: every `must` kind is found, nothing outside `may` is, and the audit exits 1.
 fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
     for kind in must {
-        assert!(a.kinds.contains(*kind), "{name}: expected a {kind} finding, got {:?}\n{}", a.kinds, a.findings());
+        assert!(
+            a.kinds.contains(*kind),
+            "{name}: expected a {kind} finding, got {:?}\n{}",
+            a.kinds,
+            a.findings()
+        );
     }
-    let unexpected: Vec<_> = a.kinds.iter().filter(|k| !must.contains(&k.as_str()) && !may.contains(&k.as_str())).collect();
-    assert!(unexpected.is_empty(), "{name}: findings of kinds it does not have: {unexpected:?}\n{}", a.findings());
+    let unexpected: Vec<_> = a
+        .kinds
+        .iter()
+        .filter(|k| !must.contains(&k.as_str()) && !may.contains(&k.as_str()))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{name}: findings of kinds it does not have: {unexpected:?}\n{}",
+        a.findings()
+    );
     assert_eq!(a.code, 1, "{name}: a finding must exit 1\n{}", a.log);
     assert_eq!(a.report["verdict"], "fail");
 }
@@ -155,14 +225,22 @@ fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
 fn fastapi_genai_streaming_backend_passes() {
     require_python_packages();
     let a = audit("fastapi_genai");
-    assert!(a.kinds.is_empty(), "the clean backend got findings: {}\n{}", a.findings(), a.log);
+    assert!(
+        a.kinds.is_empty(),
+        "the clean backend got findings: {}\n{}",
+        a.findings(),
+        a.log
+    );
     assert_eq!(a.code, 0, "{}", a.log);
     assert_eq!(a.report["verdict"], "pass");
     // It really generated (through the SDK's stream) and really refused: not a pass by doing nothing.
     assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
     assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
     assert_eq!(a.statuses("gemini-age-gate"), vec![Some(403); 2]);
-    assert_eq!(a.statuses("gemini-provider-failure"), vec![Some(200), Some(502)]);
+    assert_eq!(
+        a.statuses("gemini-provider-failure"),
+        vec![Some(200), Some(502)]
+    );
 }
 
 #[test]
@@ -170,10 +248,23 @@ fn flask_openai_shared_output_file_is_caught() {
     require_python_packages();
     let a = audit("flask_openai");
     // personal-data: the app forwards photos as uploaded, EXIF and GPS included (a second, real bug).
-    assert_caught("flask_openai", &a, &["cross-request-leak", "disk-persistence"], &["personal-data"]);
+    assert_caught(
+        "flask_openai",
+        &a,
+        &["cross-request-leak", "disk-persistence"],
+        &["personal-data"],
+    );
     // The provider failure is answered 200 with the previous user's picture.
-    assert_eq!(a.statuses("openai-provider-failure"), vec![Some(200), Some(200)]);
-    assert!(a.kinds_in("openai-provider-failure").contains("cross-request-leak"), "{}", a.findings());
+    assert_eq!(
+        a.statuses("openai-provider-failure"),
+        vec![Some(200), Some(200)]
+    );
+    assert!(
+        a.kinds_in("openai-provider-failure")
+            .contains("cross-request-leak"),
+        "{}",
+        a.findings()
+    );
 }
 
 #[test]
@@ -182,7 +273,12 @@ fn express_fetch_static_uploads_are_caught() {
     let a = audit("express_fetch");
     // personal-data: photos are forwarded with their metadata; memory-retention: Node keeps freed
     // upload buffers until its garbage collector runs. Both are real, and neither is the planted bug.
-    assert_caught("express_fetch", &a, &["public-exposure", "disk-persistence"], &["personal-data", "memory-retention"]);
+    assert_caught(
+        "express_fetch",
+        &a,
+        &["public-exposure", "disk-persistence"],
+        &["personal-data", "memory-retention"],
+    );
     // The hard-coded Gemini URL reached the mock (transparent interception): the photo got a result.
     assert_eq!(a.statuses("gemini-photo"), vec![Some(200)], "{}", a.log);
 }
@@ -196,5 +292,9 @@ fn every_example_backend_has_a_test() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     on_disk.sort();
-    assert_eq!(on_disk, ["express_fetch", "fastapi_genai", "flask_openai"], "tests/backends/*/traceless.toml and the tests here differ");
+    assert_eq!(
+        on_disk,
+        ["express_fetch", "fastapi_genai", "flask_openai"],
+        "tests/backends/*/traceless.toml and the tests here differ"
+    );
 }

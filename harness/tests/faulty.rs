@@ -22,7 +22,10 @@ struct Entry {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn faulty_dir() -> PathBuf {
@@ -32,7 +35,10 @@ fn faulty_dir() -> PathBuf {
 fn expected() -> BTreeMap<String, Entry> {
     let text = std::fs::read_to_string(faulty_dir().join("expected.toml")).unwrap();
     let e: Expected = toml::from_str(&text).unwrap();
-    e.pipeline.into_iter().map(|p| (p.file.trim_end_matches(".py").to_owned(), p)).collect()
+    e.pipeline
+        .into_iter()
+        .map(|p| (p.file.trim_end_matches(".py").to_owned(), p))
+        .collect()
 }
 
 /// Audits `tests/faulty/<name>.py` and returns (exit code, finding kinds, report).
@@ -79,34 +85,60 @@ cases = 0
         .args(["--seed", "7"])
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap_or_else(|e| {
-        panic!(
-            "no report for {name}: {e}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    }))
-    .unwrap();
-    let mut kinds: Vec<String> =
-        report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap().to_owned()).collect();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap_or_else(|e| {
+            panic!(
+                "no report for {name}: {e}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        }))
+        .unwrap();
+    let mut kinds: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect();
     kinds.sort();
     kinds.dedup();
     (output.status.code().unwrap_or(-1), kinds, report)
 }
 
 fn check(name: &str) {
-    let entry = expected().remove(name).unwrap_or_else(|| panic!("{name} is not listed in tests/faulty/expected.toml"));
+    let entry = expected()
+        .remove(name)
+        .unwrap_or_else(|| panic!("{name} is not listed in tests/faulty/expected.toml"));
     let want = entry.kinds;
     let (code, kinds, report) = audit(name);
     let summary = serde_json::to_string_pretty(&report["findings"]).unwrap();
-    let unexpected: Vec<_> = kinds.iter().filter(|k| !want.contains(k) && !entry.may.contains(k)).collect();
-    assert!(unexpected.is_empty(), "{name}: false positives {unexpected:?}\n{summary}");
+    let unexpected: Vec<_> = kinds
+        .iter()
+        .filter(|k| !want.contains(k) && !entry.may.contains(k))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{name}: false positives {unexpected:?}\n{summary}"
+    );
     if want.is_empty() {
-        assert_eq!(kinds, Vec::<String>::new(), "the clean control got findings: {summary}\nerrors: {}", report["errors"]);
-        assert_eq!(code, 0, "clean control: exit {code}, errors: {}", report["errors"]);
+        assert_eq!(
+            kinds,
+            Vec::<String>::new(),
+            "the clean control got findings: {summary}\nerrors: {}",
+            report["errors"]
+        );
+        assert_eq!(
+            code, 0,
+            "clean control: exit {code}, errors: {}",
+            report["errors"]
+        );
     } else {
         for k in &want {
-            assert!(kinds.contains(k), "{name}: expected a {k} finding, got {kinds:?}\n{summary}\nerrors: {}", report["errors"]);
+            assert!(
+                kinds.contains(k),
+                "{name}: expected a {k} finding, got {kinds:?}\n{summary}\nerrors: {}",
+                report["errors"]
+            );
         }
         assert_eq!(code, 1, "{name}: a finding must exit 1");
     }
@@ -148,12 +180,23 @@ fn every_faulty_pipeline_has_a_test_and_an_expectation() {
     let mut on_disk: Vec<String> = std::fs::read_dir(faulty_dir())
         .unwrap()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".py").map(str::to_owned))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".py")
+                .map(str::to_owned)
+        })
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "tests/faulty/*.py and the faulty! list differ");
+    assert_eq!(
+        on_disk, listed,
+        "tests/faulty/*.py and the faulty! list differ"
+    );
     let exp: Vec<String> = expected().into_keys().collect();
-    assert_eq!(exp, listed, "tests/faulty/expected.toml and the faulty! list differ");
+    assert_eq!(
+        exp, listed,
+        "tests/faulty/expected.toml and the faulty! list differ"
+    );
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The pipeline binary cargo built beside this test (`cargo test --workspace` builds it).
@@ -13,19 +16,28 @@ fn pipeline_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let bin = profile_dir.join("traceless-pipeline");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p traceless-pipeline` (or `cargo test --workspace`)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p traceless-pipeline` (or `cargo test --workspace`)",
+        bin.display()
+    );
     bin
 }
-
 
 #[test]
 fn the_reference_pipeline_passes_the_default_audit() {
     let dir = tempfile::tempdir().unwrap();
     let default = std::fs::read_to_string(root().join("traceless.toml")).unwrap();
     let config = default
-        .replace("\"target/release/traceless-pipeline\"", &format!("{:?}", pipeline_binary().display().to_string()))
+        .replace(
+            "\"target/release/traceless-pipeline\"",
+            &format!("{:?}", pipeline_binary().display().to_string()),
+        )
         .replace("\"fixtures/", &format!("\"{}/fixtures/", root().display()))
-        .replace("\"scenarios/", &format!("\"{}/scenarios/", root().display()));
+        .replace(
+            "\"scenarios/",
+            &format!("\"{}/scenarios/", root().display()),
+        );
     let cfg = dir.path().join("traceless.toml");
     std::fs::write(&cfg, config).unwrap();
     // The audit's own temp dir goes here, so leftovers are seen whatever else runs at once.
@@ -42,7 +54,9 @@ fn the_reference_pipeline_passes_the_default_audit() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json")).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json"))
+            .unwrap();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -50,7 +64,12 @@ fn the_reference_pipeline_passes_the_default_audit() {
         String::from_utf8_lossy(&output.stderr),
         serde_json::to_string_pretty(&report["findings"]).unwrap(),
         serde_json::to_string_pretty(
-            &report["scenarios"].as_array().unwrap().iter().filter(|s| s["passed"] == false).collect::<Vec<_>>()
+            &report["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["passed"] == false)
+                .collect::<Vec<_>>()
         )
         .unwrap()
     );
@@ -61,6 +80,13 @@ fn the_reference_pipeline_passes_the_default_audit() {
     let clauses = report["clauses"].as_array().unwrap();
     assert!(clauses.iter().any(|c| c["verdict"] == "pass"));
     assert!(clauses.iter().all(|c| c["verdict"] != "fail"));
-    let leftover: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(leftover.is_empty(), "the audit left files behind: {leftover:?}");
+    let leftover: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        leftover.is_empty(),
+        "the audit left files behind: {leftover:?}"
+    );
 }

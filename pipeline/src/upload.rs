@@ -146,16 +146,16 @@ pub async fn read_form(headers: &HeaderMap, source: BodySource) -> Result<Upload
                 ApiError::UnknownProvider("the provider must be openai or gemini".into())
             }),
             "age_confirmed" => (MAX_SHORT_FIELD_BYTES, || ApiError::AgeConfirmationRequired),
-            // Unknown fields are read past and forgotten.
-            _ => (0, || ApiError::InvalidRequest {
-                status: StatusCode::BAD_REQUEST,
-                message: String::new(),
-            }),
+            _ => {
+                // Unknown fields are read past and forgotten.
+                while field.chunk().await.map_err(multipart_error)?.is_some() {}
+                continue;
+            }
         };
         let mut value = Vec::new();
         let mut oversized = false;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            if limit == 0 || oversized {
+            if oversized {
                 continue;
             }
             if value.len() + chunk.len() > limit {
@@ -168,9 +168,6 @@ pub async fn read_form(headers: &HeaderMap, source: BodySource) -> Result<Upload
                 value.reserve(declared_length(headers).min(MAX_IMAGE_BYTES));
             }
             value.extend_from_slice(&chunk);
-        }
-        if limit == 0 {
-            continue;
         }
         if oversized {
             if name == "age_confirmed" {

@@ -39,13 +39,22 @@ fn encode(m: &RequestMapping, p: &Payload) -> (Vec<u8>, String) {
         Age::Denied => Some(m.age_false.as_str()),
         Age::Omitted => None,
     };
-    let provider_value = m.provider_values.get(&p.provider).cloned().unwrap_or_else(|| p.provider.clone());
+    let provider_value = m
+        .provider_values
+        .get(&p.provider)
+        .cloned()
+        .unwrap_or_else(|| p.provider.clone());
     match m.body {
         BodyEncoding::Multipart => {
             let boundary = format!("traceless-{:016x}", rand::random::<u64>());
             let mut body = Vec::with_capacity(p.image.len() + 1024);
             let mut text = |name: &str, value: &[u8]| {
-                body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+                body.extend_from_slice(
+                    format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
                 body.extend_from_slice(value);
                 body.extend_from_slice(b"\r\n");
             };
@@ -84,18 +93,25 @@ fn encode(m: &RequestMapping, p: &Payload) -> (Vec<u8>, String) {
         BodyEncoding::Json => {
             let mut obj = serde_json::Map::new();
             obj.insert(m.image_field.clone(), image_text(m.image_as, p).into());
-            obj.insert(m.prompt_field.clone(), String::from_utf8_lossy(&p.prompt).into_owned().into());
+            obj.insert(
+                m.prompt_field.clone(),
+                String::from_utf8_lossy(&p.prompt).into_owned().into(),
+            );
             if let Some(f) = &m.provider_field {
                 obj.insert(f.clone(), provider_value.into());
             }
             if let (Some(f), Some(v)) = (&m.age_field, age_value) {
-                let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
+                let value = serde_json::from_str(v)
+                    .unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
                 obj.insert(f.clone(), value);
             }
             for (k, v) in &m.extra_fields {
                 obj.insert(k.clone(), v.clone().into());
             }
-            (serde_json::to_vec(&obj).unwrap_or_default(), "application/json".to_owned())
+            (
+                serde_json::to_vec(&obj).unwrap_or_default(),
+                "application/json".to_owned(),
+            )
         }
     }
 }
@@ -117,23 +133,51 @@ pub struct Client {
 
 impl Client {
     pub fn new(addr: std::net::SocketAddr, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build()?;
-        Ok(Self { http, base: format!("http://{addr}"), addr, timeout })
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .build()?;
+        Ok(Self {
+            http,
+            base: format!("http://{addr}"),
+            addr,
+            timeout,
+        })
     }
 
-    pub async fn send(&self, m: &RequestMapping, resp: &ResponseMapping, p: &Payload, client: ClientBehaviour) -> Answer {
+    pub async fn send(
+        &self,
+        m: &RequestMapping,
+        resp: &ResponseMapping,
+        p: &Payload,
+        client: ClientBehaviour,
+    ) -> Answer {
         let (body, content_type) = encode(m, p);
         match client {
             ClientBehaviour::Normal => self.send_whole(m, resp, p, body, content_type).await,
             ClientBehaviour::DisconnectUpload | ClientBehaviour::DisconnectResponse => {
-                let err = self.send_and_hang_up(m, p, &body, &content_type, client).await.err();
-                Answer { error: err.map(|e| format!("{e:#}")), ..Answer::default() }
+                let err = self
+                    .send_and_hang_up(m, p, &body, &content_type, client)
+                    .await
+                    .err();
+                Answer {
+                    error: err.map(|e| format!("{e:#}")),
+                    ..Answer::default()
+                }
             }
         }
     }
 
-    async fn send_whole(&self, m: &RequestMapping, resp: &ResponseMapping, p: &Payload, body: Vec<u8>, content_type: String) -> Answer {
-        let method = reqwest::Method::from_bytes(m.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    async fn send_whole(
+        &self,
+        m: &RequestMapping,
+        resp: &ResponseMapping,
+        p: &Payload,
+        body: Vec<u8>,
+        content_type: String,
+    ) -> Answer {
+        let method =
+            reqwest::Method::from_bytes(m.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut req = self
             .http
             .request(method, format!("{}{}", self.base, m.route))
@@ -147,20 +191,47 @@ impl Client {
         }
         let response = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Answer { error: Some(format!("request failed: {e}")), ..Answer::default() },
+            Err(e) => {
+                return Answer {
+                    error: Some(format!("request failed: {e}")),
+                    ..Answer::default()
+                };
+            }
         };
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
-            Err(e) => return Answer { status: Some(status), headers, error: Some(format!("reading the answer: {e}")), ..Answer::default() },
+            Err(e) => {
+                return Answer {
+                    status: Some(status),
+                    headers,
+                    error: Some(format!("reading the answer: {e}")),
+                    ..Answer::default()
+                };
+            }
         };
-        let image = if status == 200 { self.extract_image(resp, &body).await } else { None };
-        Answer { status: Some(status), headers, body, image, error: None }
+        let image = if status == 200 {
+            self.extract_image(resp, &body).await
+        } else {
+            None
+        };
+        Answer {
+            status: Some(status),
+            headers,
+            body,
+            image,
+            error: None,
+        }
     }
 
     async fn extract_image(&self, resp: &ResponseMapping, body: &[u8]) -> Option<Vec<u8>> {
@@ -178,7 +249,11 @@ impl Client {
             }
             ResponseMapping::JsonUrl(ptr) => {
                 let url = pointed(ptr)?;
-                let url = if url.starts_with('/') { format!("{}{url}", self.base) } else { url };
+                let url = if url.starts_with('/') {
+                    format!("{}{url}", self.base)
+                } else {
+                    url
+                };
                 // Only the pipeline's own port is fetched: the audit never follows a link elsewhere.
                 if !url.starts_with(&self.base) {
                     return None;
@@ -222,7 +297,13 @@ impl Client {
 
     /// A plain GET through the pipeline's port, for public-exposure probes.
     pub async fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
-        let r = self.http.get(format!("{}{path}", self.base)).timeout(Duration::from_secs(5)).send().await.ok()?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
         let status = r.status().as_u16();
         Some((status, r.bytes().await.ok()?.to_vec()))
     }
@@ -252,7 +333,10 @@ mod tests {
         std::fs::write(dir.path().join("fixtures/policy/privacy-policy.txt"), "").unwrap();
         std::fs::write(dir.path().join("fixtures/policy/clauses.toml"), "").unwrap();
         let src = format!("[pipeline]\ncommand = [\"x\"]\n{extra}");
-        parse(&dir.path().join("t.toml"), &src).unwrap().pipeline.request
+        parse(&dir.path().join("t.toml"), &src)
+            .unwrap()
+            .pipeline
+            .request
     }
 
     #[test]
@@ -260,7 +344,12 @@ mod tests {
         let (body, ct) = encode(&mapping(""), &payload(Age::Confirmed));
         let text = String::from_utf8_lossy(&body);
         assert!(ct.starts_with("multipart/form-data; boundary="));
-        for needle in ["name=\"prompt\"", "name=\"provider\"\r\n\r\ngemini", "name=\"age_confirmed\"\r\n\r\ntrue", "filename=\"photo.png\""] {
+        for needle in [
+            "name=\"prompt\"",
+            "name=\"provider\"\r\n\r\ngemini",
+            "name=\"age_confirmed\"\r\n\r\ntrue",
+            "filename=\"photo.png\"",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         let (body, _) = encode(&mapping(""), &payload(Age::Omitted));
@@ -276,7 +365,12 @@ mod tests {
         let (body, ct) = encode(&m, &payload(Age::Denied));
         assert_eq!(ct, "application/json");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert!(v["photo"].as_str().unwrap().starts_with("data:image/png;base64,"));
+        assert!(
+            v["photo"]
+                .as_str()
+                .unwrap()
+                .starts_with("data:image/png;base64,")
+        );
         assert_eq!(v["text"], "make it blue");
         assert_eq!(v["provider"], "google");
         assert_eq!(v["over13"], false);

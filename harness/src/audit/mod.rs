@@ -40,7 +40,11 @@ pub fn interception_hosts(cfg: &Config) -> Vec<(String, std::net::IpAddr)> {
         .hosts
         .iter()
         .map(|h| {
-            let ip = if h.contains("googleapis") { GEMINI_IP } else { OPENAI_IP };
+            let ip = if h.contains("googleapis") {
+                GEMINI_IP
+            } else {
+                OPENAI_IP
+            };
             (h.clone(), std::net::IpAddr::V4(ip))
         })
         .collect()
@@ -71,7 +75,10 @@ pub struct RunResult {
 /// `cancel` fires (the supervisor's and the temp dir's `Drop` do the cleaning on every path).
 pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<RunResult> {
     let cfg = plan.config;
-    let root = tempfile::Builder::new().prefix("traceless-audit-").tempdir().context("creating the audit's temp dir")?;
+    let root = tempfile::Builder::new()
+        .prefix("traceless-audit-")
+        .tempdir()
+        .context("creating the audit's temp dir")?;
     let tmpdir = root.path().join("tmp");
     let home = root.path().join("home");
     let private_work = root.path().join("work");
@@ -83,7 +90,10 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
 
     let isolated = plan.isolation.state == traceless_sandbox::events::MonitorState::Active;
     let log = EventLog::new();
-    let keys = (format!("sk-traceless-{:032x}", rand::random::<u128>()), format!("AIza-traceless-{:024x}", rand::random::<u128>()));
+    let keys = (
+        format!("sk-traceless-{:032x}", rand::random::<u128>()),
+        format!("AIza-traceless-{:024x}", rand::random::<u128>()),
+    );
     let hosts = interception_hosts(cfg);
     let mut options = MockOptions {
         tls: true,
@@ -99,15 +109,24 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         options.gemini_bind = Some(GEMINI_IP.into());
         options.openai_port = 443;
         options.gemini_port = 443;
-        options.extra_hostnames.extend([OPENAI_IP.to_string(), GEMINI_IP.to_string()]);
+        options
+            .extra_hostnames
+            .extend([OPENAI_IP.to_string(), GEMINI_IP.to_string()]);
     }
-    let mocks = Mocks::start(options).await.context("starting the mock providers")?;
+    let mocks = Mocks::start(options)
+        .await
+        .context("starting the mock providers")?;
     std::fs::write(&ca_file, mocks.ca_pem().unwrap_or_default()).context("writing the audit CA")?;
 
-    let mut allowed_addresses = vec![mocks.openai_addr().to_string(), mocks.gemini_addr().to_string()];
+    let mut allowed_addresses = vec![
+        mocks.openai_addr().to_string(),
+        mocks.gemini_addr().to_string(),
+    ];
     let _dns = if isolated {
         let answers = hosts.iter().cloned().collect();
-        match traceless_sandbox::dns::start(SocketAddr::from((RESOLVER, 53)), answers, log.clone()).await {
+        match traceless_sandbox::dns::start(SocketAddr::from((RESOLVER, 53)), answers, log.clone())
+            .await
+        {
             Ok(d) => {
                 allowed_addresses.push(format!("{RESOLVER}:53"));
                 Some(d)
@@ -124,8 +143,20 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let scanner = Arc::new(RwLock::new(Scanner::new()));
     {
         let mut s = scanner.write().expect("scanner lock");
-        s.add_token(NeedleId { request: 0, subject: Subject::ApiKey }, &keys.0);
-        s.add_token(NeedleId { request: 0, subject: Subject::ApiKey }, &keys.1);
+        s.add_token(
+            NeedleId {
+                request: 0,
+                subject: Subject::ApiKey,
+            },
+            &keys.0,
+        );
+        s.add_token(
+            NeedleId {
+                request: 0,
+                subject: Subject::ApiKey,
+            },
+            &keys.1,
+        );
     }
 
     let port = free_port()?;
@@ -142,9 +173,19 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         ("workdir", workdir.display().to_string()),
     ]
     .into();
-    let command: Vec<String> = cfg.pipeline.command.iter().map(|t| t.fill(&values)).collect();
+    let command: Vec<String> = cfg
+        .pipeline
+        .command
+        .iter()
+        .map(|t| t.fill(&values))
+        .collect();
     let pipeline_binary = which(&command[0]);
-    let mut env: Vec<(String, String)> = cfg.pipeline.env.iter().map(|(k, v)| (k.clone(), v.fill(&values))).collect();
+    let mut env: Vec<(String, String)> = cfg
+        .pipeline
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.fill(&values)))
+        .collect();
     for var in &cfg.interception.ca_env {
         if !env.iter().any(|(k, _)| k == var) {
             env.push((var.clone(), ca_file.display().to_string()));
@@ -171,7 +212,9 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         ..Evidence::default()
     };
     (plan.progress)("starting the pipeline");
-    let supervisor = Supervisor::start(spec, scanner.clone(), log.clone()).await.context("starting the pipeline")?;
+    let supervisor = Supervisor::start(spec, scanner.clone(), log.clone())
+        .await
+        .context("starting the pipeline")?;
     let supervisor = Arc::new(supervisor);
     let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
     let healthy = tokio::select! {
@@ -180,7 +223,9 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     };
     let mut interrupted = cancel.is_cancelled();
     if let Err(e) = healthy {
-        errors.push(format!("the pipeline did not become healthy at {health_url}: {e:#}"));
+        errors.push(format!(
+            "the pipeline did not become healthy at {health_url}: {e:#}"
+        ));
     } else {
         let client = Client::new(pipeline_addr, cfg.audit.request_timeout)?;
         let mut driver = Driver {
@@ -219,19 +264,36 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         }
         driver.attribute_new_calls();
         if !interrupted {
+            let traced = plan.monitors;
+            let written = probes::written_files(&log.snapshot(), traced);
+            // Outputs become needles only once their call is attributed: look again at what is left.
+            probes::rescan(&written, &scanner.read().expect("scanner lock"), &log);
             (plan.progress)("probing for public exposure");
-            let written = probes::written_files(&log.snapshot());
-            evidence.exposure_probes = probes::exposure(&client, &workdir, &written, &scanner).await;
+            evidence.exposure_probes =
+                probes::exposure(&client, &workdir, &written, &scanner).await;
         }
     }
 
     (plan.progress)("stopping the pipeline");
-    let supervisor = Arc::try_unwrap(supervisor).map_err(|_| anyhow::anyhow!("the supervisor is still shared"))?;
+    let supervisor = Arc::try_unwrap(supervisor)
+        .map_err(|_| anyhow::anyhow!("the supervisor is still shared"))?;
     let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
     evidence.orphans = stop.orphans.clone();
     evidence.monitors = merge_statuses(stop.statuses, &plan.isolation);
 
-    if cfg.pipeline.refuses_plaintext_providers && !interrupted && errors.is_empty() {
+    let url_variables: Vec<String> = cfg
+        .pipeline
+        .env
+        .iter()
+        .filter(|(_, t)| t.raw().contains("{openai_url}") || t.raw().contains("{gemini_url}"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    // A backend with hard-coded provider URLs cannot be handed plaintext ones: nothing to probe.
+    if cfg.pipeline.refuses_plaintext_providers
+        && !url_variables.is_empty()
+        && !interrupted
+        && errors.is_empty()
+    {
         (plan.progress)("probing plaintext provider URLs");
         // A fresh port: the audited instance's may linger in TIME_WAIT.
         let probe_port = free_port()?;
@@ -241,8 +303,6 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             let url = probe_values[key].replacen("https://", "http://", 1);
             probe_values.insert(key, url);
         }
-        let uses_url = |t: &crate::config::Template| t.raw().contains("{openai_url}") || t.raw().contains("{gemini_url}");
-        let variables = cfg.pipeline.env.iter().filter(|(_, t)| uses_url(t)).map(|(k, _)| k.clone()).collect();
         let probe_env = cfg
             .pipeline
             .env
@@ -262,15 +322,26 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             ignore_paths: vec![ca_file.clone()],
         };
         let url = format!("http://127.0.0.1:{probe_port}{}", cfg.pipeline.health);
-        evidence.plaintext_probe = Some(probes::plaintext(probe_spec, &url, variables, &scanner, &cancel).await?);
+        evidence.plaintext_probe =
+            Some(probes::plaintext(probe_spec, &url, url_variables, &scanner, &cancel).await?);
     }
 
     evidence.events = log.snapshot();
     let recorded = mocks.recorded();
-    evidence.provider_calls = attribute(&recorded, &scanner.read().expect("scanner lock"), &evidence.requests, &log);
+    evidence.provider_calls = attribute(
+        &recorded,
+        &scanner.read().expect("scanner lock"),
+        &evidence.requests,
+        &log,
+    );
     mocks.shutdown().await;
     drop(root);
-    Ok(RunResult { evidence, errors, interrupted: interrupted || cancel.is_cancelled(), pipeline_binary })
+    Ok(RunResult {
+        evidence,
+        errors,
+        interrupted: interrupted || cancel.is_cancelled(),
+        pipeline_binary,
+    })
 }
 
 struct Driver<'a> {
@@ -309,7 +380,11 @@ impl Driver<'_> {
     }
 
     /// Sends these requests at once, each with fresh canaries, and records the answers.
-    async fn send_batch(&mut self, scenario: &str, specs: &[&crate::scenario::RequestSpec]) -> anyhow::Result<Vec<RequestId>> {
+    async fn send_batch(
+        &mut self,
+        scenario: &str,
+        specs: &[&crate::scenario::RequestSpec],
+    ) -> anyhow::Result<Vec<RequestId>> {
         for spec in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
                 self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
@@ -319,24 +394,49 @@ impl Driver<'_> {
         for spec in specs {
             let id = self.next_id;
             self.next_id += 1;
-            let p = prepare::prepare(id, spec, &mut self.rng, &mut self.scanner.write().expect("scanner lock"))?;
+            let p = prepare::prepare(
+                id,
+                spec,
+                &mut self.rng,
+                &mut self.scanner.write().expect("scanner lock"),
+            )?;
             prepared.push((id, *spec, p));
         }
         let (client, cfg, log) = (self.client, self.cfg, self.log);
         let sends = prepared.iter().map(|(id, spec, p)| async move {
             let started = log.since_start_ms();
-            let answer = client.send(&cfg.pipeline.request, &cfg.pipeline.response, &p.payload, spec.client).await;
-            (*id, *spec, p.had_metadata, started, log.since_start_ms(), answer)
+            let answer = client
+                .send(
+                    &cfg.pipeline.request,
+                    &cfg.pipeline.response,
+                    &p.payload,
+                    spec.client,
+                )
+                .await;
+            (
+                *id,
+                *spec,
+                p.had_metadata,
+                started,
+                log.since_start_ms(),
+                answer,
+            )
         });
         let mut ids = Vec::new();
-        for (id, spec, had_metadata, started_ms, ended_ms, answer) in futures::future::join_all(sends).await {
+        for (id, spec, had_metadata, started_ms, ended_ms, answer) in
+            futures::future::join_all(sends).await
+        {
             ids.push(id);
             self.evidence.requests.push(SentRequest {
                 id,
                 scenario: scenario.to_owned(),
                 provider: spec.provider.clone(),
                 age: spec.age,
-                behaviour: spec.provider_behaviour.iter().map(ToString::to_string).collect(),
+                behaviour: spec
+                    .provider_behaviour
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 client: spec.client,
                 expected_status: spec.expect_status,
                 status: answer.status,
@@ -356,9 +456,30 @@ impl Driver<'_> {
     fn findings_for(&self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
         let scanner = self.scanner.read().expect("scanner lock");
         let snapshot = Evidence {
-            requests: self.evidence.requests.iter().filter(|r| ids.contains(&r.id)).cloned().collect(),
-            provider_calls: attribute(&self.mocks.recorded(), &scanner, &self.evidence.requests, self.log),
-            events: self.log.snapshot().into_iter().filter(|e| !matches!(e.kind, traceless_sandbox::events::EventKind::MemoryHits { .. })).collect(),
+            requests: self
+                .evidence
+                .requests
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .cloned()
+                .collect(),
+            provider_calls: attribute(
+                &self.mocks.recorded(),
+                &scanner,
+                &self.evidence.requests,
+                self.log,
+            ),
+            events: self
+                .log
+                .snapshot()
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        traceless_sandbox::events::EventKind::MemoryHits { .. }
+                    )
+                })
+                .collect(),
             monitors: Vec::new(),
             allowed_addresses: self.evidence.allowed_addresses.clone(),
             allowed_hosts: self.evidence.allowed_hosts.clone(),
@@ -381,10 +502,8 @@ impl Driver<'_> {
         // The policy's grace period: how long image bytes may linger after a request ends.
         tokio::time::sleep(self.cfg.policy.memory_grace).await;
         let supervisor = self.supervisor.clone();
-        let events = tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
-        for e in events {
-            self.log.push(e);
-        }
+        // The supervisor records what it finds in the event log itself.
+        tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
         Ok(())
     }
 
@@ -396,7 +515,13 @@ impl Driver<'_> {
         for call in recorded.iter().skip(self.seen_calls) {
             let owners = carried(call, &scanner, &self.evidence.requests, self.log);
             if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
-                scanner.add_image(NeedleId { request: *owner, subject: Subject::Output }, out);
+                scanner.add_image(
+                    NeedleId {
+                        request: *owner,
+                        subject: Subject::Output,
+                    },
+                    out,
+                );
             }
         }
         self.seen_calls = recorded.len();
@@ -411,7 +536,12 @@ impl Driver<'_> {
 /// The audit requests whose image a provider call carried. A photo sent in several requests
 /// (a face fixture) is the same bytes each time: then the requests in flight when the call
 /// arrived are the ones it carried.
-fn carried(call: &RecordedRequest, scanner: &Scanner, requests: &[SentRequest], log: &EventLog) -> Vec<RequestId> {
+fn carried(
+    call: &RecordedRequest,
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Vec<RequestId> {
     let mut ids: Vec<RequestId> = call
         .images
         .iter()
@@ -423,12 +553,19 @@ fn carried(call: &RecordedRequest, scanner: &Scanner, requests: &[SentRequest], 
     ids.sort_unstable();
     ids.dedup();
     if ids.len() > 1 {
-        let secs = call.at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let secs = call
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let t = log.ms_at_unix(secs);
         let in_flight: Vec<RequestId> = ids
             .iter()
             .copied()
-            .filter(|id| requests.iter().any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5))
+            .filter(|id| {
+                requests
+                    .iter()
+                    .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
+            })
             .collect();
         if !in_flight.is_empty() {
             return in_flight;
@@ -437,7 +574,12 @@ fn carried(call: &RecordedRequest, scanner: &Scanner, requests: &[SentRequest], 
     ids
 }
 
-fn attribute(recorded: &[RecordedRequest], scanner: &Scanner, requests: &[SentRequest], log: &EventLog) -> Vec<ProviderCall> {
+fn attribute(
+    recorded: &[RecordedRequest],
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Vec<ProviderCall> {
     recorded
         .iter()
         .map(|r| {
@@ -454,14 +596,25 @@ fn attribute(recorded: &[RecordedRequest], scanner: &Scanner, requests: &[SentRe
             for img in &r.images {
                 hits.extend(scanner.scan(img));
             }
-            ProviderCall { recorded: r.clone(), carried_images_of: carried(r, scanner, requests, log), hits }
+            let secs =
+                r.at.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+            ProviderCall {
+                recorded: r.clone(),
+                t_ms: log.ms_at_unix(secs),
+                carried_images_of: carried(r, scanner, requests, log),
+                hits,
+            }
         })
         .collect()
 }
 
 /// The supervisor's monitor statuses, with the egress monitor taking the isolation's status
 /// when that is weaker (no namespace: connections could leave).
-fn merge_statuses(mut statuses: Vec<MonitorStatus>, isolation: &MonitorStatus) -> Vec<MonitorStatus> {
+fn merge_statuses(
+    mut statuses: Vec<MonitorStatus>,
+    isolation: &MonitorStatus,
+) -> Vec<MonitorStatus> {
     if isolation.state != traceless_sandbox::events::MonitorState::Active {
         statuses.retain(|s| s.monitor != MonitorKind::Egress);
         statuses.push(isolation.clone());
@@ -471,7 +624,8 @@ fn merge_statuses(mut statuses: Vec<MonitorStatus>, isolation: &MonitorStatus) -
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port for the pipeline")?;
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("finding a free port for the pipeline")?;
     Ok(l.local_addr()?.port())
 }
 
@@ -481,7 +635,11 @@ fn which(program: &str) -> Option<PathBuf> {
     if p.components().count() > 1 {
         return p.is_file().then(|| p.to_path_buf());
     }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|c| c.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|c| c.is_file())
 }
 
 /// Whether a request was meant to reach a provider at all.

@@ -13,18 +13,33 @@ pub struct Prepared {
     pub had_metadata: bool,
 }
 
-pub fn prepare(id: RequestId, spec: &RequestSpec, rng: &mut impl rand::Rng, scanner: &mut Scanner) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    id: RequestId,
+    spec: &RequestSpec,
+    rng: &mut impl rand::Rng,
+    scanner: &mut Scanner,
+) -> anyhow::Result<Prepared> {
     let personal = canary::personal(rng);
     let (mut bytes, format, metadata_marker) = match &spec.image.source {
-        ImageSource::Generate { format, width, height } => {
+        ImageSource::Generate {
+            format,
+            width,
+            height,
+        } => {
             let img = canary::generate_image(
-                &canary::ImageSpec { format: *format, width: *width, height: *height, metadata: spec.image.metadata },
+                &canary::ImageSpec {
+                    format: *format,
+                    width: *width,
+                    height: *height,
+                    metadata: spec.image.metadata,
+                },
                 rng,
             )?;
             (img.bytes, Some(*format), img.metadata_marker)
         }
         ImageSource::Fixture(path) => {
-            let raw = std::fs::read(path).map_err(|e| anyhow::anyhow!("fixture {}: {e}", path.display()))?;
+            let raw = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("fixture {}: {e}", path.display()))?;
             let img = canary::from_photo(&raw, spec.image.metadata, rng)?;
             (img.bytes, Some(img.format), img.metadata_marker)
         }
@@ -49,22 +64,63 @@ pub fn prepare(id: RequestId, spec: &RequestSpec, rng: &mut impl rand::Rng, scan
         PromptSpec::Bytes(b) => b.clone(),
     };
     if format.is_some() && spec.image.truncate.is_none() {
-        scanner.add_image(NeedleId { request: id, subject: Subject::Image }, &bytes);
+        scanner.add_image(
+            NeedleId {
+                request: id,
+                subject: Subject::Image,
+            },
+            &bytes,
+        );
     } else if bytes.len() >= 64 {
-        scanner.add_blob(NeedleId { request: id, subject: Subject::Image }, &bytes);
+        scanner.add_blob(
+            NeedleId {
+                request: id,
+                subject: Subject::Image,
+            },
+            &bytes,
+        );
     }
-    if matches!(spec.prompt, PromptSpec::Text(_) | PromptSpec::Length(_)) && prompt.len() >= personal.prompt_marker.len() {
-        scanner.add_token(NeedleId { request: id, subject: Subject::Prompt }, &personal.prompt_marker);
+    if matches!(spec.prompt, PromptSpec::Text(_) | PromptSpec::Length(_))
+        && prompt.len() >= personal.prompt_marker.len()
+    {
+        scanner.add_token(
+            NeedleId {
+                request: id,
+                subject: Subject::Prompt,
+            },
+            &personal.prompt_marker,
+        );
     }
-    scanner.add_token(NeedleId { request: id, subject: Subject::DeviceId }, &personal.device_id);
-    scanner.add_token(NeedleId { request: id, subject: Subject::ForwardedFor }, &personal.forwarded_for);
+    scanner.add_token(
+        NeedleId {
+            request: id,
+            subject: Subject::DeviceId,
+        },
+        &personal.device_id,
+    );
+    scanner.add_token(
+        NeedleId {
+            request: id,
+            subject: Subject::ForwardedFor,
+        },
+        &personal.forwarded_for,
+    );
     if let Some(marker) = &metadata_marker {
-        scanner.add_token(NeedleId { request: id, subject: Subject::Metadata }, marker);
+        scanner.add_token(
+            NeedleId {
+                request: id,
+                subject: Subject::Metadata,
+            },
+            marker,
+        );
     }
     let format = format.unwrap_or(ImageFormat::Png);
     Ok(Prepared {
         payload: Payload {
-            image_mime: spec.content_type.clone().unwrap_or_else(|| format.mime().to_owned()),
+            image_mime: spec
+                .content_type
+                .clone()
+                .unwrap_or_else(|| format.mime().to_owned()),
             filename: format!("photo.{}", format.extension()),
             image: bytes,
             prompt,
@@ -108,7 +164,12 @@ mod tests {
     fn padding_keeps_a_png_valid_at_the_exact_size() {
         let mut rng = rand::rng();
         let img = canary::generate_image(
-            &canary::ImageSpec { format: ImageFormat::Png, width: 8, height: 8, metadata: false },
+            &canary::ImageSpec {
+                format: ImageFormat::Png,
+                width: 8,
+                height: 8,
+                metadata: false,
+            },
             &mut rng,
         )
         .unwrap();

@@ -7,12 +7,16 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{
+    Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
 use traceless_mock::Behaviour;
 use traceless_scan::canary::ImageFormat;
 
 use super::Driver;
-use crate::scenario::{Age, ClientBehaviour, ImageSource, ImageSpec, PromptSpec, RequestSpec, Scenario};
+use crate::scenario::{
+    Age, ClientBehaviour, ImageSource, ImageSpec, PromptSpec, RequestSpec, Scenario,
+};
 
 /// The id property requests are reported under.
 pub const SCENARIO_ID: &str = "properties";
@@ -52,20 +56,26 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
 fn request() -> impl Strategy<Value = CaseRequest> {
     (
         prop_oneof![Just("openai"), Just("gemini")],
-        prop_oneof![Just(ImageFormat::Png), Just(ImageFormat::Jpeg), Just(ImageFormat::Webp)],
+        prop_oneof![
+            Just(ImageFormat::Png),
+            Just(ImageFormat::Jpeg),
+            Just(ImageFormat::Webp)
+        ],
         16u32..160,
         16u32..160,
         any::<bool>(),
         "[\\PC]{1,120}",
     )
-        .prop_map(|(provider, format, width, height, metadata, prompt)| CaseRequest {
-            provider,
-            format,
-            width,
-            height,
-            metadata,
-            prompt,
-        })
+        .prop_map(
+            |(provider, format, width, height, metadata, prompt)| CaseRequest {
+                provider,
+                format,
+                width,
+                height,
+                metadata,
+                prompt,
+            },
+        )
 }
 
 /// The statuses a correct backend may answer after these provider answers (it may retry).
@@ -83,7 +93,13 @@ fn acceptable(faults: &[Behaviour]) -> Vec<u16> {
 }
 
 fn as_scenario(case: &Case) -> Scenario {
-    let faults = |provider: &str| if provider == "openai" { case.openai.clone() } else { case.gemini.clone() };
+    let faults = |provider: &str| {
+        if provider == "openai" {
+            case.openai.clone()
+        } else {
+            case.gemini.clone()
+        }
+    };
     Scenario {
         id: SCENARIO_ID.to_owned(),
         title: String::new(),
@@ -95,7 +111,11 @@ fn as_scenario(case: &Case) -> Scenario {
             .map(|r| RequestSpec {
                 provider: r.provider.to_owned(),
                 image: ImageSpec {
-                    source: ImageSource::Generate { format: r.format, width: r.width, height: r.height },
+                    source: ImageSource::Generate {
+                        format: r.format,
+                        width: r.width,
+                        height: r.height,
+                    },
                     metadata: r.metadata,
                     truncate: None,
                     pad_to: None,
@@ -120,22 +140,39 @@ pub async fn run(driver: &mut Driver<'_>, cases: u32, seed: u64) -> Option<Strin
     }
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = RunnerConfig { cases, failure_persistence: None, max_shrink_iters: 64, ..RunnerConfig::default() };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let config = RunnerConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 64,
+        ..RunnerConfig::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
     let faults = || prop::collection::vec(behaviour(), 1..=3);
-    let strategy = (prop::collection::vec(request(), 1..=4), faults(), faults())
-        .prop_map(|(requests, openai, gemini)| Case { requests, openai, gemini });
+    let strategy = (prop::collection::vec(request(), 1..=4), faults(), faults()).prop_map(
+        |(requests, openai, gemini)| Case {
+            requests,
+            openai,
+            gemini,
+        },
+    );
     let handle = tokio::runtime::Handle::current();
     let driver = RefCell::new(driver);
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&strategy, |case| {
             let mut d = driver.borrow_mut();
-            handle.block_on(one_case(&mut d, &case)).map_err(TestCaseError::fail)
+            handle
+                .block_on(one_case(&mut d, &case))
+                .map_err(TestCaseError::fail)
         })
     });
     match outcome {
         Ok(()) => None,
-        Err(TestError::Fail(why, case)) => Some(format!("property case failed: {why}; minimal case: {case:?}")),
+        Err(TestError::Fail(why, case)) => Some(format!(
+            "property case failed: {why}; minimal case: {case:?}"
+        )),
         Err(TestError::Abort(why)) => Some(format!("property cases aborted: {why}")),
     }
 }
@@ -144,18 +181,35 @@ async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), String> {
     let scenario = as_scenario(case);
     // A case's requests go out together: concurrency is part of what is drawn.
     let specs: Vec<&RequestSpec> = scenario.requests.iter().collect();
-    let ids = driver.send_batch(&scenario.id, &specs).await.map_err(|e| format!("{e:#}"))?;
+    let ids = driver
+        .send_batch(&scenario.id, &specs)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     for (id, spec) in ids.iter().zip(&specs) {
-        let sent = driver.evidence.requests.iter().find(|r| r.id == *id).ok_or("request not recorded")?;
+        let sent = driver
+            .evidence
+            .requests
+            .iter()
+            .find(|r| r.id == *id)
+            .ok_or("request not recorded")?;
         let ok = acceptable(&spec.provider_behaviour);
         match sent.status {
             Some(s) if ok.contains(&s) => {}
-            other => return Err(format!("request {id} got {other:?}, expected one of {ok:?}")),
+            other => {
+                return Err(format!(
+                    "request {id} got {other:?}, expected one of {ok:?}"
+                ));
+            }
         }
     }
     let findings = driver.findings_for(&ids);
     if let Some(f) = findings.first() {
-        return Err(format!("{} finding(s), first: [{}] {}", findings.len(), f.kind, f.summary));
+        return Err(format!(
+            "{} finding(s), first: [{}] {}",
+            findings.len(),
+            f.kind,
+            f.summary
+        ));
     }
     Ok(())
 }

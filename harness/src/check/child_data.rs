@@ -17,7 +17,11 @@ pub const KIND: Kind = Kind {
 fn run(ev: &Evidence) -> Vec<Draft> {
     let mut out = Vec::new();
     for req in ev.requests.iter().filter(|r| r.age != Age::Confirmed) {
-        let calls: Vec<_> = ev.provider_calls.iter().filter(|c| c.carried_images_of.contains(&req.id)).collect();
+        let calls: Vec<_> = ev
+            .provider_calls
+            .iter()
+            .filter(|c| c.carried_images_of.contains(&req.id))
+            .collect();
         if !calls.is_empty() {
             out.push(Draft {
                 kind: KIND.name,
@@ -25,23 +29,40 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     "request {} had no age confirmation ({:?}) but its image reached {}",
                     req.id,
                     req.age,
-                    calls.iter().map(|c| c.recorded.provider.to_string()).collect::<Vec<_>>().join(", ")
+                    calls
+                        .iter()
+                        .map(|c| c.recorded.provider.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 request: Some(req.id),
                 evidence: calls
                     .iter()
                     .map(|c| {
                         let r = &c.recorded;
-                        item("provider-request", None, format!("{} {} {}", r.provider, r.method, r.path), "carried the image")
+                        item(
+                            "provider-request",
+                            None,
+                            format!("{} {} {}", r.provider, r.method, r.path),
+                            "carried the image",
+                        )
                     })
                     .collect(),
             });
         } else if req.status == Some(200) {
             out.push(Draft {
                 kind: KIND.name,
-                summary: format!("request {} had no age confirmation but was processed (200)", req.id),
+                summary: format!(
+                    "request {} had no age confirmation but was processed (200)",
+                    req.id
+                ),
                 request: Some(req.id),
-                evidence: vec![item("response", None, format!("request {}", req.id), "answered 200 without age confirmation")],
+                evidence: vec![item(
+                    "response",
+                    None,
+                    format!("request {}", req.id),
+                    "answered 200 without age confirmation",
+                )],
             });
         }
     }

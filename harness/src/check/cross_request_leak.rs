@@ -20,7 +20,13 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         let foreign: Vec<_> = req
             .response_hits
             .iter()
-            .filter(|h| h.needle.request != req.id && matches!(h.needle.subject, Subject::Image | Subject::Output | Subject::Prompt))
+            .filter(|h| {
+                h.needle.request != req.id
+                    && matches!(
+                        h.needle.subject,
+                        Subject::Image | Subject::Output | Subject::Prompt
+                    )
+            })
             .cloned()
             .collect();
         if foreign.is_empty() {
@@ -38,7 +44,12 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                 others
             ),
             request: Some(req.id),
-            evidence: hit_items("response", None, &format!("answer to request {}", req.id), &foreign),
+            evidence: hit_items(
+                "response",
+                None,
+                &format!("answer to request {}", req.id),
+                &foreign,
+            ),
         });
     }
     out

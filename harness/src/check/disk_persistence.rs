@@ -15,11 +15,33 @@ pub const KIND: Kind = Kind {
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
-    let mut out = Vec::new();
+    let mut out: Vec<Draft> = Vec::new();
+    let mut reported = std::collections::HashSet::new();
     for e in &ev.events {
+        // A file scanned at close and again at the end is one finding.
+        if let EventKind::FileWritten {
+            path,
+            hits,
+            image_match,
+            ..
+        } = &e.kind
+            && (hits.iter().any(|h| is_image_data(h.needle.subject)) || image_match.is_some())
+            && !reported.insert(path.clone())
+        {
+            continue;
+        }
         match &e.kind {
-            EventKind::FileWritten { path, size, hits, image_match } => {
-                let image_hits: Vec<_> = hits.iter().filter(|h| is_image_data(h.needle.subject)).cloned().collect();
+            EventKind::FileWritten {
+                path,
+                size,
+                hits,
+                image_match,
+            } => {
+                let image_hits: Vec<_> = hits
+                    .iter()
+                    .filter(|h| is_image_data(h.needle.subject))
+                    .cloned()
+                    .collect();
                 let loc = path.display().to_string();
                 if !image_hits.is_empty() {
                     let bytes: u64 = image_hits.iter().map(|h| h.source_len).sum();
@@ -46,21 +68,28 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     });
                 }
             }
-            EventKind::FileVanished { path, size } if !is_noise(path) && written_by_tree(ev, path) => {
+            EventKind::FileVanished { path, size }
+                if !is_noise(path) && written_by_tree(ev, path) =>
+            {
                 let loc = path.display().to_string();
                 let request = request_at(ev, e.t_ms);
                 out.push(Draft {
                     kind: KIND.name,
                     summary: format!(
                         "suspected: {loc} was written{} and removed before it could be read",
-                        request.map(|r| format!(" during request {r}")).unwrap_or_default()
+                        request
+                            .map(|r| format!(" during request {r}"))
+                            .unwrap_or_default()
                     ),
                     request,
                     evidence: vec![item(
                         "file",
                         Some(e),
                         loc,
-                        format!("written ({} bytes), gone before it could be read", size.map_or("?".into(), |s| s.to_string())),
+                        format!(
+                            "written ({} bytes), gone before it could be read",
+                            size.map_or("?".into(), |s| s.to_string())
+                        ),
                     )],
                 });
             }
@@ -73,12 +102,22 @@ fn run(ev: &Evidence) -> Vec<Draft> {
 /// With the syscall monitor active, a vanished file counts only if the pipeline's own process
 /// tree opened it for writing: shared folders like /tmp also see other programs' files.
 fn written_by_tree(ev: &Evidence, path: &std::path::Path) -> bool {
-    let traced = ev.monitors.iter().any(|m| m.monitor == MonitorKind::Syscall && m.state == MonitorState::Active);
-    !traced || ev.events.iter().any(|e| matches!(&e.kind, EventKind::Open { path: p, .. } if p == path))
+    let traced = ev
+        .monitors
+        .iter()
+        .any(|m| m.monitor == MonitorKind::Syscall && m.state == MonitorState::Active);
+    !traced
+        || ev
+            .events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Open { path: p, .. } if p == path))
 }
 
 /// Files interpreters write on their own, which never hold request data.
 fn is_noise(path: &std::path::Path) -> bool {
     let s = path.to_string_lossy();
-    s.contains("__pycache__") || s.ends_with(".pyc") || s.starts_with("/dev/") || s.starts_with("/proc/")
+    s.contains("__pycache__")
+        || s.ends_with(".pyc")
+        || s.starts_with("/dev/")
+        || s.starts_with("/proc/")
 }

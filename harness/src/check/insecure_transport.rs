@@ -19,7 +19,10 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             let r = &call.recorded;
             out.push(Draft {
                 kind: KIND.name,
-                summary: format!("plaintext HTTP request to the {} port: {} {}", r.provider, r.method, r.path),
+                summary: format!(
+                    "plaintext HTTP request to the {} port: {} {}",
+                    r.provider, r.method, r.path
+                ),
                 request: call.carried_images_of.first().copied(),
                 evidence: vec![item(
                     "provider-request",

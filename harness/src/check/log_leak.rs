@@ -19,24 +19,43 @@ fn run(ev: &Evidence) -> Vec<Draft> {
     let mut out = Vec::new();
     for e in &ev.events {
         let (location, hits) = match &e.kind {
-            EventKind::Output { stream, offset, hits, .. } => (format!("{stream} @ {offset}"), hits.clone()),
+            EventKind::Output {
+                stream,
+                offset,
+                hits,
+                ..
+            } => (format!("{stream} @ {offset}"), hits.clone()),
             // A text file holding prompts or identifiers is a log, whatever its name.
             EventKind::FileWritten { path, hits, .. } => {
-                let is_log = path.extension().is_some_and(|x| x == "log" || x == "txt" || x == "jsonl");
+                let is_log = path
+                    .extension()
+                    .is_some_and(|x| x == "log" || x == "txt" || x == "jsonl");
                 let text: Vec<_> = hits
                     .iter()
-                    .filter(|h| is_log || matches!(h.needle.subject, Subject::Prompt | Subject::DeviceId | Subject::ForwardedFor))
+                    .filter(|h| {
+                        is_log
+                            || matches!(
+                                h.needle.subject,
+                                Subject::Prompt | Subject::DeviceId | Subject::ForwardedFor
+                            )
+                    })
                     .cloned()
                     .collect();
                 (path.display().to_string(), text)
             }
             _ => continue,
         };
-        let hits: Vec<_> = hits.into_iter().filter(|h| h.needle.subject != Subject::ApiKey).collect();
+        let hits: Vec<_> = hits
+            .into_iter()
+            .filter(|h| h.needle.subject != Subject::ApiKey)
+            .collect();
         if hits.is_empty() {
             continue;
         }
-        let mut what: Vec<String> = hits.iter().map(|h| subject_name(h.needle.subject)).collect();
+        let mut what: Vec<String> = hits
+            .iter()
+            .map(|h| subject_name(h.needle.subject))
+            .collect();
         what.sort();
         what.dedup();
         let mut evidence = hit_items("log", Some(e), &location, &hits);

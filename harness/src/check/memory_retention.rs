@@ -19,13 +19,21 @@ pub const KIND: Kind = Kind {
 
 fn run(ev: &Evidence) -> Vec<Draft> {
     // One finding per request: a cache keeps every upload, and one line each is what a reader needs.
-    let mut per_request: BTreeMap<u32, Vec<(&traceless_sandbox::events::Event, String, Vec<_>)>> = BTreeMap::new();
+    let mut per_request: BTreeMap<u32, Vec<(&traceless_sandbox::events::Event, String, Vec<_>)>> =
+        BTreeMap::new();
     for e in &ev.events {
         if let EventKind::MemoryHits { mapping, hits } = &e.kind {
-            let image: Vec<_> =
-                hits.iter().filter(|h| matches!(h.needle.subject, Subject::Image | Subject::Output)).cloned().collect();
+            let image: Vec<_> = hits
+                .iter()
+                .filter(|h| matches!(h.needle.subject, Subject::Image | Subject::Output))
+                .cloned()
+                .collect();
             for h in &image {
-                per_request.entry(h.needle.request).or_default().push((e, mapping.clone(), vec![h.clone()]));
+                per_request.entry(h.needle.request).or_default().push((
+                    e,
+                    mapping.clone(),
+                    vec![h.clone()],
+                ));
             }
         }
     }

@@ -75,7 +75,12 @@ pub fn not_run_reason(kind: &Kind, ev: &Evidence) -> Option<String> {
             let status = ev.monitors.iter().find(|s| s.monitor == *m);
             match status {
                 Some(s) if s.state == MonitorState::Active => None,
-                Some(s) => Some(format!("{} monitor {:?}: {}", m.name(), s.state, s.reason.as_deref().unwrap_or("?"))),
+                Some(s) => Some(format!(
+                    "{} monitor {:?}: {}",
+                    m.name(),
+                    s.state,
+                    s.reason.as_deref().unwrap_or("?")
+                )),
                 None => Some(format!("{} monitor did not run", m.name())),
             }
         })
@@ -85,11 +90,19 @@ pub fn not_run_reason(kind: &Kind, ev: &Evidence) -> Option<String> {
 
 /// The audit request whose time window contains `t_ms`, for evidence that carries no canary.
 pub fn request_at(ev: &Evidence, t_ms: u64) -> Option<RequestId> {
-    ev.requests.iter().find(|r| r.started_ms <= t_ms && t_ms <= r.ended_ms).map(|r| r.id)
+    ev.requests
+        .iter()
+        .find(|r| r.started_ms <= t_ms && t_ms <= r.ended_ms)
+        .map(|r| r.id)
 }
 
 /// Evidence items for canary hits found at `location`.
-pub fn hit_items(source: &str, event: Option<&Event>, location: &str, hits: &[Hit]) -> Vec<EvidenceItem> {
+pub fn hit_items(
+    source: &str,
+    event: Option<&Event>,
+    location: &str,
+    hits: &[Hit],
+) -> Vec<EvidenceItem> {
     hits.iter()
         .take(8)
         .map(|h| EvidenceItem {
@@ -112,11 +125,17 @@ pub fn hit_items(source: &str, event: Option<&Event>, location: &str, hits: &[Hi
 }
 
 pub fn subject_name(s: Subject) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{s:?}"))
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{s:?}"))
 }
 
 fn encoding_name(h: &Hit) -> String {
-    serde_json::to_value(h.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{:?}", h.encoding))
+    serde_json::to_value(h.encoding)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{:?}", h.encoding))
 }
 
 /// Image-derived subjects: the upload, its metadata, and generated outputs.
@@ -129,7 +148,12 @@ pub fn main_request(hits: &[Hit]) -> Option<RequestId> {
     hits.first().map(|h| h.needle.request)
 }
 
-pub fn item(source: &str, event: Option<&Event>, location: impl Into<String>, detail: impl Into<String>) -> EvidenceItem {
+pub fn item(
+    source: &str,
+    event: Option<&Event>,
+    location: impl Into<String>,
+    detail: impl Into<String>,
+) -> EvidenceItem {
     EvidenceItem {
         source: source.to_owned(),
         at_ms: event.map(|e| e.t_ms),

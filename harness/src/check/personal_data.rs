@@ -22,11 +22,19 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         let hits: Vec<_> = call
             .hits
             .iter()
-            .filter(|h| matches!(h.needle.subject, Subject::DeviceId | Subject::ForwardedFor | Subject::Metadata))
+            .filter(|h| {
+                matches!(
+                    h.needle.subject,
+                    Subject::DeviceId | Subject::ForwardedFor | Subject::Metadata
+                )
+            })
             .cloned()
             .collect();
         if !hits.is_empty() {
-            let mut what: Vec<_> = hits.iter().map(|h| super::subject_name(h.needle.subject)).collect();
+            let mut what: Vec<_> = hits
+                .iter()
+                .map(|h| super::subject_name(h.needle.subject))
+                .collect();
             what.dedup();
             out.push(Draft {
                 kind: KIND.name,
@@ -41,7 +49,12 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     kind: KIND.name,
                     summary: format!("image {i} sent to {location} still carries {block} metadata"),
                     request: call.carried_images_of.first().copied(),
-                    evidence: vec![item("provider-request", None, location.clone(), format!("{block} block in the forwarded image"))],
+                    evidence: vec![item(
+                        "provider-request",
+                        None,
+                        location.clone(),
+                        format!("{block} block in the forwarded image"),
+                    )],
                 });
             }
         }

@@ -31,7 +31,10 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             _ => {}
         }
         if let Some(user) = &r.user {
-            reasons.push(format!("a `user` field ({} chars) ties the request to an end user", user.chars().count()));
+            reasons.push(format!(
+                "a `user` field ({} chars) ties the request to an end user",
+                user.chars().count()
+            ));
         }
         for reason in reasons {
             let request = call.carried_images_of.first().copied();

@@ -18,7 +18,10 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         .filter(|p| p.status == 200 && !p.hits.is_empty())
         .map(|p| Draft {
             kind: KIND.name,
-            summary: format!("{} (written by the pipeline) is served at {} without credentials", p.file, p.url),
+            summary: format!(
+                "{} (written by the pipeline) is served at {} without credentials",
+                p.file, p.url
+            ),
             request: main_request(&p.hits),
             evidence: hit_items("response", None, &format!("GET {}", p.url), &p.hits),
         })

@@ -23,7 +23,12 @@ fn hit(request: u32, subject: Subject) -> Hit {
 }
 
 fn event(kind: EventKind) -> Event {
-    Event { t_ms: 5, monitor: MonitorKind::Filesystem, pid: Some(42), kind }
+    Event {
+        t_ms: 5,
+        monitor: MonitorKind::Filesystem,
+        pid: Some(42),
+        kind,
+    }
 }
 
 fn request(id: u32, provider: &str, age: Age) -> SentRequest {
@@ -68,6 +73,7 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
             status: 200,
             output_image: None,
         },
+        t_ms: 5,
         carried_images_of: carried.to_vec(),
         hits: Vec::new(),
     }
@@ -75,21 +81,54 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
 
 fn clean() -> Evidence {
     Evidence {
-        requests: vec![request(1, "openai", Age::Confirmed), SentRequest { status: Some(403), ..request(2, "gemini", Age::Omitted) }],
+        requests: vec![
+            request(1, "openai", Age::Confirmed),
+            SentRequest {
+                status: Some(403),
+                ..request(2, "gemini", Age::Omitted)
+            },
+        ],
         provider_calls: vec![call(Provider::OpenAi, Endpoint::ImagesEdits, &[1])],
         events: vec![
-            event(EventKind::FileWritten { path: "/tmp/x/cache.bin".into(), size: 10, hits: vec![], image_match: None }),
-            event(EventKind::Connect { address: "127.0.0.1:4443".into(), family: "inet".into(), result: "0".into() }),
-            event(EventKind::DnsQuery { name: "api.openai.com".into(), qtype: "A".into(), answered: true }),
-            event(EventKind::MemoryHits { mapping: "[heap]".into(), hits: vec![hit(0, Subject::ApiKey)] }),
+            event(EventKind::FileWritten {
+                path: "/tmp/x/cache.bin".into(),
+                size: 10,
+                hits: vec![],
+                image_match: None,
+            }),
+            event(EventKind::Connect {
+                address: "127.0.0.1:4443".into(),
+                family: "inet".into(),
+                result: "0".into(),
+            }),
+            event(EventKind::DnsQuery {
+                name: "api.openai.com".into(),
+                qtype: "A".into(),
+                answered: true,
+            }),
+            event(EventKind::MemoryHits {
+                mapping: "[heap]".into(),
+                hits: vec![hit(0, Subject::ApiKey)],
+            }),
         ],
-        monitors: [MonitorKind::Filesystem, MonitorKind::Syscall, MonitorKind::Egress, MonitorKind::Logs, MonitorKind::Memory]
-            .map(MonitorStatus::active)
-            .into(),
+        monitors: [
+            MonitorKind::Filesystem,
+            MonitorKind::Syscall,
+            MonitorKind::Egress,
+            MonitorKind::Logs,
+            MonitorKind::Memory,
+        ]
+        .map(MonitorStatus::active)
+        .into(),
         allowed_addresses: vec!["127.0.0.1:4443".into()],
         allowed_hosts: vec!["api.openai.com".into()],
         mocks_tls: true,
-        plaintext_probe: Some(PlaintextProbe { variables: vec!["OPENAI_BASE_URL".into()], outcome: ProbeOutcome::Refused { exit: "exit 2".into() } }),
+        plaintext_probe: Some(PlaintextProbe {
+            variables: vec!["OPENAI_BASE_URL".into()],
+            outcome: ProbeOutcome::Refused {
+                exit: "exit 2".into(),
+            },
+        }),
         ..Evidence::default()
     }
 }
@@ -115,54 +154,162 @@ fn clean_evidence_has_no_finding() {
 #[test]
 fn each_check_fires_on_its_violation() {
     check(
-        |ev| ev.events.push(event(EventKind::FileWritten { path: "/tmp/u.png".into(), size: 900, hits: vec![hit(1, Subject::Image)], image_match: None })),
-        &["disk-persistence"],
-    );
-    check(
         |ev| {
-            ev.events.push(event(EventKind::Open { path: PathBuf::from("/var/tmp/u"), flags: "O_WRONLY|O_CREAT".into(), result: 3 }));
-            ev.events.push(event(EventKind::FileVanished { path: PathBuf::from("/var/tmp/u"), size: Some(3) }));
+            ev.events.push(event(EventKind::FileWritten {
+                path: "/tmp/u.png".into(),
+                size: 900,
+                hits: vec![hit(1, Subject::Image)],
+                image_match: None,
+            }))
         },
         &["disk-persistence"],
     );
     check(
-        |ev| ev.events.push(event(EventKind::Output { stream: "stderr".into(), offset: 0, excerpt: "x".into(), hits: vec![hit(1, Subject::Prompt)] })),
+        |ev| {
+            ev.events.push(event(EventKind::Open {
+                path: PathBuf::from("/var/tmp/u"),
+                flags: "O_WRONLY|O_CREAT".into(),
+                result: 3,
+            }));
+            ev.events.push(event(EventKind::FileVanished {
+                path: PathBuf::from("/var/tmp/u"),
+                size: Some(3),
+            }));
+        },
+        &["disk-persistence"],
+    );
+    check(
+        |ev| {
+            ev.events.push(event(EventKind::Output {
+                stream: "stderr".into(),
+                offset: 0,
+                excerpt: "x".into(),
+                hits: vec![hit(1, Subject::Prompt)],
+            }))
+        },
         &["log-leak"],
     );
     check(
-        |ev| ev.events.push(event(EventKind::FileWritten { path: "/w/app.log".into(), size: 9, hits: vec![hit(1, Subject::DeviceId)], image_match: None })),
+        |ev| {
+            ev.events.push(event(EventKind::FileWritten {
+                path: "/w/app.log".into(),
+                size: 9,
+                hits: vec![hit(1, Subject::DeviceId)],
+                image_match: None,
+            }))
+        },
         &["log-leak"],
     );
     check(
-        |ev| ev.events.push(event(EventKind::Connect { address: "127.0.0.1:9".into(), family: "inet".into(), result: "-1 ECONNREFUSED".into() })),
+        |ev| {
+            ev.events.push(event(EventKind::Connect {
+                address: "127.0.0.1:9".into(),
+                family: "inet".into(),
+                result: "-1 ECONNREFUSED".into(),
+            }))
+        },
         &["unlisted-egress"],
     );
-    check(|ev| ev.events.push(event(EventKind::DnsQuery { name: "telemetry.example.invalid".into(), qtype: "A".into(), answered: false })), &["unlisted-egress"]);
-    check(|ev| ev.events.push(event(EventKind::MemoryHits { mapping: "[heap]".into(), hits: vec![hit(1, Subject::Image)] })), &["memory-retention"]);
-    check(|ev| ev.provider_calls.push(call(Provider::OpenAi, Endpoint::Responses, &[1])), &["provider-retention"]);
-    check(|ev| ev.provider_calls.push(call(Provider::Gemini, Endpoint::FilesUpload, &[])), &["provider-retention"]);
-    check(|ev| ev.provider_calls[0].recorded.user = Some("dev-1".into()), &["provider-retention"]);
-    check(|ev| ev.provider_calls[0].hits.push(hit(1, Subject::DeviceId)), &["personal-data"]);
-    check(|ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"eXIf...."), &["personal-data"]);
-    check(|ev| ev.provider_calls[0].recorded.tls = false, &["insecure-transport"]);
-    check(|ev| ev.plaintext_probe.as_mut().unwrap().outcome = ProbeOutcome::Accepted, &["insecure-transport"]);
-    check(|ev| ev.provider_calls.push(call(Provider::Gemini, Endpoint::GenerateContent, &[2])), &["child-data"]);
-    check(|ev| ev.provider_calls[0].recorded.provider = Provider::Gemini, &["wrong-recipient"]);
-    check(|ev| ev.requests[0].response_hits.push(hit(2, Subject::Image)), &["cross-request-leak"]);
     check(
-        |ev| ev.exposure_probes.push(ExposureProbe { url: "/uploads/a.png".into(), status: 200, hits: vec![hit(1, Subject::Image)], file: "/w/uploads/a.png".into() }),
+        |ev| {
+            ev.events.push(event(EventKind::DnsQuery {
+                name: "telemetry.example.invalid".into(),
+                qtype: "A".into(),
+                answered: false,
+            }))
+        },
+        &["unlisted-egress"],
+    );
+    check(
+        |ev| {
+            ev.events.push(event(EventKind::MemoryHits {
+                mapping: "[heap]".into(),
+                hits: vec![hit(1, Subject::Image)],
+            }))
+        },
+        &["memory-retention"],
+    );
+    check(
+        |ev| {
+            ev.provider_calls
+                .push(call(Provider::OpenAi, Endpoint::Responses, &[1]))
+        },
+        &["provider-retention"],
+    );
+    check(
+        |ev| {
+            ev.provider_calls
+                .push(call(Provider::Gemini, Endpoint::FilesUpload, &[]))
+        },
+        &["provider-retention"],
+    );
+    check(
+        |ev| ev.provider_calls[0].recorded.user = Some("dev-1".into()),
+        &["provider-retention"],
+    );
+    check(
+        |ev| ev.provider_calls[0].hits.push(hit(1, Subject::DeviceId)),
+        &["personal-data"],
+    );
+    check(
+        |ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"eXIf...."),
+        &["personal-data"],
+    );
+    check(
+        |ev| ev.provider_calls[0].recorded.tls = false,
+        &["insecure-transport"],
+    );
+    check(
+        |ev| ev.plaintext_probe.as_mut().unwrap().outcome = ProbeOutcome::Accepted,
+        &["insecure-transport"],
+    );
+    check(
+        |ev| {
+            ev.provider_calls
+                .push(call(Provider::Gemini, Endpoint::GenerateContent, &[2]))
+        },
+        &["child-data"],
+    );
+    check(
+        |ev| ev.provider_calls[0].recorded.provider = Provider::Gemini,
+        &["wrong-recipient"],
+    );
+    check(
+        |ev| ev.requests[0].response_hits.push(hit(2, Subject::Image)),
+        &["cross-request-leak"],
+    );
+    check(
+        |ev| {
+            ev.exposure_probes.push(ExposureProbe {
+                url: "/uploads/a.png".into(),
+                status: 200,
+                hits: vec![hit(1, Subject::Image)],
+                file: "/w/uploads/a.png".into(),
+            })
+        },
         &["public-exposure"],
     );
 }
 
 #[test]
 fn a_vanished_file_no_traced_process_wrote_is_someone_else_s() {
-    check(|ev| ev.events.push(event(EventKind::FileVanished { path: PathBuf::from("/tmp/other"), size: None })), &[]);
+    check(
+        |ev| {
+            ev.events.push(event(EventKind::FileVanished {
+                path: PathBuf::from("/tmp/other"),
+                size: None,
+            }))
+        },
+        &[],
+    );
 }
 
 #[test]
 fn own_data_in_own_answer_is_not_a_leak() {
-    check(|ev| ev.requests[0].response_hits.push(hit(1, Subject::Output)), &[]);
+    check(
+        |ev| ev.requests[0].response_hits.push(hit(1, Subject::Output)),
+        &[],
+    );
 }
 
 #[test]
@@ -174,7 +321,11 @@ fn a_request_without_age_confirmation_that_was_processed_is_child_data() {
 fn a_check_whose_monitor_is_missing_says_why() {
     let mut ev = clean();
     ev.monitors.retain(|m| m.monitor != MonitorKind::Memory);
-    ev.monitors.push(MonitorStatus { monitor: MonitorKind::Memory, state: MonitorState::Unavailable, reason: Some("no ptrace".into()) });
+    ev.monitors.push(MonitorStatus {
+        monitor: MonitorKind::Memory,
+        state: MonitorState::Unavailable,
+        reason: Some("no ptrace".into()),
+    });
     let reason = not_run_reason(kind("memory-retention").unwrap(), &ev).unwrap();
     assert!(reason.contains("no ptrace"), "{reason}");
     assert!(not_run_reason(kind("log-leak").unwrap(), &ev).is_none());

@@ -18,15 +18,25 @@ fn run(ev: &Evidence) -> Vec<Draft> {
     let mut out = Vec::new();
     for e in &ev.events {
         let (what, detail) = match &e.kind {
-            EventKind::Connect { address, family, result } if family != "unix" && !allowed(ev, address) => {
-                (format!("connection to {address}"), format!("connect() {family} {address} = {result}"))
-            }
-            EventKind::Send { address: Some(address), bytes } if !address.starts_with('/') && !allowed(ev, address) => {
-                (format!("{bytes} byte(s) sent to {address}"), format!("sendto()/sendmsg() to {address}"))
-            }
-            EventKind::DnsQuery { name, qtype, .. } if !host_allowed(ev, name) => {
-                (format!("DNS lookup of {name}"), format!("{qtype} query for {name} at the audit's resolver"))
-            }
+            EventKind::Connect {
+                address,
+                family,
+                result,
+            } if family != "unix" && !allowed(ev, address) => (
+                format!("connection to {address}"),
+                format!("connect() {family} {address} = {result}"),
+            ),
+            EventKind::Send {
+                address: Some(address),
+                bytes,
+            } if !address.starts_with('/') && !allowed(ev, address) => (
+                format!("{bytes} byte(s) sent to {address}"),
+                format!("sendto()/sendmsg() to {address}"),
+            ),
+            EventKind::DnsQuery { name, qtype, .. } if !host_allowed(ev, name) => (
+                format!("DNS lookup of {name}"),
+                format!("{qtype} query for {name} at the audit's resolver"),
+            ),
             _ => continue,
         };
         let request = request_at(ev, e.t_ms);
@@ -35,7 +45,9 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             kind: KIND.name,
             summary: format!(
                 "{what}{process}{}",
-                request.map(|r| format!(" during request {r}")).unwrap_or_default()
+                request
+                    .map(|r| format!(" during request {r}"))
+                    .unwrap_or_default()
             ),
             request,
             evidence: vec![item("connect", Some(e), what.clone(), detail)],
@@ -45,7 +57,10 @@ fn run(ev: &Evidence) -> Vec<Draft> {
 }
 
 fn normalise(address: &str) -> String {
-    address.trim_start_matches('[').replace("]:", ":").replace("::ffff:", "")
+    address
+        .trim_start_matches('[')
+        .replace("]:", ":")
+        .replace("::ffff:", "")
 }
 
 fn allowed(ev: &Evidence, address: &str) -> bool {
@@ -55,5 +70,9 @@ fn allowed(ev: &Evidence, address: &str) -> bool {
 
 fn host_allowed(ev: &Evidence, name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || ev.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name))
+    name == "localhost"
+        || ev
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&name))
 }

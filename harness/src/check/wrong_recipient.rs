@@ -17,14 +17,24 @@ fn run(ev: &Evidence) -> Vec<Draft> {
     for call in &ev.provider_calls {
         let got = call.recorded.provider.to_string();
         for id in &call.carried_images_of {
-            let Some(req) = ev.requests.iter().find(|r| r.id == *id) else { continue };
+            let Some(req) = ev.requests.iter().find(|r| r.id == *id) else {
+                continue;
+            };
             if req.provider != got {
                 let r = &call.recorded;
                 out.push(Draft {
                     kind: KIND.name,
-                    summary: format!("request {id} chose {} but its image was sent to {got}", req.provider),
+                    summary: format!(
+                        "request {id} chose {} but its image was sent to {got}",
+                        req.provider
+                    ),
                     request: Some(*id),
-                    evidence: vec![item("provider-request", None, format!("{got} {} {}", r.method, r.path), "carried the image")],
+                    evidence: vec![item(
+                        "provider-request",
+                        None,
+                        format!("{got} {} {}", r.method, r.path),
+                        "carried the image",
+                    )],
                 });
             }
         }

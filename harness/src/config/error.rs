@@ -13,8 +13,18 @@ pub struct FileError {
 }
 
 impl FileError {
-    pub fn new(file: &Path, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> Self {
-        Self { file: file.to_path_buf(), line, key: key.map(str::to_owned), message: message.into() }
+    pub fn new(
+        file: &Path,
+        line: Option<usize>,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
     /// An error at a byte span of `source`, converted to a 1-based line number.
@@ -38,7 +48,11 @@ impl FileError {
 /// 1-based line number of a byte offset.
 pub fn line_of(source: &str, offset: usize) -> usize {
     let end = offset.min(source.len());
-    source.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    source.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl fmt::Display for FileError {

@@ -14,8 +14,16 @@ pub use error::FileError;
 use raw::RawConfig;
 
 /// The placeholders a command or environment value may use; each is filled per run.
-pub const PLACEHOLDERS: &[&str] =
-    &["port", "openai_url", "gemini_url", "openai_key", "gemini_key", "ca_file", "tmpdir", "workdir"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "port",
+    "openai_url",
+    "gemini_url",
+    "openai_key",
+    "gemini_key",
+    "ca_file",
+    "tmpdir",
+    "workdir",
+];
 
 /// Finding kinds a waiver may name (SPEC section 4).
 pub const FINDING_KINDS: &[&str] = &[
@@ -33,7 +41,14 @@ pub const FINDING_KINDS: &[&str] = &[
 ];
 
 /// Monitors that `required_monitors` may name.
-pub const MONITORS: &[&str] = &["filesystem", "syscall", "egress", "logs", "memory", "process-tree"];
+pub const MONITORS: &[&str] = &[
+    "filesystem",
+    "syscall",
+    "egress",
+    "logs",
+    "memory",
+    "process-tree",
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -179,7 +194,11 @@ impl Template {
             if !PLACEHOLDERS.contains(&name) {
                 return Err(format!(
                     "unknown placeholder `{{{name}}}`; known: {}",
-                    PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             rest = &after[end + 1..];
@@ -197,7 +216,8 @@ pub fn load(path: &Path) -> Result<Config, FileError> {
 
 /// Validates config text as if read from `path` (relative paths are taken from its folder).
 pub fn parse(path: &Path, source: &str) -> Result<Config, FileError> {
-    let raw: RawConfig = toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
+    let raw: RawConfig =
+        toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
     Validator { path, source }.config(raw)
 }
 
@@ -207,7 +227,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, key: &str, msg: impl Into<String>) -> Result<T, FileError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> Result<T, FileError> {
         Err(FileError::at_span(self.path, self.source, span, key, msg))
     }
 
@@ -224,7 +249,11 @@ impl Validator<'_> {
         let pipeline = self.pipeline(raw.pipeline, &dir)?;
         let audit = self.audit(raw.audit, &dir)?;
         let interception = self.interception(raw.interception)?;
-        let waivers = raw.waiver.into_iter().map(|w| self.waiver(w)).collect::<Result<_, _>>()?;
+        let waivers = raw
+            .waiver
+            .into_iter()
+            .map(|w| self.waiver(w))
+            .collect::<Result<_, _>>()?;
         Ok(Config {
             path: self.path.to_path_buf(),
             dir,
@@ -256,10 +285,26 @@ impl Validator<'_> {
                 out
             }
         };
-        let memory_grace = Duration::from_millis(raw.memory_grace_ms.map_or(500, Spanned::into_inner));
-        let text = self.existing_file(raw.text, dir, "policy.text", "fixtures/policy/privacy-policy.txt")?;
-        let clauses = self.existing_file(raw.clauses, dir, "policy.clauses", "fixtures/policy/clauses.toml")?;
-        Ok(PolicyConfig { allowed_providers, memory_grace, text, clauses })
+        let memory_grace =
+            Duration::from_millis(raw.memory_grace_ms.map_or(500, Spanned::into_inner));
+        let text = self.existing_file(
+            raw.text,
+            dir,
+            "policy.text",
+            "fixtures/policy/privacy-policy.txt",
+        )?;
+        let clauses = self.existing_file(
+            raw.clauses,
+            dir,
+            "policy.clauses",
+            "fixtures/policy/clauses.toml",
+        )?;
+        Ok(PolicyConfig {
+            allowed_providers,
+            memory_grace,
+            text,
+            clauses,
+        })
     }
 
     fn existing_file(
@@ -277,14 +322,26 @@ impl Validator<'_> {
         if path.is_file() {
             return Ok(path);
         }
-        let msg = format!("no file at {} (taken relative to the config's folder)", path.display());
+        let msg = format!(
+            "no file at {} (taken relative to the config's folder)",
+            path.display()
+        );
         match span {
             Some(span) => self.err(span, key, msg),
-            None => Err(FileError::new(self.path, None, Some(key), format!("not set, and the default {msg}"))),
+            None => Err(FileError::new(
+                self.path,
+                None,
+                Some(key),
+                format!("not set, and the default {msg}"),
+            )),
         }
     }
 
-    fn pipeline(&self, raw: Spanned<raw::RawPipeline>, dir: &Path) -> Result<PipelineConfig, FileError> {
+    fn pipeline(
+        &self,
+        raw: Spanned<raw::RawPipeline>,
+        dir: &Path,
+    ) -> Result<PipelineConfig, FileError> {
         let span = raw.span();
         let raw = raw.into_inner();
         let cmd_span = raw.command.span();
@@ -296,18 +353,24 @@ impl Validator<'_> {
         for (i, arg) in command_raw.into_iter().enumerate() {
             let s = arg.span();
             let text = resolve_relative(arg.get_ref(), dir, i == 0);
-            let t = Template::parse(&text).or_else(|m| self.err(s, &format!("pipeline.command[{i}]"), m))?;
+            let t = Template::parse(&text)
+                .or_else(|m| self.err(s, &format!("pipeline.command[{i}]"), m))?;
             command.push(t);
         }
         let mut env = Vec::new();
         for (k, v) in raw.env {
             let s = v.span();
-            let t = Template::parse(v.get_ref()).or_else(|m| self.err(s, &format!("pipeline.env.{k}"), m))?;
+            let t = Template::parse(v.get_ref())
+                .or_else(|m| self.err(s, &format!("pipeline.env.{k}"), m))?;
             env.push((k, t));
         }
         let health = match raw.health {
             Some(h) if !h.get_ref().starts_with('/') => {
-                return self.err(h.span(), "pipeline.health", "must be a path starting with `/`, e.g. \"/healthz\"");
+                return self.err(
+                    h.span(),
+                    "pipeline.health",
+                    "must be a path starting with `/`, e.g. \"/healthz\"",
+                );
             }
             Some(h) => h.into_inner(),
             None => "/healthz".to_owned(),
@@ -317,7 +380,11 @@ impl Validator<'_> {
             Some(w) => {
                 let p = dir.join(w.get_ref());
                 if !p.is_dir() {
-                    return self.err(w.span(), "pipeline.workdir", format!("no folder at {}", p.display()));
+                    return self.err(
+                        w.span(),
+                        "pipeline.workdir",
+                        format!("no folder at {}", p.display()),
+                    );
                 }
                 Some(p)
             }
@@ -328,16 +395,24 @@ impl Validator<'_> {
             env,
             health,
             workdir,
-            startup_timeout: Duration::from_millis(raw.startup_timeout_ms.map_or(30_000, Spanned::into_inner)),
-            shutdown_grace: Duration::from_millis(raw.shutdown_grace_ms.map_or(5_000, Spanned::into_inner)),
-            refuses_plaintext_providers: raw.refuses_plaintext_providers.is_none_or(Spanned::into_inner),
+            startup_timeout: Duration::from_millis(
+                raw.startup_timeout_ms.map_or(30_000, Spanned::into_inner),
+            ),
+            shutdown_grace: Duration::from_millis(
+                raw.shutdown_grace_ms.map_or(5_000, Spanned::into_inner),
+            ),
+            refuses_plaintext_providers: raw
+                .refuses_plaintext_providers
+                .is_none_or(Spanned::into_inner),
             request: self.request(raw.request)?,
             response: self.response(raw.response)?,
         })
     }
 
     fn request(&self, raw: raw::RawRequest) -> Result<RequestMapping, FileError> {
-        let s = |v: Option<Spanned<String>>, d: &str| v.map_or_else(|| d.to_owned(), Spanned::into_inner);
+        let s = |v: Option<Spanned<String>>, d: &str| {
+            v.map_or_else(|| d.to_owned(), Spanned::into_inner)
+        };
         let body = match raw.body {
             None => BodyEncoding::Multipart,
             Some(b) => match b.get_ref().as_str() {
@@ -385,7 +460,9 @@ impl Validator<'_> {
             other => s(other, "/v1/generations"),
         };
         let mut provider_values: BTreeMap<String, String> =
-            [("openai", "openai"), ("gemini", "gemini")].map(|(a, b)| (a.to_owned(), b.to_owned())).into();
+            [("openai", "openai"), ("gemini", "gemini")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .into();
         for (k, v) in raw.provider_values {
             if !provider_values.contains_key(&k) {
                 return self.err(
@@ -412,8 +489,16 @@ impl Validator<'_> {
             age_true: s(raw.age_true, "true"),
             age_false: s(raw.age_false, "false"),
             provider_values,
-            extra_fields: raw.extra_fields.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
-            headers: raw.headers.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+            extra_fields: raw
+                .extra_fields
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
+            headers: raw
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
         })
     }
 
@@ -423,7 +508,11 @@ impl Validator<'_> {
         match (kind, pointer) {
             (None, None) => Ok(ResponseMapping::Body),
             (Some((_, k)), None) if k == "body" => Ok(ResponseMapping::Body),
-            (Some((span, k)), None) => self.err(span, "pipeline.response.pointer", format!("image = {k:?} needs a JSON pointer")),
+            (Some((span, k)), None) => self.err(
+                span,
+                "pipeline.response.pointer",
+                format!("image = {k:?} needs a JSON pointer"),
+            ),
             (Some((span, k)), Some(p)) => match k.as_str() {
                 "base64" => Ok(ResponseMapping::JsonBase64(p)),
                 "data-url" => Ok(ResponseMapping::JsonDataUrl(p)),
@@ -449,14 +538,23 @@ impl Validator<'_> {
             Some(f) => {
                 let p = dir.join(f.get_ref());
                 if !p.is_dir() {
-                    return self.err(f.span(), "audit.fixtures", format!("no folder at {}", p.display()));
+                    return self.err(
+                        f.span(),
+                        "audit.fixtures",
+                        format!("no folder at {}", p.display()),
+                    );
                 }
                 p
             }
         };
         let scenarios = raw
             .scenarios
-            .map(|l| l.into_inner().into_iter().map(Spanned::into_inner).collect())
+            .map(|l| {
+                l.into_inner()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect()
+            })
             .unwrap_or_else(|| vec!["scenarios/*.toml".to_owned()]);
         let mut required_monitors = Vec::new();
         match raw.required_monitors {
@@ -467,7 +565,11 @@ impl Validator<'_> {
                         return self.err(
                             m.span(),
                             "audit.required_monitors",
-                            format!("unknown monitor {:?}; known: {}", m.get_ref(), MONITORS.join(", ")),
+                            format!(
+                                "unknown monitor {:?}; known: {}",
+                                m.get_ref(),
+                                MONITORS.join(", ")
+                            ),
                         );
                     }
                     required_monitors.push(m.into_inner());
@@ -479,24 +581,41 @@ impl Validator<'_> {
             fixtures,
             cases: raw.cases.map_or(256, Spanned::into_inner),
             required_monitors,
-            request_timeout: Duration::from_millis(raw.request_timeout_ms.map_or(30_000, Spanned::into_inner)),
+            request_timeout: Duration::from_millis(
+                raw.request_timeout_ms.map_or(30_000, Spanned::into_inner),
+            ),
         })
     }
 
     fn interception(&self, raw: raw::RawInterception) -> Result<Interception, FileError> {
-        let mut hosts = vec!["api.openai.com".to_owned(), "generativelanguage.googleapis.com".to_owned()];
+        let mut hosts = vec![
+            "api.openai.com".to_owned(),
+            "generativelanguage.googleapis.com".to_owned(),
+        ];
         if let Some(list) = raw.hosts {
             for h in list.into_inner() {
                 let valid = !h.get_ref().is_empty()
-                    && h.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                    && h.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
                 if !valid {
-                    return self.err(h.span(), "interception.hosts", format!("{:?} is not a host name", h.get_ref()));
+                    return self.err(
+                        h.span(),
+                        "interception.hosts",
+                        format!("{:?} is not a host name", h.get_ref()),
+                    );
                 }
                 hosts.push(h.into_inner());
             }
         }
-        let mut ca_env: Vec<String> =
-            ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"].map(String::from).into();
+        let mut ca_env: Vec<String> = [
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "NODE_EXTRA_CA_CERTS",
+            "CURL_CA_BUNDLE",
+        ]
+        .map(String::from)
+        .into();
         if let Some(list) = raw.ca_env {
             ca_env.extend(list.into_inner().into_iter().map(Spanned::into_inner));
         }
@@ -513,7 +632,11 @@ impl Validator<'_> {
                     return self.err(
                         k.span(),
                         "waiver.kind",
-                        format!("unknown finding kind {:?}; known: {}", k.get_ref(), FINDING_KINDS.join(", ")),
+                        format!(
+                            "unknown finding kind {:?}; known: {}",
+                            k.get_ref(),
+                            FINDING_KINDS.join(", ")
+                        ),
                     );
                 }
                 WaiverTarget::Kind(k.into_inner())
@@ -522,13 +645,26 @@ impl Validator<'_> {
             _ => return self.err(span, "waiver", "set exactly one of `kind` or `clause`"),
         };
         if w.justification.get_ref().trim().is_empty() {
-            return self.err(w.justification.span(), "waiver.justification", "must say why the waiver is acceptable");
+            return self.err(
+                w.justification.span(),
+                "waiver.justification",
+                "must say why the waiver is acceptable",
+            );
         }
         let fmt = time::macros::format_description!("[year]-[month]-[day]");
         let expires = time::Date::parse(w.expires.get_ref(), fmt).or_else(|_| {
-            self.err(w.expires.span(), "waiver.expires", format!("{:?} is not a date like 2027-01-31", w.expires.get_ref()))
+            self.err(
+                w.expires.span(),
+                "waiver.expires",
+                format!("{:?} is not a date like 2027-01-31", w.expires.get_ref()),
+            )
         })?;
-        Ok(Waiver { target, justification: w.justification.into_inner(), expires, line })
+        Ok(Waiver {
+            target,
+            justification: w.justification.into_inner(),
+            expires,
+            line,
+        })
     }
 }
 
@@ -541,7 +677,11 @@ fn resolve_relative(arg: &str, dir: &Path, is_program: bool) -> String {
     }
     let candidate = dir.join(arg);
     if arg.contains('/') && (is_program || candidate.exists()) {
-        return candidate.canonicalize().unwrap_or(candidate).display().to_string();
+        return candidate
+            .canonicalize()
+            .unwrap_or(candidate)
+            .display()
+            .to_string();
     }
     arg.to_owned()
 }

@@ -7,7 +7,11 @@ use super::*;
 fn dir_with_policy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("fixtures/policy")).unwrap();
-    std::fs::write(dir.path().join("fixtures/policy/privacy-policy.txt"), "policy").unwrap();
+    std::fs::write(
+        dir.path().join("fixtures/policy/privacy-policy.txt"),
+        "policy",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("fixtures/policy/clauses.toml"), "").unwrap();
     dir
 }
@@ -17,7 +21,9 @@ fn check_err(source: &str, expect: &str) {
     let dir = dir_with_policy();
     let path = dir.path().join("traceless.toml");
     let err = parse(&path, source).expect_err("config should be rejected");
-    let shown = err.to_string().replace(&dir.path().display().to_string(), "<dir>");
+    let shown = err
+        .to_string()
+        .replace(&dir.path().display().to_string(), "<dir>");
     assert_eq!(shown, expect);
 }
 
@@ -31,10 +37,17 @@ fn minimal_config_gets_the_spec_defaults() {
     assert_eq!(cfg.policy.memory_grace, Duration::from_millis(500));
     assert_eq!(cfg.pipeline.health, "/healthz");
     assert_eq!(cfg.pipeline.request.route, "/v1/generations");
-    assert_eq!(cfg.pipeline.request.age_field.as_deref(), Some("age_confirmed"));
+    assert_eq!(
+        cfg.pipeline.request.age_field.as_deref(),
+        Some("age_confirmed")
+    );
     assert_eq!(cfg.pipeline.response, ResponseMapping::Body);
     assert_eq!(cfg.audit.cases, 256);
-    assert!(cfg.interception.hosts.contains(&"api.openai.com".to_owned()));
+    assert!(
+        cfg.interception
+            .hosts
+            .contains(&"api.openai.com".to_owned())
+    );
 }
 
 #[test]
@@ -55,7 +68,10 @@ fn bad_configs_name_file_line_and_key() {
         "[policy]\nallowed_providers = [\"openai\", \"anthropic\"]\n[pipeline]\ncommand = [\"x\"]\n",
         "<dir>/traceless.toml:2: `policy.allowed_providers`: unknown provider \"anthropic\"; expected \"openai\" or \"gemini\"",
     );
-    check_err("[pipeline]\ncommand = []\n", "<dir>/traceless.toml:2: `pipeline.command`: must name a program to run");
+    check_err(
+        "[pipeline]\ncommand = []\n",
+        "<dir>/traceless.toml:2: `pipeline.command`: must name a program to run",
+    );
     check_err(
         "[pipeline]\ncommand = [\"x\"]\nhealth = \"healthz\"\n",
         "<dir>/traceless.toml:3: `pipeline.health`: must be a path starting with `/`, e.g. \"/healthz\"",
@@ -84,7 +100,11 @@ fn unknown_keys_and_type_errors_carry_the_line() {
     let err = parse(&path, "[pipeline]\ncommand = [\"x\"]\ncomand = 1\n").unwrap_err();
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.message.contains("comand"), "{err}");
-    let err = parse(&path, "[policy]\nmemory_grace_ms = \"soon\"\n[pipeline]\ncommand = [\"x\"]\n").unwrap_err();
+    let err = parse(
+        &path,
+        "[policy]\nmemory_grace_ms = \"soon\"\n[pipeline]\ncommand = [\"x\"]\n",
+    )
+    .unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");
 }
 
@@ -101,8 +121,15 @@ fn relative_command_paths_are_taken_from_the_config_folder() {
     let dir = dir_with_policy();
     std::fs::create_dir_all(dir.path().join("bin")).unwrap();
     std::fs::write(dir.path().join("bin/app.py"), "").unwrap();
-    let cfg = parse(&dir.path().join("t.toml"), "[pipeline]\ncommand = [\"python3\", \"bin/app.py\"]\n").unwrap();
+    let cfg = parse(
+        &dir.path().join("t.toml"),
+        "[pipeline]\ncommand = [\"python3\", \"bin/app.py\"]\n",
+    )
+    .unwrap();
     let arg = cfg.pipeline.command[1].raw();
-    assert!(Path::new(arg).is_absolute() && arg.ends_with("bin/app.py"), "{arg}");
+    assert!(
+        Path::new(arg).is_absolute() && arg.ends_with("bin/app.py"),
+        "{arg}"
+    );
     assert_eq!(cfg.pipeline.command[0].raw(), "python3");
 }

@@ -91,10 +91,13 @@ pub fn png_with_metadata(png: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One form part: name, optional (file name, content type), bytes.
+type FormPart = (String, Option<(String, String)>, Vec<u8>);
+
 /// A multipart/form-data body built by hand, so tests control order, bytes and headers.
 #[derive(Default)]
 pub struct Form {
-    parts: Vec<(String, Option<(String, String)>, Vec<u8>)>,
+    parts: Vec<FormPart>,
 }
 
 pub const BOUNDARY: &str = "tl-boundary-5d1c0e";

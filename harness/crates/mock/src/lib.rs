@@ -101,7 +101,11 @@ impl Mocks {
         let mut served = Vec::new();
         for (provider, bind, port) in [
             (Provider::OpenAi, opts.bind, opts.openai_port),
-            (Provider::Gemini, opts.gemini_bind.unwrap_or(opts.bind), opts.gemini_port),
+            (
+                Provider::Gemini,
+                opts.gemini_bind.unwrap_or(opts.bind),
+                opts.gemini_port,
+            ),
         ] {
             let public = SocketAddr::new(bind, port);
             let Some(authority) = &authority else {

@@ -470,16 +470,6 @@ pub fn decode_sockaddr(arg: &str) -> Option<(String, String)> {
     Some((family, address))
 }
 
-/// The connected peer from a socket fd decoration: `4<TCP:[127.0.0.1:1->127.0.0.1:2]>` -> "127.0.0.1:2".
-fn socket_peer(fd_arg: &str) -> Option<String> {
-    let inner = decoration_inner(fd_arg)?;
-    let (_, body) = inner.split_once(":[")?;
-    let body = body.strip_suffix(']')?;
-    let (_, peer) = body.split_once("->")?;
-    // unix sockets show inode numbers, not addresses
-    (peer.contains(':') || peer.contains('"')).then(|| peer.trim_matches('"').to_string())
-}
-
 /// `["\x2f\x62", "\x2d\x63"]` -> ["/b", "-c"].
 fn decode_argv(arg: &str) -> Vec<String> {
     let inner = arg
@@ -633,7 +623,15 @@ impl TraceInterpreter {
                         .filter(|(_, v)| v.starts_with('{'))
                         .and_then(|(_, v)| decode_sockaddr(&v))
                 };
-                let address = explicit.map(|(_, a)| a).or_else(|| socket_peer(arg(0)?));
+                // A send on a connected socket goes where its connect() (already an event) or
+                // accept() said: to a provider, or back to the client. Only an explicit
+                // destination is news.
+                // Netlink and unix datagrams never leave the machine.
+                let (family, address) = explicit?;
+                if family != "inet" && family != "inet6" {
+                    return None;
+                }
+                let address = Some(address);
                 let bytes = call.result.value.filter(|v| *v > 0).unwrap_or(0) as u64;
                 (MonitorKind::Egress, EventKind::Send { address, bytes })
             }
@@ -777,7 +775,7 @@ mod tests {
     }
 
     #[test]
-    fn sends_with_explicit_or_connected_address() {
+    fn sends_with_an_explicit_internet_destination() {
         check(
             false,
             &[
@@ -791,10 +789,7 @@ mod tests {
             &[
                 serde_json::json!({"pid": 11834, "monitor": "egress", "kind": {"type": "send", "address": "127.0.0.1:53", "bytes": 5}}),
                 serde_json::json!({"pid": 11834, "monitor": "egress", "kind": {"type": "send", "address": "[::1]:53", "bytes": 5}}),
-                serde_json::json!({"pid": 12005, "monitor": "egress", "kind": {"type": "send", "address": "127.0.0.1:37659", "bytes": 3}}),
-                serde_json::json!({"pid": 12005, "monitor": "egress", "kind": {"type": "send", "address": "127.0.0.1:37659", "bytes": 3}}),
                 serde_json::json!({"pid": 12005, "monitor": "egress", "kind": {"type": "send", "address": "127.0.0.1:5354", "bytes": 0}}),
-                serde_json::json!({"pid": 8, "monitor": "egress", "kind": {"type": "send", "address": null, "bytes": 3}}),
             ],
         );
     }

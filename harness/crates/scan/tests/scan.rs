@@ -309,14 +309,8 @@ fn tokens_are_found_in_each_encoding() {
     );
     let cases: Vec<(Vec<u8>, Encoding)> = vec![
         (format!("prompt: {token}!").into_bytes(), Encoding::Raw),
-        (
-            b"q=tlp%2D0a1b2c3d4e5f&x".to_vec(),
-            Encoding::Percent,
-        ),
-        (
-            b"q=tlp%2d0a1b2c3d4e5f&x".to_vec(),
-            Encoding::Percent,
-        ),
+        (b"q=tlp%2D0a1b2c3d4e5f&x".to_vec(), Encoding::Percent),
+        (b"q=tlp%2d0a1b2c3d4e5f&x".to_vec(), Encoding::Percent),
         (
             format!("hex {} end", hex::encode(token)).into_bytes(),
             Encoding::HexLower,
@@ -343,11 +337,15 @@ fn tokens_are_found_in_each_encoding() {
         ),
         // At this alignment the token's characters hold no URL-only symbol, so the form is the standard one.
         (
-            URL_SAFE_NO_PAD.encode(format!("\u{ff}\u{fe}{token}")).into_bytes(),
+            URL_SAFE_NO_PAD
+                .encode(format!("\u{ff}\u{fe}{token}"))
+                .into_bytes(),
             Encoding::Base64,
         ),
         (
-            URL_SAFE_NO_PAD.encode(format!("{token}\u{ff}")).into_bytes(),
+            URL_SAFE_NO_PAD
+                .encode(format!("{token}\u{ff}"))
+                .into_bytes(),
             Encoding::Base64,
         ),
     ];

@@ -158,6 +158,8 @@ impl StreamState {
 struct FormMeta {
     needle: NeedleId,
     form: SourceForm,
+    /// Where the indexed bytes start in the needle's source (hits report source offsets).
+    base: u64,
 }
 
 struct Built {
@@ -183,7 +185,10 @@ impl Scanner {
     /// An image file: its bytes in every encoding, its decoded pixel rows (as the decoder yields them, plus RGB8
     /// and RGBA8 conversions), and its perceptual hash. Bytes that do not decode are still searched as a blob.
     pub fn add_image(&mut self, id: NeedleId, bytes: &[u8]) {
-        self.add_form(id, SourceForm::Bytes, bytes.to_vec());
+        // Only the coded pixels identify a picture: container headers, quantisation and Huffman
+        // tables are shared by every file from the same encoder (and sit in any decoder's memory).
+        let start = payload_start(bytes);
+        self.add_form_at(id, SourceForm::Bytes, bytes[start..].to_vec(), start as u64);
         if let Ok(img) = image::load_from_memory(bytes) {
             self.images.push((id, phash::hasher().hash_image(&img)));
             let native = img.as_bytes().to_vec();
@@ -214,11 +219,19 @@ impl Scanner {
     }
 
     fn add_form(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>) {
+        self.add_form_at(id, form, bytes, 0);
+    }
+
+    fn add_form_at(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>, base: u64) {
         if bytes.len() < MIN_COPY {
             return;
         }
         self.forms.push(index::Form { bytes });
-        self.form_meta.push(FormMeta { needle: id, form });
+        self.form_meta.push(FormMeta {
+            needle: id,
+            form,
+            base,
+        });
         self.built = OnceLock::new();
     }
 
@@ -291,7 +304,7 @@ impl Scanner {
             encoding,
             offset: hay_start as u64,
             len: (hay_end - hay_start) as u64,
-            source_offset: m.src_start as u64,
+            source_offset: meta.base + m.src_start as u64,
             source_len: (m.hay_end - m.hay_start) as u64,
             form: meta.form,
         }
@@ -388,4 +401,50 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
         .collect();
     out.sort_by_key(|h| (h.offset, h.needle, h.encoding));
     out
+}
+
+/// Offset of the coded image data in a PNG (first IDAT), JPEG (after the first SOS header) or
+/// WebP (the VP8/VP8L bitstream); 0 for anything else or anything malformed.
+fn payload_start(b: &[u8]) -> usize {
+    let be32 = |i: usize| {
+        b.get(i..i + 4)
+            .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]) as usize)
+    };
+    let le32 = |i: usize| {
+        b.get(i..i + 4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize)
+    };
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let mut i = 8;
+        while let Some(len) = be32(i) {
+            if b.get(i + 4..i + 8) == Some(b"IDAT") {
+                return i + 8;
+            }
+            i += 12 + len;
+        }
+    } else if b.starts_with(&[0xff, 0xd8]) {
+        let mut i = 2;
+        while b.get(i) == Some(&0xff) {
+            let marker = b.get(i + 1).copied().unwrap_or(0);
+            let Some(len) = b
+                .get(i + 2..i + 4)
+                .map(|x| usize::from(u16::from_be_bytes([x[0], x[1]])))
+            else {
+                break;
+            };
+            if marker == 0xda {
+                return (i + 2 + len).min(b.len());
+            }
+            i += 2 + len;
+        }
+    } else if b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP") {
+        let mut i = 12;
+        while let Some(len) = le32(i + 4) {
+            if matches!(b.get(i..i + 4), Some(b"VP8 " | b"VP8L")) {
+                return i + 8;
+            }
+            i += 8 + len + (len & 1);
+        }
+    }
+    0
 }
