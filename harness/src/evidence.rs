@@ -24,6 +24,8 @@ pub struct Evidence {
     pub orphans: Vec<(u32, Vec<String>)>,
     /// The backend has no age gate: clause 7 cannot be tested.
     pub no_age_gate: bool,
+    /// How long image bytes may stay in memory after their request ended.
+    pub memory_grace_ms: u64,
 }
 
 /// One request the harness sent to the pipeline.

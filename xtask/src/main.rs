@@ -82,20 +82,35 @@ fn setup() -> anyhow::Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    let sdk_ok = Command::new("python3")
-        .args(["-c", "import openai, google.genai"])
+    // The official SDKs the mocks must satisfy, and the example backends' packages.
+    let python_ok = Command::new("python3")
+        .args([
+            "-c",
+            "import openai, google.genai, fastapi, uvicorn, flask, waitress, PIL",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !sdk_ok {
-        run(Command::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
+    if !python_ok {
+        for requirements in [
             "harness/crates/mock/tests/sdk/requirements.txt",
-        ]))?;
+            "harness/tests/backends/requirements.txt",
+        ] {
+            run(Command::new("python3").args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                requirements,
+            ]))?;
+        }
+    }
+    let express = Path::new("harness/tests/backends/express_fetch");
+    if !express.join("node_modules/express/package.json").is_file() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(express))?;
     }
     Ok(())
 }

@@ -207,6 +207,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let mut evidence = Evidence {
         mocks_tls: true,
         allowed_addresses: allowed_addresses.clone(),
+        memory_grace_ms: cfg.policy.memory_grace.as_millis() as u64,
         allowed_hosts: cfg.interception.hosts.clone(),
         no_age_gate: cfg.pipeline.request.age_field.is_none(),
         ..Evidence::default()
@@ -251,18 +252,20 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         if !interrupted && plan.cases > 0 {
             (plan.progress)(&format!("{} property cases", plan.cases));
             tokio::select! {
-                failure = property::run(&mut driver, plan.cases, plan.seed) => {
+                failure = property::run(&mut driver, plan.cases, plan.seed, &cancel) => {
                     if let Some(f) = failure {
                         errors.push(format!("{f} (replay: traceless audit --seed {})", plan.seed));
                     }
-                    if let Err(e) = driver.memory_check().await {
-                        errors.push(format!("memory scan after the property cases: {e:#}"));
-                    }
+
                 }
                 () = cancel.cancelled() => interrupted = true,
             }
         }
         driver.attribute_new_calls();
+        driver.scan_answers(None);
+        if !interrupted && let Err(e) = driver.memory_check(true).await {
+            errors.push(format!("the final memory scan: {e:#}"));
+        }
         if !interrupted {
             let traced = plan.monitors;
             let written = probes::written_files(&log.snapshot(), traced);
@@ -361,7 +364,9 @@ struct Driver<'a> {
 impl Driver<'_> {
     async fn scenario(&mut self, scenario: &Scenario) -> anyhow::Result<()> {
         self.send_all(scenario).await?;
-        self.memory_check().await
+        // No wait here: a hit counts only for requests that ended a grace period before the
+        // scan, so earlier requests are judged now and this scenario's by a later scan.
+        self.memory_check(false).await
     }
 
     /// Sends a scenario's requests in order, each batch of `concurrency` at once.
@@ -453,8 +458,27 @@ impl Driver<'_> {
     }
 
     /// Findings so far that concern these requests (memory is judged after the grace period).
-    fn findings_for(&self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+    fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+        self.scan_answers(Some(ids));
+        let since = self
+            .evidence
+            .requests
+            .iter()
+            .filter(|r| ids.contains(&r.id))
+            .map(|r| r.started_ms)
+            .min()
+            .unwrap_or(0);
         let scanner = self.scanner.read().expect("scanner lock");
+        let recorded = self.mocks.recorded();
+        let calls: Vec<RecordedRequest> = recorded
+            .into_iter()
+            .filter(|c| {
+                let secs =
+                    c.at.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                self.log.ms_at_unix(secs) + 5 >= since
+            })
+            .collect();
         let snapshot = Evidence {
             requests: self
                 .evidence
@@ -463,28 +487,25 @@ impl Driver<'_> {
                 .filter(|r| ids.contains(&r.id))
                 .cloned()
                 .collect(),
-            provider_calls: attribute(
-                &self.mocks.recorded(),
-                &scanner,
-                &self.evidence.requests,
-                self.log,
-            ),
+            provider_calls: attribute(&calls, &scanner, &self.evidence.requests, self.log),
             events: self
                 .log
                 .snapshot()
                 .into_iter()
                 .filter(|e| {
-                    !matches!(
-                        e.kind,
-                        traceless_sandbox::events::EventKind::MemoryHits { .. }
-                    )
+                    e.t_ms + 5 >= since
+                        && !matches!(
+                            e.kind,
+                            traceless_sandbox::events::EventKind::MemoryHits { .. }
+                        )
                 })
                 .collect(),
-            monitors: Vec::new(),
+            monitors: self.supervisor.statuses(),
             allowed_addresses: self.evidence.allowed_addresses.clone(),
             allowed_hosts: self.evidence.allowed_hosts.clone(),
             mocks_tls: self.evidence.mocks_tls,
             no_age_gate: self.evidence.no_age_gate,
+            memory_grace_ms: self.evidence.memory_grace_ms,
             ..Evidence::default()
         };
         drop(scanner);
@@ -494,13 +515,16 @@ impl Driver<'_> {
             .collect()
     }
 
-    /// After the policy's grace period, scans the memory of every live process of the tree.
-    async fn memory_check(&mut self) -> anyhow::Result<()> {
+    /// Scans the memory of every live process of the tree; with `after_grace`, first waits the
+    /// policy's grace period so that every request so far is judged.
+    async fn memory_check(&mut self, after_grace: bool) -> anyhow::Result<()> {
         if !self.memory_scans {
             return Ok(());
         }
-        // The policy's grace period: how long image bytes may linger after a request ends.
-        tokio::time::sleep(self.cfg.policy.memory_grace).await;
+        if after_grace {
+            // The policy's grace period: how long image bytes may linger after a request ends.
+            tokio::time::sleep(self.cfg.policy.memory_grace).await;
+        }
         let supervisor = self.supervisor.clone();
         // The supervisor records what it finds in the event log itself.
         tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
@@ -508,7 +532,7 @@ impl Driver<'_> {
     }
 
     /// Registers the outputs of provider calls made since the last look, under the audit
-    /// request whose image they carried, and rescans answers for other requests' data.
+    /// request whose image they carried.
     fn attribute_new_calls(&mut self) {
         let recorded = self.mocks.recorded();
         let mut scanner = self.scanner.write().expect("scanner lock");
@@ -525,10 +549,16 @@ impl Driver<'_> {
             }
         }
         self.seen_calls = recorded.len();
-        drop(scanner);
+    }
+
+    /// Scans these requests' answers for every needle known now (other requests' data in them
+    /// is a cross-request leak).
+    fn scan_answers(&mut self, ids: Option<&[RequestId]>) {
         let scanner = self.scanner.read().expect("scanner lock");
         for req in &mut self.evidence.requests {
-            req.response_hits = scanner.scan(&req.response_body);
+            if ids.is_none_or(|ids| ids.contains(&req.id)) {
+                req.response_hits = scanner.scan(&req.response_body);
+            }
         }
     }
 }

@@ -134,7 +134,12 @@ fn as_scenario(case: &Case) -> Scenario {
 }
 
 /// Runs `cases` cases from `seed`; returns the failure, shrunk, as a message.
-pub async fn run(driver: &mut Driver<'_>, cases: u32, seed: u64) -> Option<String> {
+pub async fn run(
+    driver: &mut Driver<'_>,
+    cases: u32,
+    seed: u64,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Option<String> {
     if cases == 0 {
         return None;
     }
@@ -162,6 +167,10 @@ pub async fn run(driver: &mut Driver<'_>, cases: u32, seed: u64) -> Option<Strin
     let driver = RefCell::new(driver);
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&strategy, |case| {
+            // Interrupted: reject the remaining cases at once, sending nothing more.
+            if cancel.is_cancelled() {
+                return Err(TestCaseError::reject("interrupted"));
+            }
             let mut d = driver.borrow_mut();
             handle
                 .block_on(one_case(&mut d, &case))

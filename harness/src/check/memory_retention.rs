@@ -23,9 +23,19 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         BTreeMap::new();
     for e in &ev.events {
         if let EventKind::MemoryHits { mapping, hits } = &e.kind {
+            // Only requests that ended a grace period before this scan: newer ones may still be
+            // in flight or within the time the policy allows.
+            let settled = |id: u32| {
+                ev.requests
+                    .iter()
+                    .any(|r| r.id == id && r.ended_ms + ev.memory_grace_ms <= e.t_ms)
+            };
             let image: Vec<_> = hits
                 .iter()
-                .filter(|h| matches!(h.needle.subject, Subject::Image | Subject::Output))
+                .filter(|h| {
+                    matches!(h.needle.subject, Subject::Image | Subject::Output)
+                        && settled(h.needle.request)
+                })
                 .cloned()
                 .collect();
             for h in &image {

@@ -123,6 +123,7 @@ fn clean() -> Evidence {
         allowed_addresses: vec!["127.0.0.1:4443".into()],
         allowed_hosts: vec!["api.openai.com".into()],
         mocks_tls: true,
+        memory_grace_ms: 500,
         plaintext_probe: Some(PlaintextProbe {
             variables: vec!["OPENAI_BASE_URL".into()],
             outcome: ProbeOutcome::Refused {
@@ -222,10 +223,13 @@ fn each_check_fires_on_its_violation() {
     );
     check(
         |ev| {
-            ev.events.push(event(EventKind::MemoryHits {
-                mapping: "[heap]".into(),
-                hits: vec![hit(1, Subject::Image)],
-            }))
+            ev.events.push(Event {
+                t_ms: 700,
+                ..event(EventKind::MemoryHits {
+                    mapping: "[heap]".into(),
+                    hits: vec![hit(1, Subject::Image)],
+                })
+            })
         },
         &["memory-retention"],
     );
@@ -299,6 +303,23 @@ fn a_vanished_file_no_traced_process_wrote_is_someone_else_s() {
                 path: PathBuf::from("/tmp/other"),
                 size: None,
             }))
+        },
+        &[],
+    );
+}
+
+#[test]
+fn memory_within_the_grace_period_is_allowed() {
+    // Request 1 ended at 100 ms; the grace is 500 ms.
+    check(
+        |ev| {
+            ev.events.push(Event {
+                t_ms: 599,
+                ..event(EventKind::MemoryHits {
+                    mapping: "[heap]".into(),
+                    hits: vec![hit(1, Subject::Image)],
+                })
+            })
         },
         &[],
     );

@@ -155,6 +155,11 @@ impl StreamState {
     }
 }
 
+/// Of a needle larger than these two together, only its first and last bytes are indexed: a
+/// copy is found when it overlaps either.
+pub const MAX_INDEXED_HEAD: usize = 3 << 20;
+pub const MAX_INDEXED_TAIL: usize = 1 << 20;
+
 struct FormMeta {
     needle: NeedleId,
     form: SourceForm,
@@ -188,7 +193,7 @@ impl Scanner {
         // Only the coded pixels identify a picture: container headers, quantisation and Huffman
         // tables are shared by every file from the same encoder (and sit in any decoder's memory).
         let start = payload_start(bytes);
-        self.add_form_at(id, SourceForm::Bytes, bytes[start..].to_vec(), start as u64);
+        self.add_bytes(id, &bytes[start..], start as u64);
         if let Ok(img) = image::load_from_memory(bytes) {
             self.images.push((id, phash::hasher().hash_image(&img)));
             let native = img.as_bytes().to_vec();
@@ -209,7 +214,29 @@ impl Scanner {
 
     /// Binary data: found in every encoding; any run of [`MIN_COPY`] bytes is a hit.
     pub fn add_blob(&mut self, id: NeedleId, bytes: &[u8]) {
-        self.add_form(id, SourceForm::Bytes, bytes.to_vec());
+        self.add_bytes(id, bytes, 0);
+    }
+
+    /// Indexes a needle's bytes; of a very large one (a 20 MB upload), its head and tail only,
+    /// which keeps the index small enough to rebuild as requests come and go.
+    fn add_bytes(&mut self, id: NeedleId, bytes: &[u8], base: u64) {
+        if bytes.len() <= MAX_INDEXED_HEAD + MAX_INDEXED_TAIL {
+            self.add_form_at(id, SourceForm::Bytes, bytes.to_vec(), base);
+            return;
+        }
+        let tail_start = bytes.len() - MAX_INDEXED_TAIL;
+        self.add_form_at(
+            id,
+            SourceForm::Bytes,
+            bytes[..MAX_INDEXED_HEAD].to_vec(),
+            base,
+        );
+        self.add_form_at(
+            id,
+            SourceForm::Bytes,
+            bytes[tail_start..].to_vec(),
+            base + tail_start as u64,
+        );
     }
 
     /// A short string, found whole in raw, JSON-escaped, percent, hex and base64 (every alignment) forms.
