@@ -28,6 +28,37 @@ pub struct Evidence {
     pub memory_grace_ms: u64,
 }
 
+impl Evidence {
+    /// With syscalls traced, keeps only file events for paths the pipeline's own process tree
+    /// opened for writing or renamed into place: watched folders such as /tmp are shared with
+    /// every other program on the machine.
+    pub fn keep_own_files(&mut self) {
+        use traceless_sandbox::events::{EventKind, MonitorKind, MonitorState};
+        let traced = self
+            .monitors
+            .iter()
+            .any(|m| m.monitor == MonitorKind::Syscall && m.state == MonitorState::Active);
+        if !traced {
+            return;
+        }
+        let own: std::collections::HashSet<std::path::PathBuf> = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Open { path, .. } => Some(path.clone()),
+                EventKind::Rename { to, .. } => Some(to.clone()),
+                _ => None,
+            })
+            .collect();
+        self.events.retain(|e| match &e.kind {
+            EventKind::FileWritten { path, .. } | EventKind::FileVanished { path, .. } => {
+                own.contains(path)
+            }
+            _ => true,
+        });
+    }
+}
+
 /// One request the harness sent to the pipeline.
 #[derive(Debug, Clone)]
 pub struct SentRequest {

@@ -82,7 +82,9 @@ cases = 0
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
-        .args(["--seed", "7"])
+        // Distinct seeds: audits running side by side must not share canaries.
+        .arg("--seed")
+        .arg(seed_of(name).to_string())
         .output()
         .unwrap();
     let report: serde_json::Value =
@@ -103,6 +105,11 @@ cases = 0
     kinds.sort();
     kinds.dedup();
     (output.status.code().unwrap_or(-1), kinds, report)
+}
+
+fn seed_of(name: &str) -> u64 {
+    name.bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
 }
 
 fn check(name: &str) {

@@ -37,6 +37,10 @@ fn the_reference_pipeline_passes_the_default_audit() {
         .replace(
             "\"scenarios/",
             &format!("\"{}/scenarios/", root().display()),
+        )
+        .replace(
+            "fixtures = \"fixtures\"",
+            &format!("fixtures = \"{}/fixtures\"", root().display()),
         );
     let cfg = dir.path().join("traceless.toml");
     std::fs::write(&cfg, config).unwrap();

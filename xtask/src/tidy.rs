@@ -1,5 +1,5 @@
 //! House rules, checked by the test suite itself: every Rust file opens with a `//!` line saying
-//! its role, and no file carries a stray TODO or FIXME.
+//! its role, and no file carries a stray to-do marker.
 
 #[cfg(test)]
 mod tests {

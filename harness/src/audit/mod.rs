@@ -213,14 +213,27 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         ..Evidence::default()
     };
     (plan.progress)("starting the pipeline");
-    let supervisor = Supervisor::start(spec, scanner.clone(), log.clone())
-        .await
-        .context("starting the pipeline")?;
-    let supervisor = Arc::new(supervisor);
     let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
-    let healthy = tokio::select! {
-        r = supervisor.wait_healthy(&health_url, cfg.pipeline.startup_timeout) => r,
-        () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    let mut attempt = 0;
+    let (supervisor, healthy) = loop {
+        attempt += 1;
+        let supervisor = Supervisor::start(spec.clone(), scanner.clone(), log.clone())
+            .await
+            .context("starting the pipeline")?;
+        let healthy = tokio::select! {
+            r = supervisor.wait_healthy(&health_url, cfg.pipeline.startup_timeout) => r,
+            () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+        };
+        // util-linux's `unshare` launcher itself occasionally fails before the pipeline starts
+        // ("sigprocmask unblock failed"): that says nothing about the pipeline, so try once more.
+        let launcher_failed = healthy
+            .as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("unshare: "));
+        if launcher_failed && attempt == 1 && !cancel.is_cancelled() {
+            supervisor.stop(Duration::from_secs(1)).await;
+            continue;
+        }
+        break (Arc::new(supervisor), healthy);
     };
     let mut interrupted = cancel.is_cancelled();
     if let Err(e) = healthy {
@@ -330,6 +343,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     }
 
     evidence.events = log.snapshot();
+    evidence.keep_own_files();
     let recorded = mocks.recorded();
     evidence.provider_calls = attribute(
         &recorded,
@@ -479,7 +493,7 @@ impl Driver<'_> {
                 self.log.ms_at_unix(secs) + 5 >= since
             })
             .collect();
-        let snapshot = Evidence {
+        let mut snapshot = Evidence {
             requests: self
                 .evidence
                 .requests
@@ -509,6 +523,7 @@ impl Driver<'_> {
             ..Evidence::default()
         };
         drop(scanner);
+        snapshot.keep_own_files();
         crate::check::run_all(&snapshot)
             .into_iter()
             .filter(|d| d.request.is_some_and(|r| ids.contains(&r)) || d.request.is_none())

@@ -1,6 +1,6 @@
 //! `disk-persistence`: image data or a derived image written to disk, even briefly.
 
-use traceless_sandbox::events::{EventKind, MonitorKind, MonitorState};
+use traceless_sandbox::events::{EventKind, MonitorKind};
 
 use super::{Draft, Kind, hit_items, is_image_data, item, main_request, request_at};
 use crate::evidence::Evidence;
@@ -68,9 +68,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     });
                 }
             }
-            EventKind::FileVanished { path, size }
-                if !is_noise(path) && written_by_tree(ev, path) =>
-            {
+            EventKind::FileVanished { path, size } if !is_noise(path) => {
                 let loc = path.display().to_string();
                 let request = request_at(ev, e.t_ms);
                 out.push(Draft {
@@ -97,20 +95,6 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         }
     }
     out
-}
-
-/// With the syscall monitor active, a vanished file counts only if the pipeline's own process
-/// tree opened it for writing: shared folders like /tmp also see other programs' files.
-fn written_by_tree(ev: &Evidence, path: &std::path::Path) -> bool {
-    let traced = ev
-        .monitors
-        .iter()
-        .any(|m| m.monitor == MonitorKind::Syscall && m.state == MonitorState::Active);
-    !traced
-        || ev
-            .events
-            .iter()
-            .any(|e| matches!(&e.kind, EventKind::Open { path: p, .. } if p == path))
 }
 
 /// Files interpreters write on their own, which never hold request data.

@@ -296,16 +296,20 @@ fn each_check_fires_on_its_violation() {
 }
 
 #[test]
-fn a_vanished_file_no_traced_process_wrote_is_someone_else_s() {
-    check(
-        |ev| {
-            ev.events.push(event(EventKind::FileVanished {
-                path: PathBuf::from("/tmp/other"),
-                size: None,
-            }))
-        },
-        &[],
-    );
+fn files_no_traced_process_wrote_are_someone_else_s() {
+    let mut ev = clean();
+    ev.events.push(event(EventKind::FileVanished {
+        path: PathBuf::from("/tmp/other"),
+        size: None,
+    }));
+    ev.events.push(event(EventKind::FileWritten {
+        path: "/tmp/other.log".into(),
+        size: 9,
+        hits: vec![hit(1, Subject::DeviceId)],
+        image_match: None,
+    }));
+    ev.keep_own_files();
+    assert!(kinds(&ev).is_empty(), "{:?}", run_all(&ev));
 }
 
 #[test]

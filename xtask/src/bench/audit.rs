@@ -59,7 +59,10 @@ pub fn run_monitor(args: &[String]) -> anyhow::Result<()> {
             &format!("\"{}/target/release/", root.display()),
         )
         .replace("\"fixtures/", &format!("\"{}/fixtures/", root.display()))
-        .replace("\"scenarios/*.toml\"", "\"scenarios/*.toml\"");
+        .replace(
+            "fixtures = \"",
+            &format!("fixtures = \"{}/", root.display()),
+        );
     std::fs::write(dir.join("traceless.toml"), config)?;
     let mut medians = Vec::new();
     for monitors in ["on", "off"] {

@@ -2,7 +2,7 @@
 //!
 //! Three mechanisms, each where it is cheap:
 //! - copies of images and blobs (file bytes and decoded pixel rows) are found by a sampled gram index probed every
-//!   8 haystack bytes ([`index`]); any run of [`MIN_COPY`] consecutive source bytes is a hit;
+//!   16 haystack bytes ([`index`]); any run of [`MIN_COPY`] consecutive source bytes is a hit;
 //! - base64 (standard and URL-safe, any alignment, wrapped or not), hex and percent-encoded runs are decoded and
 //!   the decoded bytes go through the same index ([`layers`]);
 //! - short tokens are spelled out in every encoding and found by one Aho-Corasick automaton ([`tokens`]).
@@ -167,11 +167,6 @@ struct FormMeta {
     base: u64,
 }
 
-struct Built {
-    index: index::GramIndex,
-    tokens: Option<tokens::TokenSet>,
-}
-
 /// Every needle of an audit and the machinery to find them. Add needles, then scan (from any thread).
 #[derive(Default)]
 pub struct Scanner {
@@ -179,7 +174,10 @@ pub struct Scanner {
     form_meta: Vec<FormMeta>,
     tokens: Vec<(NeedleId, String)>,
     images: Vec<(NeedleId, ImageHash)>,
-    built: OnceLock<Built>,
+    /// Kept up to date by every add, so scanning needs no lock and no rebuild.
+    index: index::GramIndex,
+    /// Built on first use after tokens change: tokens are few and short, so a rebuild is cheap.
+    token_set: OnceLock<Option<tokens::TokenSet>>,
 }
 
 impl Scanner {
@@ -210,15 +208,17 @@ impl Scanner {
                 }
             }
         }
+        self.index.extend(&self.forms);
     }
 
     /// Binary data: found in every encoding; any run of [`MIN_COPY`] bytes is a hit.
     pub fn add_blob(&mut self, id: NeedleId, bytes: &[u8]) {
         self.add_bytes(id, bytes, 0);
+        self.index.extend(&self.forms);
     }
 
     /// Indexes a needle's bytes; of a very large one (a 20 MB upload), its head and tail only,
-    /// which keeps the index small enough to rebuild as requests come and go.
+    /// which bounds the index's memory and the work of adding one.
     fn add_bytes(&mut self, id: NeedleId, bytes: &[u8], base: u64) {
         if bytes.len() <= MAX_INDEXED_HEAD + MAX_INDEXED_TAIL {
             self.add_form_at(id, SourceForm::Bytes, bytes.to_vec(), base);
@@ -242,7 +242,7 @@ impl Scanner {
     /// A short string, found whole in raw, JSON-escaped, percent, hex and base64 (every alignment) forms.
     pub fn add_token(&mut self, id: NeedleId, text: &str) {
         self.tokens.push((id, text.to_string()));
-        self.built = OnceLock::new();
+        self.token_set = OnceLock::new();
     }
 
     fn add_form(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>) {
@@ -259,14 +259,12 @@ impl Scanner {
             form,
             base,
         });
-        self.built = OnceLock::new();
     }
 
-    fn built(&self) -> &Built {
-        self.built.get_or_init(|| Built {
-            index: index::GramIndex::build(&self.forms),
-            tokens: tokens::TokenSet::build(&self.tokens),
-        })
+    fn token_set(&self) -> Option<&tokens::TokenSet> {
+        self.token_set
+            .get_or_init(|| tokens::TokenSet::build(&self.tokens))
+            .as_ref()
     }
 
     /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.
@@ -277,10 +275,9 @@ impl Scanner {
     }
 
     fn scan_into(&self, hay: &[u8], hits: &mut Vec<Hit>) {
-        let built = self.built();
-        if !built.index.is_empty() {
+        if !self.index.is_empty() {
             let mut matches = Vec::new();
-            built.index.find(&self.forms, hay, &mut matches);
+            self.index.find(&self.forms, hay, &mut matches);
             for m in &matches {
                 let meta = &self.form_meta[m.form as usize];
                 let encoding = match meta.form {
@@ -295,7 +292,7 @@ impl Scanner {
                 layers::decode_run(hay, start, end, true, &mut decoded);
                 for d in &decoded {
                     matches.clear();
-                    built.index.find(&self.forms, &d.bytes, &mut matches);
+                    self.index.find(&self.forms, &d.bytes, &mut matches);
                     for m in &matches {
                         let (s, e) = d.parent_range(m.hay_start, m.hay_end);
                         hits.push(self.copy_hit(m, layers::refine(d.encoding, &hay[s..e]), s, e));
@@ -303,7 +300,7 @@ impl Scanner {
                 }
             });
         }
-        if let Some(tokens) = &built.tokens {
+        if let Some(tokens) = self.token_set() {
             tokens.find(hay, |form, start, end| {
                 hits.push(Hit {
                     needle: form.needle,
@@ -341,7 +338,7 @@ impl Scanner {
     /// bounded memory and a copy split across chunks is still found. Offsets are stream offsets. A copy that
     /// straddles a chunk boundary may be reported by both chunks (overlapping hits, exact offsets each).
     pub fn scan_chunk(&self, state: &mut StreamState, chunk: &[u8]) -> Vec<Hit> {
-        let overlap = MIN_OVERLAP.max(self.built().tokens.as_ref().map_or(0, |t| t.longest));
+        let overlap = MIN_OVERLAP.max(self.token_set().map_or(0, |t| t.longest));
         let mut buf = std::mem::take(&mut state.buf);
         buf.clear();
         buf.extend_from_slice(&state.carry);
