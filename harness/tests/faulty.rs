@@ -43,6 +43,11 @@ fn expected() -> BTreeMap<String, Entry> {
 
 /// Audits `tests/faulty/<name>.py` and returns (exit code, finding kinds, report).
 fn audit(name: &str) -> (i32, Vec<String>, serde_json::Value) {
+    audit_with(name, "")
+}
+
+/// Audits with `extra` appended to the config (e.g. `[[waiver]]` entries).
+fn audit_with(name: &str, extra: &str) -> (i32, Vec<String>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let r = root();
     let config = format!(
@@ -75,7 +80,7 @@ cases = 0
         scenarios = faulty_dir().join("scenarios").display(),
     );
     let cfg = dir.path().join("traceless.toml");
-    std::fs::write(&cfg, config).unwrap();
+    std::fs::write(&cfg, format!("{config}\n{extra}")).unwrap();
     let out = dir.path().join("out");
     let output = Command::new(env!("CARGO_BIN_EXE_traceless"))
         .args(["audit", "--config"])
@@ -205,5 +210,41 @@ fn every_faulty_pipeline_has_a_test_and_an_expectation() {
     assert_eq!(
         exp, listed,
         "tests/faulty/expected.toml and the faulty! list differ"
+    );
+}
+
+#[test]
+fn a_waived_finding_is_shown_and_does_not_fail_the_gate() {
+    let waiver = "[[waiver]]\nkind = \"log-leak\"\njustification = \"prompt logging is removed in 2.4\"\nexpires = \"2999-01-31\"\n";
+    let (code, kinds, report) = audit_with("log_prompt", waiver);
+    assert_eq!(kinds, ["log-leak"]);
+    assert_eq!(code, 0, "{}", report["summary"]);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["waiver"].is_string())
+    );
+    assert_eq!(report["waivers"][0]["used"], true);
+}
+
+#[test]
+fn an_expired_waiver_fails_loudly() {
+    let waiver = "[[waiver]]\nkind = \"log-leak\"\njustification = \"prompt logging is removed in 2.4\"\nexpires = \"2020-01-31\"\n";
+    let (code, _, report) = audit_with("log_prompt", waiver);
+    assert_eq!(code, 1, "{}", report["summary"]);
+    assert_eq!(report["waivers"][0]["expired"], true);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["waiver"].is_null())
+    );
+    assert!(
+        report["errors"].to_string().contains("expired"),
+        "{}",
+        report["errors"]
     );
 }
