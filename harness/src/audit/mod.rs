@@ -22,7 +22,7 @@ use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
 use crate::config::Config;
 use crate::evidence::{Evidence, ProviderCall, SentRequest};
-use crate::scenario::{Age, Scenario};
+use crate::scenario::Scenario;
 
 pub use client::{Client, Payload};
 pub use property::SCENARIO_ID as PROPERTY_SCENARIO;
@@ -685,9 +685,4 @@ fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(program))
         .find(|c| c.is_file())
-}
-
-/// Whether a request was meant to reach a provider at all.
-pub fn reaches_provider(r: &SentRequest) -> bool {
-    r.age == Age::Confirmed
 }
