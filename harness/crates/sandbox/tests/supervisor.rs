@@ -158,7 +158,11 @@ async fn write_outside_the_roots_is_caught_from_syscall_evidence() {
     let token = needle("out");
     let dirs = Dirs::new();
     // not under any watched root: only strace's record of the open leads the monitor there
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // (the target dir may itself sit under /tmp, a watched root, so use a system folder instead)
+    let outside = tempfile::Builder::new()
+        .prefix("traceless-outside-")
+        .tempdir_in("/var/cache")
+        .unwrap();
     let keep = outside.path().join("kept.bin");
     let gone = outside.path().join("gone.bin");
     let log = EventLog::new();
