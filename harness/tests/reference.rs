@@ -78,6 +78,19 @@ fn the_reference_pipeline_passes_the_default_audit() {
         .unwrap()
     );
     assert_eq!(report["verdict"], "pass");
+    // A real audit's report validates against the published schema, not only the samples do.
+    let schema: serde_json::Value = serde_json::from_str(traceless_report::JSON_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "report.json breaks its schema: {problems:#?}"
+    );
+    let reloaded = traceless_report::load(&out.join("report.json")).expect("the report loads back");
+    assert_eq!(reloaded.verdict.as_str(), "pass");
     for file in ["report.json", "report.md", "report.html", "junit.xml"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
