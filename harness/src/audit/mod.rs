@@ -486,12 +486,7 @@ impl Driver<'_> {
         let recorded = self.mocks.recorded();
         let calls: Vec<RecordedRequest> = recorded
             .into_iter()
-            .filter(|c| {
-                let secs =
-                    c.at.duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64());
-                self.log.ms_at_unix(secs) + 5 >= since
-            })
+            .filter(|c| arrival_ms(c, self.log) + 5 >= since)
             .collect();
         let mut snapshot = Evidence {
             requests: self
@@ -578,6 +573,15 @@ impl Driver<'_> {
     }
 }
 
+/// When a mock received a call, in the event log's milliseconds.
+fn arrival_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
+    let secs = call
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    log.ms_at_unix(secs)
+}
+
 /// The audit requests whose image a provider call carried. A photo sent in several requests
 /// (a face fixture) is the same bytes each time: then the requests in flight when the call
 /// arrived are the ones it carried.
@@ -598,11 +602,7 @@ fn carried(
     ids.sort_unstable();
     ids.dedup();
     if ids.len() > 1 {
-        let secs = call
-            .at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let t = log.ms_at_unix(secs);
+        let t = arrival_ms(call, log);
         let in_flight: Vec<RequestId> = ids
             .iter()
             .copied()
@@ -641,12 +641,9 @@ fn attribute(
             for img in &r.images {
                 hits.extend(scanner.scan(img));
             }
-            let secs =
-                r.at.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
             ProviderCall {
                 recorded: r.clone(),
-                t_ms: log.ms_at_unix(secs),
+                t_ms: arrival_ms(r, log),
                 carried_images_of: carried(r, scanner, requests, log),
                 hits,
             }
