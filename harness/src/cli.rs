@@ -46,6 +46,10 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Serve the mock providers on their own, for developing a backend offline.
+    ///
+    /// Once both listen, standard output carries `NAME=value` lines (a dotenv file: the variables the
+    /// official SDKs read) and then the line `# ready: ...`. Ctrl-C or SIGTERM stops them cleanly;
+    /// the CA file stays where `--ca-out` put it.
     Mocks {
         /// Serve plain HTTP instead of TLS.
         #[arg(long)]
@@ -166,10 +170,19 @@ fn audit_command(args: AuditArgs) -> u8 {
             }
         });
         let bar = progress_bar(inputs.scenarios.len());
-        let progress = |what: &str| {
-            if let Some(b) = &bar {
-                b.set_message(what.to_owned());
-                b.inc(0);
+        let scenarios_started = std::cell::Cell::new(0u64);
+        let progress = |step: audit::Step<'_>| {
+            let Some(b) = &bar else { return };
+            match step {
+                audit::Step::Scenario(id) => {
+                    b.set_position(scenarios_started.get());
+                    scenarios_started.set(scenarios_started.get() + 1);
+                    b.set_message(id.to_owned());
+                }
+                audit::Step::Phase(what) => {
+                    b.set_position(scenarios_started.get());
+                    b.set_message(what.to_owned());
+                }
             }
         };
         let seed = args.seed.unwrap_or_else(rand::random);
@@ -428,8 +441,14 @@ fn mocks_command(
     openai_key: String,
     gemini_key: String,
 ) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let served = rt.block_on(async {
+        // Registered before anything is announced, so a signal sent on `ready` is never lost.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mocks = traceless_mock::Mocks::start(traceless_mock::MockOptions {
             tls: !plaintext,
             openai_port,
@@ -439,21 +458,38 @@ fn mocks_command(
             ..traceless_mock::MockOptions::default()
         })
         .await?;
+        let mut lines = vec![
+            format!("OPENAI_BASE_URL={}/v1", mocks.openai_url()),
+            format!("OPENAI_API_KEY={openai_key}"),
+            format!("GEMINI_BASE_URL={}/v1beta", mocks.gemini_url()),
+            // google-genai takes the origin alone and adds the path itself.
+            format!("GOOGLE_GEMINI_BASE_URL={}", mocks.gemini_url()),
+            format!("GEMINI_API_KEY={gemini_key}"),
+        ];
         if let Some(ca) = mocks.ca_pem() {
             std::fs::write(ca_out, ca).with_context(|| format!("writing {}", ca_out.display()))?;
-            println!("CA certificate: {}", ca_out.display());
+            let ca_file = std::path::absolute(ca_out)
+                .with_context(|| format!("resolving {}", ca_out.display()))?;
+            // The names the audit sets for a pipeline too: Python SDKs, requests, Node and curl.
+            for name in [
+                "SSL_CERT_FILE",
+                "REQUESTS_CA_BUNDLE",
+                "NODE_EXTRA_CA_CERTS",
+                "CURL_CA_BUNDLE",
+            ] {
+                lines.push(format!("{name}={}", ca_file.display()));
+            }
         }
-        println!(
-            "OPENAI_BASE_URL={}/v1  (key: {openai_key})",
-            mocks.openai_url()
-        );
-        println!(
-            "GEMINI_BASE_URL={}/v1beta  (key: {gemini_key})",
-            mocks.gemini_url()
-        );
-        println!("serving until Ctrl-C");
-        tokio::signal::ctrl_c().await?;
+        lines.push("# ready: serving until Ctrl-C or SIGTERM".to_owned());
+        println!("{}", lines.join("\n"));
+        let received = tokio::select! {
+            _ = interrupt.recv() => "interrupt",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        eprintln!("traceless: {received}: stopping the mocks");
         mocks.shutdown().await;
         anyhow::Ok(0)
-    })
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    served
 }

@@ -13,12 +13,15 @@ struct Expected {
 }
 
 /// What the audit must report for one pipeline (`kinds`), and the side effects it may also
-/// report (`may`); anything else is a false positive.
+/// report (`may`); anything else is a false positive. With `error`, the audit cannot be
+/// completed (exit 2) and one of its errors must contain that text.
 #[derive(Deserialize)]
 struct Entry {
     file: String,
     kinds: Vec<String>,
     may: Vec<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 fn root() -> PathBuf {
@@ -132,7 +135,21 @@ fn check(name: &str) {
         unexpected.is_empty(),
         "{name}: false positives {unexpected:?}\n{summary}"
     );
-    if want.is_empty() {
+    if let Some(error) = &entry.error {
+        let errors = report["errors"].as_array().unwrap();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.as_str().unwrap().contains(error.as_str())),
+            "{name}: expected an error containing {error:?}, got {errors:?}"
+        );
+        assert_eq!(
+            report["verdict"], "incomplete",
+            "{name}: {}",
+            report["summary"]
+        );
+        assert_eq!(code, 2, "{name}: an incomplete audit must exit 2");
+    } else if want.is_empty() {
         assert_eq!(
             kinds,
             Vec::<String>::new(),
@@ -185,6 +202,7 @@ faulty!(
     daemon_keeper,
     shared_output,
     static_workdir,
+    pinned_certificate,
 );
 
 #[test]

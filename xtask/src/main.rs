@@ -106,11 +106,22 @@ fn setup() -> anyhow::Result<()> {
             ]))?;
         }
     }
-    let express = Path::new("harness/tests/backends/express_fetch");
-    if !express.join("node_modules/express/package.json").is_file() {
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(express))?;
+    // The example Express backend's packages, and the official npm SDK the mocks must satisfy.
+    for (project, package) in [
+        ("harness/tests/backends/express_fetch", "express"),
+        ("harness/crates/mock/tests/sdk-node", "openai"),
+    ] {
+        let project = Path::new(project);
+        if !project
+            .join("node_modules")
+            .join(package)
+            .join("package.json")
+            .is_file()
+        {
+            run(Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(project))?;
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! gather the evidence, stop everything. Judging the evidence is [`crate::check`]'s job.
 
 mod client;
+mod pinning;
 mod prepare;
 mod probes;
 mod property;
@@ -60,7 +61,16 @@ pub struct Plan<'a> {
     pub monitors: bool,
     /// Whether this process runs in its own network namespace (see [`traceless_sandbox::isolate`]).
     pub isolation: MonitorStatus,
-    pub progress: &'a dyn Fn(&str),
+    pub progress: &'a dyn Fn(Step<'_>),
+}
+
+/// What the audit is doing, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'s> {
+    /// A scenario starts (they run in order, each once).
+    Scenario(&'s str),
+    /// Anything else: starting, property cases, probes, stopping.
+    Phase(&'s str),
 }
 
 /// What a run produced: the evidence, and what went wrong on the way.
@@ -212,7 +222,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         no_age_gate: cfg.pipeline.request.age_field.is_none(),
         ..Evidence::default()
     };
-    (plan.progress)("starting the pipeline");
+    (plan.progress)(Step::Phase("starting the pipeline"));
     let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
     let mut attempt = 0;
     let (supervisor, healthy) = loop {
@@ -252,18 +262,20 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             rng: rand::rngs::StdRng::seed_from_u64(plan.seed),
             next_id: 1,
             memory_scans: plan.monitors,
+            last_memory_scan: None,
             seen_calls: 0,
+            batch_marks: (0, 0),
             evidence: &mut evidence,
         };
         for scenario in plan.scenarios {
-            (plan.progress)(&scenario.id);
+            (plan.progress)(Step::Scenario(&scenario.id));
             tokio::select! {
                 r = driver.scenario(scenario) => if let Err(e) = r { errors.push(format!("scenario {}: {e:#}", scenario.id)) },
                 () = cancel.cancelled() => { interrupted = true; break; }
             }
         }
         if !interrupted && plan.cases > 0 {
-            (plan.progress)(&format!("{} property cases", plan.cases));
+            (plan.progress)(Step::Phase(&format!("{} property cases", plan.cases)));
             tokio::select! {
                 failure = property::run(&mut driver, plan.cases, plan.seed, &cancel) => {
                     if let Some(f) = failure {
@@ -284,13 +296,13 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             let written = probes::written_files(&log.snapshot(), traced);
             // Outputs become needles only once their call is attributed: look again at what is left.
             probes::rescan(&written, &scanner.read().expect("scanner lock"), &log);
-            (plan.progress)("probing for public exposure");
+            (plan.progress)(Step::Phase("probing for public exposure"));
             evidence.exposure_probes =
                 probes::exposure(&client, &workdir, &written, &scanner).await;
         }
     }
 
-    (plan.progress)("stopping the pipeline");
+    (plan.progress)(Step::Phase("stopping the pipeline"));
     let supervisor = Arc::try_unwrap(supervisor)
         .map_err(|_| anyhow::anyhow!("the supervisor is still shared"))?;
     let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
@@ -310,7 +322,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         && !interrupted
         && errors.is_empty()
     {
-        (plan.progress)("probing plaintext provider URLs");
+        (plan.progress)(Step::Phase("probing plaintext provider URLs"));
         // A fresh port: the audited instance's may linger in TIME_WAIT.
         let probe_port = free_port()?;
         let mut probe_values = values.clone();
@@ -345,6 +357,19 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     evidence.events = log.snapshot();
     evidence.keep_own_files();
     let recorded = mocks.recorded();
+    let mut ca_vars: Vec<String> = cfg.interception.ca_env.clone();
+    ca_vars.extend(
+        cfg.pipeline
+            .env
+            .iter()
+            .filter(|(_, t)| t.raw().contains("{ca_file}"))
+            .map(|(k, _)| k.clone()),
+    );
+    ca_vars.sort();
+    ca_vars.dedup();
+    if let Some(e) = pinning::error(&mocks.tls_refusals(), &recorded, &ca_vars) {
+        errors.push(e);
+    }
     evidence.provider_calls = attribute(
         &recorded,
         &scanner.read().expect("scanner lock"),
@@ -371,7 +396,13 @@ struct Driver<'a> {
     rng: rand::rngs::StdRng,
     next_id: RequestId,
     memory_scans: bool,
+    /// When the last memory scan ended.
+    last_memory_scan: Option<std::time::Instant>,
+    /// Provider calls attributed so far (they are recorded in arrival order).
     seen_calls: usize,
+    /// The event log's length and the calls seen when the latest batch was sent: what came
+    /// after is what that batch may have caused.
+    batch_marks: (usize, usize),
     evidence: &'a mut Evidence,
 }
 
@@ -404,6 +435,7 @@ impl Driver<'_> {
         scenario: &str,
         specs: &[&crate::scenario::RequestSpec],
     ) -> anyhow::Result<Vec<RequestId>> {
+        self.batch_marks = (self.log.len(), self.seen_calls);
         for spec in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
                 self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
@@ -471,8 +503,10 @@ impl Driver<'_> {
         Ok(ids)
     }
 
-    /// Findings so far that concern these requests (memory is judged after the grace period).
+    /// Findings that concern these requests, the latest batch sent (memory is judged after the
+    /// grace period).
     fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+        let (events_from, calls_from) = self.batch_marks;
         self.scan_answers(Some(ids));
         let since = self
             .evidence
@@ -483,8 +517,9 @@ impl Driver<'_> {
             .min()
             .unwrap_or(0);
         let scanner = self.scanner.read().expect("scanner lock");
-        let recorded = self.mocks.recorded();
-        let calls: Vec<RecordedRequest> = recorded
+        let calls: Vec<RecordedRequest> = self
+            .mocks
+            .recorded_from(calls_from)
             .into_iter()
             .filter(|c| arrival_ms(c, self.log) + 5 >= since)
             .collect();
@@ -499,7 +534,7 @@ impl Driver<'_> {
             provider_calls: attribute(&calls, &scanner, &self.evidence.requests, self.log),
             events: self
                 .log
-                .snapshot()
+                .snapshot_from(events_from)
                 .into_iter()
                 .filter(|e| {
                     e.t_ms + 5 >= since
@@ -531,22 +566,29 @@ impl Driver<'_> {
         if !self.memory_scans {
             return Ok(());
         }
+        let grace = self.cfg.policy.memory_grace;
         if after_grace {
             // The policy's grace period: how long image bytes may linger after a request ends.
-            tokio::time::sleep(self.cfg.policy.memory_grace).await;
+            tokio::time::sleep(grace).await;
+        } else if self.last_memory_scan.is_some_and(|t| t.elapsed() < grace) {
+            // A scan judges only requests that ended a grace period before it, so scanning
+            // more often than once per grace period judges nothing sooner; every request is
+            // still judged by the first scan at least one grace period after it ends.
+            return Ok(());
         }
         let supervisor = self.supervisor.clone();
         // The supervisor records what it finds in the event log itself.
         tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
+        self.last_memory_scan = Some(std::time::Instant::now());
         Ok(())
     }
 
     /// Registers the outputs of provider calls made since the last look, under the audit
     /// request whose image they carried.
     fn attribute_new_calls(&mut self) {
-        let recorded = self.mocks.recorded();
+        let recorded = self.mocks.recorded_from(self.seen_calls);
         let mut scanner = self.scanner.write().expect("scanner lock");
-        for call in recorded.iter().skip(self.seen_calls) {
+        for call in &recorded {
             let owners = carried(call, &scanner, &self.evidence.requests, self.log);
             if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
                 scanner.add_image(
@@ -558,7 +600,7 @@ impl Driver<'_> {
                 );
             }
         }
-        self.seen_calls = recorded.len();
+        self.seen_calls += recorded.len();
     }
 
     /// Scans these requests' answers for every needle known now (other requests' data in them

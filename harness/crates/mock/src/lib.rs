@@ -7,7 +7,8 @@
 //! whether image metadata or client identifiers left the machine, and whether anything travelled
 //! without TLS. So the mocks are strict where the real APIs are strict (a request the real service
 //! would refuse is refused here with the real error envelope, and the reason is recorded), and
-//! faithful in what they answer (the official SDKs parse every answer; see `tests/sdk.rs`).
+//! faithful in what they answer (the official Python and Node SDKs parse every answer; see
+//! `tests/sdk.rs` and `tests/sdk_node.rs`).
 //!
 //! [`Mocks`] is the main type: [`Mocks::start`] brings up both providers, each a `wiremock` server
 //! with a responder of our own, behind a small tokio-rustls front that terminates TLS with a
@@ -39,7 +40,9 @@ use tokio_util::task::TaskTracker;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub use tls::PLAINTEXT_REJECTION;
-pub use types::{Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, UnknownName};
+pub use types::{
+    Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, TlsRefusal, UnknownName,
+};
 
 use state::Shared;
 
@@ -192,6 +195,17 @@ impl Mocks {
     /// Every request so far, in arrival order, plaintext ones included.
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         self.shared.recorded()
+    }
+
+    /// TLS connections whose client refused the mock's certificate, in arrival order.
+    pub fn tls_refusals(&self) -> Vec<TlsRefusal> {
+        self.shared.tls_refusals()
+    }
+
+    /// The requests recorded after the first `start` (a long audit looks at its newest calls
+    /// often; copying every earlier one each time made it quadratic).
+    pub fn recorded_from(&self, start: usize) -> Vec<RecordedRequest> {
+        self.shared.recorded_from(start)
     }
 
     /// Stops both mocks: closes every client connection (held `Timeout` requests included) and

@@ -215,7 +215,7 @@ pub fn respond(shared: &Shared, inc: &Incoming) -> (Reply, RecordedRequest) {
         behaviour,
         Behaviour::SafetyBlock | Behaviour::SafetyBlockImage
     ) {
-        return finish(rec, error_reply(&moderation_blocked(behaviour)));
+        return finish(rec, moderation_blocked(behaviour));
     }
 
     let (mut reply, output) = answer(shared, inc, parsed);
@@ -315,22 +315,25 @@ fn rate_limited(model: Option<&str>, retry_after_s: u32) -> Reply {
         .header("x-ratelimit-reset-requests", format!("{retry_after_s}s"))
 }
 
-fn moderation_blocked(behaviour: Behaviour) -> ApiError {
+/// The safety system's refusal. Its message names the request by the id `x-request-id` carries, so
+/// a client can quote either.
+fn moderation_blocked(behaviour: Behaviour) -> Reply {
     let (violation, _stage) = match behaviour {
         Behaviour::SafetyBlockImage => ("sexual", "output"),
         _ => ("violence", "input"),
     };
-    ApiError {
+    let request_id = format!("req_{}", ids::hex(32));
+    let err = ApiError {
         status: 400,
         message: format!(
             "Your request was rejected by the safety system. If you believe this is an error, contact us at \
-             help.openai.com and include the request ID req_{}. safety_violations=[{violation}].",
-            ids::hex(32)
+             help.openai.com and include the request ID {request_id}. safety_violations=[{violation}]."
         ),
         kind: "image_generation_user_error",
         param: None,
         code: Some("moderation_blocked".into()),
-    }
+    };
+    error_reply(&err).header("x-request-id", request_id)
 }
 
 #[derive(Debug, Clone)]

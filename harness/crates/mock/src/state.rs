@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::types::{Behaviour, Provider, RecordedRequest};
+use crate::types::{Behaviour, Provider, RecordedRequest, TlsRefusal};
 
 /// A file uploaded to the OpenAI Files API.
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ pub struct Shared {
     pub gemini_key: String,
     pub timeout_hold: Duration,
     recorded: Mutex<Vec<RecordedRequest>>,
+    tls_refusals: Mutex<Vec<TlsRefusal>>,
     behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
     pub openai_files: Mutex<HashMap<String, OpenAiFile>>,
     /// Keyed by the file id (the part after "files/").
@@ -58,6 +59,7 @@ impl Shared {
             gemini_key,
             timeout_hold,
             recorded: Mutex::new(Vec::new()),
+            tls_refusals: Mutex::new(Vec::new()),
             behaviours: Mutex::new(HashMap::new()),
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
@@ -73,6 +75,21 @@ impl Shared {
 
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         lock(&self.recorded).clone()
+    }
+
+    pub fn record_refusal(&self, refusal: TlsRefusal) {
+        lock(&self.tls_refusals).push(refusal);
+    }
+
+    pub fn tls_refusals(&self) -> Vec<TlsRefusal> {
+        lock(&self.tls_refusals).clone()
+    }
+
+    pub fn recorded_from(&self, start: usize) -> Vec<RecordedRequest> {
+        lock(&self.recorded)
+            .get(start..)
+            .unwrap_or_default()
+            .to_vec()
     }
 
     pub fn set_behaviour(&self, provider: Provider, seq: Vec<Behaviour>) {

@@ -13,6 +13,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::http::Incoming;
 use crate::state::Shared;
-use crate::types::Provider;
+use crate::types::{Provider, TlsRefusal};
 use crate::{gemini, openai};
 
 /// Names every leaf is valid for: loopback, and the real API hosts for transparent interception.
@@ -158,19 +159,72 @@ impl Front {
         if first[0] != 0x16 {
             return self.serve_plaintext(stream).await;
         }
-        let mut tls = self
-            .acceptor
-            .accept(stream)
-            .await
-            .context("TLS handshake")?;
+        // The proxy writes each answer as several TLS records: with Nagle on, the last one waits
+        // for the client's delayed ACK, adding ~40 ms to every answer.
+        stream.set_nodelay(true).ok();
+        let mut tls = match self.acceptor.accept(stream).await {
+            Ok(tls) => tls,
+            Err(e) => {
+                if let Some(alert) = certificate_alert(&e) {
+                    self.refused(
+                        format!("sent the TLS alert {alert:?} during the handshake"),
+                        true,
+                    );
+                }
+                return Err(e).context("TLS handshake");
+            }
+        };
+        // Fingerprint pinning completes the handshake, compares the certificate and hangs up
+        // before sending anything: a connection that ends without a byte is a refusal too.
+        let mut first = vec![0u8; 16 * 1024];
+        let n = match tls.read(&mut first).await {
+            Ok(0) => {
+                self.refused(
+                    "hung up right after the handshake, sending nothing".to_owned(),
+                    false,
+                );
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(alert) = certificate_alert(&e) {
+                    self.refused(
+                        format!("sent the TLS alert {alert:?} after the handshake"),
+                        true,
+                    );
+                } else if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) {
+                    self.refused(
+                        "hung up right after the handshake, sending nothing".to_owned(),
+                        false,
+                    );
+                }
+                return Err(e).context("reading the first request");
+            }
+        };
         let mut upstream = TcpStream::connect(self.upstream)
             .await
             .with_context(|| format!("connecting to the mock server at {}", self.upstream))?;
         upstream.set_nodelay(true).ok();
+        upstream
+            .write_all(&first[..n])
+            .await
+            .context("forwarding the first bytes")?;
         tokio::io::copy_bidirectional(&mut tls, &mut upstream)
             .await
             .context("proxying to the mock server")?;
         Ok(())
+    }
+
+    fn refused(&self, how: String, alert: bool) {
+        self.shared.record_refusal(TlsRefusal {
+            at: std::time::SystemTime::now(),
+            provider: self.provider,
+            how,
+            alert,
+        });
     }
 
     /// Parses plaintext HTTP with hyper, records each request as insecure-transport evidence and
@@ -234,6 +288,24 @@ impl Front {
             .serve_connection(TokioIo::new(stream), service)
             .await
             .map_err(|e| anyhow::anyhow!("serving plaintext HTTP: {e}"))
+    }
+}
+
+/// The certificate alert a client sent, if this error is one: what a client that does not accept
+/// the mock's certificate says.
+fn certificate_alert(e: &std::io::Error) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(
+            alert @ (A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied),
+        ) => Some(*alert),
+        _ => None,
     }
 }
 

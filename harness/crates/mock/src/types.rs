@@ -233,6 +233,20 @@ pub enum Endpoint {
     Unknown,
 }
 
+/// A TLS connection to a mock that carried no request because the client would not accept the
+/// mock's certificate: certificate pinning, or a client that ignores the CA it was handed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TlsRefusal {
+    pub at: SystemTime,
+    pub provider: Provider,
+    /// What the client did: the alert it sent, or that it hung up right after the handshake.
+    pub how: String,
+    /// Whether the client said so with a certificate alert; a silent hang-up after a completed
+    /// handshake (what fingerprint pinning does) is only suggestive on its own.
+    pub alert: bool,
+}
+
 /// One request a mock received, with what it carried and how it was answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use reqwest::multipart::Form;
 use serde_json::json;
+use std::time::Duration;
 use traceless_mock::{
     Behaviour, Endpoint, MockOptions, Mocks, PLAINTEXT_REJECTION, Provider, RecordedRequest,
 };
@@ -102,24 +103,11 @@ async fn the_certificate_is_valid_for_localhost_and_extra_names() {
     })
     .await;
     let port = mocks.openai_addr().port();
-    let pem = mocks.ca_pem().unwrap();
     // reqwest resolves the names to loopback, so no lookup leaves the machine.
     for host in ["localhost", "api.openai.com", "mock.traceless.test"] {
         let http = {
-            let mut roots = rustls::RootCertStore::empty();
-            use rustls_pki_types::pem::PemObject;
-            roots
-                .add(rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
-                .unwrap();
-            let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
             reqwest::Client::builder()
-                .use_preconfigured_tls(config)
+                .use_preconfigured_tls(ca_only_tls(&mocks))
                 .no_proxy()
                 .resolve(host, mocks.openai_addr())
                 .build()
@@ -213,4 +201,51 @@ fn behaviour_names_round_trip() {
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Mocks>();
+}
+
+#[tokio::test]
+async fn a_client_refusing_the_certificate_is_recorded() {
+    let options = MockOptions::default();
+    let key = options.openai_key.clone();
+    let mocks = start_with(options).await;
+    // A client that does not trust the audit's CA says so with an alert.
+    let url = format!("{}/v1/models", mocks.openai_url());
+    assert!(plain_client().get(&url).send().await.is_err());
+    wait_for("the alert's record", Duration::from_secs(10), || {
+        !mocks.tls_refusals().is_empty()
+    })
+    .await;
+    let refusals = mocks.tls_refusals();
+    assert_eq!(refusals[0].provider, Provider::OpenAi);
+    assert!(refusals[0].alert, "{refusals:?}");
+    assert!(refusals[0].how.contains("UnknownCA"), "{refusals:?}");
+
+    // Fingerprint pinning: the handshake completes, then the client hangs up without a request.
+    let config = ca_only_tls(&mocks);
+    let tcp = tokio::net::TcpStream::connect(mocks.gemini_addr())
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    drop(tls);
+    wait_for("the hang-up's record", Duration::from_secs(10), || {
+        mocks.tls_refusals().len() == 2
+    })
+    .await;
+    let hang_up = &mocks.tls_refusals()[1];
+    assert_eq!(hang_up.provider, Provider::Gemini);
+    assert!(!hang_up.alert, "{hang_up:?}");
+
+    // A client that trusts the CA and sends a request is no refusal.
+    let ok = client(&mocks)
+        .get(format!("{}/v1/models", mocks.openai_url()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(mocks.tls_refusals().len(), 2);
 }

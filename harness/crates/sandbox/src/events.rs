@@ -220,6 +220,17 @@ impl EventLog {
             .clone()
     }
 
+    /// The events pushed after the first `start`, in push order.
+    pub fn snapshot_from(&self, start: usize) -> Vec<Event> {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(start..)
+            .unwrap_or_default()
+            .to_vec()
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .events

@@ -673,12 +673,16 @@ class Pipeline:
 
     # -- providers --------------------------------------------------------------------------
 
+    def https_connection(self, parts, timeout):
+        """The connection to a provider over TLS, trusting the configured CA."""
+        return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self.tls)
+
     def provider_request(self, url, headers, body):
         """POST `body` (a bytes-like object) to `url`; the answer's body is a bytearray."""
         parts = urllib.parse.urlsplit(url)
         timeout = self.settings.provider_timeout
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self.tls)
+            conn = self.https_connection(parts, timeout)
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         conn.response_class = _UnbufferedResponse

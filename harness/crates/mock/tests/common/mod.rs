@@ -26,19 +26,22 @@ pub fn client(mocks: &Mocks) -> reqwest::Client {
     client_with_timeout(mocks, Duration::from_secs(30))
 }
 
-pub fn client_with_timeout(mocks: &Mocks, timeout: Duration) -> reqwest::Client {
+/// A TLS client configuration whose only root is the mocks' CA (ring provider).
+pub fn ca_only_tls(mocks: &Mocks) -> rustls::ClientConfig {
     let pem = mocks.ca_pem().expect("TLS mocks have a CA");
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(pem.as_bytes()).expect("CA PEM parses"))
         .expect("CA is a valid root");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+pub fn client_with_timeout(mocks: &Mocks, timeout: Duration) -> reqwest::Client {
+    let mut config = ca_only_tls(mocks);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .use_preconfigured_tls(config)

@@ -1,0 +1,174 @@
+// Drives the OpenAI mock with the official `openai` npm package; exits non-zero if any answer is
+// not parsed as expected. Each step prints one JSON line of what the SDK parsed, so the Rust side
+// can compare it with what the mock recorded and answered.
+//
+// Environment: TRACELESS_OPENAI_URL (origin), TRACELESS_OPENAI_KEY, TRACELESS_INPUT_PNG (a file),
+// and NODE_EXTRA_CA_CERTS naming the mock's CA, the only way Node's fetch trusts it.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+
+import OpenAI, { toFile } from 'openai';
+import { VERSION } from 'openai/version';
+
+const base = process.env.TRACELESS_OPENAI_URL;
+const key = process.env.TRACELESS_OPENAI_KEY;
+const inputPath = process.env.TRACELESS_INPUT_PNG;
+assert.ok(base && key && inputPath, 'TRACELESS_OPENAI_URL, TRACELESS_OPENAI_KEY and TRACELESS_INPUT_PNG must be set');
+assert.ok(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS must name the mock CA');
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Decodes a base64 image the SDK handed back and checks it is a PNG. */
+function pngFrom(b64, what) {
+  assert.equal(typeof b64, 'string', `${what}: no base64 string`);
+  const bytes = Buffer.from(b64, 'base64');
+  assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
+  assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
+  return bytes;
+}
+
+function say(fact) {
+  console.log(JSON.stringify(fact));
+}
+
+/** Runs `call`, which must fail with an instance of `errorClass`; returns the error. */
+async function expectError(call, errorClass) {
+  try {
+    await call();
+  } catch (e) {
+    assert.ok(e instanceof errorClass, `expected ${errorClass.name}, got ${e?.constructor?.name}: ${e}`);
+    return e;
+  }
+  assert.fail(`expected ${errorClass.name}, but the call succeeded`);
+}
+
+const client = new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries: 0, timeout: 60_000 });
+
+// 0. models.list (not a generation: no behaviour is consumed)
+const ids = [];
+for await (const model of client.models.list()) {
+  assert.equal(model.object, 'model');
+  ids.push(model.id);
+}
+assert.ok(ids.includes('gpt-image-1'), `gpt-image-1 not listed: ${ids}`);
+say({ step: 'models.list', ids });
+
+// 1. images.edit with an image file (behaviour: ok)
+const edit = await client.images
+  .edit({
+    model: 'gpt-image-1',
+    image: await toFile(fs.createReadStream(inputPath), 'face.png', { type: 'image/png' }),
+    prompt: 'node edit tlp-node0000001',
+    size: '1024x1024',
+    quality: 'low',
+  })
+  .withResponse();
+assert.equal(edit.data.data.length, 1);
+assert.equal(edit.data.data[0].url, undefined, 'GPT image models never answer a url');
+say({
+  step: 'images.edit',
+  image: pngFrom(edit.data.data[0].b64_json, 'images.edit b64_json').toString('base64'),
+  request_id: edit.request_id,
+  size: edit.data.size,
+  quality: edit.data.quality,
+  output_tokens: edit.data.usage?.output_tokens,
+});
+
+// 2. images.generate (behaviour: ok)
+const gen = await client.images
+  .generate({ model: 'gpt-image-1', prompt: 'node generate tlp-node0000002', size: '1536x1024', quality: 'medium' })
+  .withResponse();
+assert.equal(gen.data.data.length, 1);
+say({
+  step: 'images.generate',
+  image: pngFrom(gen.data.data[0].b64_json, 'images.generate b64_json').toString('base64'),
+  request_id: gen.request_id,
+  size: gen.data.size,
+  quality: gen.data.quality,
+  output_tokens: gen.data.usage?.output_tokens,
+});
+
+// 3. responses.create with the image_generation tool and an input image (behaviour: ok)
+const dataUrl = `data:image/png;base64,${fs.readFileSync(inputPath).toString('base64')}`;
+const resp = await client.responses.create({
+  model: 'gpt-5',
+  store: false,
+  input: [
+    {
+      role: 'user',
+      content: [
+        { type: 'input_text', text: 'node responses tlp-node0000003' },
+        { type: 'input_image', image_url: dataUrl, detail: 'auto' },
+      ],
+    },
+  ],
+  tools: [{ type: 'image_generation', quality: 'low' }],
+  tool_choice: { type: 'image_generation' },
+});
+const calls = resp.output.filter((item) => item.type === 'image_generation_call');
+assert.equal(calls.length, 1, JSON.stringify(resp.output.map((i) => i.type)));
+assert.equal(calls[0].status, 'completed');
+assert.equal(resp.store, false);
+assert.ok(resp.output_text, 'the message item was not parsed into output_text');
+say({
+  step: 'responses.create',
+  image: pngFrom(calls[0].result, 'image_generation_call.result').toString('base64'),
+  id: resp.id,
+  status: resp.status,
+  store: resp.store,
+  output_text: resp.output_text,
+});
+
+// 4. a 429 (behaviour: 429:1): RateLimitError with the status, code and retry-after
+const limited = await expectError(
+  async () =>
+    client.images.edit({
+      model: 'gpt-image-1',
+      image: await toFile(fs.readFileSync(inputPath), 'face.png', { type: 'image/png' }),
+      prompt: 'node limited',
+    }),
+  OpenAI.RateLimitError,
+);
+say({
+  step: 'rate-limited',
+  class: limited.constructor.name,
+  status: limited.status,
+  code: limited.code,
+  type: limited.type,
+  retry_after: limited.headers?.get('retry-after'),
+  request_id: limited.requestID,
+});
+
+// 5. a safety block (behaviour: safety-block): 400 moderation_blocked
+const blocked = await expectError(
+  () => client.images.generate({ model: 'gpt-image-1', prompt: 'node blocked' }),
+  OpenAI.BadRequestError,
+);
+say({
+  step: 'safety-block',
+  class: blocked.constructor.name,
+  status: blocked.status,
+  code: blocked.code,
+  type: blocked.type,
+  message: blocked.error?.message,
+  request_id: blocked.requestID,
+});
+
+// 6. a bare read stream goes out as application/octet-stream, which the real API refuses
+// (openai/openai-node#1468); the mock must refuse it the same way (behaviour: ok).
+const untyped = await expectError(
+  () =>
+    client.images.edit({ model: 'gpt-image-1', image: fs.createReadStream(inputPath), prompt: 'node untyped' }),
+  OpenAI.BadRequestError,
+);
+say({
+  step: 'untyped-file',
+  class: untyped.constructor.name,
+  status: untyped.status,
+  code: untyped.code,
+  param: untyped.param,
+  message: untyped.error?.message,
+});
+
+console.log(`openai-node ${VERSION}: all answers parsed`);
