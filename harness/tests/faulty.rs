@@ -51,6 +51,12 @@ fn audit(name: &str) -> (i32, Vec<String>, serde_json::Value) {
 
 /// Audits with `extra` appended to the config (e.g. `[[waiver]]` entries).
 fn audit_with(name: &str, extra: &str) -> (i32, Vec<String>, serde_json::Value) {
+    // Distinct seeds: audits running side by side must not share canaries.
+    audit_args(name, extra, &["--seed", &seed_of(name).to_string()])
+}
+
+/// Audits with `extra` appended to the config and `args` added to the command line.
+fn audit_args(name: &str, extra: &str, args: &[&str]) -> (i32, Vec<String>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let r = root();
     let config = format!(
@@ -90,9 +96,7 @@ cases = 0
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
-        // Distinct seeds: audits running side by side must not share canaries.
-        .arg("--seed")
-        .arg(seed_of(name).to_string())
+        .args(args)
         .output()
         .unwrap();
     let report: serde_json::Value =
@@ -264,5 +268,84 @@ fn an_expired_waiver_fails_loudly() {
         report["errors"].to_string().contains("expired"),
         "{}",
         report["errors"]
+    );
+}
+
+#[test]
+fn a_failing_property_case_shrinks_and_replays_exactly_from_its_seed() {
+    // Every case of this pipeline leaks its prompt to a log, so every case fails and shrinks.
+    let run = |seed: u64| {
+        let seed = seed.to_string();
+        let args = ["--scenario", "age-gate", "--cases", "4", "--seed", &seed];
+        audit_args("log_prompt", "", &args)
+    };
+    let failure = |report: &serde_json::Value| -> String {
+        report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_str())
+            .find(|e| e.starts_with("property case failed"))
+            .unwrap_or_else(|| panic!("no property failure in {}", report["errors"]))
+            .to_owned()
+    };
+    // What was drawn and sent, in order: providers, provider answers, statuses.
+    let draws = |report: &serde_json::Value| -> Vec<String> {
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["id"] == "properties")
+            .flat_map(|s| s["requests"].as_array().unwrap().iter())
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["provider"], r["provider-behaviour"], r["status"]
+                )
+            })
+            .collect()
+    };
+    let minimal = |failure: &str| -> String {
+        failure
+            .split("minimal case: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no minimal case in {failure}"))
+            .to_owned()
+    };
+
+    let (code, kinds, first) = run(41);
+    assert_eq!(code, 1, "{}", first["summary"]);
+    assert!(kinds.contains(&"log-leak".to_owned()), "{kinds:?}");
+    let failed = failure(&first);
+    assert!(
+        failed.contains("replay: traceless audit --seed 41"),
+        "{failed}"
+    );
+    // Shrunk: the minimal case has a single request with a one-character prompt.
+    let case = minimal(&failed);
+    assert_eq!(case.matches("CaseRequest").count(), 1, "{case}");
+    assert!(
+        case.contains("prompt: \"")
+            && case.split("prompt: \"").nth(1).unwrap().chars().nth(1) == Some('"'),
+        "{case}"
+    );
+
+    let (_, _, again) = run(41);
+    assert_eq!(
+        minimal(&failure(&again)),
+        case,
+        "the same seed shrank to another case"
+    );
+    assert_eq!(
+        draws(&again),
+        draws(&first),
+        "the same seed drew other cases"
+    );
+
+    let (_, _, other) = run(42);
+    assert_ne!(
+        draws(&other),
+        draws(&first),
+        "another seed drew the same cases"
     );
 }
