@@ -1,6 +1,8 @@
 //! `cargo xtask bench <name>`: each benchmark measures side by side in one run and prints ratios.
 
 mod audit;
+mod memory;
+mod monitor;
 mod pipeline;
 mod scan;
 
@@ -11,10 +13,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("pipeline") => pipeline::run(&args[1..]),
         Some("scan") => scan::run(&args[1..]),
         Some("audit") => audit::run_audit(&args[1..]),
-        Some("monitor") => audit::run_monitor(&args[1..]),
+        Some("monitor") => monitor::run(&args[1..]),
+        Some("memory") => memory::run(&args[1..]),
         Some(other) => {
-            bail!("unknown benchmark {other:?}: expected pipeline, scan, audit or monitor")
+            bail!("unknown benchmark {other:?}: expected pipeline, scan, memory, audit or monitor")
         }
-        None => bail!("name a benchmark: pipeline, scan, audit or monitor"),
+        None => bail!("name a benchmark: pipeline, scan, memory, audit or monitor"),
     }
 }

@@ -58,6 +58,15 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
+    let binary = build_pipeline()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(&binary, &options))
+}
+
+/// Builds the pipeline in release; returns the binary's path.
+pub(super) fn build_pipeline() -> anyhow::Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
@@ -70,15 +79,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target.join("release/traceless-pipeline");
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(bench(&binary, &options))
+    Ok(target.join("release/traceless-pipeline"))
 }
 
 /// A PNG of random pixels of about `bytes` bytes (random data does not compress).
-fn random_png(bytes: usize) -> anyhow::Result<Vec<u8>> {
+pub(super) fn random_png(bytes: usize) -> anyhow::Result<Vec<u8>> {
     let side = ((bytes / 3) as f64).sqrt() as u32;
     let mut pixels = vec![0u8; (side * side * 3) as usize];
     rand::fill(&mut pixels[..]);
@@ -88,7 +93,7 @@ fn random_png(bytes: usize) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn request_bytes(addr: SocketAddr, provider: &str, image: &[u8]) -> Bytes {
+pub(super) fn request_bytes(addr: SocketAddr, provider: &str, image: &[u8]) -> Bytes {
     let mut body = Vec::with_capacity(image.len() + 1024);
     for (name, value) in [
         ("age_confirmed", "true"),
@@ -117,7 +122,7 @@ fn request_bytes(addr: SocketAddr, provider: &str, image: &[u8]) -> Bytes {
 }
 
 /// Mock OpenAI and Gemini answering at once with a small PNG; returns the origin.
-async fn start_mock() -> anyhow::Result<SocketAddr> {
+pub(super) async fn start_mock() -> anyhow::Result<SocketAddr> {
     let mut png = Vec::new();
     image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]))
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
@@ -137,9 +142,9 @@ async fn start_mock() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-struct Pipeline {
+pub(super) struct Pipeline {
     child: Child,
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
 }
 
 impl Drop for Pipeline {
@@ -149,7 +154,7 @@ impl Drop for Pipeline {
     }
 }
 
-fn start_pipeline(
+pub(super) fn start_pipeline(
     binary: &PathBuf,
     mock: SocketAddr,
     concurrency: usize,
@@ -209,7 +214,7 @@ fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-async fn one_request(
+pub(super) async fn one_request(
     addr: SocketAddr,
     request: &[u8],
     response: &mut Vec<u8>,
@@ -259,7 +264,7 @@ async fn load(
     Ok(all)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 

@@ -155,7 +155,6 @@ fn log_line(rng: &mut impl Rng, out: &mut Vec<u8>) {
     }
 }
 
-/// `--mib N` sets the data size (default 1024 MiB).
 /// CPU seconds (user + system) of this thread, or of all waited-for children.
 fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
@@ -165,12 +164,30 @@ fn cpu_seconds(who: libc::c_int) -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// `--mib N` sets the data size (default 1024 MiB); `--repeat N` how many times our scanner runs (the best
+/// run counts; more runs make a profile of the scan alone).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let data_bytes = match args {
-        [] => DATA_BYTES,
-        [flag, n] if flag == "--mib" => n.parse::<usize>().context("--mib takes a number")? << 20,
-        other => bail!("unexpected arguments {other:?}; usage: cargo xtask bench scan [--mib N]"),
-    };
+    let mut data_bytes = DATA_BYTES;
+    let mut repeats = 3;
+    let mut rest = args;
+    while let [flag, n, tail @ ..] = rest {
+        match flag.as_str() {
+            "--mib" => data_bytes = n.parse::<usize>().context("--mib takes a number")? << 20,
+            "--repeat" => {
+                repeats = n
+                    .parse::<usize>()
+                    .context("--repeat takes a number")?
+                    .max(1)
+            }
+            _ => break,
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        bail!(
+            "unexpected arguments {rest:?}; usage: cargo xtask bench scan [--mib N] [--repeat N]"
+        );
+    }
     let rg_ok = Command::new("rg")
         .arg("--version")
         .output()
@@ -260,7 +277,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let _warm = scanner.scan(&data[..1 << 20]);
     let (mut ours, mut ours_cpu) = (f64::MAX, f64::MAX);
     let mut hits = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..repeats {
         let (t, c) = (Instant::now(), cpu_seconds(libc::RUSAGE_THREAD));
         hits = scanner.scan(&data);
         ours = ours.min(t.elapsed().as_secs_f64());

@@ -1,4 +1,4 @@
-//! strace output (`-f -ttt -yy -xx`) turned into evidence events: one line in, at most one event out.
+//! strace output (`-f -ttt -y -xx`) turned into evidence events: one line in, at most one event out.
 //!
 //! strace prints one syscall per line, or splits it into `<unfinished ...>` / `<... resumed>` halves
 //! when processes interleave; [`LineParser`] joins the halves and splits a call into name, arguments
@@ -33,7 +33,7 @@ pub struct Syscall {
 pub struct SyscallResult {
     pub value: Option<i64>,
     pub errno: Option<String>,
-    /// The `-yy` decoration of a returned fd: the opened file's path.
+    /// The `-y` decoration of a returned fd: the opened file's path.
     pub decoration: Option<String>,
 }
 

@@ -612,74 +612,137 @@ async fn missing_program_is_an_error_naming_it() {
     assert!(err.contains("/nonexistent/pipeline-bin"), "{err}");
 }
 
-/// Kept for the report: the measured memory-scan speed on a child holding ~200 MB.
+/// A PNG of noise (`width` x `height`), so its coded bytes are unique to this test.
+fn noise_png(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let pixels: Vec<u8> = (0..width * height * 3)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let img = image::RgbImage::from_raw(width, height, pixels).unwrap();
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+/// An image held in memory raw, as base64 text and as decoded pixels (copied into a buffer of random bytes, the
+/// files they came from deleted) is found in the child's memory each way: each hit says which image, how many
+/// of its bytes, and at which address they sit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_scan_speed_on_200_mb() {
-    let token = needle("speed");
+async fn image_in_memory_is_found_raw_base64_and_as_pixels_with_size_and_address() {
+    use base64::Engine as _;
+    use traceless_scan::scan::{Encoding, SourceForm};
+    let (width, height) = (96, 64);
+    let png = noise_png(width, height, std::process::id() as u64 ^ 0x5eed);
+    let pixels = image::load_from_memory(&png).unwrap().to_rgb8().into_raw();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    let id = NeedleId {
+        request: 7,
+        subject: Subject::Image,
+    };
+    let mut scanner = Scanner::new();
+    scanner.add_image(id, &png);
+    let scanner = Arc::new(RwLock::new(scanner));
     let dirs = Dirs::new();
-    let script = "import os, time\n\
-block = bytearray(os.urandom(200 * 1024 * 1024))\n\
-tail = os.environ['SECRET'].encode()\n\
-block[-1000:-1000 + len(tail)] = tail\n\
-open(os.path.join(os.environ['TMPDIR'], 'ready'), 'w').close()\n\
-time.sleep(120)\n";
-    let scanner = scanner_for(&token);
+    let plants: [(&str, &[u8]); 3] = [("raw", &png), ("b64", b64.as_bytes()), ("pixels", &pixels)];
+    for (name, bytes) in plants {
+        std::fs::write(dirs.tmp.path().join(name), bytes).unwrap();
+    }
+    // Plant k sits (k + 1) MiB into 4 MiB of random bytes; the child reports the addresses, deleting the files.
+    let script = "import ctypes, os, time\n\
+tmp = os.environ['TMPDIR']\n\
+held = bytearray(os.urandom(4 << 20))\n\
+base = ctypes.addressof((ctypes.c_char * len(held)).from_buffer(held))\n\
+addrs = []\n\
+for k, name in enumerate(['raw', 'b64', 'pixels']): \
+path = os.path.join(tmp, name); data = open(path, 'rb').read(); os.remove(path); \
+at = (k + 1) << 20; held[at:at + len(data)] = data; addrs.append(str(base + at)); del data\n\
+open(os.path.join(tmp, 'addrs'), 'w').write(' '.join(addrs))\n\
+os.rename(os.path.join(tmp, 'addrs'), os.path.join(tmp, 'ready'))\n\
+time.sleep(60)\n";
     let sup = Supervisor::start(
-        dirs.spec(
-            py(script),
-            vec![("SECRET".into(), token.clone())],
-            false,
-            true,
-        ),
+        dirs.spec(py(script), vec![], false, true),
         scanner.clone(),
         EventLog::new(),
     )
     .await
     .unwrap();
     let ready = dirs.tmp.path().join("ready");
-    assert!(wait_until(Duration::from_secs(60), || ready.exists()).await);
-    let pids = sup.pids();
-    let (scan, elapsed, read_only) = tokio::task::block_in_place(|| {
-        let guard = scanner.read().unwrap();
-        let started = Instant::now();
-        let scan = traceless_sandbox::memory::scan_processes(&pids, &guard);
-        let elapsed = started.elapsed();
-        // the same regions read without scanning: what /proc/PID/mem itself costs
-        let started = Instant::now();
-        let mut buf = vec![0u8; 8 << 20];
-        for &pid in &pids {
-            let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
-            for m in traceless_sandbox::memory::mappings(pid)
-                .into_iter()
-                .filter(|m| m.worth_scanning())
-            {
-                let mut pos = m.start;
-                while pos < m.end {
-                    let want = ((m.end - pos) as usize).min(buf.len());
-                    match std::os::unix::fs::FileExt::read_at(&mem, &mut buf[..want], pos) {
-                        Ok(n) if n > 0 => pos += n as u64,
-                        _ => break,
-                    }
-                }
-            }
-        }
-        (scan, elapsed, started.elapsed())
-    });
+    assert!(wait_until(Duration::from_secs(30), || ready.exists()).await);
+    let addrs: Vec<u64> = std::fs::read_to_string(&ready)
+        .unwrap()
+        .split(' ')
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let events = tokio::task::block_in_place(|| sup.scan_memory());
     sup.stop(Duration::from_millis(200)).await;
-    assert!(
-        scan.bytes >= 200 * 1024 * 1024,
-        "scanned {} bytes",
-        scan.bytes
-    );
-    assert!(
-        scan.found.iter().any(|m| !m.hits.is_empty()),
-        "needle at the end of the block not found"
-    );
-    let ms_per_100mb = elapsed.as_secs_f64() * 1000.0 / (scan.bytes as f64 / 100e6);
-    let read_per_100mb = read_only.as_secs_f64() * 1000.0 / (scan.bytes as f64 / 100e6);
-    eprintln!(
-        "memory scan: {} bytes in {elapsed:?} = {ms_per_100mb:.1} ms per 100 MB \
-         (reading alone, one core: {read_per_100mb:.1} ms per 100 MB)",
-        scan.bytes
-    );
+
+    let hits: Vec<(&String, &traceless_scan::scan::Hit)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MemoryHits { mapping, hits } => Some(hits.iter().map(move |h| (mapping, h))),
+            _ => None,
+        })
+        .flatten()
+        .filter(|(_, h)| h.needle == id)
+        .collect();
+    // (A PNG of noise stores its rows uncompressed, so the raw copy also holds pixel rows: such hits are
+    // allowed; each plant must have its own hit, in place.)
+    let expect = [
+        (Encoding::Raw, SourceForm::Bytes, png.len()),
+        (Encoding::Base64, SourceForm::Bytes, b64.len()),
+        (Encoding::PixelRows, SourceForm::PixelRows, pixels.len()),
+    ];
+    for ((encoding, form, len), addr) in expect.into_iter().zip(addrs) {
+        let found: Vec<_> = hits
+            .iter()
+            .filter(|(_, h)| {
+                h.encoding == encoding
+                    && h.form == form
+                    && h.offset >= addr
+                    && h.offset < addr + len as u64
+            })
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one {encoding:?} hit at {addr:#x}: {hits:#?}"
+        );
+        let (mapping, hit) = found[0];
+        match encoding {
+            // Everything but the container's header and trailer is indexed, all of it in place.
+            Encoding::Raw => {
+                assert_eq!(hit.offset, addr + hit.source_offset, "{hit:?}");
+                assert_eq!(hit.len, hit.source_len);
+                assert!(hit.source_len + 64 >= png.len() as u64, "{hit:?}");
+            }
+            // The same bytes, four characters for three.
+            Encoding::Base64 => {
+                assert!(hit.source_len + 64 >= png.len() as u64, "{hit:?}");
+                assert!(hit.len.abs_diff(hit.source_len * 4 / 3) <= 4, "{hit:?}");
+            }
+            // Every pixel.
+            _ => assert_eq!(
+                (hit.offset, hit.len),
+                (addr, pixels.len() as u64),
+                "{hit:?}"
+            ),
+        }
+        // The mapping named is the one holding that address.
+        let range = mapping.split_whitespace().rev().nth(1).unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let (start, end) = (
+            u64::from_str_radix(start, 16).unwrap(),
+            u64::from_str_radix(end, 16).unwrap(),
+        );
+        assert!(
+            start <= hit.offset && hit.offset + hit.len <= end,
+            "{mapping}: {hit:?}"
+        );
+    }
 }

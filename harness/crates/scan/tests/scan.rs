@@ -449,6 +449,65 @@ fn tokens_are_found_in_each_encoding() {
     );
 }
 
+/// In binary data the automata only see the stretches made of token bytes: every form is still found at its
+/// exact offset, at the very start and end of the haystack too, and for a token with non-ASCII characters.
+#[test]
+fn tokens_in_binary_data_are_found_at_their_offsets() {
+    let tokens = [
+        "tlp-0a1b2c3d4e5f",
+        "127.3.4.5",
+        "tl-dev-00112233aabbccdd",
+        "marqueur-café-ünï",
+    ];
+    let mut scanner = Scanner::new();
+    for (i, t) in tokens.iter().enumerate() {
+        scanner.add_token(
+            NeedleId {
+                request: i as u32,
+                subject: Subject::Prompt,
+            },
+            t,
+        );
+    }
+    let mut rng = StdRng::seed_from_u64(0xb1a5);
+    for (i, t) in tokens.iter().enumerate() {
+        let spellings = [
+            (t.as_bytes().to_vec(), Encoding::Raw),
+            (hex::encode(t).into_bytes(), Encoding::HexLower),
+            (
+                percent_encode(t.as_bytes(), NON_ALPHANUMERIC)
+                    .to_string()
+                    .into_bytes(),
+                Encoding::Percent,
+            ),
+            (STANDARD_NO_PAD.encode(t).into_bytes(), Encoding::Base64),
+        ];
+        for (form, encoding) in spellings {
+            let hay_len = 4096;
+            for at in [0, 1000, 1001, 2003, hay_len - form.len()] {
+                let mut hay = random_bytes(&mut rng, hay_len);
+                hay[at..at + form.len()].copy_from_slice(&form);
+                let hits: Vec<Hit> = scanner
+                    .scan(&hay)
+                    .into_iter()
+                    .filter(|h| h.needle.request == i as u32 && h.encoding == encoding)
+                    .collect();
+                assert!(
+                    hits.iter()
+                        .any(|h| h.offset == at as u64 && h.len as usize <= form.len()),
+                    "{t} as {encoding:?} at {at}: {hits:?}"
+                );
+                if encoding != Encoding::Base64 {
+                    assert!(
+                        hits.iter().any(|h| h.len as usize == form.len()),
+                        "{hits:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn image_bytes_and_pixel_rows_are_found() {
     let mut rng = StdRng::seed_from_u64(8);

@@ -65,8 +65,13 @@ const _: () = assert!(RUN_SAMPLE + 7 <= RUN_MIN);
 pub(crate) enum Origin {
     /// Explicit spans (percent-encoding, nested layers).
     Table { starts: Vec<u32>, ends: Vec<u32> },
-    /// Base64 decoded from character `phase` of a run whose characters sit at `chars` (line breaks skipped).
-    Base64 { phase: usize, chars: Rc<[u32]> },
+    /// Base64 decoded from character `phase` of a run whose characters sit at `chars` (line breaks skipped), or
+    /// at `start`, `start + 1`, ... when `chars` is `None` (no line breaks).
+    Base64 {
+        phase: usize,
+        start: usize,
+        chars: Option<Rc<[u32]>>,
+    },
     /// Hex decoded from `start + phase`.
     Hex { start: usize, phase: usize },
 }
@@ -83,13 +88,15 @@ impl Decoded {
     pub fn parent_range(&self, d0: usize, d1: usize) -> (usize, usize) {
         match &self.origin {
             Origin::Table { starts, ends } => (starts[d0] as usize, ends[d1 - 1] as usize),
-            Origin::Base64 { phase, chars } => {
+            Origin::Base64 {
+                phase,
+                start,
+                chars,
+            } => {
                 // Byte i of a phase is bits of characters phase + 4*(i/3) + i%3 and the one after it.
                 let first = |i: usize| phase + 4 * (i / 3) + i % 3;
-                (
-                    chars[first(d0)] as usize,
-                    chars[first(d1 - 1) + 1] as usize + 1,
-                )
+                let at = |k: usize| chars.as_ref().map_or(start + k, |c| c[k] as usize);
+                (at(first(d0)), at(first(d1 - 1) + 1) + 1)
             }
             Origin::Hex { start, phase } => (start + phase + 2 * d0, start + phase + 2 * d1),
         }
@@ -106,43 +113,80 @@ const TEXTUAL: [u8; 256] = {
     t
 };
 
-fn word_is_textual(w: &[u8]) -> bool {
+/// Whether every byte of `w` is textual.
+#[inline(always)]
+fn word_is_textual(w: &[u8; 8]) -> bool {
     w.iter().fold(1u8, |acc, &b| acc & TEXTUAL[b as usize]) != 0
 }
 
-/// Every maximal run of encoded-looking text of at least `RUN_MIN` characters, as `[start, end)`.
-pub(crate) fn find_runs(buf: &[u8], mut on_run: impl FnMut(usize, usize)) {
-    let textual = |b: u8| CLASS[b as usize] & (URL | BRK) != 0;
-    let mut covered_to = 0;
-    let mut p = 0;
-    while p + 8 <= buf.len() {
-        if p >= covered_to && word_is_textual(&buf[p..p + 8]) {
-            let mut start = p;
-            while start > covered_to && textual(buf[start - 1]) {
-                start -= 1;
-            }
-            let mut end = p + 8;
-            while end < buf.len() && textual(buf[end]) {
-                end += 1;
-            }
-            covered_to = end;
-            let breaks = buf[start..end]
-                .iter()
-                .filter(|&&b| CLASS[b as usize] & BRK != 0)
-                .count();
-            if end - start - breaks >= RUN_MIN {
-                on_run(start, end);
-            }
+/// The end of the textual stretch starting at `from`, eight bytes at a time.
+fn textual_end(buf: &[u8], mut from: usize) -> usize {
+    while let Some(w) = buf.get(from..from + 8) {
+        if !word_is_textual(w.try_into().expect("eight bytes")) {
+            break;
         }
-        p += RUN_SAMPLE;
+        from += 8;
+    }
+    while from < buf.len() && TEXTUAL[buf[from] as usize] != 0 {
+        from += 1;
+    }
+    from
+}
+
+/// The start of the textual stretch ending at `to`, not before `floor`, eight bytes at a time.
+fn textual_start(buf: &[u8], floor: usize, mut to: usize) -> usize {
+    while to >= floor + 8 && word_is_textual(buf[to - 8..to].try_into().expect("eight bytes")) {
+        to -= 8;
+    }
+    while to > floor && TEXTUAL[buf[to - 1] as usize] != 0 {
+        to -= 1;
+    }
+    to
+}
+
+/// Every maximal run of encoded-looking text of at least `RUN_MIN` characters, as `[start, end)`.
+pub(crate) fn find_runs(buf: &[u8], on_run: impl FnMut(usize, usize)) {
+    RunFinder::default().advance(buf, buf.len(), on_run);
+}
+
+/// [`find_runs`] a piece of the buffer at a time.
+#[derive(Default)]
+pub(crate) struct RunFinder {
+    /// Where the last run found ends: samples before it are inside it.
+    covered_to: usize,
+    /// The next sampled position.
+    next: usize,
+}
+
+impl RunFinder {
+    /// Reports the runs through every sample before `upto` (runs may extend past it).
+    pub fn advance(&mut self, buf: &[u8], upto: usize, mut on_run: impl FnMut(usize, usize)) {
+        let mut p = self.next;
+        while p < upto && p + 8 <= buf.len() {
+            if p >= self.covered_to
+                && word_is_textual(buf[p..p + 8].try_into().expect("eight bytes"))
+            {
+                let start = textual_start(buf, self.covered_to, p);
+                let end = textual_end(buf, p + 8);
+                self.covered_to = end;
+                if end - start >= RUN_MIN
+                    && end - start - memchr::memchr2_iter(b'\n', b'\r', &buf[start..end]).count()
+                        >= RUN_MIN
+                {
+                    on_run(start, end);
+                }
+            }
+            p += RUN_SAMPLE;
+        }
+        self.next = p;
     }
 }
 
-fn b64_engine() -> GeneralPurpose {
+fn b64_engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
     let config = GeneralPurposeConfig::new()
         .with_decode_allow_trailing_bits(true)
         .with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+    GeneralPurpose::new(alphabet, config)
 }
 
 /// Decodes one run (`buf[start..end]`) every way it could be encoded; `nested` allows one more layer inside
@@ -250,16 +294,20 @@ fn sub_runs(
 }
 
 fn decode_base64_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
-    let whole = buf[start..end].iter().fold(1u8, |acc, &b| {
-        acc & (CLASS[b as usize] & (B64 | BRK) != 0) as u8
-    });
-    let mut each = |s: usize, e: usize| decode_base64(buf, s, e, out);
-    if whole != 0 {
-        // The common case, a plain base64 blob: one sub-run, no byte-by-byte walk.
-        let chars = buf[start..end]
+    let run = &buf[start..end];
+    let mut whole = true;
+    for w in run.chunks(8) {
+        whole &= w
             .iter()
-            .filter(|&&b| CLASS[b as usize] & B64 != 0)
-            .count();
+            .fold(true, |acc, &b| acc & (CLASS[b as usize] & (B64 | BRK) != 0));
+        if !whole {
+            break;
+        }
+    }
+    let mut each = |s: usize, e: usize| decode_base64(buf, s, e, out);
+    if whole {
+        // The common case, a plain base64 blob: one sub-run, no byte-by-byte walk.
+        let chars = run.len() - memchr::memchr2_iter(b'\n', b'\r', run).count();
         if chars >= B64_MIN {
             let (s, e) = trim_breaks(buf, start, end);
             each(s, e);
@@ -280,61 +328,101 @@ fn trim_breaks(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
 }
 
 fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
-    {
-        // Compact: drop line breaks, fold the URL-safe alphabet onto the standard one.
-        let run = &buf[s..e];
-        let url_safe = run.iter().any(|&b| b == b'-' || b == b'_');
-        let has_breaks = memchr::memchr2(b'\n', b'\r', run).is_some();
-        let (chars, pos): (Vec<u8>, Vec<u32>) = if has_breaks || url_safe {
-            run.iter()
+    let run = &buf[s..e];
+    let url_safe = memchr::memchr2(b'-', b'_', run).is_some();
+    let standard = memchr::memchr2(b'+', b'/', run).is_some();
+    let has_breaks = memchr::memchr2(b'\n', b'\r', run).is_some();
+    // Line breaks dropped and, in the rare run mixing both alphabets, the URL-safe one folded onto the standard
+    // one; a plain run is decoded in place.
+    let compacted: Option<(Vec<u8>, Rc<[u32]>)> =
+        (has_breaks || (url_safe && standard)).then(|| {
+            let (chars, pos): (Vec<u8>, Vec<u32>) = run
+                .iter()
                 .enumerate()
                 .filter(|&(_, &b)| b != b'\n' && b != b'\r')
                 .map(|(i, &b)| {
-                    (
-                        match b {
-                            b'-' => b'+',
-                            b'_' => b'/',
-                            o => o,
-                        },
-                        (s + i) as u32,
-                    )
+                    let c = match b {
+                        b'-' if standard => b'+',
+                        b'_' if standard => b'/',
+                        o => o,
+                    };
+                    (c, (s + i) as u32)
                 })
-                .unzip()
-        } else {
-            (run.to_vec(), (s as u32..e as u32).collect())
-        };
-        let encoding = if url_safe {
-            Encoding::Base64Url
-        } else {
-            Encoding::Base64
-        };
-        let pos: Rc<[u32]> = pos.into();
-        let engine = b64_engine();
-        // A copy may start at any character of a 4-character group: decode from each phase.
-        for phase in 0..4 {
-            // A trailing group of 2 or 3 characters still holds 1 or 2 whole bytes; 1 character holds none.
-            let mut usable = chars.len().saturating_sub(phase);
-            if usable % 4 == 1 {
-                usable -= 1;
-            }
-            if usable < B64_MIN {
-                continue;
-            }
-            let mut bytes = vec![0u8; usable.div_ceil(4) * 3];
-            let Ok(n) = engine.decode_slice(&chars[phase..phase + usable], &mut bytes) else {
-                continue;
-            };
-            bytes.truncate(n);
-            out.push(Decoded {
-                encoding,
-                bytes,
-                origin: Origin::Base64 {
-                    phase,
-                    chars: Rc::clone(&pos),
-                },
-            });
+                .unzip();
+            (chars, pos.into())
+        });
+    let chars: &[u8] = compacted.as_ref().map_or(run, |(c, _)| c);
+    let n = chars.len();
+    if n < B64_MIN {
+        return;
+    }
+    let encoding = if url_safe {
+        Encoding::Base64Url
+    } else {
+        Encoding::Base64
+    };
+    let engine = b64_engine(if url_safe && !standard {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    });
+    // The whole run as one bit stream: the full 4-character groups, then the last partial group padded with
+    // zero bits ('A'), so `stream` holds all 6n bits (and one spare byte for the shifts below).
+    let full = n / 4 * 4;
+    let mut stream = vec![0u8; n.div_ceil(4) * 3 + 1];
+    let Ok(done) = engine.decode_slice(&chars[..full], &mut stream) else {
+        return;
+    };
+    if full < n {
+        let mut group = [b'A'; 4];
+        group[..n - full].copy_from_slice(&chars[full..]);
+        if engine.decode_slice(group, &mut stream[done..]).is_err() {
+            return;
         }
     }
+    // A copy may start at any character of a 4-character group, so its bytes sit at bit 6 * phase (mod 8) of
+    // the stream for one phase in 0..4: each phase's bytes are the stream shifted by that many bits, which is
+    // four times cheaper than decoding the run four times.
+    for phase in 0..4 {
+        // Whole bytes from character `phase` on (a trailing character alone holds none).
+        let len = 6 * (n - phase) / 8;
+        if n - phase < B64_MIN {
+            continue;
+        }
+        let (skip, shift) = ((6 * phase) / 8, (6 * phase) % 8);
+        let bytes = if shift == 0 {
+            stream[skip..skip + len].to_vec()
+        } else {
+            shifted(&stream[skip..skip + len + 1], shift)
+        };
+        out.push(Decoded {
+            encoding,
+            bytes,
+            origin: Origin::Base64 {
+                phase,
+                start: s,
+                chars: compacted.as_ref().map(|(_, pos)| Rc::clone(pos)),
+            },
+        });
+    }
+}
+
+/// `src` as a bit stream, without its first `shift` (1..8) bits: `src.len() - 1` bytes, eight at a time.
+fn shifted(src: &[u8], shift: usize) -> Vec<u8> {
+    let len = src.len() - 1;
+    let mut out = vec![0u8; len];
+    let mut i = 0;
+    while i + 9 <= src.len() {
+        let word = u64::from_be_bytes(src[i..i + 8].try_into().expect("eight bytes"));
+        let word = (word << shift) | u64::from(src[i + 8] >> (8 - shift));
+        out[i..i + 8].copy_from_slice(&word.to_be_bytes());
+        i += 8;
+    }
+    while i < len {
+        out[i] = (src[i] << shift) | (src[i + 1] >> (8 - shift));
+        i += 1;
+    }
+    out
 }
 
 fn decode_hex_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {

@@ -2,10 +2,14 @@
 //!
 //! Three mechanisms, each where it is cheap:
 //! - copies of images and blobs (file bytes and decoded pixel rows) are found by a sampled gram index probed every
-//!   16 haystack bytes ([`index`]); any run of [`MIN_COPY`] consecutive source bytes is a hit;
+//!   27 haystack bytes ([`index`]); any run of [`MIN_COPY`] consecutive source bytes is a hit;
 //! - base64 (standard and URL-safe, any alignment, wrapped or not), hex and percent-encoded runs are decoded and
 //!   the decoded bytes go through the same index ([`layers`]);
-//! - short tokens are spelled out in every encoding and found by one Aho-Corasick automaton ([`tokens`]).
+//! - short tokens are spelled out in every encoding and found by Aho-Corasick automata ([`tokens`]), run only
+//!   over the stretches of the haystack made of bytes some token form contains.
+//!
+//! A large haystack is probed and searched for encoded runs a cache-sized piece at a time, so it is read from
+//! memory once.
 //!
 //! Images are also hashed perceptually so a resized or re-encoded copy is recognised by [`Scanner::match_image`].
 
@@ -13,8 +17,6 @@ mod index;
 mod layers;
 mod phash;
 mod tokens;
-
-use std::sync::OnceLock;
 
 use image_hasher::ImageHash;
 use serde::{Deserialize, Serialize};
@@ -172,12 +174,27 @@ struct FormMeta {
 pub struct Scanner {
     forms: Vec<index::Form>,
     form_meta: Vec<FormMeta>,
-    tokens: Vec<(NeedleId, String)>,
     images: Vec<(NeedleId, ImageHash)>,
     /// Kept up to date by every add, so scanning needs no lock and no rebuild.
     index: index::GramIndex,
-    /// Built on first use after tokens change: tokens are few and short, so a rebuild is cheap.
-    token_set: OnceLock<Option<tokens::TokenSet>>,
+    tokens: tokens::TokenIndex,
+    /// Every byte that occurs in some token form, one bit each.
+    token_bytes: ByteSet,
+}
+
+/// A set of byte values.
+#[derive(Default, Clone, Copy)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
+    #[inline(always)]
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] >> (b & 63) & 1 != 0
+    }
 }
 
 impl Scanner {
@@ -189,9 +206,12 @@ impl Scanner {
     /// and RGBA8 conversions), and its perceptual hash. Bytes that do not decode are still searched as a blob.
     pub fn add_image(&mut self, id: NeedleId, bytes: &[u8]) {
         // Only the coded pixels identify a picture: container headers, quantisation and Huffman
-        // tables are shared by every file from the same encoder (and sit in any decoder's memory).
-        let start = payload_start(bytes);
-        self.add_bytes(id, &bytes[start..], start as u64);
+        // tables are shared by every file from the same encoder (and sit in any decoder's memory), and
+        // metadata after the pixels (WebP's EXIF and XMP chunks) is mostly boilerplate shared by every
+        // canary ("Traceless Canary" matched every log line naming the pipeline); the metadata's own
+        // marker is a token of its own.
+        let payload = payload_range(bytes);
+        self.add_bytes(id, &bytes[payload.clone()], payload.start as u64);
         if let Ok(img) = image::load_from_memory(bytes) {
             self.images.push((id, phash::hasher().hash_image(&img)));
             let native = img.as_bytes().to_vec();
@@ -241,8 +261,12 @@ impl Scanner {
 
     /// A short string, found whole in raw, JSON-escaped, percent, hex and base64 (every alignment) forms.
     pub fn add_token(&mut self, id: NeedleId, text: &str) {
-        self.tokens.push((id, text.to_string()));
-        self.token_set = OnceLock::new();
+        for (_, form) in tokens::forms(text) {
+            for b in form {
+                self.token_bytes.insert(b);
+            }
+        }
+        self.tokens.add(id, text);
     }
 
     fn add_form(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>) {
@@ -261,12 +285,6 @@ impl Scanner {
         });
     }
 
-    fn token_set(&self) -> Option<&tokens::TokenSet> {
-        self.token_set
-            .get_or_init(|| tokens::TokenSet::build(&self.tokens))
-            .as_ref()
-    }
-
     /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.
     pub fn scan(&self, hay: &[u8]) -> Vec<Hit> {
         let mut hits = Vec::new();
@@ -276,8 +294,37 @@ impl Scanner {
 
     fn scan_into(&self, hay: &[u8], hits: &mut Vec<Hit>) {
         if !self.index.is_empty() {
+            // The haystack is probed and searched for encoded runs a piece at a time, so the second pass reads
+            // the piece from cache rather than streaming the whole haystack from memory twice.
+            const PIECE: usize = 1 << 16;
             let mut matches = Vec::new();
-            self.index.find(&self.forms, hay, &mut matches);
+            let mut decoded_matches = Vec::new();
+            let mut decoded = Vec::new();
+            let mut runs = layers::RunFinder::default();
+            let mut at = 0;
+            while at < hay.len() {
+                let end = (at + PIECE).min(hay.len());
+                self.index
+                    .find_in(&self.forms, hay, at..end, 0, &mut matches);
+                runs.advance(hay, end, |start, end| {
+                    decoded.clear();
+                    layers::decode_run(hay, start, end, true, &mut decoded);
+                    for d in &decoded {
+                        decoded_matches.clear();
+                        self.index.find(&self.forms, &d.bytes, &mut decoded_matches);
+                        for m in &decoded_matches {
+                            let (s, e) = d.parent_range(m.hay_start, m.hay_end);
+                            hits.push(self.copy_hit(
+                                m,
+                                layers::refine(d.encoding, &hay[s..e]),
+                                s,
+                                e,
+                            ));
+                        }
+                    }
+                });
+                at = end;
+            }
             for m in &matches {
                 let meta = &self.form_meta[m.form as usize];
                 let encoding = match meta.form {
@@ -286,33 +333,105 @@ impl Scanner {
                 };
                 hits.push(self.copy_hit(m, encoding, m.hay_start, m.hay_end));
             }
-            let mut decoded = Vec::new();
-            layers::find_runs(hay, |start, end| {
-                decoded.clear();
-                layers::decode_run(hay, start, end, true, &mut decoded);
-                for d in &decoded {
-                    matches.clear();
-                    self.index.find(&self.forms, &d.bytes, &mut matches);
-                    for m in &matches {
-                        let (s, e) = d.parent_range(m.hay_start, m.hay_end);
-                        hits.push(self.copy_hit(m, layers::refine(d.encoding, &hay[s..e]), s, e));
-                    }
+        }
+        if !self.tokens.is_empty() {
+            self.find_tokens(hay, hits);
+        }
+    }
+
+    /// Tokens, searched only where they can be: a token form is made of bytes of `token_bytes` (hex digits,
+    /// base64 and URL characters for the usual ASCII tokens), so every match lies inside a stretch of such bytes
+    /// at least [`tokens::MIN_FORM_LEN`] long. Binary data (process memory, decoded pixels, compressed files)
+    /// has few such stretches, and gathering them into one buffer, separated by a byte no form contains, lets
+    /// the automata skip everything else; text, mostly such stretches, is searched whole.
+    fn find_tokens(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        let alphabet = &self.token_bytes;
+        let mut push = |form: &tokens::TokenForm, start: usize, end: usize| {
+            hits.push(Hit {
+                needle: form.needle,
+                encoding: form.encoding,
+                offset: start as u64,
+                len: (end - start) as u64,
+                source_offset: 0,
+                source_len: form.source_len as u64,
+                form: SourceForm::Bytes,
+            });
+        };
+        let Some(separator) = (0..=u8::MAX).find(|&b| !alphabet.contains(b)) else {
+            self.tokens.find(hay, push);
+            return;
+        };
+        let mut member = [0u8; 256];
+        for (b, m) in member.iter_mut().enumerate() {
+            *m = alphabet.contains(b as u8) as u8;
+        }
+        let t = |b: u8| member[usize::from(b)];
+        // Every stretch of at least MIN_FORM_LEN (8) alphabet bytes contains a multiple of 8, `p`, and then
+        // either `p - 3..=p` (it starts 3 or more before `p`) or `p..=p + 5` (it starts after, so ends at
+        // `p + 6` or later). Testing both without a branch keeps the loop free of mispredictions on binary data,
+        // where a single byte is in the alphabet a third of the time but such a pattern rarely holds.
+        let step = tokens::MIN_FORM_LEN;
+        const _: () = assert!(tokens::MIN_FORM_LEN == 8);
+        let mut stretches: Vec<(usize, usize)> = Vec::new();
+        let mut total = 0;
+        let mut covered_to = 0;
+        let mut p = 0;
+        // Tokens in ASCII (the usual case) cannot touch a byte with the high bit set: two word loads rule out
+        // most samples of binary data before any table look-up.
+        let ascii = (128..=u8::MAX).all(|b| !alphabet.contains(b));
+        const LOW4: u64 = 0x8080_8080;
+        const LOW6: u64 = 0x8080_8080_8080;
+        while p < hay.len() {
+            if ascii && let Some(w) = hay.get(p.wrapping_sub(3)..p + 8) {
+                let before = u64::from_le_bytes(w[..8].try_into().expect("eight bytes"));
+                let after = u64::from_le_bytes(w[3..].try_into().expect("eight bytes"));
+                if before & LOW4 != 0 && after & LOW6 != 0 {
+                    p += step;
+                    continue;
                 }
-            });
+            }
+            let maybe = match hay.get(p.wrapping_sub(3)..p + 6) {
+                Some(w) => {
+                    let before = t(w[0]) & t(w[1]) & t(w[2]) & t(w[3]);
+                    let after = t(w[3]) & t(w[4]) & t(w[5]) & t(w[6]) & t(w[7]) & t(w[8]);
+                    before | after != 0
+                }
+                None => t(hay[p]) != 0,
+            };
+            if maybe && p >= covered_to {
+                let mut start = p;
+                while start > covered_to && t(hay[start - 1]) != 0 {
+                    start -= 1;
+                }
+                let mut end = p + 1;
+                while end < hay.len() && t(hay[end]) != 0 {
+                    end += 1;
+                }
+                covered_to = end;
+                if t(hay[p]) != 0 && end - start >= step {
+                    stretches.push((start, end));
+                    total += end - start;
+                }
+            }
+            p += step;
         }
-        if let Some(tokens) = self.token_set() {
-            tokens.find(hay, |form, start, end| {
-                hits.push(Hit {
-                    needle: form.needle,
-                    encoding: form.encoding,
-                    offset: start as u64,
-                    len: (end - start) as u64,
-                    source_offset: 0,
-                    source_len: form.source_len as u64,
-                    form: SourceForm::Bytes,
-                });
-            });
+        if total > hay.len() / 2 {
+            self.tokens.find(hay, push);
+            return;
         }
+        // Gathered: each stretch followed by the separator; `starts[i]` is where stretch i begins in it.
+        let mut gathered = Vec::with_capacity(total + stretches.len());
+        let mut starts = Vec::with_capacity(stretches.len());
+        for &(s, e) in &stretches {
+            starts.push(gathered.len());
+            gathered.extend_from_slice(&hay[s..e]);
+            gathered.push(separator);
+        }
+        self.tokens.find(&gathered, |form, start, end| {
+            let i = starts.partition_point(|&s| s <= start) - 1;
+            let shift = stretches[i].0 - starts[i];
+            push(form, start + shift, end + shift);
+        });
     }
 
     fn copy_hit(
@@ -334,11 +453,18 @@ impl Scanner {
         }
     }
 
+    /// Bytes a caller streaming a haystack through [`Scanner::scan`] in pieces must carry from one piece into the
+    /// next so every token and every copy of up to this many bytes is found whole (what
+    /// [`Scanner::scan_chunk`] carries).
+    pub fn stream_overlap(&self) -> usize {
+        MIN_OVERLAP.max(self.tokens.longest)
+    }
+
     /// Streaming scan: only an overlap of the previous chunk is kept, so a stream of any size is scanned in
     /// bounded memory and a copy split across chunks is still found. Offsets are stream offsets. A copy that
     /// straddles a chunk boundary may be reported by both chunks (overlapping hits, exact offsets each).
     pub fn scan_chunk(&self, state: &mut StreamState, chunk: &[u8]) -> Vec<Hit> {
-        let overlap = MIN_OVERLAP.max(self.token_set().map_or(0, |t| t.longest));
+        let overlap = self.stream_overlap();
         let mut buf = std::mem::take(&mut state.buf);
         buf.clear();
         buf.extend_from_slice(&state.carry);
@@ -375,6 +501,13 @@ impl Scanner {
             .filter(|m| m.distance <= MAX_IMAGE_DISTANCE)
             .min_by_key(|m| m.distance)
     }
+}
+
+/// One hit per needle, encoding, form and contiguous (or overlapping) haystack region: what [`Scanner::scan`]
+/// returns, for callers that scan one haystack in overlapping pieces and gather the hits (offsets must be in
+/// one address space).
+pub fn merge_hits(hits: Vec<Hit>) -> Vec<Hit> {
+    merge(hits)
 }
 
 /// One hit per needle, encoding, form and contiguous (or overlapping) haystack region.
@@ -427,9 +560,9 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
     out
 }
 
-/// Offset of the coded image data in a PNG (first IDAT), JPEG (after the first SOS header) or
-/// WebP (the VP8/VP8L bitstream); 0 for anything else or anything malformed.
-fn payload_start(b: &[u8]) -> usize {
+/// Where the coded image data sits in a PNG (its IDAT chunks), JPEG (after the first SOS header) or WebP (the
+/// VP8/VP8L bitstream); the whole file for anything else or anything malformed.
+fn payload_range(b: &[u8]) -> std::ops::Range<usize> {
     let be32 = |i: usize| {
         b.get(i..i + 4)
             .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]) as usize)
@@ -440,11 +573,19 @@ fn payload_start(b: &[u8]) -> usize {
     };
     if b.starts_with(b"\x89PNG\r\n\x1a\n") {
         let mut i = 8;
+        let mut start = None;
         while let Some(len) = be32(i) {
-            if b.get(i + 4..i + 8) == Some(b"IDAT") {
-                return i + 8;
+            let idat = b.get(i + 4..i + 8) == Some(b"IDAT");
+            match (idat, start) {
+                (true, None) => start = Some(i + 8),
+                // IDAT chunks are consecutive: the first other chunk after them ends the image data.
+                (false, Some(s)) => return s..i.min(b.len()),
+                _ => {}
             }
-            i += 12 + len;
+            i = i.saturating_add(12 + len);
+        }
+        if let Some(s) = start {
+            return s..b.len();
         }
     } else if b.starts_with(&[0xff, 0xd8]) {
         let mut i = 2;
@@ -457,7 +598,7 @@ fn payload_start(b: &[u8]) -> usize {
                 break;
             };
             if marker == 0xda {
-                return (i + 2 + len).min(b.len());
+                return (i + 2 + len).min(b.len())..b.len();
             }
             i += 2 + len;
         }
@@ -465,10 +606,10 @@ fn payload_start(b: &[u8]) -> usize {
         let mut i = 12;
         while let Some(len) = le32(i + 4) {
             if matches!(b.get(i..i + 4), Some(b"VP8 " | b"VP8L")) {
-                return i + 8;
+                return i + 8..(i + 8).saturating_add(len).min(b.len());
             }
-            i += 8 + len + (len & 1);
+            i = i.saturating_add(8 + len + (len & 1));
         }
     }
-    0
+    0..b.len()
 }

@@ -1,7 +1,7 @@
 //! Short tokens (prompt markers, device ids, addresses, keys): every encoded form is spelled out once and all of
 //! them go through one Aho-Corasick automaton, which is fast for a few short patterns.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -91,17 +91,18 @@ fn base64_fragment(engine: &base64::engine::GeneralPurpose, raw: &[u8], align: u
     encoded[first..last.max(first)].to_vec()
 }
 
-pub(crate) struct TokenSet {
+/// One automaton over a group of tokens, and the tokens it was built from (merges rebuild from them).
+struct TokenSet {
+    tokens: Vec<(NeedleId, String)>,
     automaton: AhoCorasick,
     forms: Vec<TokenForm>,
-    pub longest: usize,
 }
 
 impl TokenSet {
-    pub fn build(tokens: &[(NeedleId, String)]) -> Option<TokenSet> {
+    fn build(tokens: Vec<(NeedleId, String)>) -> TokenSet {
         let mut patterns = Vec::new();
         let mut meta = Vec::new();
-        for (needle, text) in tokens {
+        for (needle, text) in &tokens {
             for (encoding, form) in forms(text) {
                 patterns.push(form);
                 meta.push(TokenForm {
@@ -111,27 +112,68 @@ impl TokenSet {
                 });
             }
         }
-        if patterns.is_empty() {
-            return None;
-        }
-        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        // The crate picks a DFA for few patterns and a contiguous NFA for many: a DFA over the
+        // thousands of tokens of a long audit takes seconds and hundreds of MB to build.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
-            .or_else(|_| AhoCorasick::builder().build(&patterns))
             .expect("token patterns are plain byte strings");
-        Some(TokenSet {
+        TokenSet {
+            tokens,
             automaton,
             forms: meta,
-            longest,
-        })
+        }
+    }
+}
+
+/// Segments are merged while the one before the last holds at most this many times the tokens of
+/// the last, so an audit's thousands of tokens sit in O(log n) automata and each token is rebuilt
+/// O(log n) times (rebuilding one automaton over all tokens after every request was quadratic).
+const MERGE_RATIO: usize = 4;
+
+/// Every token added so far, in a few automata maintained incrementally.
+#[derive(Default)]
+pub(crate) struct TokenIndex {
+    segments: Vec<TokenSet>,
+    /// The longest form of any token (chunked scans carry this much overlap).
+    pub longest: usize,
+}
+
+impl TokenIndex {
+    pub fn add(&mut self, needle: NeedleId, text: &str) {
+        let forms = forms(text);
+        if forms.is_empty() {
+            return;
+        }
+        let longest = forms.iter().map(|(_, f)| f.len()).max().unwrap_or(0);
+        self.longest = self.longest.max(longest);
+        self.segments
+            .push(TokenSet::build(vec![(needle, text.to_owned())]));
+        while let [.., older, newer] = &self.segments[..]
+            && older.tokens.len() <= MERGE_RATIO * newer.tokens.len()
+        {
+            let newer = self.segments.pop().expect("two segments");
+            let mut older = self.segments.pop().expect("two segments");
+            older.tokens.extend(newer.tokens);
+            self.segments.push(TokenSet::build(older.tokens));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    #[cfg(test)]
+    fn segment_count(&self) -> usize {
+        self.segments.len()
     }
 
     /// `(form, start, end)` of every occurrence, overlapping ones included.
     pub fn find(&self, hay: &[u8], mut on: impl FnMut(&TokenForm, usize, usize)) {
-        for m in self.automaton.find_overlapping_iter(hay) {
-            on(&self.forms[m.pattern().as_usize()], m.start(), m.end());
+        for set in &self.segments {
+            for m in set.automaton.find_overlapping_iter(hay) {
+                on(&set.forms[m.pattern().as_usize()], m.start(), m.end());
+            }
         }
     }
 }
@@ -173,5 +215,31 @@ mod tests {
             f.iter()
                 .any(|(e, form)| *e == Encoding::Percent && form == b"tlp%2dabcdef012345")
         );
+    }
+
+    #[test]
+    fn many_tokens_stay_in_few_automata_and_are_all_found() {
+        let mut index = TokenIndex::default();
+        let texts: Vec<String> = (0..2000).map(|i| format!("tlp-token-{i:08}")).collect();
+        for (i, t) in texts.iter().enumerate() {
+            index.add(
+                NeedleId {
+                    request: i as u32,
+                    subject: crate::scan::Subject::Prompt,
+                },
+                t,
+            );
+        }
+        assert!(
+            index.segment_count() <= 8,
+            "{} segments",
+            index.segment_count()
+        );
+        for (i, t) in texts.iter().enumerate().step_by(97) {
+            let hay = format!("xx{}yy", hex::encode(t));
+            let mut found = Vec::new();
+            index.find(hay.as_bytes(), |form, _, _| found.push(form.needle.request));
+            assert_eq!(found, vec![i as u32], "token {i}");
+        }
     }
 }
