@@ -63,13 +63,16 @@ const DEBIAN: &[(&str, &str)] = &[
     ("ip", "iproute2"),
 ];
 
-/// Installs what the tests need when it is missing; quick when everything is there.
-fn setup() -> anyhow::Result<()> {
+/// Debian packages an audit's monitors need: syscall tracing and the PID namespace launcher.
+const AUDIT_DEBIAN: &[(&str, &str)] = &[("strace", "strace"), ("unshare", "util-linux")];
+
+/// Installs the Debian packages of `wanted` whose command is missing.
+fn install_debian(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
     let on_path = |cmd: &str| {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
     };
-    let missing: Vec<&str> = DEBIAN
+    let missing: Vec<&str> = wanted
         .iter()
         .filter(|(cmd, _)| !on_path(cmd))
         .map(|(_, pkg)| *pkg)
@@ -82,6 +85,12 @@ fn setup() -> anyhow::Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
+    Ok(())
+}
+
+/// Installs what the tests need when it is missing; quick when everything is there.
+fn setup() -> anyhow::Result<()> {
+    install_debian(DEBIAN)?;
     // The official SDKs the mocks must satisfy, and the example backends' packages.
     let python_ok = Command::new("python3")
         .args([
@@ -144,6 +153,8 @@ fn ci() -> anyhow::Result<()> {
 fn audit(args: &[String]) -> anyhow::Result<()> {
     let example = args.iter().any(|a| a == "--example");
     let mut rest: Vec<String> = args.iter().filter(|a| *a != "--example").cloned().collect();
+    // Without them the audit still runs, but with its syscall monitor unavailable.
+    install_debian(AUDIT_DEBIAN)?;
     run(cargo().args([
         "build",
         "--release",
