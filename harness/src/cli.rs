@@ -173,17 +173,15 @@ fn audit_command(args: AuditArgs) -> u8 {
         let scenarios_started = std::cell::Cell::new(0u64);
         let progress = |step: audit::Step<'_>| {
             let Some(b) = &bar else { return };
-            match step {
+            b.set_position(scenarios_started.get());
+            let what = match step {
                 audit::Step::Scenario(id) => {
-                    b.set_position(scenarios_started.get());
                     scenarios_started.set(scenarios_started.get() + 1);
-                    b.set_message(id.to_owned());
+                    id
                 }
-                audit::Step::Phase(what) => {
-                    b.set_position(scenarios_started.get());
-                    b.set_message(what.to_owned());
-                }
-            }
+                audit::Step::Phase(what) => what,
+            };
+            b.set_message(what.to_owned());
         };
         let seed = args.seed.unwrap_or_else(rand::random);
         let cases = args.cases.unwrap_or(inputs.config.audit.cases);

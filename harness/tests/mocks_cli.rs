@@ -309,6 +309,36 @@ async fn assert_port_closed(url: &str) {
     );
 }
 
+/// Every announced base URL is on loopback with this scheme.
+fn assert_urls_on_loopback(served: &Served, scheme: &str) {
+    for name in [
+        "OPENAI_BASE_URL",
+        "GEMINI_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+    ] {
+        assert!(
+            served
+                .var(name)
+                .starts_with(&format!("{scheme}://127.0.0.1:")),
+            "{name}={}",
+            served.var(name)
+        );
+    }
+}
+
+/// Stops the mocks with SIGTERM (see [`stop`]) and checks both ports are closed afterwards.
+async fn stop_and_check_ports(served: Served) -> (Duration, String) {
+    let urls = [
+        served.var("OPENAI_BASE_URL").to_owned(),
+        served.var("GEMINI_BASE_URL").to_owned(),
+    ];
+    let stopped = stop(served).await;
+    for url in &urls {
+        assert_port_closed(url).await;
+    }
+    stopped
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     let cwd = tempfile::tempdir().unwrap();
@@ -332,17 +362,7 @@ async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     }
     assert_eq!(served.var("OPENAI_API_KEY"), OPENAI_KEY);
     assert_eq!(served.var("GEMINI_API_KEY"), GEMINI_KEY);
-    for name in [
-        "OPENAI_BASE_URL",
-        "GEMINI_BASE_URL",
-        "GOOGLE_GEMINI_BASE_URL",
-    ] {
-        assert!(
-            served.var(name).starts_with("https://127.0.0.1:"),
-            "{name}={}",
-            served.var(name)
-        );
-    }
+    assert_urls_on_loopback(&served, "https");
     assert!(served.var("OPENAI_BASE_URL").ends_with("/v1"));
     assert!(served.var("GEMINI_BASE_URL").ends_with("/v1beta"));
     assert_ne!(served.var("OPENAI_BASE_URL"), served.var("GEMINI_BASE_URL"));
@@ -368,16 +388,9 @@ async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     check_gemini(&http, &served).await;
     drop(http);
 
-    let urls = [
-        served.var("OPENAI_BASE_URL").to_owned(),
-        served.var("GEMINI_BASE_URL").to_owned(),
-    ];
-    let (took, stderr) = stop(served).await;
+    let (took, stderr) = stop_and_check_ports(served).await;
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     eprintln!("`traceless mocks` (TLS) stopped {took:?} after SIGTERM");
-    for url in &urls {
-        assert_port_closed(url).await;
-    }
     // Only the CA file it was asked for remains; nothing in its temp dir, nothing elsewhere.
     assert_eq!(
         files_under(cwd.path()),
@@ -400,17 +413,7 @@ async fn plaintext_mocks_serve_http_write_no_ca_and_stop_on_sigterm() {
     let cwd = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let served = start(&["--plaintext"], cwd.path(), tmp.path()).await;
-    for name in [
-        "OPENAI_BASE_URL",
-        "GEMINI_BASE_URL",
-        "GOOGLE_GEMINI_BASE_URL",
-    ] {
-        assert!(
-            served.var(name).starts_with("http://127.0.0.1:"),
-            "{name}={}",
-            served.var(name)
-        );
-    }
+    assert_urls_on_loopback(&served, "http");
     for name in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"] {
         assert!(
             !served.env.contains_key(name),
@@ -423,15 +426,8 @@ async fn plaintext_mocks_serve_http_write_no_ca_and_stop_on_sigterm() {
     check_gemini(&http, &served).await;
     drop(http);
 
-    let urls = [
-        served.var("OPENAI_BASE_URL").to_owned(),
-        served.var("GEMINI_BASE_URL").to_owned(),
-    ];
-    let (took, _) = stop(served).await;
+    let (took, _) = stop_and_check_ports(served).await;
     eprintln!("`traceless mocks` (plaintext) stopped {took:?} after SIGTERM");
-    for url in &urls {
-        assert_port_closed(url).await;
-    }
     // No CA file (not even the default name) and no temp files.
     assert!(
         files_under(cwd.path()).is_empty(),

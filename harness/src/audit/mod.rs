@@ -357,16 +357,14 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     evidence.events = log.snapshot();
     evidence.keep_own_files();
     let recorded = mocks.recorded();
-    let mut ca_vars: Vec<String> = cfg.interception.ca_env.clone();
-    ca_vars.extend(
-        cfg.pipeline
-            .env
-            .iter()
-            .filter(|(_, t)| t.raw().contains("{ca_file}"))
-            .map(|(k, _)| k.clone()),
-    );
+    // The variables that handed the pipeline the audit's CA, named in the pinning error.
+    let ca_path = ca_file.display().to_string();
+    let mut ca_vars: Vec<String> = env
+        .iter()
+        .filter(|(_, v)| v.contains(&ca_path))
+        .map(|(k, _)| k.clone())
+        .collect();
     ca_vars.sort();
-    ca_vars.dedup();
     if let Some(e) = pinning::error(&mocks.tls_refusals(), &recorded, &ca_vars) {
         errors.push(e);
     }

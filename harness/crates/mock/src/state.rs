@@ -74,7 +74,7 @@ impl Shared {
     }
 
     pub fn recorded(&self) -> Vec<RecordedRequest> {
-        lock(&self.recorded).clone()
+        self.recorded_from(0)
     }
 
     pub fn record_refusal(&self, refusal: TlsRefusal) {

@@ -13,6 +13,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::io::ErrorKind;
+
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -165,6 +167,7 @@ impl Front {
         let mut tls = match self.acceptor.accept(stream).await {
             Ok(tls) => tls,
             Err(e) => {
+                // A client cancelled mid-handshake just hangs up: only an alert is a refusal.
                 if let Some(alert) = certificate_alert(&e) {
                     self.refused(
                         format!("sent the TLS alert {alert:?} during the handshake"),
@@ -177,31 +180,31 @@ impl Front {
         // Fingerprint pinning completes the handshake, compares the certificate and hangs up
         // before sending anything: a connection that ends without a byte is a refusal too.
         let mut first = vec![0u8; 16 * 1024];
-        let n = match tls.read(&mut first).await {
-            Ok(0) => {
-                self.refused(
-                    "hung up right after the handshake, sending nothing".to_owned(),
-                    false,
-                );
-                return Ok(());
-            }
-            Ok(n) => n,
-            Err(e) => {
-                if let Some(alert) = certificate_alert(&e) {
-                    self.refused(
-                        format!("sent the TLS alert {alert:?} after the handshake"),
-                        true,
-                    );
-                } else if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                ) {
-                    self.refused(
-                        "hung up right after the handshake, sending nothing".to_owned(),
-                        false,
-                    );
+        let read = tls.read(&mut first).await;
+        let n = match read {
+            Ok(n) if n > 0 => n,
+            _ => {
+                let refusal = match &read {
+                    Ok(_) => Some((HUNG_UP.to_owned(), false)),
+                    Err(e) => match certificate_alert(e) {
+                        Some(alert) => Some((
+                            format!("sent the TLS alert {alert:?} after the handshake"),
+                            true,
+                        )),
+                        None if matches!(
+                            e.kind(),
+                            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+                        ) =>
+                        {
+                            Some((HUNG_UP.to_owned(), false))
+                        }
+                        None => None,
+                    },
+                };
+                if let Some((how, alert)) = refusal {
+                    self.refused(how, alert);
                 }
-                return Err(e).context("reading the first request");
+                return read.map(drop).context("reading the first request");
             }
         };
         let mut upstream = TcpStream::connect(self.upstream)
@@ -290,6 +293,8 @@ impl Front {
             .map_err(|e| anyhow::anyhow!("serving plaintext HTTP: {e}"))
     }
 }
+
+const HUNG_UP: &str = "hung up right after the handshake, sending nothing";
 
 /// The certificate alert a client sent, if this error is one: what a client that does not accept
 /// the mock's certificate says.

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
 use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider};
@@ -46,15 +45,9 @@ async fn require_sdks() {
 
 async fn run_script(name: &str, env: &[(&str, String)]) -> String {
     let mut cmd = tokio::process::Command::new(python());
-    cmd.arg(script(name)).kill_on_drop(true);
-    // Nothing may divert the SDKs from the mocks: no proxies, no provider overrides from the caller.
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
+    cmd.arg(script(name));
+    // No provider overrides from the caller either.
+    let unset = [
         "OPENAI_BASE_URL",
         "OPENAI_API_KEY",
         "GOOGLE_GEMINI_BASE_URL",
@@ -62,25 +55,8 @@ async fn run_script(name: &str, env: &[(&str, String)]) -> String {
         "GEMINI_API_KEY",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_PROXY", "*");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not finish within 120 s"))
-        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    ];
+    run_sdk_script(cmd, name, &unset, env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -73,14 +72,8 @@ async fn require_sdk() {
 async fn run_script(env: &[(&str, String)]) -> String {
     let script = project().join("openai_sdk.mjs");
     let mut cmd = tokio::process::Command::new(node());
-    cmd.arg(&script).current_dir(project()).kill_on_drop(true);
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
+    cmd.arg(&script).current_dir(project());
+    let unset = [
         "NODE_USE_ENV_PROXY",
         "NODE_OPTIONS",
         "NODE_PATH",
@@ -92,26 +85,8 @@ async fn run_script(env: &[(&str, String)]) -> String {
         "OPENAI_ORG_ID",
         "OPENAI_PROJECT_ID",
         "OPENAI_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_PROXY", "*");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within 120 s", script.display()))
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    ];
+    run_sdk_script(cmd, &script.display().to_string(), &unset, env).await
 }
 
 /// The JSON fact line the script printed for `step`.

@@ -6,16 +6,13 @@ use traceless_scan::scan::{NeedleId, Scanner, Subject};
 
 fn check(format: ImageFormat) {
     let mut rng = rand::rng();
-    let img = generate_image(
-        &ImageSpec {
-            format,
-            width: 96,
-            height: 64,
-            metadata: false,
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let spec = ImageSpec {
+        format,
+        width: 96,
+        height: 64,
+        metadata: false,
+    };
+    let img = generate_image(&spec, &mut rng).unwrap();
     let id = NeedleId {
         request: 1,
         subject: Subject::Image,
@@ -23,16 +20,7 @@ fn check(format: ImageFormat) {
     let mut scanner = Scanner::new();
     scanner.add_image(id, &img.bytes);
     // Another file from the same encoder shares its headers and tables, not its coded pixels.
-    let other = generate_image(
-        &ImageSpec {
-            format,
-            width: 96,
-            height: 64,
-            metadata: false,
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let other = generate_image(&spec, &mut rng).unwrap();
     assert!(
         scanner.scan(&other.bytes).iter().all(|h| h.needle != id),
         "{format:?}: a sibling file matched"

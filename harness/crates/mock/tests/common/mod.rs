@@ -1,4 +1,5 @@
-//! Helpers shared by the mock's integration tests: a rustls client trusting the mock CA, and test images.
+//! Helpers shared by the mock's integration tests: a rustls client trusting the mock CA, test
+//! images, and running an official SDK's script.
 
 #![allow(dead_code)]
 
@@ -116,4 +117,43 @@ pub async fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> 
         assert!(start.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Runs an SDK script (`cmd`, named `name` in failures) with `env`, and nothing from the caller's
+/// environment able to divert it from the mocks: no proxy, none of `unset`. Returns its stdout;
+/// fails the test if it exits non-zero or runs past 120 s.
+pub async fn run_sdk_script(
+    mut cmd: tokio::process::Command,
+    name: &str,
+    unset: &[&str],
+    env: &[(&str, String)],
+) -> String {
+    cmd.kill_on_drop(true);
+    let proxies = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ];
+    for var in proxies.iter().chain(unset) {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_PROXY", "*");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not finish within 120 s"))
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
