@@ -112,11 +112,6 @@ impl Mapping {
         }
     }
 
-    /// Whether any page of this mapping is read.
-    pub fn worth_scanning(&self) -> bool {
-        self.coverage() != Coverage::Skip
-    }
-
     pub fn label(&self) -> String {
         let name = if self.path.is_empty() {
             "[anon]"
@@ -488,7 +483,6 @@ mod tests {
         for (line, want) in cases {
             let m = Mapping::parse(line).expect(line);
             assert_eq!(m.coverage(), want, "{line}");
-            assert_eq!(m.worth_scanning(), want != Skip, "{line}");
         }
         let m = Mapping::parse(cases[10].0).unwrap();
         assert_eq!(m.path, "/memfd:img (deleted)");
