@@ -256,7 +256,7 @@ fn each_check_fires_on_its_violation() {
         &["personal-data"],
     );
     check(
-        |ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"eXIf...."),
+        |ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"Exif\0\0MM\0*"),
         &["personal-data"],
     );
     check(
