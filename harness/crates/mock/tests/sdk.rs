@@ -69,12 +69,8 @@ async fn official_sdks_parse_every_answer() {
     })
     .await
     .expect("mocks start");
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, mocks.ca_pem().unwrap()).unwrap();
     let input = png(40, 40);
-    let input_file = dir.path().join("input.png");
-    std::fs::write(&input_file, &input).unwrap();
+    let files = sdk_files(&mocks, &input);
     let script_for = vec![
         Behaviour::Ok,
         Behaviour::Ok,
@@ -85,8 +81,8 @@ async fn official_sdks_parse_every_answer() {
     mocks.set_behaviour(Provider::OpenAi, script_for.clone());
     mocks.set_behaviour(Provider::Gemini, script_for);
     let common_env = [
-        ("TRACELESS_CA_FILE", ca_file.display().to_string()),
-        ("TRACELESS_INPUT_PNG", input_file.display().to_string()),
+        ("TRACELESS_CA_FILE", files.ca.display().to_string()),
+        ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
     ];
 
     let mut env = common_env.to_vec();

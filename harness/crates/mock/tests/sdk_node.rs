@@ -106,12 +106,8 @@ async fn official_node_sdk_parses_every_answer() {
     })
     .await
     .expect("mocks start");
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, mocks.ca_pem().unwrap()).unwrap();
     let input = png(48, 32);
-    let input_file = dir.path().join("input.png");
-    std::fs::write(&input_file, &input).unwrap();
+    let files = sdk_files(&mocks, &input);
     mocks.set_behaviour(
         Provider::OpenAi,
         vec![
@@ -125,10 +121,10 @@ async fn official_node_sdk_parses_every_answer() {
     );
 
     let said = run_script(&[
-        ("NODE_EXTRA_CA_CERTS", ca_file.display().to_string()),
+        ("NODE_EXTRA_CA_CERTS", files.ca.display().to_string()),
         ("TRACELESS_OPENAI_URL", mocks.openai_url()),
         ("TRACELESS_OPENAI_KEY", OPENAI_KEY.into()),
-        ("TRACELESS_INPUT_PNG", input_file.display().to_string()),
+        ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
     ])
     .await;
     let last = said.lines().last().unwrap_or_default();

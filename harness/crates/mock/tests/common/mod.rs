@@ -70,6 +70,26 @@ pub fn plain_client() -> reqwest::Client {
         .expect("client builds")
 }
 
+/// What an SDK script reads from disk: the mocks' CA and an input image, in a directory removed on drop.
+pub struct SdkFiles {
+    _dir: tempfile::TempDir,
+    pub ca: std::path::PathBuf,
+    pub input: std::path::PathBuf,
+}
+
+pub fn sdk_files(mocks: &Mocks, input: &[u8]) -> SdkFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, mocks.ca_pem().unwrap()).unwrap();
+    let input_path = dir.path().join("input.png");
+    std::fs::write(&input_path, input).unwrap();
+    SdkFiles {
+        _dir: dir,
+        ca,
+        input: input_path,
+    }
+}
+
 /// A fresh PNG of random pixels.
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let mut pixels = vec![0u8; (w * h * 3) as usize];
