@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-use crate::config::{FINDING_KINDS, FileError};
+use crate::config::{FileError, finding_kinds};
 
 #[derive(Debug, Clone)]
 pub struct Clause {
@@ -63,7 +63,7 @@ pub fn load(path: &Path, policy_text: &str) -> Result<Vec<Clause>, FileError> {
         }
         let mut checks = Vec::new();
         for k in c.checks {
-            if !FINDING_KINDS.contains(&k.get_ref().as_str()) {
+            if !finding_kinds().contains(&k.get_ref().as_str()) {
                 return Err(FileError::at_span(
                     path,
                     &source,
@@ -72,7 +72,7 @@ pub fn load(path: &Path, policy_text: &str) -> Result<Vec<Clause>, FileError> {
                     format!(
                         "unknown check {:?}; known: {}",
                         k.get_ref(),
-                        FINDING_KINDS.join(", ")
+                        finding_kinds().join(", ")
                     ),
                 ));
             }

@@ -20,7 +20,20 @@ pub struct Evidence {
     /// Whether the mocks served TLS (a plaintext request is then evidence of insecure transport).
     pub mocks_tls: bool,
     pub plaintext_probe: Option<PlaintextProbe>,
+    /// Why the plaintext-URL probe did not run, when it did not.
+    pub plaintext_probe_skipped: Option<String>,
     pub exposure_probes: Vec<ExposureProbe>,
+    /// Whether the written files were probed over the pipeline's port (the probes ran).
+    pub exposure_probed: bool,
+    /// When each completed memory scan of the whole tree ended, in the event log's milliseconds.
+    pub memory_scans: Vec<u64>,
+    /// The providers the policy lists: a call to any other is a finding.
+    pub allowed_providers: Vec<String>,
+    /// How the pipeline died mid-audit, when it did.
+    pub crash: Option<traceless_report::Crash>,
+    /// Property cases (planned, run to their end).
+    pub property_cases: (u32, u32),
+    /// Processes that left the pipeline's tree or outlived its stop: (pid, command line).
     pub orphans: Vec<(u32, Vec<String>)>,
     /// The backend has no age gate: clause 7 cannot be tested.
     pub no_age_gate: bool,

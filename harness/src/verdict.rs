@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use traceless_report::{
-    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Provenance, Report, RequestResult,
-    SCHEMA_ID, ScenarioResult, TimelineEntry, WaiverEntry,
+    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Orphan, Provenance, Report, RequestResult,
+    SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, WaiverEntry,
 };
 use traceless_sandbox::events::{EventKind, MonitorState};
 
@@ -24,7 +24,11 @@ pub struct Inputs<'a> {
     pub waivers: &'a [Waiver],
     pub today: time::Date,
     pub required_monitors: &'a [String],
-    pub ci: bool,
+    /// `--allow-degraded`: monitors that are not active do not make the audit incomplete; the
+    /// report is marked DEGRADED instead.
+    pub allow_degraded: bool,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted: Option<String>,
     pub errors: Vec<String>,
     pub provenance: Provenance,
 }
@@ -40,7 +44,13 @@ pub fn build(inp: Inputs<'_>) -> Report {
         .enumerate()
         .map(|(i, d)| {
             let kind = check::kind(d.kind).expect("drafts come from known kinds");
-            let clauses: Vec<String> = kind.clauses.iter().map(|c| c.to_string()).collect();
+            // The clause map says which clauses each kind verifies: those are the ones it breaks.
+            let clauses: Vec<String> = inp
+                .clauses
+                .iter()
+                .filter(|c| c.checks.iter().any(|k| k == d.kind))
+                .map(|c| c.id.clone())
+                .collect();
             let waiver = inp.waivers.iter().enumerate().find(|(_, w)| {
                 w.expires >= inp.today
                     && match &w.target {
@@ -110,10 +120,16 @@ pub fn build(inp: Inputs<'_>) -> Report {
             }
             .to_owned(),
             reason: m.reason.clone(),
-            // Outside --ci a weaker machine still gets a verdict on what was seen; --ci refuses it.
-            required: inp.ci && inp.required_monitors.iter().any(|r| r == m.monitor.name()),
+            // Strict by default: only an explicit --allow-degraded accepts a weaker machine.
+            required: !inp.allow_degraded
+                && inp.required_monitors.iter().any(|r| r == m.monitor.name()),
         })
         .collect();
+    let degraded = inp.allow_degraded
+        && ev.monitors.iter().any(|m| {
+            m.state != MonitorState::Active
+                && inp.required_monitors.iter().any(|r| r == m.monitor.name())
+        });
 
     let scenarios = inp
         .scenarios
@@ -132,6 +148,19 @@ pub fn build(inp: Inputs<'_>) -> Report {
         scenarios,
         waivers,
         errors,
+        degraded,
+        interrupted: inp.interrupted,
+        crash: ev.crash.clone(),
+        orphans: ev
+            .orphans
+            .iter()
+            .map(|(pid, argv)| Orphan {
+                pid: *pid,
+                argv: argv.clone(),
+                detail: "left the pipeline's session or parent while the audit ran; killed at the stop"
+                    .to_owned(),
+            })
+            .collect(),
     };
     // An expired waiver is an error above: the audit cannot pass until it is renewed or removed.
     report.verdict = report.derived_verdict();
@@ -196,8 +225,31 @@ fn judge_clause(
     }
 }
 
+/// How a scenario went: not run when it sent nothing, incomplete when it sent less than it
+/// holds, failed on an unexpected status or an unwaived finding, passed otherwise.
+fn outcome(planned: u32, sent: u32, status_ok: bool, has_finding: bool) -> ScenarioOutcome {
+    if sent == 0 {
+        ScenarioOutcome::NotRun
+    } else if !status_ok || has_finding {
+        ScenarioOutcome::Fail
+    } else if sent < planned {
+        ScenarioOutcome::Incomplete
+    } else {
+        ScenarioOutcome::Pass
+    }
+}
+
 fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
     let requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
+    // Property cases are drawn as they run: their plan is a number of cases, not of requests.
+    let (planned, sent) = if s.id == crate::audit::PROPERTY_SCENARIO {
+        (ev.property_cases.0, ev.property_cases.1)
+    } else {
+        (
+            s.requests.iter().map(|r| r.repeat).sum::<u32>(),
+            requests.len() as u32,
+        )
+    };
     let ids: BTreeSet<u32> = requests.iter().map(|r| r.id).collect();
     let status_ok = requests
         .iter()
@@ -273,7 +325,8 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
         id: s.id.clone(),
         title: s.title.clone(),
         clauses: s.clauses.clone(),
-        passed: status_ok && !has_finding,
+        outcome: outcome(planned, sent, status_ok, has_finding),
+        requests_not_sent: planned.saturating_sub(sent),
         requests: requests
             .iter()
             .map(|r| RequestResult {

@@ -1,9 +1,12 @@
 //! The harness catches each deliberately faulty pipeline in `tests/faulty/` with the right
 //! finding kind, and passes the clean control. Each pipeline is audited from a config alone.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use common::root;
 
 use serde::Deserialize;
 
@@ -22,13 +25,6 @@ struct Entry {
     may: Vec<String>,
     #[serde(default)]
     error: Option<String>,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 fn faulty_dir() -> PathBuf {
@@ -58,56 +54,18 @@ fn audit_with(name: &str, extra: &str) -> (i32, Vec<String>, serde_json::Value) 
 /// Audits with `extra` appended to the config and `args` added to the command line.
 fn audit_args(name: &str, extra: &str, args: &[&str]) -> (i32, Vec<String>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let r = root();
-    let config = format!(
-        r#"[policy]
-text = "{policy}"
-clauses = "{clauses}"
-memory_grace_ms = 500
-
-[pipeline]
-command = ["python3", "{script}"]
-startup_timeout_ms = 15000
-shutdown_grace_ms = 3000
-
-[pipeline.env]
-TRACELESS_LISTEN = "127.0.0.1:{{port}}"
-OPENAI_BASE_URL = "{{openai_url}}/v1"
-GEMINI_BASE_URL = "{{gemini_url}}/v1beta"
-OPENAI_API_KEY = "{{openai_key}}"
-GEMINI_API_KEY = "{{gemini_key}}"
-TRACELESS_EXTRA_CA = "{{ca_file}}"
-PYTHONDONTWRITEBYTECODE = "1"
-
-[audit]
-scenarios = ["{scenarios}/*.toml"]
-cases = 0
-"#,
-        policy = r.join("fixtures/policy/privacy-policy.txt").display(),
-        clauses = r.join("fixtures/policy/clauses.toml").display(),
-        script = faulty_dir().join(format!("{name}.py")).display(),
-        scenarios = faulty_dir().join("scenarios").display(),
+    let config = common::config(
+        &faulty_dir().join(format!("{name}.py")),
+        &faulty_dir().join("scenarios/*.toml").display().to_string(),
+        common::Extra {
+            tail: extra,
+            ..common::Extra::default()
+        },
     );
-    let cfg = dir.path().join("traceless.toml");
-    std::fs::write(&cfg, format!("{config}\n{extra}")).unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(env!("CARGO_BIN_EXE_traceless"))
-        .args(["audit", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .args(args)
+    let output = common::audit_command(dir.path(), &config, args)
         .output()
         .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap_or_else(|e| {
-            panic!(
-                "no report for {name}: {e}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        }))
-        .unwrap();
+    let report = common::report(dir.path(), &output);
     let mut kinds: Vec<String> = report["findings"]
         .as_array()
         .unwrap()

@@ -1,29 +1,35 @@
 //! One audit run: start the mocks and the pipeline under every monitor, drive the scenarios,
 //! gather the evidence, stop everything. Judging the evidence is [`crate::check`]'s job.
+//!
+//! The stages, in order: [`launch`] (folders, keys, placeholder values, the launch spec),
+//! the mocks and the resolver, the pipeline, [`driver`] (scenarios, then [`property`] cases),
+//! settling and [`probes`], the stop, the plaintext-URL probe, and gathering the evidence.
 
 mod client;
+mod driver;
+mod launch;
 mod pinning;
 mod prepare;
 mod probes;
 mod property;
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rand::SeedableRng as _;
 use tokio_util::sync::CancellationToken;
-use traceless_mock::{MockOptions, Mocks, Provider, RecordedRequest};
-use traceless_sandbox::events::{EventLog, MonitorKind, MonitorStatus};
+use traceless_mock::{MockOptions, Mocks, RecordedRequest};
+use traceless_sandbox::events::{EventLog, MonitorKind, MonitorState, MonitorStatus};
 use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
 use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
 use crate::config::Config;
-use crate::evidence::{Evidence, ProviderCall, SentRequest};
+use crate::evidence::{Evidence, PlaintextProbe, ProbeOutcome, ProviderCall, SentRequest};
 use crate::scenario::Scenario;
+use driver::{Driver, Halt};
 
 pub use client::{Client, Payload};
 pub use property::SCENARIO_ID as PROPERTY_SCENARIO;
@@ -81,170 +87,61 @@ pub struct RunResult {
     pub pipeline_binary: Option<PathBuf>,
 }
 
-/// Runs the audit; never leaves a process or a temporary file behind, even when it fails or
-/// `cancel` fires (the supervisor's and the temp dir's `Drop` do the cleaning on every path).
+/// Runs the audit as a sequence of stages: set the stage, start the mocks and the resolver,
+/// start the pipeline, drive the scenarios and the property cases, settle and probe, stop,
+/// probe plaintext URLs, gather. Fails only when nothing could be started; from then on every
+/// failure is an error in the result beside the evidence gathered so far, so a late failure
+/// never throws evidence away. Never leaves a process or a temporary file behind, even when
+/// `cancel` fires (the supervisor's and the workspace's `Drop` clean on every path).
 pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<RunResult> {
     let cfg = plan.config;
-    let root = tempfile::Builder::new()
-        .prefix("traceless-audit-")
-        .tempdir()
-        .context("creating the audit's temp dir")?;
-    let tmpdir = root.path().join("tmp");
-    let home = root.path().join("home");
-    let private_work = root.path().join("work");
-    for d in [&tmpdir, &home, &private_work] {
-        std::fs::create_dir_all(d)?;
-    }
-    let workdir = cfg.pipeline.workdir.clone().unwrap_or(private_work);
-    let ca_file = root.path().join("audit-ca.pem");
-
+    let ws = launch::Workspace::create(cfg)?;
     let isolated = plan.isolation.state == traceless_sandbox::events::MonitorState::Active;
     let log = EventLog::new();
-    let keys = (
-        format!("sk-traceless-{:032x}", rand::random::<u128>()),
-        format!("AIza-traceless-{:024x}", rand::random::<u128>()),
-    );
-    let hosts = interception_hosts(cfg);
-    let mut options = MockOptions {
-        tls: true,
-        openai_key: keys.0.clone(),
-        gemini_key: keys.1.clone(),
-        timeout_hold: Duration::from_secs(120),
-        extra_hostnames: cfg.interception.hosts.clone(),
-        ..MockOptions::default()
-    };
-    if isolated {
-        // Only inside the private namespace is 443 ours to take.
-        options.bind = OPENAI_IP.into();
-        options.gemini_bind = Some(GEMINI_IP.into());
-        options.openai_port = 443;
-        options.gemini_port = 443;
-        options
-            .extra_hostnames
-            .extend([OPENAI_IP.to_string(), GEMINI_IP.to_string()]);
-    }
-    let mocks = Mocks::start(options)
-        .await
-        .context("starting the mock providers")?;
-    std::fs::write(&ca_file, mocks.ca_pem().unwrap_or_default()).context("writing the audit CA")?;
-
+    let keys = launch::Keys::fresh();
+    let mocks = start_mocks(cfg, &keys, isolated).await?;
+    std::fs::write(&ws.ca_file, mocks.ca_pem().unwrap_or_default())
+        .context("writing the audit CA")?;
     let mut allowed_addresses = vec![
         mocks.openai_addr().to_string(),
         mocks.gemini_addr().to_string(),
     ];
     let _dns = if isolated {
-        let answers = hosts.iter().cloned().collect();
-        match traceless_sandbox::dns::start(SocketAddr::from((RESOLVER, 53)), answers, log.clone())
-            .await
-        {
-            Ok(d) => {
-                allowed_addresses.push(format!("{RESOLVER}:53"));
-                Some(d)
-            }
-            Err(e) => {
-                tracing::warn!("the audit's resolver did not start: {e:#}");
-                None
-            }
-        }
+        start_resolver(cfg, &log, &mut allowed_addresses).await
     } else {
         None
     };
-
     let scanner = Arc::new(RwLock::new(Scanner::new()));
-    {
-        let mut s = scanner.write().expect("scanner lock");
-        s.add_token(
-            NeedleId {
-                request: 0,
-                subject: Subject::ApiKey,
-            },
-            &keys.0,
-        );
-        s.add_token(
-            NeedleId {
-                request: 0,
-                subject: Subject::ApiKey,
-            },
-            &keys.1,
-        );
-    }
+    register_keys(&mut scanner.write().expect("scanner lock"), &keys);
 
-    let port = free_port()?;
+    let port = launch::free_port()?;
     let pipeline_addr = SocketAddr::from(([127, 0, 0, 1], port));
     allowed_addresses.push(pipeline_addr.to_string());
-    let values: BTreeMap<&str, String> = [
-        ("port", port.to_string()),
-        ("openai_url", mocks.openai_url()),
-        ("gemini_url", mocks.gemini_url()),
-        ("openai_key", keys.0.clone()),
-        ("gemini_key", keys.1.clone()),
-        ("ca_file", ca_file.display().to_string()),
-        ("tmpdir", tmpdir.display().to_string()),
-        ("workdir", workdir.display().to_string()),
-    ]
-    .into();
-    let command: Vec<String> = cfg
-        .pipeline
-        .command
-        .iter()
-        .map(|t| t.fill(&values))
-        .collect();
-    let pipeline_binary = which(&command[0]);
-    let mut env: Vec<(String, String)> = cfg
-        .pipeline
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.fill(&values)))
-        .collect();
-    for var in &cfg.interception.ca_env {
-        if !env.iter().any(|(k, _)| k == var) {
-            env.push((var.clone(), ca_file.display().to_string()));
-        }
-    }
-    let spec = PipelineSpec {
-        command: command.clone(),
-        env: env.clone(),
-        workdir: workdir.clone(),
-        tmpdir: tmpdir.clone(),
-        home: home.clone(),
-        watch_roots: vec![],
-        trace_syscalls: plan.monitors,
-        pid_namespace: true,
-        ignore_paths: vec![ca_file.clone()],
-    };
+    let values = launch::values(port, mocks.openai_url(), mocks.gemini_url(), &keys, &ws);
+    let spec = launch::pipeline_spec(cfg, &values, &ws, plan.monitors);
+    let pipeline_binary = launch::which(&spec.command[0]);
 
     let mut errors = Vec::new();
     let mut evidence = Evidence {
         mocks_tls: true,
-        allowed_addresses: allowed_addresses.clone(),
+        allowed_addresses,
         memory_grace_ms: cfg.policy.memory_grace.as_millis() as u64,
         allowed_hosts: cfg.interception.hosts.clone(),
+        allowed_providers: cfg.policy.allowed_providers.clone(),
         no_age_gate: cfg.pipeline.request.age_field.is_none(),
+        property_cases: (plan.cases, 0),
         ..Evidence::default()
     };
     (plan.progress)(Step::Phase("starting the pipeline"));
     let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
-    let mut attempt = 0;
-    let (supervisor, healthy) = loop {
-        attempt += 1;
-        let supervisor = Supervisor::start(spec.clone(), scanner.clone(), log.clone())
-            .await
-            .context("starting the pipeline")?;
-        let healthy = tokio::select! {
-            r = supervisor.wait_healthy(&health_url, cfg.pipeline.startup_timeout) => r,
-            () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    let (supervisor, healthy) =
+        match start_pipeline(&spec, &health_url, cfg, &scanner, &log, &cancel).await {
+            Ok(started) => started,
+            Err(e) => {
+                errors.push(format!("starting the pipeline: {e:#}"));
+                return Ok(gathered(evidence, errors, &cancel, pipeline_binary));
+            }
         };
-        // util-linux's `unshare` launcher itself occasionally fails before the pipeline starts
-        // ("sigprocmask unblock failed"): that says nothing about the pipeline, so try once more.
-        let launcher_failed = healthy
-            .as_ref()
-            .is_err_and(|e| format!("{e:#}").contains("unshare: "));
-        if launcher_failed && attempt == 1 && !cancel.is_cancelled() {
-            supervisor.stop(Duration::from_secs(1)).await;
-            continue;
-        }
-        break (Arc::new(supervisor), healthy);
-    };
     let mut interrupted = cancel.is_cancelled();
     if let Err(e) = healthy {
         errors.push(format!(
@@ -267,105 +164,60 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             batch_marks: (0, 0),
             evidence: &mut evidence,
         };
-        for scenario in plan.scenarios {
-            (plan.progress)(Step::Scenario(&scenario.id));
-            tokio::select! {
-                r = driver.scenario(scenario) => if let Err(e) = r { errors.push(format!("scenario {}: {e:#}", scenario.id)) },
-                () = cancel.cancelled() => { interrupted = true; break; }
-            }
-        }
-        if !interrupted && plan.cases > 0 {
-            (plan.progress)(Step::Phase(&format!("{} property cases", plan.cases)));
-            tokio::select! {
-                failure = property::run(&mut driver, plan.cases, plan.seed, &cancel) => {
-                    if let Some(f) = failure {
-                        errors.push(format!("{f} (replay: traceless audit --seed {})", plan.seed));
-                    }
-
-                }
-                () = cancel.cancelled() => interrupted = true,
-            }
-        }
-        driver.attribute_new_calls();
-        driver.scan_answers(None);
-        if !interrupted && let Err(e) = driver.memory_check(true).await {
-            errors.push(format!("the final memory scan: {e:#}"));
-        }
-        if !interrupted {
-            let traced = plan.monitors;
-            let written = probes::written_files(&log.snapshot(), traced);
+        interrupted |= drive(&mut driver, plan, &cancel, &mut errors).await;
+        settle(&mut driver, interrupted, &mut errors).await;
+        if !interrupted && driver.evidence.crash.is_none() {
+            (plan.progress)(Step::Phase("probing for public exposure"));
+            let written = probes::written_files(&log.snapshot(), plan.monitors);
             // Outputs become needles only once their call is attributed: look again at what is left.
             probes::rescan(&written, &scanner.read().expect("scanner lock"), &log);
-            (plan.progress)(Step::Phase("probing for public exposure"));
             evidence.exposure_probes =
-                probes::exposure(&client, &workdir, &written, &scanner).await;
+                probes::exposure(&client, &ws.workdir, &written, &scanner).await;
+            evidence.exposure_probed = true;
         }
     }
 
     (plan.progress)(Step::Phase("stopping the pipeline"));
-    let supervisor = Arc::try_unwrap(supervisor)
-        .map_err(|_| anyhow::anyhow!("the supervisor is still shared"))?;
-    let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
-    evidence.orphans = stop.orphans.clone();
-    evidence.monitors = merge_statuses(stop.statuses, &plan.isolation);
-
-    let url_variables: Vec<String> = cfg
-        .pipeline
-        .env
-        .iter()
-        .filter(|(_, t)| t.raw().contains("{openai_url}") || t.raw().contains("{gemini_url}"))
-        .map(|(k, _)| k.clone())
-        .collect();
-    // A backend with hard-coded provider URLs cannot be handed plaintext ones: nothing to probe.
-    if cfg.pipeline.refuses_plaintext_providers
-        && !url_variables.is_empty()
-        && !interrupted
-        && errors.is_empty()
-    {
-        (plan.progress)(Step::Phase("probing plaintext provider URLs"));
-        // A fresh port: the audited instance's may linger in TIME_WAIT.
-        let probe_port = free_port()?;
-        let mut probe_values = values.clone();
-        probe_values.insert("port", probe_port.to_string());
-        for key in ["openai_url", "gemini_url"] {
-            let url = probe_values[key].replacen("https://", "http://", 1);
-            probe_values.insert(key, url);
+    match Arc::try_unwrap(supervisor) {
+        Ok(supervisor) => {
+            let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
+            evidence.orphans = stop.orphans.clone();
+            evidence.monitors = statuses(stop.statuses, &plan.isolation, &evidence);
         }
-        let probe_env = cfg
-            .pipeline
-            .env
-            .iter()
-            .filter(|(k, _)| k != "TRACELESS_ALLOW_PLAINTEXT_PROVIDERS")
-            .map(|(k, t)| (k.clone(), t.fill(&probe_values)))
-            .collect();
-        let probe_spec = PipelineSpec {
-            command,
-            env: probe_env,
-            workdir,
-            tmpdir,
-            home,
-            watch_roots: vec![],
-            trace_syscalls: false,
-            pid_namespace: true,
-            ignore_paths: vec![ca_file.clone()],
-        };
-        let url = format!("http://127.0.0.1:{probe_port}{}", cfg.pipeline.health);
-        evidence.plaintext_probe =
-            Some(probes::plaintext(probe_spec, &url, url_variables, &scanner, &cancel).await?);
+        Err(_) => errors.push("the supervisor is still shared: the pipeline was not stopped cleanly".to_owned()),
+    }
+
+    if let Some(why) = launch::plaintext_probe_skipped(cfg) {
+        evidence.plaintext_probe_skipped = Some(why);
+    } else if interrupted || cancel.is_cancelled() {
+        evidence.plaintext_probe_skipped = Some("the audit was interrupted".to_owned());
+    } else if evidence.crash.is_some() || !errors.is_empty() {
+        evidence.plaintext_probe_skipped =
+            Some("the audit had already failed: the probe would prove nothing".to_owned());
+    } else {
+        (plan.progress)(Step::Phase("probing plaintext provider URLs"));
+        match plaintext_probe(cfg, &values, &ws, &mocks, &scanner, &cancel).await {
+            Ok(probe) => {
+                if let ProbeOutcome::Inconclusive(why) = &probe.outcome {
+                    errors.push(format!("the plaintext-URL probe was inconclusive: {why}"));
+                }
+                evidence.plaintext_probe = Some(probe);
+            }
+            Err(e) => {
+                errors.push(format!("the plaintext-URL probe: {e:#}"));
+                evidence.plaintext_probe_skipped = Some(format!("it failed to start: {e:#}"));
+            }
+        }
     }
 
     evidence.events = log.snapshot();
     evidence.keep_own_files();
     let recorded = mocks.recorded();
-    // The variables that handed the pipeline the audit's CA, named in the pinning error.
-    let ca_path = ca_file.display().to_string();
-    let mut ca_vars: Vec<String> = env
-        .iter()
-        .filter(|(_, v)| v.contains(&ca_path))
-        .map(|(k, _)| k.clone())
-        .collect();
-    ca_vars.sort();
-    if let Some(e) = pinning::error(&mocks.tls_refusals(), &recorded, &ca_vars) {
+    if let Some(e) = pinning::error(
+        &mocks.tls_refusals(),
+        &recorded,
+        &launch::ca_variables(&spec, &ws),
+    ) {
         errors.push(e);
     }
     evidence.provider_calls = attribute(
@@ -375,242 +227,219 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         &log,
     );
     mocks.shutdown().await;
-    drop(root);
-    Ok(RunResult {
+    drop(ws);
+    Ok(gathered(evidence, errors, &cancel, pipeline_binary).with_interrupted(interrupted))
+}
+
+impl RunResult {
+    fn with_interrupted(mut self, interrupted: bool) -> RunResult {
+        self.interrupted |= interrupted;
+        self
+    }
+}
+
+fn gathered(
+    evidence: Evidence,
+    errors: Vec<String>,
+    cancel: &CancellationToken,
+    pipeline_binary: Option<PathBuf>,
+) -> RunResult {
+    RunResult {
         evidence,
         errors,
-        interrupted: interrupted || cancel.is_cancelled(),
+        interrupted: cancel.is_cancelled(),
         pipeline_binary,
+    }
+}
+
+/// The mock providers, behind TLS from a fresh CA; inside the private namespace on the
+/// providers' real port, each on the address the providers' host names resolve to.
+async fn start_mocks(cfg: &Config, keys: &launch::Keys, isolated: bool) -> anyhow::Result<Mocks> {
+    let mut options = MockOptions {
+        tls: true,
+        openai_key: keys.openai.clone(),
+        gemini_key: keys.gemini.clone(),
+        timeout_hold: Duration::from_secs(120),
+        extra_hostnames: cfg.interception.hosts.clone(),
+        ..MockOptions::default()
+    };
+    if isolated {
+        // Only inside the private namespace is 443 ours to take.
+        options.bind = OPENAI_IP.into();
+        options.gemini_bind = Some(GEMINI_IP.into());
+        options.openai_port = 443;
+        options.gemini_port = 443;
+        options
+            .extra_hostnames
+            .extend([OPENAI_IP.to_string(), GEMINI_IP.to_string()]);
+    }
+    Mocks::start(options)
+        .await
+        .context("starting the mock providers")
+}
+
+/// The harness's resolver inside the namespace: provider names to the mocks, the rest refused.
+async fn start_resolver(
+    cfg: &Config,
+    log: &EventLog,
+    allowed_addresses: &mut Vec<String>,
+) -> Option<traceless_sandbox::dns::DnsServer> {
+    let answers = interception_hosts(cfg).into_iter().collect();
+    match traceless_sandbox::dns::start(SocketAddr::from((RESOLVER, 53)), answers, log.clone())
+        .await
+    {
+        Ok(d) => {
+            allowed_addresses.push(format!("{RESOLVER}:53"));
+            Some(d)
+        }
+        Err(e) => {
+            tracing::warn!("the audit's resolver did not start: {e:#}");
+            None
+        }
+    }
+}
+
+/// The audit's API keys are needles too: a key in a log is a leak.
+fn register_keys(scanner: &mut Scanner, keys: &launch::Keys) {
+    for key in [&keys.openai, &keys.gemini] {
+        scanner.add_token(
+            NeedleId {
+                request: 0,
+                subject: Subject::ApiKey,
+            },
+            key,
+        );
+    }
+}
+
+/// Starts the pipeline under every monitor and waits for its health check.
+async fn start_pipeline(
+    spec: &PipelineSpec,
+    health_url: &str,
+    cfg: &Config,
+    scanner: &Arc<RwLock<Scanner>>,
+    log: &EventLog,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(Arc<Supervisor>, anyhow::Result<()>)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let supervisor = Supervisor::start(spec.clone(), scanner.clone(), log.clone())
+            .await
+            .context("starting the pipeline")?;
+        let healthy = tokio::select! {
+            r = supervisor.wait_healthy(health_url, cfg.pipeline.startup_timeout) => r,
+            () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+        };
+        // util-linux's `unshare` launcher itself occasionally fails before the pipeline starts
+        // ("sigprocmask unblock failed"): that says nothing about the pipeline, so try once more.
+        let launcher_failed = healthy
+            .as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("unshare: "));
+        if launcher_failed && attempt == 1 && !cancel.is_cancelled() {
+            supervisor.stop(Duration::from_secs(1)).await;
+            continue;
+        }
+        return Ok((Arc::new(supervisor), healthy));
+    }
+}
+
+/// Drives every scenario, then the property cases; stops at an interruption or when the
+/// pipeline dies. Returns whether it was interrupted.
+async fn drive(
+    driver: &mut Driver<'_>,
+    plan: &Plan<'_>,
+    cancel: &CancellationToken,
+    errors: &mut Vec<String>,
+) -> bool {
+    for scenario in plan.scenarios {
+        (plan.progress)(Step::Scenario(&scenario.id));
+        tokio::select! {
+            r = driver.scenario(scenario) => match r {
+                Ok(()) => {}
+                Err(Halt::PipelineDied) => return false,
+                Err(Halt::Error(e)) => errors.push(format!("scenario {}: {e:#}", scenario.id)),
+            },
+            () = cancel.cancelled() => return true,
+        }
+    }
+    if plan.cases == 0 {
+        return false;
+    }
+    (plan.progress)(Step::Phase(&format!("{} property cases", plan.cases)));
+    tokio::select! {
+        failure = property::run(driver, plan.cases, plan.seed, cancel) => {
+            if let Some(f) = failure {
+                errors.push(format!("{f} (replay: traceless audit --seed {})", plan.seed));
+            }
+            false
+        }
+        () = cancel.cancelled() => true,
+    }
+}
+
+/// After driving: every call attributed, every answer scanned with every needle, and, when the
+/// pipeline still runs, a last memory scan a grace period after the last request.
+async fn settle(driver: &mut Driver<'_>, interrupted: bool, errors: &mut Vec<String>) {
+    driver.attribute_new_calls();
+    driver.scan_answers(None);
+    if !interrupted
+        && driver.evidence.crash.is_none()
+        && let Err(e) = driver.memory_check(true).await
+    {
+        errors.push(format!("the final memory scan: {e:#}"));
+    }
+}
+
+/// Starts the pipeline again with `http://` provider URLs: refusing at start-up is the pass.
+async fn plaintext_probe(
+    cfg: &Config,
+    values: &launch::Values,
+    ws: &launch::Workspace,
+    mocks: &Mocks,
+    scanner: &Arc<RwLock<Scanner>>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<PlaintextProbe> {
+    // A fresh port: the audited instance's may linger in TIME_WAIT.
+    let port = launch::free_port()?;
+    let spec = launch::plaintext_spec(cfg, values, ws, port);
+    let url = format!("http://127.0.0.1:{port}{}", cfg.pipeline.health);
+    let calls_before = mocks.recorded().len();
+    let variables = launch::url_variables(cfg);
+    let started = probes::plaintext(spec, &url, scanner, cancel).await?;
+    // A plaintext request that reached a mock is acceptance, whatever the process did next.
+    let sent_plaintext = mocks
+        .recorded_from(calls_before)
+        .iter()
+        .any(|c| !c.tls);
+    Ok(PlaintextProbe {
+        outcome: probes::judge_plaintext(started, sent_plaintext, &variables),
+        variables,
     })
 }
 
-struct Driver<'a> {
-    cfg: &'a Config,
-    client: &'a Client,
-    mocks: &'a Mocks,
-    scanner: &'a Arc<RwLock<Scanner>>,
-    log: &'a EventLog,
-    supervisor: &'a Arc<Supervisor>,
-    rng: rand::rngs::StdRng,
-    next_id: RequestId,
-    memory_scans: bool,
-    /// When the last memory scan ended.
-    last_memory_scan: Option<std::time::Instant>,
-    /// Provider calls attributed so far (they are recorded in arrival order).
-    seen_calls: usize,
-    /// The event log's length and the calls seen when the latest batch was sent: what came
-    /// after is what that batch may have caused.
-    batch_marks: (usize, usize),
-    evidence: &'a mut Evidence,
-}
-
-impl Driver<'_> {
-    async fn scenario(&mut self, scenario: &Scenario) -> anyhow::Result<()> {
-        self.send_all(scenario).await?;
-        // No wait here: a hit counts only for requests that ended a grace period before the
-        // scan, so earlier requests are judged now and this scenario's by a later scan.
-        self.memory_check(false).await
+/// Each monitor's final status. The egress monitor takes the isolation's status when that is
+/// weaker (no namespace: connections could leave); the memory monitor is active only if a scan
+/// of the whole tree completed.
+fn statuses(
+    mut statuses: Vec<MonitorStatus>,
+    isolation: &MonitorStatus,
+    ev: &Evidence,
+) -> Vec<MonitorStatus> {
+    if isolation.state != MonitorState::Active {
+        statuses.retain(|s| s.monitor != MonitorKind::Egress);
+        statuses.push(isolation.clone());
     }
-
-    /// Sends a scenario's requests in order, each batch of `concurrency` at once.
-    async fn send_all(&mut self, scenario: &Scenario) -> anyhow::Result<Vec<RequestId>> {
-        let mut ids = Vec::new();
-        for spec in &scenario.requests {
-            let mut remaining = spec.repeat;
-            while remaining > 0 {
-                let batch = remaining.min(spec.concurrency);
-                remaining -= batch;
-                let specs = vec![spec; batch as usize];
-                ids.extend(self.send_batch(&scenario.id, &specs).await?);
-            }
-        }
-        Ok(ids)
-    }
-
-    /// Sends these requests at once, each with fresh canaries, and records the answers.
-    async fn send_batch(
-        &mut self,
-        scenario: &str,
-        specs: &[&crate::scenario::RequestSpec],
-    ) -> anyhow::Result<Vec<RequestId>> {
-        self.batch_marks = (self.log.len(), self.seen_calls);
-        for spec in specs {
-            if let Ok(p) = spec.provider.parse::<Provider>() {
-                self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
-            }
-        }
-        let mut prepared = Vec::new();
-        for spec in specs {
-            let id = self.next_id;
-            self.next_id += 1;
-            let p = prepare::prepare(
-                id,
-                spec,
-                &mut self.rng,
-                &mut self.scanner.write().expect("scanner lock"),
-            )?;
-            prepared.push((id, *spec, p));
-        }
-        let (client, cfg, log) = (self.client, self.cfg, self.log);
-        let sends = prepared.iter().map(|(id, spec, p)| async move {
-            let started = log.since_start_ms();
-            let answer = client
-                .send(
-                    &cfg.pipeline.request,
-                    &cfg.pipeline.response,
-                    &p.payload,
-                    spec.client,
-                )
-                .await;
-            (
-                *id,
-                *spec,
-                p.had_metadata,
-                started,
-                log.since_start_ms(),
-                answer,
-            )
+    if ev.memory_scans.is_empty() {
+        statuses.retain(|s| s.monitor != MonitorKind::Memory);
+        statuses.push(MonitorStatus {
+            monitor: MonitorKind::Memory,
+            state: MonitorState::Unavailable,
+            reason: Some("no memory scan of the pipeline's tree completed".to_owned()),
         });
-        let mut ids = Vec::new();
-        for (id, spec, had_metadata, started_ms, ended_ms, answer) in
-            futures::future::join_all(sends).await
-        {
-            ids.push(id);
-            self.evidence.requests.push(SentRequest {
-                id,
-                scenario: scenario.to_owned(),
-                provider: spec.provider.clone(),
-                age: spec.age,
-                behaviour: spec
-                    .provider_behaviour
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                client: spec.client,
-                expected_status: spec.expect_status,
-                status: answer.status,
-                started_ms,
-                ended_ms,
-                response_body: answer.body,
-                response_hits: Vec::new(),
-                error: answer.error,
-                had_metadata,
-            });
-        }
-        self.attribute_new_calls();
-        Ok(ids)
     }
-
-    /// Findings that concern these requests, the latest batch sent (memory is judged after the
-    /// grace period).
-    fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
-        let (events_from, calls_from) = self.batch_marks;
-        self.scan_answers(Some(ids));
-        let since = self
-            .evidence
-            .requests
-            .iter()
-            .filter(|r| ids.contains(&r.id))
-            .map(|r| r.started_ms)
-            .min()
-            .unwrap_or(0);
-        let scanner = self.scanner.read().expect("scanner lock");
-        let calls: Vec<RecordedRequest> = self
-            .mocks
-            .recorded_from(calls_from)
-            .into_iter()
-            .filter(|c| arrival_ms(c, self.log) + 5 >= since)
-            .collect();
-        let mut snapshot = Evidence {
-            requests: self
-                .evidence
-                .requests
-                .iter()
-                .filter(|r| ids.contains(&r.id))
-                .cloned()
-                .collect(),
-            provider_calls: attribute(&calls, &scanner, &self.evidence.requests, self.log),
-            events: self
-                .log
-                .snapshot_from(events_from)
-                .into_iter()
-                .filter(|e| {
-                    e.t_ms + 5 >= since
-                        && !matches!(
-                            e.kind,
-                            traceless_sandbox::events::EventKind::MemoryHits { .. }
-                        )
-                })
-                .collect(),
-            monitors: self.supervisor.statuses(),
-            allowed_addresses: self.evidence.allowed_addresses.clone(),
-            allowed_hosts: self.evidence.allowed_hosts.clone(),
-            mocks_tls: self.evidence.mocks_tls,
-            no_age_gate: self.evidence.no_age_gate,
-            memory_grace_ms: self.evidence.memory_grace_ms,
-            ..Evidence::default()
-        };
-        drop(scanner);
-        snapshot.keep_own_files();
-        crate::check::run_all(&snapshot)
-            .into_iter()
-            .filter(|d| d.request.is_some_and(|r| ids.contains(&r)) || d.request.is_none())
-            .collect()
-    }
-
-    /// Scans the memory of every live process of the tree; with `after_grace`, first waits the
-    /// policy's grace period so that every request so far is judged.
-    async fn memory_check(&mut self, after_grace: bool) -> anyhow::Result<()> {
-        if !self.memory_scans {
-            return Ok(());
-        }
-        let grace = self.cfg.policy.memory_grace;
-        if after_grace {
-            // The policy's grace period: how long image bytes may linger after a request ends.
-            tokio::time::sleep(grace).await;
-        } else if self.last_memory_scan.is_some_and(|t| t.elapsed() < grace) {
-            // A scan judges only requests that ended a grace period before it, so scanning
-            // more often than once per grace period judges nothing sooner; every request is
-            // still judged by the first scan at least one grace period after it ends.
-            return Ok(());
-        }
-        let supervisor = self.supervisor.clone();
-        // The supervisor records what it finds in the event log itself.
-        tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
-        self.last_memory_scan = Some(std::time::Instant::now());
-        Ok(())
-    }
-
-    /// Registers the outputs of provider calls made since the last look, under the audit
-    /// request whose image they carried.
-    fn attribute_new_calls(&mut self) {
-        let recorded = self.mocks.recorded_from(self.seen_calls);
-        let mut scanner = self.scanner.write().expect("scanner lock");
-        for call in &recorded {
-            let owners = carried(call, &scanner, &self.evidence.requests, self.log);
-            if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
-                scanner.add_image(
-                    NeedleId {
-                        request: *owner,
-                        subject: Subject::Output,
-                    },
-                    out,
-                );
-            }
-        }
-        self.seen_calls += recorded.len();
-    }
-
-    /// Scans these requests' answers for every needle known now (other requests' data in them
-    /// is a cross-request leak).
-    fn scan_answers(&mut self, ids: Option<&[RequestId]>) {
-        let scanner = self.scanner.read().expect("scanner lock");
-        for req in &mut self.evidence.requests {
-            if ids.is_none_or(|ids| ids.contains(&req.id)) {
-                req.response_hits = scanner.scan(&req.response_body);
-            }
-        }
-    }
+    statuses.sort_by_key(|s| s.monitor);
+    statuses
 }
 
 /// When a mock received a call, in the event log's milliseconds.
@@ -689,37 +518,4 @@ fn attribute(
             }
         })
         .collect()
-}
-
-/// The supervisor's monitor statuses, with the egress monitor taking the isolation's status
-/// when that is weaker (no namespace: connections could leave).
-fn merge_statuses(
-    mut statuses: Vec<MonitorStatus>,
-    isolation: &MonitorStatus,
-) -> Vec<MonitorStatus> {
-    if isolation.state != traceless_sandbox::events::MonitorState::Active {
-        statuses.retain(|s| s.monitor != MonitorKind::Egress);
-        statuses.push(isolation.clone());
-    }
-    statuses.sort_by_key(|s| s.monitor);
-    statuses
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .context("finding a free port for the pipeline")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// The file a command name runs, for the provenance digest.
-fn which(program: &str) -> Option<PathBuf> {
-    let p = Path::new(program);
-    if p.components().count() > 1 {
-        return p.is_file().then(|| p.to_path_buf());
-    }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|c| c.is_file())
 }

@@ -11,7 +11,7 @@ use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
 use traceless_scan::scan::Scanner;
 
 use super::client::Client;
-use crate::evidence::{ExposureProbe, PlaintextProbe, ProbeOutcome};
+use crate::evidence::{ExposureProbe, ProbeOutcome};
 
 /// Every file the pipeline wrote (read back or vanished), once each. With syscalls traced, only
 /// files its own process tree opened for writing: shared folders also see other programs.
@@ -118,28 +118,163 @@ pub async fn exposure(
     out
 }
 
-/// Starts the pipeline with plaintext provider URLs: refusing at start-up is the pass.
-/// `variables` names the environment variables that were given `http://` URLs.
+/// What the pipeline did when started with plaintext provider URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// It answered its health check.
+    Healthy,
+    /// Its main process ended first: (exit code, signal), and the end of its stderr.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        stderr: String,
+    },
+    /// Neither, in time (or the audit was interrupted): why.
+    Undecided(String),
+}
+
+/// Starts the pipeline with plaintext provider URLs and reports what it did.
 pub async fn plaintext(
     spec: PipelineSpec,
     health_url: &str,
-    variables: Vec<String>,
     scanner: &Arc<RwLock<Scanner>>,
     cancel: &CancellationToken,
-) -> anyhow::Result<PlaintextProbe> {
+) -> anyhow::Result<Started> {
     let log = EventLog::new();
     let supervisor = Supervisor::start(spec, scanner.clone(), log).await?;
-    let url = health_url;
-    let outcome = tokio::select! {
-        r = supervisor.wait_healthy(url, Duration::from_secs(10)) => match r {
-            Ok(()) => ProbeOutcome::Accepted,
-            Err(e) => {
-                let msg = format!("{e:#}");
-                if msg.contains("exit") { ProbeOutcome::Refused { exit: msg } } else { ProbeOutcome::Inconclusive(msg) }
-            }
+    let started = tokio::select! {
+        r = supervisor.wait_healthy(health_url, Duration::from_secs(10)) => match r {
+            Ok(()) => Started::Healthy,
+            Err(e) => match supervisor.main_exit() {
+                Some((code, signal)) => Started::Exited { code, signal, stderr: supervisor.stderr_tail() },
+                None => Started::Undecided(format!("{e:#}")),
+            },
         },
-        () = cancel.cancelled() => ProbeOutcome::Inconclusive("interrupted".into()),
+        () = cancel.cancelled() => Started::Undecided("interrupted".into()),
     };
     supervisor.stop(Duration::from_secs(2)).await;
-    Ok(PlaintextProbe { variables, outcome })
+    Ok(started)
+}
+
+/// Signs that a process died of a fault rather than by deciding to exit.
+const CRASH_SIGNS: &[&str] = &[
+    "Traceback (most recent call last)",
+    "panicked at",
+    "Segmentation fault",
+    "core dumped",
+    "FATAL ERROR",
+    "Unhandled",
+];
+
+/// Words a refusal of plaintext URLs names what it refuses with.
+const REFUSAL_WORDS: &[&str] = &["http://", "https", "plaintext", "tls", "scheme", "insecure"];
+
+/// The probe's verdict. Refused only when the pipeline decided to exit: a non-zero exit code
+/// before answering, with nothing sent in plaintext to a provider, and not a crash that says
+/// nothing of the URLs. A plaintext request that reached a mock is acceptance whatever the
+/// process did next.
+pub fn judge_plaintext(started: Started, sent_plaintext: bool, variables: &[String]) -> ProbeOutcome {
+    if sent_plaintext {
+        return ProbeOutcome::Accepted;
+    }
+    match started {
+        Started::Healthy => ProbeOutcome::Accepted,
+        Started::Undecided(why) => ProbeOutcome::Inconclusive(format!(
+            "it neither refused to start nor became healthy: {why}"
+        )),
+        Started::Exited {
+            signal: Some(sig), ..
+        } => ProbeOutcome::Inconclusive(format!(
+            "it was killed by {}: a crash, not a refusal",
+            super::launch::describe_exit(None, Some(sig))
+        )),
+        Started::Exited {
+            code: Some(0), ..
+        } => ProbeOutcome::Inconclusive(
+            "it exited with code 0 before answering: neither a refusal nor a service".to_owned(),
+        ),
+        Started::Exited { code, stderr, .. } => {
+            let lower = stderr.to_lowercase();
+            let names_it = REFUSAL_WORDS.iter().any(|w| lower.contains(w))
+                || variables.iter().any(|v| stderr.contains(v.as_str()));
+            let crashed = CRASH_SIGNS.iter().any(|s| stderr.contains(s));
+            let exit = super::launch::describe_exit(code, None);
+            if crashed && !names_it {
+                ProbeOutcome::Inconclusive(format!(
+                    "it crashed at start-up ({exit}) without naming the provider URLs; its stderr ends with: {}",
+                    tail(&stderr, 400)
+                ))
+            } else {
+                ProbeOutcome::Refused {
+                    exit: format!("{exit}; its stderr ends with: {}", tail(&stderr, 400)),
+                }
+            }
+        }
+    }
+}
+
+fn tail(s: &str, max: usize) -> &str {
+    let t = s.trim_end();
+    let mut start = t.len().saturating_sub(max);
+    while !t.is_char_boundary(start) {
+        start += 1;
+    }
+    &t[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Started {
+        Started::Exited {
+            code,
+            signal,
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_a_decision_to_exit_is_a_refusal() {
+        let vars = ["OPENAI_BASE_URL".to_owned()];
+        let refusal = exited(
+            Some(2),
+            None,
+            "OPENAI_BASE_URL is a plaintext URL (http://127.0.0.2/v1); providers must be reached over https",
+        );
+        assert!(matches!(
+            judge_plaintext(refusal.clone(), false, &vars),
+            ProbeOutcome::Refused { .. }
+        ));
+        // Whatever it printed, a plaintext call that reached a provider is acceptance.
+        assert_eq!(judge_plaintext(refusal, true, &vars), ProbeOutcome::Accepted);
+        assert_eq!(judge_plaintext(Started::Healthy, false, &vars), ProbeOutcome::Accepted);
+        for (started, why) in [
+            (exited(None, Some(11), ""), "SIGSEGV"),
+            (exited(Some(0), None, ""), "code 0"),
+            (
+                exited(
+                    Some(1),
+                    None,
+                    "Traceback (most recent call last):\n  File \"app.py\"\nModuleNotFoundError: No module named 'flask'",
+                ),
+                "crashed at start-up",
+            ),
+            (Started::Undecided("no answer within 10 s".into()), "no answer"),
+        ] {
+            match judge_plaintext(started, false, &vars) {
+                ProbeOutcome::Inconclusive(msg) => assert!(msg.contains(why), "{msg}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        // A traceback that names the URL is a refusal by exception.
+        assert!(matches!(
+            judge_plaintext(
+                exited(Some(1), None, "Traceback (most recent call last):\nValueError: OPENAI_BASE_URL must be https"),
+                false,
+                &vars
+            ),
+            ProbeOutcome::Refused { .. }
+        ));
+    }
 }

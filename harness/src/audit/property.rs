@@ -13,7 +13,7 @@ use proptest::test_runner::{
 use traceless_mock::Behaviour;
 use traceless_scan::canary::ImageFormat;
 
-use super::Driver;
+use super::driver::{Driver, Halt};
 use crate::scenario::{
     Age, ClientBehaviour, ImageSource, ImageSpec, PromptSpec, RequestSpec, Scenario,
 };
@@ -167,17 +167,21 @@ pub async fn run(
     let driver = RefCell::new(driver);
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&strategy, |case| {
-            // Interrupted: reject the remaining cases at once, sending nothing more.
-            if cancel.is_cancelled() {
-                return Err(TestCaseError::reject("interrupted"));
-            }
             let mut d = driver.borrow_mut();
-            handle
-                .block_on(one_case(&mut d, &case))
-                .map_err(TestCaseError::fail)
+            // Interrupted, or the pipeline is dead: reject the remaining cases at once, sending
+            // nothing more (the interruption or the crash is reported on its own).
+            if cancel.is_cancelled() || d.evidence.crash.is_some() {
+                return Err(TestCaseError::reject("stopped"));
+            }
+            let result = handle.block_on(one_case(&mut d, &case));
+            d.evidence.property_cases.1 += 1;
+            result
         })
     });
+    let stopped = cancel.is_cancelled() || driver.borrow().evidence.crash.is_some();
     match outcome {
+        // The cases after an interruption or a crash were rejected, not failed: nothing to add.
+        _ if stopped => None,
         Ok(()) => None,
         Err(TestError::Fail(why, case)) => Some(format!(
             "property case failed: {why}; minimal case: {case:?}"
@@ -186,39 +190,40 @@ pub async fn run(
     }
 }
 
-async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), String> {
+async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), TestCaseError> {
     let scenario = as_scenario(case);
     // A case's requests go out together: concurrency is part of what is drawn.
     let specs: Vec<&RequestSpec> = scenario.requests.iter().collect();
-    let ids = driver
-        .send_batch(&scenario.id, &specs)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let ids = match driver.send_batch(&scenario.id, &specs).await {
+        Ok(ids) => ids,
+        Err(Halt::PipelineDied) => return Err(TestCaseError::reject("the pipeline died")),
+        Err(Halt::Error(e)) => return Err(TestCaseError::fail(format!("{e:#}"))),
+    };
     for (id, spec) in ids.iter().zip(&specs) {
         let sent = driver
             .evidence
             .requests
             .iter()
             .find(|r| r.id == *id)
-            .ok_or("request not recorded")?;
+            .ok_or_else(|| TestCaseError::fail("request not recorded"))?;
         let ok = acceptable(&spec.provider_behaviour);
         match sent.status {
             Some(s) if ok.contains(&s) => {}
             other => {
-                return Err(format!(
+                return Err(TestCaseError::fail(format!(
                     "request {id} got {other:?}, expected one of {ok:?}"
-                ));
+                )));
             }
         }
     }
     let findings = driver.findings_for(&ids);
     if let Some(f) = findings.first() {
-        return Err(format!(
+        return Err(TestCaseError::fail(format!(
             "{} finding(s), first: [{}] {}",
             findings.len(),
             f.kind,
             f.summary
-        ));
+        )));
     }
     Ok(())
 }

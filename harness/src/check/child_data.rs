@@ -8,10 +8,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "child-data",
     code: "TL-CHILD-001",
-    clauses: &["7"],
     description: "A request without confirmation of age 13+ reached a provider or was processed.",
     needs: &[],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -67,4 +67,23 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         }
     }
     out
+}
+
+/// Exercised when a request without age confirmation got an answer, and the backend has an age
+/// gate to exercise at all.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    if ev.no_age_gate {
+        return Err(
+            "the backend has no age gate (pipeline.request.age_gate = false)".to_owned(),
+        );
+    }
+    if ev
+        .requests
+        .iter()
+        .any(|r| r.age != Age::Confirmed && r.status.is_some())
+    {
+        Ok(())
+    } else {
+        Err("no request without age confirmation was answered".to_owned())
+    }
 }

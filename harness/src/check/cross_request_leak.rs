@@ -8,10 +8,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "cross-request-leak",
     code: "TL-XREQ-001",
-    clauses: &["1", "2c", "4c"],
     description: "An answer to one request carried another request's image, generated output or prompt.",
     needs: &[],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -53,4 +53,20 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         });
     }
     out
+}
+
+/// Exercised once at least two requests were answered with a body: one could carry the other's.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    let answered = ev
+        .requests
+        .iter()
+        .filter(|r| r.status == Some(200) && !r.response_body.is_empty())
+        .count();
+    if answered >= 2 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{answered} request(s) answered with an image; two are needed to see one carry another's"
+        ))
+    }
 }

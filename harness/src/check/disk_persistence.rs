@@ -8,10 +8,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "disk-persistence",
     code: "TL-DISK-001",
-    clauses: &["1", "2d", "3", "4b"],
     description: "Image data or a derived image was written to disk, even briefly.",
     needs: &[MonitorKind::Filesystem],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -44,7 +44,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     .collect();
                 let loc = path.display().to_string();
                 if !image_hits.is_empty() {
-                    let bytes: u64 = image_hits.iter().map(|h| h.source_len).sum();
+                    let bytes = super::covered_bytes(&image_hits);
                     out.push(Draft {
                         kind: KIND.name,
                         summary: format!("{loc} ({size} bytes) holds {bytes} byte(s) of uploaded or generated image data"),
@@ -104,4 +104,9 @@ fn is_noise(path: &std::path::Path) -> bool {
         || s.ends_with(".pyc")
         || s.starts_with("/dev/")
         || s.starts_with("/proc/")
+}
+
+/// Exercised once the pipeline answered a request carrying an image: it had one to keep.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    super::some_request_answered(ev)
 }

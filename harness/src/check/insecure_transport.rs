@@ -6,10 +6,10 @@ use crate::evidence::{Evidence, ProbeOutcome};
 pub const KIND: Kind = Kind {
     name: "insecure-transport",
     code: "TL-TLS-001",
-    clauses: &["6"],
     description: "Data went to a provider without TLS, or the pipeline accepted plaintext provider URLs.",
     needs: &[],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -52,4 +52,21 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         });
     }
     out
+}
+
+/// Exercised when provider calls were seen over TLS and the plaintext probe reached a conclusion.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    if !ev.provider_calls.iter().any(|c| c.recorded.tls) {
+        return Err("no provider call over TLS was seen".to_owned());
+    }
+    match (&ev.plaintext_probe, &ev.plaintext_probe_skipped) {
+        (Some(p), _) => match &p.outcome {
+            ProbeOutcome::Inconclusive(why) => {
+                Err(format!("the plaintext-URL probe was inconclusive: {why}"))
+            }
+            ProbeOutcome::Refused { .. } | ProbeOutcome::Accepted => Ok(()),
+        },
+        (None, Some(why)) => Err(format!("the plaintext-URL probe did not run: {why}")),
+        (None, None) => Err("the plaintext-URL probe did not run".to_owned()),
+    }
 }

@@ -9,10 +9,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "log-leak",
     code: "TL-LOG-001",
-    clauses: &["1", "2d", "4b"],
     description: "Image data, a prompt or a personal canary reached stdout, stderr or a log file.",
     needs: &[MonitorKind::Logs],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -72,4 +72,9 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         });
     }
     out
+}
+
+/// Exercised once the pipeline answered a request: it had a prompt and an image to log.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    super::some_request_answered(ev)
 }

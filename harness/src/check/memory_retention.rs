@@ -11,10 +11,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "memory-retention",
     code: "TL-MEM-001",
-    clauses: &["2d", "3", "4b"],
     description: "Image bytes were still in a process's memory after the request ended and the grace period passed.",
     needs: &[MonitorKind::Memory],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -50,7 +50,12 @@ fn run(ev: &Evidence) -> Vec<Draft> {
     per_request
         .into_iter()
         .map(|(request, found)| {
-            let bytes: u64 = found.iter().flat_map(|(_, _, h)| h.iter().map(|h| h.source_len)).sum();
+            // Per event (one mapping of one process), the union of the ranges hit in it.
+            let mut by_event: BTreeMap<(u64, Option<u32>, &str), Vec<_>> = BTreeMap::new();
+            for (e, mapping, hits) in &found {
+                by_event.entry((e.t_ms, e.pid, mapping.as_str())).or_default().extend(hits.iter().cloned());
+            }
+            let bytes: u64 = by_event.values().map(|h| super::covered_bytes(h)).sum();
             let pids: std::collections::BTreeSet<_> = found.iter().filter_map(|(e, _, _)| e.pid).collect();
             let evidence = found
                 .iter()
@@ -68,4 +73,20 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             }
         })
         .collect()
+}
+
+/// Exercised when a completed memory scan ran at least a grace period after some request ended.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    let covered = ev.memory_scans.iter().any(|&t| {
+        ev.requests
+            .iter()
+            .any(|r| r.ended_ms + ev.memory_grace_ms <= t)
+    });
+    if covered {
+        Ok(())
+    } else if ev.memory_scans.is_empty() {
+        Err("no memory scan completed".to_owned())
+    } else {
+        Err("no memory scan ran a grace period after any request ended".to_owned())
+    }
 }

@@ -28,18 +28,21 @@ pub struct Draft {
     pub evidence: Vec<EvidenceItem>,
 }
 
-/// A finding kind: its stable code, the policy sections it breaks, and what it needs to run.
+/// A finding kind: its stable code, what it needs to run, and what evidence exercises it. The
+/// clauses a kind breaks come from the clause map, which names the kinds that verify each clause.
 pub struct Kind {
     pub name: &'static str,
     pub code: &'static str,
-    pub clauses: &'static [&'static str],
     pub description: &'static str,
     /// Monitors without which the check cannot see its evidence.
     pub needs: &'static [MonitorKind],
     run: fn(&Evidence) -> Vec<Draft>,
+    /// `Ok` when the run gave the check something to judge; otherwise why not. A check that
+    /// found nothing in a run that never exercised it has shown nothing.
+    exercised: fn(&Evidence) -> Result<(), String>,
 }
 
-/// Every kind of SPEC section 4, in its order.
+/// Every finding kind, in report order.
 pub const KINDS: &[Kind] = &[
     disk_persistence::KIND,
     log_leak::KIND,
@@ -63,11 +66,14 @@ pub fn run_all(ev: &Evidence) -> Vec<Draft> {
     KINDS.iter().flat_map(|k| (k.run)(ev)).collect()
 }
 
-/// Why a check could not fully run on this evidence, if it could not.
+/// The names of every finding kind, in report order.
+pub fn kind_names() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().map(|k| k.name)
+}
+
+/// Why a check's silence proves nothing on this evidence, if it does not: a monitor it needs was
+/// not active, or the run never exercised it.
 pub fn not_run_reason(kind: &Kind, ev: &Evidence) -> Option<String> {
-    if kind.name == "child-data" && ev.no_age_gate {
-        return Some("the backend has no age gate (pipeline.request.age_gate = false)".to_owned());
-    }
     let missing: Vec<String> = kind
         .needs
         .iter()
@@ -85,7 +91,32 @@ pub fn not_run_reason(kind: &Kind, ev: &Evidence) -> Option<String> {
             }
         })
         .collect();
-    (!missing.is_empty()).then(|| missing.join("; "))
+    if !missing.is_empty() {
+        return Some(missing.join("; "));
+    }
+    (kind.exercised)(ev).err()
+}
+
+/// Exercised-rule helper: the pipeline answered at least one request.
+fn some_request_answered(ev: &Evidence) -> Result<(), String> {
+    if ev.requests.iter().any(|r| r.status.is_some()) {
+        Ok(())
+    } else {
+        Err("no request was answered".to_owned())
+    }
+}
+
+/// Exercised-rule helper: at least one provider call carried an audit request's data.
+fn some_call_attributed(ev: &Evidence) -> Result<(), String> {
+    if ev
+        .provider_calls
+        .iter()
+        .any(|c| !c.carried_images_of.is_empty())
+    {
+        Ok(())
+    } else {
+        Err("no provider call carried an audit request's image".to_owned())
+    }
 }
 
 /// The audit request whose time window contains `t_ms`, for evidence that carries no canary.
@@ -141,6 +172,27 @@ fn encoding_name(h: &Hit) -> String {
 /// Image-derived subjects: the upload, its metadata, and generated outputs.
 pub fn is_image_data(s: Subject) -> bool {
     matches!(s, Subject::Image | Subject::Output | Subject::Metadata)
+}
+
+/// How many bytes of the haystack these hits cover: the union of their ranges, so overlapping
+/// hits (raw bytes and the pixel rows decoded from them) are counted once and the total never
+/// exceeds what the haystack holds.
+pub fn covered_bytes(hits: &[Hit]) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = hits
+        .iter()
+        .map(|h| (h.offset, h.offset + h.len))
+        .collect();
+    ranges.sort_unstable();
+    let mut total = 0;
+    let mut end = 0;
+    for (start, stop) in ranges {
+        let start = start.max(end);
+        if stop > start {
+            total += stop - start;
+            end = stop;
+        }
+    }
+    total
 }
 
 /// The request most hits belong to.

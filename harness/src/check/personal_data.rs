@@ -12,10 +12,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "personal-data",
     code: "TL-PII-001",
-    clauses: &["1", "2c"],
     description: "Client identifiers, addresses or image metadata (EXIF, GPS, XMP, text chunks) reached a provider.",
     needs: &[],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -187,4 +187,10 @@ mod tests {
         png.extend_from_slice(b"Exif\0\0MM\0*");
         assert_eq!(metadata_block(&png), Some("EXIF"));
     }
+}
+
+/// Exercised once a provider call carried an audit request's image (with its headers' canaries
+/// offered to the pipeline alongside).
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    super::some_call_attributed(ev)
 }

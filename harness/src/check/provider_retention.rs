@@ -9,10 +9,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "provider-retention",
     code: "TL-RETAIN-001",
-    clauses: &["2c"],
     description: "A provider was asked to store data beyond the request.",
     needs: &[],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -52,4 +52,13 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         }
     }
     out
+}
+
+/// Exercised once a provider received a call: it could have been asked to keep something.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    if ev.provider_calls.is_empty() {
+        Err("no provider call was seen".to_owned())
+    } else {
+        Ok(())
+    }
 }

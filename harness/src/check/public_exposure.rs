@@ -1,15 +1,17 @@
 //! `public-exposure`: something the pipeline wrote can be fetched back over its own HTTP port.
 
+use traceless_sandbox::events::MonitorKind;
+
 use super::{Draft, Kind, hit_items, main_request};
 use crate::evidence::Evidence;
 
 pub const KIND: Kind = Kind {
     name: "public-exposure",
     code: "TL-EXPOSE-001",
-    clauses: &["4c", "6"],
     description: "A file the pipeline wrote could be fetched back over its HTTP port without credentials.",
-    needs: &[],
+    needs: &[MonitorKind::Filesystem],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -26,4 +28,13 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             evidence: hit_items("response", None, &format!("GET {}", p.url), &p.hits),
         })
         .collect()
+}
+
+/// Exercised once the files the filesystem monitor saw written were probed over the pipeline's port.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    if ev.exposure_probed {
+        Ok(())
+    } else {
+        Err("the written files were not probed over the pipeline's port".to_owned())
+    }
 }

@@ -82,10 +82,19 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
 fn clean() -> Evidence {
     Evidence {
         requests: vec![
-            request(1, "openai", Age::Confirmed),
+            SentRequest {
+                response_body: b"generated image 1".to_vec(),
+                ..request(1, "openai", Age::Confirmed)
+            },
             SentRequest {
                 status: Some(403),
                 ..request(2, "gemini", Age::Omitted)
+            },
+            SentRequest {
+                started_ms: 200,
+                ended_ms: 300,
+                response_body: b"generated image 3".to_vec(),
+                ..request(3, "openai", Age::Confirmed)
             },
         ],
         provider_calls: vec![call(Provider::OpenAi, Endpoint::ImagesEdits, &[1])],
@@ -122,6 +131,9 @@ fn clean() -> Evidence {
         .into(),
         allowed_addresses: vec!["127.0.0.1:4443".into()],
         allowed_hosts: vec!["api.openai.com".into()],
+        allowed_providers: vec!["openai".into(), "gemini".into()],
+        memory_scans: vec![1_000],
+        exposure_probed: true,
         mocks_tls: true,
         memory_grace_ms: 500,
         plaintext_probe: Some(PlaintextProbe {
@@ -362,9 +374,112 @@ fn every_kind_has_a_unique_code_and_clauses() {
     codes.sort();
     codes.dedup();
     assert_eq!(codes.len(), KINDS.len());
-    assert_eq!(KINDS.len(), crate::config::FINDING_KINDS.len());
-    for (k, name) in KINDS.iter().zip(crate::config::FINDING_KINDS) {
-        assert_eq!(k.name, *name);
-        assert!(!k.clauses.is_empty());
+    let names: Vec<_> = kind_names().collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), KINDS.len(), "{names:?}");
+}
+
+#[test]
+fn matched_bytes_are_the_union_of_ranges_never_more_than_the_file() {
+    let at = |offset: u64, len: u64| Hit {
+        offset,
+        len,
+        ..hit(1, Subject::Image)
+    };
+    // A 12,420-byte file matched whole as raw bytes and again, in part, as pixel rows.
+    let hits = [at(0, 12_420), at(100, 12_235), at(20_000, 0)];
+    assert_eq!(covered_bytes(&hits), 12_420);
+    assert_eq!(covered_bytes(&[at(0, 10), at(20, 10), at(25, 10)]), 25);
+    assert_eq!(covered_bytes(&[]), 0);
+}
+
+#[test]
+fn clean_evidence_exercises_every_check() {
+    let ev = clean();
+    for k in KINDS {
+        assert_eq!(not_run_reason(k, &ev), None, "{}", k.name);
     }
+}
+
+#[test]
+fn a_check_the_run_never_exercised_says_why() {
+    let ev = Evidence {
+        requests: Vec::new(),
+        provider_calls: Vec::new(),
+        memory_scans: Vec::new(),
+        exposure_probed: false,
+        plaintext_probe: None,
+        ..clean()
+    };
+    for (name, why) in [
+        ("disk-persistence", "no request was answered"),
+        ("log-leak", "no request was answered"),
+        ("unlisted-egress", "no request was answered"),
+        ("memory-retention", "no memory scan completed"),
+        ("provider-retention", "no provider call was seen"),
+        ("personal-data", "no provider call carried"),
+        ("wrong-recipient", "no provider call carried"),
+        ("insecure-transport", "no provider call over TLS"),
+        ("child-data", "no request without age confirmation was answered"),
+        ("cross-request-leak", "0 request(s) answered with an image"),
+        ("public-exposure", "not probed"),
+    ] {
+        let reason = not_run_reason(kind(name).unwrap(), &ev).unwrap_or_default();
+        assert!(reason.contains(why), "{name}: {reason:?}");
+    }
+    // A memory scan before any request settled judges nothing.
+    let early = Evidence {
+        memory_scans: vec![50],
+        ..clean()
+    };
+    let reason = not_run_reason(kind("memory-retention").unwrap(), &early).unwrap();
+    assert!(reason.contains("a grace period after"), "{reason}");
+    // No age gate: child data cannot be tested at all.
+    let ungated = Evidence {
+        no_age_gate: true,
+        ..clean()
+    };
+    assert!(
+        not_run_reason(kind("child-data").unwrap(), &ungated)
+            .unwrap()
+            .contains("no age gate")
+    );
+}
+
+#[test]
+fn the_plaintext_probe_must_conclude_for_transport_to_be_judged() {
+    let skipped = Evidence {
+        plaintext_probe: None,
+        plaintext_probe_skipped: Some("refuses_plaintext_providers = false".into()),
+        ..clean()
+    };
+    let reason = not_run_reason(kind("insecure-transport").unwrap(), &skipped).unwrap();
+    assert!(reason.contains("did not run: refuses_plaintext_providers"), "{reason}");
+    let inconclusive = Evidence {
+        plaintext_probe: Some(PlaintextProbe {
+            variables: vec![],
+            outcome: ProbeOutcome::Inconclusive("killed by SIGSEGV".into()),
+        }),
+        ..clean()
+    };
+    let reason = not_run_reason(kind("insecure-transport").unwrap(), &inconclusive).unwrap();
+    assert!(reason.contains("inconclusive: killed by SIGSEGV"), "{reason}");
+}
+
+#[test]
+fn a_call_to_a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
+    check(
+        |ev| ev.allowed_providers = vec!["gemini".into()],
+        &["wrong-recipient"],
+    );
+    let mut ev = clean();
+    ev.allowed_providers = vec!["gemini".into()];
+    let drafts = run_all(&ev);
+    assert!(
+        drafts[0].summary.contains("went to openai, which the policy does not list (allowed: gemini)"),
+        "{}",
+        drafts[0].summary
+    );
 }

@@ -8,10 +8,10 @@ use crate::evidence::Evidence;
 pub const KIND: Kind = Kind {
     name: "unlisted-egress",
     code: "TL-EGRESS-001",
-    clauses: &["2c", "5"],
     description: "The pipeline reached, or tried to reach, something other than the listed providers.",
     needs: &[MonitorKind::Egress, MonitorKind::Syscall],
     run,
+    exercised,
 };
 
 fn run(ev: &Evidence) -> Vec<Draft> {
@@ -75,4 +75,9 @@ fn host_allowed(ev: &Evidence, name: &str) -> bool {
             .allowed_hosts
             .iter()
             .any(|h| h.eq_ignore_ascii_case(&name))
+}
+
+/// Exercised once the pipeline answered a request: it had data to send somewhere.
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    super::some_request_answered(ev)
 }

@@ -25,30 +25,17 @@ pub const PLACEHOLDERS: &[&str] = &[
     "workdir",
 ];
 
-/// Finding kinds a waiver may name (SPEC section 4).
-pub const FINDING_KINDS: &[&str] = &[
-    "disk-persistence",
-    "log-leak",
-    "unlisted-egress",
-    "memory-retention",
-    "provider-retention",
-    "personal-data",
-    "insecure-transport",
-    "child-data",
-    "wrong-recipient",
-    "cross-request-leak",
-    "public-exposure",
-];
+/// Names of the monitors `required_monitors` may name: every monitor there is.
+fn monitor_names() -> impl Iterator<Item = &'static str> {
+    traceless_sandbox::events::MonitorKind::ALL
+        .iter()
+        .map(|m| m.name())
+}
 
-/// Monitors that `required_monitors` may name.
-pub const MONITORS: &[&str] = &[
-    "filesystem",
-    "syscall",
-    "egress",
-    "logs",
-    "memory",
-    "process-tree",
-];
+/// Names of the finding kinds a waiver or a clause may name: every check there is.
+pub fn finding_kinds() -> Vec<&'static str> {
+    crate::check::kind_names().collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -558,17 +545,17 @@ impl Validator<'_> {
             .unwrap_or_else(|| vec!["scenarios/*.toml".to_owned()]);
         let mut required_monitors = Vec::new();
         match raw.required_monitors {
-            None => required_monitors.extend(MONITORS.iter().map(|m| m.to_string())),
+            None => required_monitors.extend(monitor_names().map(str::to_owned)),
             Some(list) => {
                 for m in list.into_inner() {
-                    if !MONITORS.contains(&m.get_ref().as_str()) {
+                    if !monitor_names().any(|n| n == m.get_ref()) {
                         return self.err(
                             m.span(),
                             "audit.required_monitors",
                             format!(
                                 "unknown monitor {:?}; known: {}",
                                 m.get_ref(),
-                                MONITORS.join(", ")
+                                monitor_names().collect::<Vec<_>>().join(", ")
                             ),
                         );
                     }
@@ -628,14 +615,14 @@ impl Validator<'_> {
         let w = raw.into_inner();
         let target = match (w.kind, w.clause) {
             (Some(k), None) => {
-                if !FINDING_KINDS.contains(&k.get_ref().as_str()) {
+                if !finding_kinds().contains(&k.get_ref().as_str()) {
                     return self.err(
                         k.span(),
                         "waiver.kind",
                         format!(
                             "unknown finding kind {:?}; known: {}",
                             k.get_ref(),
-                            FINDING_KINDS.join(", ")
+                            finding_kinds().join(", ")
                         ),
                     );
                 }

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{ClauseResult, ClauseVerdict, Finding, Report, ScenarioResult, Verdict};
+use crate::model::{
+    ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, ScenarioResult, Verdict,
+};
 use crate::text::{attr, clip, duration, html, offset, plural};
 
 /// Timelines longer than this are folded into a `<details>` element.
@@ -85,6 +87,7 @@ pub fn render(report: &Report) -> String {
     );
     banner(&mut h, report);
     errors(&mut h, report);
+    run_state(&mut h, report);
     clauses(&mut h, report);
     findings(&mut h, report);
     scenarios(&mut h, report);
@@ -179,6 +182,60 @@ fn errors(h: &mut String, report: &Report) {
         let _ = writeln!(h, "<li>{}</li>", html(e));
     }
     h.push_str("</ul>\n</div>\n");
+}
+
+/// What cut the run short or weakened it: a degraded run, an interruption, a crash, orphans.
+fn run_state(h: &mut String, report: &Report) {
+    let mut parts = Vec::new();
+    if report.degraded {
+        parts.push("<h2>DEGRADED</h2>\n<p>The run accepted monitors that were not active (<code>--allow-degraded</code>): what they would have seen was not judged.</p>".to_owned());
+    }
+    if let Some(signal) = &report.interrupted {
+        parts.push(format!(
+            "<h2>Interrupted</h2>\n<p>The audit was stopped by {}: scenarios it did not reach are marked not run.</p>",
+            html(signal)
+        ));
+    }
+    if let Some(c) = &report.crash {
+        let in_flight = c
+            .in_flight
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!(
+            "<h2>The pipeline died</h2>\n<p>{} at {}{}{}; the requests after it were not sent.</p>\n<pre>{}</pre>",
+            html(&c.status),
+            html(&offset(c.at_ms)),
+            c.scenario
+                .as_deref()
+                .map(|s| format!(", during scenario <code>{}</code>", html(s)))
+                .unwrap_or_default(),
+            if in_flight.is_empty() {
+                String::new()
+            } else {
+                format!(", with request(s) {} in flight", html(&in_flight))
+            },
+            html(&c.stderr_tail)
+        ));
+    }
+    if !report.orphans.is_empty() {
+        let mut t = "<h2>Processes that left the pipeline's tree</h2>\n<table>\n<thead><tr><th class=\"num\">pid</th><th>command</th><th>what it did</th></tr></thead>\n<tbody>\n".to_owned();
+        for o in &report.orphans {
+            let _ = writeln!(
+                t,
+                "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                o.pid,
+                html(&clip(&o.argv.join(" "), 120)),
+                html(&o.detail)
+            );
+        }
+        t.push_str("</tbody>\n</table>");
+        parts.push(t);
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(h, "<div class=\"errors\" id=\"run-state\">\n{}\n</div>", parts.join("\n"));
+    }
 }
 
 fn clauses(h: &mut String, report: &Report) {
@@ -363,15 +420,11 @@ fn scenarios(h: &mut String, report: &Report) {
         let _ = writeln!(
             h,
             "<tr{}><td><a href=\"#scenario-{}\"><code>{}</code></a> {}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            if s.passed { "" } else { " class=\"bad\"" },
+            if s.outcome == ScenarioOutcome::Pass { "" } else { " class=\"bad\"" },
             attr(&s.id),
             html(&s.id),
             html(&s.title),
-            if s.passed {
-                pill("pass", "passed")
-            } else {
-                pill("fail", "failed")
-            },
+            outcome_pill(s),
             html(&s.clauses.join(", ")),
             s.requests.len(),
             findings
@@ -384,17 +437,25 @@ fn scenarios(h: &mut String, report: &Report) {
     h.push_str("</section>\n");
 }
 
+fn outcome_pill(s: &ScenarioResult) -> String {
+    match s.outcome {
+        ScenarioOutcome::Pass => pill("pass", "passed"),
+        ScenarioOutcome::Fail => pill("fail", "failed"),
+        ScenarioOutcome::NotRun => pill("not-tested", "not run"),
+        ScenarioOutcome::Incomplete => pill(
+            "incomplete",
+            &format!("incomplete: {} not sent", s.requests_not_sent),
+        ),
+    }
+}
+
 fn scenario(h: &mut String, s: &ScenarioResult) {
     let _ = writeln!(
         h,
         "<article id=\"scenario-{}\">\n<h3><code>{}</code> {} {}</h3>",
         attr(&s.id),
         html(&s.id),
-        if s.passed {
-            pill("pass", "passed")
-        } else {
-            pill("fail", "failed")
-        },
+        outcome_pill(s),
         html(&s.title)
     );
     if !s.requests.is_empty() {

@@ -11,7 +11,7 @@ use quick_junit::{
     NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite,
 };
 
-use crate::model::{ClauseVerdict, Finding, Report, Verdict};
+use crate::model::{ClauseVerdict, Finding, Report, ScenarioOutcome, Verdict};
 use crate::text::{clip, offset};
 
 /// Renders the report as JUnit XML.
@@ -94,8 +94,20 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
 
     let mut scenarios = TestSuite::new("scenarios");
     for s in &report.scenarios {
-        let status = if s.passed {
+        let status = if s.outcome == ScenarioOutcome::Pass {
             TestCaseStatus::success()
+        } else if s.outcome == ScenarioOutcome::NotRun {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message("not run: no request of this scenario was sent");
+            status
+        } else if s.outcome == ScenarioOutcome::Incomplete {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(format!(
+                "not run to the end: {} of its requests were never sent",
+                s.requests_not_sent
+            ));
+            status.set_type("incomplete");
+            status
         } else {
             let mut why = Vec::new();
             for r in &s.requests {
@@ -141,6 +153,12 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
 
     let mut audit = TestSuite::new("audit");
     let mut gaps: Vec<String> = report.errors.clone();
+    if let Some(signal) = &report.interrupted {
+        gaps.push(format!("interrupted by {signal}"));
+    }
+    if let Some(c) = &report.crash {
+        gaps.push(format!("the pipeline died: {}", c.status));
+    }
     for m in report
         .monitors
         .iter()

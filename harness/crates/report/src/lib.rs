@@ -39,9 +39,9 @@ use std::str::FromStr;
 use anyhow::{Context as _, bail};
 
 pub use model::{
-    ClauseResult, ClauseVerdict, EvidenceItem, FileDigest, Finding, MONITOR_STATES, MonitorEntry,
-    Provenance, Report, RequestResult, SCHEMA_ID, ScenarioResult, TimelineEntry, Verdict,
-    WaiverEntry,
+    ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MONITOR_STATES,
+    MonitorEntry, Orphan, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome,
+    ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
 };
 pub use verdict::Counts;
 

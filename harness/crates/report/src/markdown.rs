@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{ClauseResult, ClauseVerdict, Finding, Report, Verdict};
+use crate::model::{ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, Verdict};
 use crate::text::{clip, duration, md_code, md_text, offset, plural};
 
 /// No excerpt is shown longer than this, whatever the report holds.
@@ -16,6 +16,7 @@ pub fn render(report: &Report) -> String {
     headline(&mut md, report);
     counts(&mut md, report);
     errors(&mut md, report);
+    run_state(&mut md, report);
     clauses(&mut md, report);
     findings(&mut md, report);
     monitors(&mut md, report);
@@ -92,6 +93,76 @@ fn errors(md: &mut String, report: &Report) {
         let _ = writeln!(md, "- {}", md_text(e));
     }
     md.push('\n');
+}
+
+/// What cut the run short or weakened it: a degraded run, an interruption, a crash, orphans.
+fn run_state(md: &mut String, report: &Report) {
+    if report.degraded {
+        md.push_str(
+            "### ⚠️ DEGRADED\n\nThe run accepted monitors that were not active \
+             (`--allow-degraded`): what they would have seen was not judged.\n\n",
+        );
+    }
+    if let Some(signal) = &report.interrupted {
+        let _ = writeln!(
+            md,
+            "### ⚠️ Interrupted\n\nThe audit was stopped by {}: scenarios it did not reach are marked not run.\n",
+            md_text(signal)
+        );
+    }
+    if let Some(c) = &report.crash {
+        let in_flight = c
+            .in_flight
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            md,
+            "### ⚠️ The pipeline died\n\n{} at {}{}{}; the requests after it were not sent.\n",
+            md_text(&c.status),
+            offset(c.at_ms),
+            c.scenario
+                .as_deref()
+                .map(|s| format!(", during scenario {}", md_code(s)))
+                .unwrap_or_default(),
+            if in_flight.is_empty() {
+                String::new()
+            } else {
+                format!(", with request(s) {in_flight} in flight")
+            }
+        );
+        if !c.stderr_tail.is_empty() {
+            // A fence the tail cannot close: one backtick longer than its longest run.
+            let longest = c
+                .stderr_tail
+                .split(|ch| ch != '`')
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            let fence = "`".repeat((longest + 1).max(3));
+            let _ = writeln!(
+                md,
+                "Its stderr ends with:\n\n{fence}text\n{}\n{fence}\n",
+                c.stderr_tail
+            );
+        }
+    }
+    if !report.orphans.is_empty() {
+        md.push_str(
+            "### Processes that left the pipeline's tree\n\n| pid | command | what it did |\n| ---: | --- | --- |\n",
+        );
+        for o in &report.orphans {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                o.pid,
+                md_code(&clip(&o.argv.join(" "), 120)),
+                md_text(&o.detail)
+            );
+        }
+        md.push('\n');
+    }
 }
 
 fn clauses(md: &mut String, report: &Report) {
@@ -320,10 +391,12 @@ fn scenarios(md: &mut String, report: &Report) {
             "| {} {} | {} | {} | {} | {} | {} |",
             md_code(&s.id),
             md_text(&s.title),
-            if s.passed {
-                "✅ passed"
-            } else {
-                "❌ **failed**"
+            match s.outcome {
+                ScenarioOutcome::Pass => "✅ passed".to_owned(),
+                ScenarioOutcome::Fail => "❌ **failed**".to_owned(),
+                ScenarioOutcome::NotRun => "⚪ not run".to_owned(),
+                ScenarioOutcome::Incomplete =>
+                    format!("⚠️ incomplete ({} not sent)", s.requests_not_sent),
             },
             s.clauses
                 .iter()

@@ -30,8 +30,19 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     /// Every waiver in the configuration, used or not.
     pub waivers: Vec<WaiverEntry>,
-    /// Why the audit could not be completed, when it could not (config, start-up, a required monitor).
+    /// Why the audit could not be completed, when it could not (config, start-up, a required
+    /// monitor, a crash, an inconclusive probe, an interruption).
     pub errors: Vec<String>,
+    /// The run accepted monitors that were not active (`--allow-degraded`): every sink says
+    /// DEGRADED, and the verdict rests only on what the active monitors saw.
+    pub degraded: bool,
+    /// The signal that interrupted the audit (`SIGINT`, `SIGTERM`), when one did.
+    pub interrupted: Option<String>,
+    /// How the pipeline died during the audit, when it did.
+    pub crash: Option<Crash>,
+    /// Processes of the pipeline's tree that left it (a new session, a new parent) or outlived
+    /// the stop; the harness killed them.
+    pub orphans: Vec<Orphan>,
 }
 
 impl Default for Report {
@@ -48,6 +59,10 @@ impl Default for Report {
             scenarios: Vec::new(),
             waivers: Vec::new(),
             errors: Vec::new(),
+            degraded: false,
+            interrupted: None,
+            crash: None,
+            orphans: Vec::new(),
         }
     }
 }
@@ -270,12 +285,75 @@ pub struct ScenarioResult {
     pub title: String,
     /// The policy sections it exercises.
     pub clauses: Vec<String>,
-    /// Every request got its expected answer and no unwaived finding was seen in it.
-    pub passed: bool,
+    /// `pass`: every request was sent, got its expected answer, and no unwaived finding was seen
+    /// in it; `not-run`: nothing was sent; `incomplete`: some requests were never sent.
+    pub outcome: ScenarioOutcome,
+    /// Requests of the scenario that were never sent (the run was interrupted or the pipeline died).
+    pub requests_not_sent: u32,
     /// Each request sent.
     pub requests: Vec<RequestResult>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
+}
+
+/// How a scenario went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioOutcome {
+    /// Every request was sent and answered as expected; no unwaived finding in it.
+    #[default]
+    Pass,
+    /// A request got an unexpected answer, or an unwaived finding was seen in it.
+    Fail,
+    /// Some requests were never sent: the scenario was not fully exercised.
+    Incomplete,
+    /// No request was sent: nothing was exercised. Never counted as passed.
+    NotRun,
+}
+
+impl ScenarioOutcome {
+    /// The outcome as written in the JSON (`pass`, `fail`, `incomplete`, `not-run`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioOutcome::Pass => "pass",
+            ScenarioOutcome::Fail => "fail",
+            ScenarioOutcome::Incomplete => "incomplete",
+            ScenarioOutcome::NotRun => "not-run",
+        }
+    }
+}
+
+impl std::fmt::Display for ScenarioOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the pipeline died during the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct Crash {
+    /// `exit status 3`, `killed by signal 11 (SIGSEGV)`.
+    pub status: String,
+    /// Milliseconds since the audit started when the harness saw it dead.
+    pub at_ms: u64,
+    /// The requests in flight when it died.
+    pub in_flight: Vec<u32>,
+    /// The scenario that was running.
+    pub scenario: Option<String>,
+    /// The last bytes it wrote to stderr.
+    pub stderr_tail: String,
+}
+
+/// A process that left the pipeline's tree or outlived its stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct Orphan {
+    pub pid: u32,
+    /// Its command line.
+    pub argv: Vec<String>,
+    /// What it did: left the session, was re-parented, outlived the stop.
+    pub detail: String,
 }
 
 /// One request a scenario sent to the pipeline.

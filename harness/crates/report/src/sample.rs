@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::model::{
-    ClauseResult, ClauseVerdict, EvidenceItem, FileDigest, Finding, MonitorEntry, Provenance,
-    Report, RequestResult, SCHEMA_ID, ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
+    ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MonitorEntry, Orphan, Provenance,
+    Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
 };
 
 /// One clause of the map: (id, section, title, sentence, checks or the reason it is not tested).
@@ -205,6 +205,42 @@ pub fn passing() -> Report {
         ),
     ];
     finish(Vec::new(), scenarios, monitors(false), Vec::new(), 1_000)
+}
+
+/// An audit cut short: the pipeline died in the second scenario with a request in flight, so
+/// the third was never sent; a daemon it started left its session; the run accepted a memory
+/// monitor that never scanned (`--allow-degraded`). Incomplete, never a pass.
+pub fn cut_short() -> Report {
+    let mut report = passing();
+    let last = report.scenarios.last_mut().expect("passing() has scenarios");
+    last.requests.clear();
+    last.timeline.clear();
+    last.outcome = ScenarioOutcome::NotRun;
+    last.requests_not_sent = 1;
+    report.crash = Some(Crash {
+        status: "killed by SIGSEGV".into(),
+        at_ms: 10_480,
+        in_flight: vec![1],
+        scenario: Some("gemini-safety-block".into()),
+        stderr_tail: "INFO request 1 accepted\nFatal Python error: Segmentation fault\n```\n".into(),
+    });
+    report.orphans = vec![Orphan {
+        pid: 4711,
+        argv: vec!["python3".into(), "-c".into(), "import time; time.sleep(600)".into()],
+        detail: "left the pipeline's session or parent while the audit ran; killed at the stop"
+            .into(),
+    }];
+    report.degraded = true;
+    for m in &mut report.monitors {
+        if m.name == "memory" {
+            m.state = "unavailable".into();
+            m.reason = Some("no memory scan of the pipeline's tree completed".into());
+            m.required = false;
+        }
+    }
+    report.verdict = report.derived_verdict();
+    report.summary = report.summary_line();
+    report
 }
 
 /// A failing audit: disk persistence, a log leak, unlisted egress, memory retention and child
@@ -510,9 +546,12 @@ fn finish(
             .collect();
     }
     for s in &mut scenarios {
-        s.passed &= !findings
+        if findings
             .iter()
-            .any(|f| f.scenario.as_deref() == Some(s.id.as_str()) && !f.is_waived());
+            .any(|f| f.scenario.as_deref() == Some(s.id.as_str()) && !f.is_waived())
+        {
+            s.outcome = ScenarioOutcome::Fail;
+        }
         s.timeline.sort_by_key(|t| t.t_ms);
     }
     let clauses = CLAUSES
@@ -558,6 +597,7 @@ fn finish(
         scenarios,
         waivers,
         errors: Vec::new(),
+        ..Report::default()
     };
     report.verdict = report.derived_verdict();
     report.summary = report.summary_line();
@@ -665,7 +705,12 @@ fn scenario(
         id: id.into(),
         title: title.into(),
         clauses: clauses.iter().map(|c| (*c).to_owned()).collect(),
-        passed: answered_right,
+        outcome: if answered_right {
+            ScenarioOutcome::Pass
+        } else {
+            ScenarioOutcome::Fail
+        },
+        requests_not_sent: 0,
         requests,
         timeline,
     }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::model::{ClauseVerdict, MONITOR_STATES, Report, SCHEMA_ID, Verdict};
+use crate::model::{ClauseVerdict, MONITOR_STATES, Report, SCHEMA_ID, ScenarioOutcome, Verdict};
 use crate::text::plural;
 
 /// How many of each thing a report holds; what every sink shows first.
@@ -26,8 +26,10 @@ pub struct Counts {
     pub findings_waived: usize,
     /// Scenarios run.
     pub scenarios: usize,
-    /// Scenarios that did not pass.
+    /// Scenarios that failed (an unexpected answer or a finding).
     pub scenarios_failed: usize,
+    /// Scenarios not run, or not run to the end.
+    pub scenarios_not_run: usize,
     /// Monitors.
     pub monitors: usize,
     /// Monitors not `active`.
@@ -40,6 +42,11 @@ impl Counts {
     /// Findings no waiver covers.
     pub fn findings_unwaived(&self) -> usize {
         self.findings - self.findings_waived
+    }
+
+    /// Clauses that got a verdict on evidence: passed, failed or waived.
+    pub fn clauses_judged(&self) -> usize {
+        self.clauses_passed + self.clauses_failed + self.clauses_waived
     }
 }
 
@@ -56,7 +63,16 @@ impl Report {
             findings: self.findings.len(),
             findings_waived: self.findings.iter().filter(|f| f.is_waived()).count(),
             scenarios: self.scenarios.len(),
-            scenarios_failed: self.scenarios.iter().filter(|s| !s.passed).count(),
+            scenarios_failed: self
+                .scenarios
+                .iter()
+                .filter(|s| s.outcome == ScenarioOutcome::Fail)
+                .count(),
+            scenarios_not_run: self
+                .scenarios
+                .iter()
+                .filter(|s| matches!(s.outcome, ScenarioOutcome::NotRun | ScenarioOutcome::Incomplete))
+                .count(),
             monitors: self.monitors.len(),
             monitors_not_active: self.monitors.iter().filter(|m| !m.is_active()).count(),
             required_monitors_not_active: self
@@ -69,19 +85,53 @@ impl Report {
 
     /// The verdict the facts in the report support, whatever [`Report::verdict`] says.
     ///
-    /// A finding is evidence whatever else went wrong, so `fail` wins over `incomplete`;
-    /// a failed scenario without a finding only fails a run that was otherwise complete.
+    /// A finding is evidence whatever else went wrong, so `fail` wins over `incomplete`. Without
+    /// one, anything that leaves the policy less than exercised makes the audit `incomplete`: an
+    /// error, a required monitor not active, an interruption, a crash, a scenario not run to its
+    /// end, or no clause judged at all. A failed scenario without a finding only fails a run that
+    /// was otherwise complete.
     pub fn derived_verdict(&self) -> Verdict {
         let counts = self.counts();
         if counts.findings_unwaived() > 0 || counts.clauses_failed > 0 {
             Verdict::Fail
-        } else if !self.errors.is_empty() || counts.required_monitors_not_active > 0 {
+        } else if !self.incomplete_causes().is_empty() {
             Verdict::Incomplete
         } else if counts.scenarios_failed > 0 {
             Verdict::Fail
         } else {
             Verdict::Pass
         }
+    }
+
+    /// Why the audit cannot pass, short of a finding: empty when it was exercised end to end.
+    pub fn incomplete_causes(&self) -> Vec<String> {
+        let c = self.counts();
+        let mut causes = Vec::new();
+        if !self.errors.is_empty() {
+            causes.push(plural(self.errors.len(), "error"));
+        }
+        if c.required_monitors_not_active > 0 {
+            causes.push(format!(
+                "{} not active",
+                plural(c.required_monitors_not_active, "required monitor")
+            ));
+        }
+        if let Some(signal) = &self.interrupted {
+            causes.push(format!("interrupted by {signal}"));
+        }
+        if let Some(crash) = &self.crash {
+            causes.push(format!("the pipeline died: {}", crash.status));
+        }
+        if c.scenarios_not_run > 0 {
+            causes.push(format!(
+                "{} not run to the end",
+                plural(c.scenarios_not_run, "scenario")
+            ));
+        }
+        if c.clauses_judged() == 0 {
+            causes.push("no clause was judged".to_owned());
+        }
+        causes
     }
 
     /// The stricter of the stated and the derived verdict: a report never passes on its word alone.
@@ -121,11 +171,11 @@ impl Report {
                 }
                 let _ = write!(line, " break {} of {} clauses", c.clauses_failed, c.clauses);
             }
-            Verdict::Incomplete if !self.errors.is_empty() => {
+            Verdict::Incomplete => {
                 let _ = write!(
                     line,
                     "audit not completed ({})",
-                    plural(self.errors.len(), "error")
+                    self.incomplete_causes().join(", ")
                 );
                 let _ = write!(
                     line,
@@ -154,12 +204,16 @@ impl Report {
         for part in rest {
             let _ = write!(line, ", {part}");
         }
-        if c.scenarios_failed > 0 {
-            let _ = write!(
-                line,
-                "; {} of {} scenarios failed",
-                c.scenarios_failed, c.scenarios
-            );
+        if c.scenarios_failed > 0 || c.scenarios_not_run > 0 {
+            let (first, what) = if c.scenarios_failed > 0 {
+                (c.scenarios_failed, "failed")
+            } else {
+                (c.scenarios_not_run, "not run")
+            };
+            let _ = write!(line, "; {first} of {} scenarios {what}", c.scenarios);
+            if c.scenarios_failed > 0 && c.scenarios_not_run > 0 {
+                let _ = write!(line, ", {} not run", c.scenarios_not_run);
+            }
         } else {
             let _ = write!(line, "; {} passed", plural(c.scenarios, "scenario"));
         }
@@ -178,6 +232,9 @@ impl Report {
             .collect();
         if !weak.is_empty() {
             let _ = write!(line, "; monitor {}", weak.join(", "));
+        }
+        if self.degraded {
+            line.push_str("; DEGRADED (--allow-degraded)");
         }
         line
     }
@@ -235,6 +292,24 @@ impl Report {
                 problems.push(format!("clause {} passed without any check", c.id));
             }
         }
+        for s in &self.scenarios {
+            let sent = !s.requests.is_empty();
+            let consistent = match s.outcome {
+                ScenarioOutcome::NotRun => !sent,
+                ScenarioOutcome::Pass => sent && s.requests_not_sent == 0,
+                ScenarioOutcome::Incomplete => s.requests_not_sent > 0,
+                ScenarioOutcome::Fail => true,
+            };
+            if !consistent {
+                problems.push(format!(
+                    "scenario {} is {} with {} sent and {} not sent",
+                    s.id,
+                    s.outcome,
+                    plural(s.requests.len(), "request"),
+                    s.requests_not_sent
+                ));
+            }
+        }
         let derived = self.derived_verdict();
         if self.verdict == Verdict::Pass && derived != Verdict::Pass {
             problems.push(format!("verdict is pass but the facts say {derived}"));
@@ -246,7 +321,20 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ClauseResult, Finding, MonitorEntry, ScenarioResult};
+    use crate::model::{ClauseResult, Crash, Finding, MonitorEntry, RequestResult, ScenarioResult};
+
+    fn scenario(outcome: ScenarioOutcome) -> ScenarioResult {
+        ScenarioResult {
+            id: "s".into(),
+            outcome,
+            requests: match outcome {
+                ScenarioOutcome::NotRun => Vec::new(),
+                _ => vec![RequestResult::default()],
+            },
+            requests_not_sent: u32::from(outcome == ScenarioOutcome::Incomplete),
+            ..Default::default()
+        }
+    }
 
     fn clause(id: &str, verdict: ClauseVerdict, findings: &[&str]) -> ClauseResult {
         ClauseResult {
@@ -328,11 +416,7 @@ mod tests {
         check(errored, Verdict::Incomplete, 2);
 
         let scenario_failed = Report {
-            scenarios: vec![ScenarioResult {
-                id: "s".into(),
-                passed: false,
-                ..Default::default()
-            }],
+            scenarios: vec![scenario(ScenarioOutcome::Fail)],
             ..clean.clone()
         };
         check(scenario_failed, Verdict::Fail, 1);
@@ -359,16 +443,112 @@ mod tests {
     }
 
     #[test]
+    fn anything_short_of_an_exercised_run_is_incomplete_never_a_pass() {
+        let clean = Report {
+            clauses: vec![clause("1", ClauseVerdict::Pass, &[])],
+            scenarios: vec![scenario(ScenarioOutcome::Pass)],
+            ..Default::default()
+        };
+        check(clean.clone(), Verdict::Pass, 0);
+        let cases: Vec<(&str, Report)> = vec![
+            (
+                "interrupted by SIGTERM",
+                Report {
+                    interrupted: Some("SIGTERM".into()),
+                    ..clean.clone()
+                },
+            ),
+            (
+                "the pipeline died: killed by signal 9",
+                Report {
+                    crash: Some(Crash {
+                        status: "killed by signal 9".into(),
+                        ..Default::default()
+                    }),
+                    ..clean.clone()
+                },
+            ),
+            (
+                "1 scenario not run to the end",
+                Report {
+                    scenarios: vec![
+                        scenario(ScenarioOutcome::Pass),
+                        scenario(ScenarioOutcome::NotRun),
+                    ],
+                    ..clean.clone()
+                },
+            ),
+            (
+                "1 scenario not run to the end",
+                Report {
+                    scenarios: vec![scenario(ScenarioOutcome::Incomplete)],
+                    ..clean.clone()
+                },
+            ),
+            (
+                "no clause was judged",
+                Report {
+                    clauses: vec![clause("1", ClauseVerdict::NotTested, &[])],
+                    ..clean.clone()
+                },
+            ),
+        ];
+        for (cause, mut report) in cases {
+            check(report.clone(), Verdict::Incomplete, 2);
+            report.verdict = report.derived_verdict();
+            assert!(
+                report.summary_line().contains(cause),
+                "{cause:?} not in {:?}",
+                report.summary_line()
+            );
+            assert_eq!(report.problems(), Vec::<String>::new(), "{cause}");
+        }
+        // A finding still fails a run that was cut short: the evidence gathered is kept.
+        let crashed_with_finding = Report {
+            crash: Some(Crash::default()),
+            clauses: vec![clause("1", ClauseVerdict::Fail, &["F1"])],
+            findings: vec![finding("F1", None)],
+            ..clean.clone()
+        };
+        check(crashed_with_finding, Verdict::Fail, 1);
+        // Degraded monitors accepted on purpose: a pass, but said so.
+        let degraded = Report {
+            degraded: true,
+            monitors: vec![monitor("unavailable", false)],
+            ..clean
+        };
+        check(degraded.clone(), Verdict::Pass, 0);
+        assert!(
+            degraded.summary_line().ends_with("DEGRADED (--allow-degraded)"),
+            "{}",
+            degraded.summary_line()
+        );
+    }
+
+    #[test]
+    fn a_scenario_outcome_must_match_what_was_sent() {
+        let mut s = scenario(ScenarioOutcome::Pass);
+        s.requests.clear();
+        let report = Report {
+            clauses: vec![clause("1", ClauseVerdict::Pass, &[])],
+            scenarios: vec![s],
+            ..Default::default()
+        };
+        assert!(
+            report.problems().iter().any(|p| p.contains("scenario s is pass with 0 requests sent")),
+            "{:?}",
+            report.problems()
+        );
+    }
+
+    #[test]
     fn summary_lines() {
         let pass = Report {
             clauses: vec![
                 clause("1", ClauseVerdict::Pass, &[]),
                 clause("8", ClauseVerdict::NotTested, &[]),
             ],
-            scenarios: vec![ScenarioResult {
-                passed: true,
-                ..Default::default()
-            }],
+            scenarios: vec![scenario(ScenarioOutcome::Pass)],
             ..Default::default()
         };
         assert_eq!(

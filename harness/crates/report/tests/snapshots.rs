@@ -20,3 +20,10 @@ fn passing_audit() {
 fn failing_audit() {
     snapshot("failing", &sample::failing());
 }
+
+#[test]
+fn audit_cut_short_by_a_crash() {
+    let report = sample::cut_short();
+    assert_eq!(report.exit_code(), 2, "{}", report.summary);
+    snapshot("cut-short", &report);
+}

@@ -20,6 +20,16 @@ pub enum MonitorKind {
 }
 
 impl MonitorKind {
+    /// Every monitor there is.
+    pub const ALL: [MonitorKind; 6] = [
+        MonitorKind::Filesystem,
+        MonitorKind::Syscall,
+        MonitorKind::Egress,
+        MonitorKind::Logs,
+        MonitorKind::Memory,
+        MonitorKind::ProcessTree,
+    ];
+
     /// The kebab-case name used in reports.
     pub fn name(&self) -> &'static str {
         match self {

@@ -1,0 +1,295 @@
+//! Driving the pipeline: sends each scenario's requests with fresh canaries, records the
+//! answers, attributes provider calls as they arrive, scans memory once per grace period, and
+//! notices when the pipeline dies.
+
+use std::sync::{Arc, RwLock};
+
+use traceless_mock::{Mocks, Provider, RecordedRequest};
+use traceless_sandbox::events::EventLog;
+use traceless_sandbox::supervisor::Supervisor;
+use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
+
+use super::client::Client;
+use super::{arrival_ms, attribute, carried, launch, prepare};
+use crate::config::Config;
+use crate::evidence::{Evidence, SentRequest};
+use crate::scenario::{RequestSpec, Scenario};
+
+pub struct Driver<'a> {
+    pub cfg: &'a Config,
+    pub client: &'a Client,
+    pub mocks: &'a Mocks,
+    pub scanner: &'a Arc<RwLock<Scanner>>,
+    pub log: &'a EventLog,
+    pub supervisor: &'a Arc<Supervisor>,
+    pub rng: rand::rngs::StdRng,
+    pub next_id: RequestId,
+    pub memory_scans: bool,
+    /// When the last memory scan ended.
+    pub last_memory_scan: Option<std::time::Instant>,
+    /// Provider calls attributed so far (they are recorded in arrival order).
+    pub seen_calls: usize,
+    /// The event log's length and the calls seen when the latest batch was sent: what came
+    /// after is what that batch may have caused.
+    pub batch_marks: (usize, usize),
+    pub evidence: &'a mut Evidence,
+}
+
+/// Why driving stopped before the end.
+#[derive(Debug)]
+pub enum Halt {
+    /// The pipeline's main process ended: recorded in `evidence.crash`.
+    PipelineDied,
+    /// Something in the harness failed.
+    Error(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Halt {
+    fn from(e: anyhow::Error) -> Halt {
+        Halt::Error(e)
+    }
+}
+
+impl Driver<'_> {
+    pub async fn scenario(&mut self, scenario: &Scenario) -> Result<(), Halt> {
+        self.send_all(scenario).await?;
+        // No wait here: a hit counts only for requests that ended a grace period before the
+        // scan, so earlier requests are judged now and this scenario's by a later scan.
+        self.memory_check(false).await?;
+        Ok(())
+    }
+
+    /// Sends a scenario's requests in order, each batch of `concurrency` at once.
+    async fn send_all(&mut self, scenario: &Scenario) -> Result<Vec<RequestId>, Halt> {
+        let mut ids = Vec::new();
+        for spec in &scenario.requests {
+            let mut remaining = spec.repeat;
+            while remaining > 0 {
+                let batch = remaining.min(spec.concurrency);
+                remaining -= batch;
+                let specs = vec![spec; batch as usize];
+                ids.extend(self.send_batch(&scenario.id, &specs).await?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Sends these requests at once, each with fresh canaries, and records the answers. Stops
+    /// with [`Halt::PipelineDied`] when the pipeline is found dead before or after the batch.
+    pub async fn send_batch(
+        &mut self,
+        scenario: &str,
+        specs: &[&RequestSpec],
+    ) -> Result<Vec<RequestId>, Halt> {
+        if self.crashed(scenario, &[]) {
+            return Err(Halt::PipelineDied);
+        }
+        self.batch_marks = (self.log.len(), self.seen_calls);
+        for spec in specs {
+            if let Ok(p) = spec.provider.parse::<Provider>() {
+                self.mocks
+                    .set_behaviour(p, spec.provider_behaviour.clone());
+            }
+        }
+        let mut prepared = Vec::new();
+        for spec in specs {
+            let id = self.next_id;
+            self.next_id += 1;
+            let p = prepare::prepare(
+                id,
+                spec,
+                &mut self.rng,
+                &mut self.scanner.write().expect("scanner lock"),
+            )?;
+            prepared.push((id, *spec, p));
+        }
+        let (client, cfg, log) = (self.client, self.cfg, self.log);
+        let sends = prepared.iter().map(|(id, spec, p)| async move {
+            let started = log.since_start_ms();
+            let answer = client
+                .send(
+                    &cfg.pipeline.request,
+                    &cfg.pipeline.response,
+                    &p.payload,
+                    spec.client,
+                )
+                .await;
+            (
+                *id,
+                *spec,
+                p.had_metadata,
+                started,
+                log.since_start_ms(),
+                answer,
+            )
+        });
+        let mut ids = Vec::new();
+        for (id, spec, had_metadata, started_ms, ended_ms, answer) in
+            futures::future::join_all(sends).await
+        {
+            ids.push(id);
+            self.evidence.requests.push(SentRequest {
+                id,
+                scenario: scenario.to_owned(),
+                provider: spec.provider.clone(),
+                age: spec.age,
+                behaviour: spec
+                    .provider_behaviour
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                client: spec.client,
+                expected_status: spec.expect_status,
+                status: answer.status,
+                started_ms,
+                ended_ms,
+                response_body: answer.body,
+                response_hits: Vec::new(),
+                error: answer.error,
+                had_metadata,
+            });
+        }
+        self.attribute_new_calls();
+        if self.crashed(scenario, &ids) {
+            return Err(Halt::PipelineDied);
+        }
+        Ok(ids)
+    }
+
+    /// Whether the pipeline's main process has ended; the first time, records how, with the
+    /// requests that were in flight and the end of its stderr.
+    fn crashed(&mut self, scenario: &str, in_flight: &[RequestId]) -> bool {
+        if self.evidence.crash.is_some() {
+            return true;
+        }
+        if !self.supervisor.main_ended() {
+            return false;
+        }
+        let status = self
+            .supervisor
+            .main_exit()
+            .map_or_else(|| "status unknown".to_owned(), |(c, s)| launch::describe_exit(c, s));
+        self.evidence.crash = Some(traceless_report::Crash {
+            status,
+            at_ms: self.log.since_start_ms(),
+            in_flight: in_flight.to_vec(),
+            scenario: Some(scenario.to_owned()),
+            stderr_tail: self.supervisor.stderr_tail(),
+        });
+        true
+    }
+
+    /// Findings that concern these requests, the latest batch sent (memory is judged after the
+    /// grace period).
+    pub fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+        let (events_from, calls_from) = self.batch_marks;
+        self.scan_answers(Some(ids));
+        let since = self
+            .evidence
+            .requests
+            .iter()
+            .filter(|r| ids.contains(&r.id))
+            .map(|r| r.started_ms)
+            .min()
+            .unwrap_or(0);
+        let scanner = self.scanner.read().expect("scanner lock");
+        let calls: Vec<RecordedRequest> = self
+            .mocks
+            .recorded_from(calls_from)
+            .into_iter()
+            .filter(|c| arrival_ms(c, self.log) + 5 >= since)
+            .collect();
+        let mut snapshot = Evidence {
+            requests: self
+                .evidence
+                .requests
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .cloned()
+                .collect(),
+            provider_calls: attribute(&calls, &scanner, &self.evidence.requests, self.log),
+            events: self
+                .log
+                .snapshot_from(events_from)
+                .into_iter()
+                .filter(|e| {
+                    e.t_ms + 5 >= since
+                        && !matches!(
+                            e.kind,
+                            traceless_sandbox::events::EventKind::MemoryHits { .. }
+                        )
+                })
+                .collect(),
+            monitors: self.supervisor.statuses(),
+            allowed_addresses: self.evidence.allowed_addresses.clone(),
+            allowed_hosts: self.evidence.allowed_hosts.clone(),
+            allowed_providers: self.evidence.allowed_providers.clone(),
+            mocks_tls: self.evidence.mocks_tls,
+            no_age_gate: self.evidence.no_age_gate,
+            memory_grace_ms: self.evidence.memory_grace_ms,
+            ..Evidence::default()
+        };
+        drop(scanner);
+        snapshot.keep_own_files();
+        crate::check::run_all(&snapshot)
+            .into_iter()
+            .filter(|d| d.request.is_some_and(|r| ids.contains(&r)) || d.request.is_none())
+            .collect()
+    }
+
+    /// Scans the memory of every live process of the tree; with `after_grace`, first waits the
+    /// policy's grace period so that every request so far is judged. Each completed scan is
+    /// recorded: it is what exercises the memory-retention check.
+    pub async fn memory_check(&mut self, after_grace: bool) -> anyhow::Result<()> {
+        if !self.memory_scans {
+            return Ok(());
+        }
+        let grace = self.cfg.policy.memory_grace;
+        if after_grace {
+            // The policy's grace period: how long image bytes may linger after a request ends.
+            tokio::time::sleep(grace).await;
+        } else if self.last_memory_scan.is_some_and(|t| t.elapsed() < grace) {
+            // A scan judges only requests that ended a grace period before it, so scanning
+            // more often than once per grace period judges nothing sooner; every request is
+            // still judged by the first scan at least one grace period after it ends.
+            return Ok(());
+        }
+        let supervisor = self.supervisor.clone();
+        // The supervisor records what it finds in the event log itself.
+        tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
+        self.last_memory_scan = Some(std::time::Instant::now());
+        self.evidence.memory_scans.push(self.log.since_start_ms());
+        Ok(())
+    }
+
+    /// Registers the outputs of provider calls made since the last look, under the audit
+    /// request whose image they carried.
+    pub fn attribute_new_calls(&mut self) {
+        let recorded = self.mocks.recorded_from(self.seen_calls);
+        let mut scanner = self.scanner.write().expect("scanner lock");
+        for call in &recorded {
+            let owners = carried(call, &scanner, &self.evidence.requests, self.log);
+            if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
+                scanner.add_image(
+                    NeedleId {
+                        request: *owner,
+                        subject: Subject::Output,
+                    },
+                    out,
+                );
+            }
+        }
+        self.seen_calls += recorded.len();
+    }
+
+    /// Scans these requests' answers for every needle known now (other requests' data in them
+    /// is a cross-request leak).
+    pub fn scan_answers(&mut self, ids: Option<&[RequestId]>) {
+        let scanner = self.scanner.read().expect("scanner lock");
+        for req in &mut self.evidence.requests {
+            if ids.is_none_or(|ids| ids.contains(&req.id)) {
+                req.response_hits = scanner.scan(&req.response_body);
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Setting the stage: the audit's private folders, its keys, the placeholder values a config's
+//! command and environment are filled from, and the pipeline's launch spec. Pure where it can
+//! be: only [`Workspace::create`] and [`free_port`] touch the system.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use traceless_sandbox::supervisor::PipelineSpec;
+
+use crate::config::Config;
+
+/// The audit's private folders, removed when this is dropped.
+pub struct Workspace {
+    /// Held for its `Drop`, which removes every folder below.
+    _root: tempfile::TempDir,
+    pub tmpdir: PathBuf,
+    pub home: PathBuf,
+    pub workdir: PathBuf,
+    pub ca_file: PathBuf,
+}
+
+impl Workspace {
+    pub fn create(cfg: &Config) -> anyhow::Result<Workspace> {
+        let root = tempfile::Builder::new()
+            .prefix("traceless-audit-")
+            .tempdir()
+            .context("creating the audit's temp dir")?;
+        let tmpdir = root.path().join("tmp");
+        let home = root.path().join("home");
+        let private_work = root.path().join("work");
+        for d in [&tmpdir, &home, &private_work] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        Ok(Workspace {
+            workdir: cfg.pipeline.workdir.clone().unwrap_or(private_work),
+            ca_file: root.path().join("audit-ca.pem"),
+            tmpdir,
+            home,
+            _root: root,
+        })
+    }
+}
+
+/// The per-audit API keys the mocks accept (and the scanner looks for in logs).
+#[derive(Clone)]
+pub struct Keys {
+    pub openai: String,
+    pub gemini: String,
+}
+
+impl Keys {
+    pub fn fresh() -> Keys {
+        Keys {
+            openai: format!("sk-traceless-{:032x}", rand::random::<u128>()),
+            gemini: format!("AIza-traceless-{:024x}", rand::random::<u128>()),
+        }
+    }
+}
+
+/// The values of the config's placeholders (`{port}`, `{openai_url}`, ...).
+pub type Values = BTreeMap<&'static str, String>;
+
+pub fn values(
+    port: u16,
+    openai_url: String,
+    gemini_url: String,
+    keys: &Keys,
+    ws: &Workspace,
+) -> Values {
+    [
+        ("port", port.to_string()),
+        ("openai_url", openai_url),
+        ("gemini_url", gemini_url),
+        ("openai_key", keys.openai.clone()),
+        ("gemini_key", keys.gemini.clone()),
+        ("ca_file", ws.ca_file.display().to_string()),
+        ("tmpdir", ws.tmpdir.display().to_string()),
+        ("workdir", ws.workdir.display().to_string()),
+    ]
+    .into()
+}
+
+/// The pipeline's launch spec: the config's command and environment filled from `values`, and
+/// every CA variable of `[interception] ca_env` the config does not set itself.
+pub fn pipeline_spec(cfg: &Config, values: &Values, ws: &Workspace, traced: bool) -> PipelineSpec {
+    let command: Vec<String> = cfg
+        .pipeline
+        .command
+        .iter()
+        .map(|t| t.fill(values))
+        .collect();
+    let mut env: Vec<(String, String)> = cfg
+        .pipeline
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.fill(values)))
+        .collect();
+    for var in &cfg.interception.ca_env {
+        if !env.iter().any(|(k, _)| k == var) {
+            env.push((var.clone(), ws.ca_file.display().to_string()));
+        }
+    }
+    PipelineSpec {
+        command,
+        env,
+        workdir: ws.workdir.clone(),
+        tmpdir: ws.tmpdir.clone(),
+        home: ws.home.clone(),
+        watch_roots: vec![],
+        trace_syscalls: traced,
+        pid_namespace: true,
+        ignore_paths: vec![ws.ca_file.clone()],
+    }
+}
+
+/// The environment variables that carry a provider URL: the plaintext probe rewrites them.
+pub fn url_variables(cfg: &Config) -> Vec<String> {
+    cfg.pipeline
+        .env
+        .iter()
+        .filter(|(_, t)| t.raw().contains("{openai_url}") || t.raw().contains("{gemini_url}"))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Why the plaintext-URL probe cannot run for this config, if it cannot.
+pub fn plaintext_probe_skipped(cfg: &Config) -> Option<String> {
+    if !cfg.pipeline.refuses_plaintext_providers {
+        Some("the config says the pipeline does not refuse plaintext provider URLs (pipeline.refuses_plaintext_providers = false)".to_owned())
+    } else if url_variables(cfg).is_empty() {
+        Some("no [pipeline.env] variable carries {openai_url} or {gemini_url}: the pipeline's provider URLs cannot be changed".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The spec for the plaintext probe: the same pipeline on `port`, its provider URLs `http://`,
+/// untraced, without the switch that would allow plaintext.
+pub fn plaintext_spec(cfg: &Config, values: &Values, ws: &Workspace, port: u16) -> PipelineSpec {
+    let mut probe_values = values.clone();
+    probe_values.insert("port", port.to_string());
+    for key in ["openai_url", "gemini_url"] {
+        let url = probe_values[key].replacen("https://", "http://", 1);
+        probe_values.insert(key, url);
+    }
+    let mut spec = pipeline_spec(cfg, &probe_values, ws, false);
+    spec.env
+        .retain(|(k, _)| k != "TRACELESS_ALLOW_PLAINTEXT_PROVIDERS");
+    spec
+}
+
+/// The variables that handed the pipeline the audit's CA, named in the pinning error.
+pub fn ca_variables(spec: &PipelineSpec, ws: &Workspace) -> Vec<String> {
+    let ca_path = ws.ca_file.display().to_string();
+    let mut vars: Vec<String> = spec
+        .env
+        .iter()
+        .filter(|(_, v)| v.contains(&ca_path))
+        .map(|(k, _)| k.clone())
+        .collect();
+    vars.sort();
+    vars
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("finding a free port for the pipeline")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The file a command name runs, for the provenance digest.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let p = Path::new(program);
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|c| c.is_file())
+}
+
+/// `exit code 3`, `killed by SIGSEGV`.
+pub fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => {
+            let name = nix::sys::signal::Signal::try_from(sig)
+                .map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned());
+            format!("killed by {name}")
+        }
+        _ => "status unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traceless.toml");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/policy");
+        std::fs::write(
+            &path,
+            format!(
+                "[policy]\ntext = {:?}\nclauses = {:?}\n[pipeline]\ncommand = [\"run\", \"--port\", \"{{port}}\"]\n{extra}\n[pipeline.env]\nOPENAI_BASE_URL = \"{{openai_url}}/v1\"\nKEY = \"{{openai_key}}\"\n",
+                fixtures.join("privacy-policy.txt").display().to_string(),
+                fixtures.join("clauses.toml").display().to_string(),
+            ),
+        )
+        .unwrap();
+        crate::config::load(&path).unwrap()
+    }
+
+    fn workspace() -> Workspace {
+        Workspace {
+            _root: tempfile::tempdir().unwrap(),
+            tmpdir: "/t/tmp".into(),
+            home: "/t/home".into(),
+            workdir: "/t/work".into(),
+            ca_file: "/t/ca.pem".into(),
+        }
+    }
+
+    #[test]
+    fn the_spec_fills_every_placeholder_and_adds_the_ca_variables() {
+        let cfg = config("");
+        let ws = workspace();
+        let keys = Keys {
+            openai: "sk-1".into(),
+            gemini: "g-1".into(),
+        };
+        let v = values(4242, "https://127.0.0.2".into(), "https://127.0.0.3".into(), &keys, &ws);
+        let spec = pipeline_spec(&cfg, &v, &ws, true);
+        assert_eq!(spec.command, ["run", "--port", "4242"]);
+        assert!(spec.env.contains(&("OPENAI_BASE_URL".into(), "https://127.0.0.2/v1".into())));
+        assert!(spec.env.contains(&("KEY".into(), "sk-1".into())));
+        assert!(spec.env.contains(&("SSL_CERT_FILE".into(), "/t/ca.pem".into())));
+        assert!(spec.trace_syscalls);
+        assert_eq!(ca_variables(&spec, &ws).first().map(String::as_str), Some("CURL_CA_BUNDLE"));
+
+        let probe = plaintext_spec(&cfg, &v, &ws, 5000);
+        assert_eq!(probe.command, ["run", "--port", "5000"]);
+        assert!(probe.env.contains(&("OPENAI_BASE_URL".into(), "http://127.0.0.2/v1".into())));
+        assert!(!probe.trace_syscalls);
+    }
+
+    #[test]
+    fn the_plaintext_probe_says_why_it_cannot_run() {
+        assert_eq!(plaintext_probe_skipped(&config("")), None);
+        let off = plaintext_probe_skipped(&config("refuses_plaintext_providers = false")).unwrap();
+        assert!(off.contains("refuses_plaintext_providers = false"), "{off}");
+    }
+
+    #[test]
+    fn exits_are_described_by_code_or_signal_name() {
+        assert_eq!(describe_exit(Some(3), None), "exit code 3");
+        assert_eq!(describe_exit(None, Some(11)), "killed by SIGSEGV");
+        assert_eq!(describe_exit(None, None), "status unknown");
+    }
+}

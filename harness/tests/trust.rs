@@ -1,0 +1,277 @@
+//! A PASS must mean the policy was exercised and held: these audits check that nothing short of
+//! that reads as a pass, that a crash or a signal is reported as such with the evidence kept,
+//! and that nothing of the audited pipeline outlives the audit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Extra, audit_command, clause, config, outcomes, processes_with, report, root};
+
+fn faulty(name: &str) -> PathBuf {
+    root().join(format!("harness/tests/faulty/{name}.py"))
+}
+
+fn trust(name: &str) -> PathBuf {
+    root().join(format!("harness/tests/trust/{name}.py"))
+}
+
+fn faulty_scenarios() -> String {
+    root()
+        .join("harness/tests/faulty/scenarios/*.toml")
+        .display()
+        .to_string()
+}
+
+fn trust_scenarios() -> String {
+    root()
+        .join("harness/tests/trust/scenarios/*.toml")
+        .display()
+        .to_string()
+}
+
+/// Runs an audit to its end: (exit code, report).
+fn audit(dir: &Path, config_text: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let output = audit_command(dir, config_text, args).output().unwrap();
+    let report = report(dir, &output);
+    (output.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn a_clause_passes_only_when_its_check_was_exercised() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&faulty("clean"), &faulty_scenarios(), Extra::default());
+    let (code, report) = audit(dir.path(), &cfg, &["--scenario", "both-providers"]);
+    let (verdict, reason) = clause(&report, "7-no-child-data");
+    assert_eq!(verdict, "not-tested", "{}", report["summary"]);
+    assert!(
+        reason.contains("no request without age confirmation was answered"),
+        "{reason}"
+    );
+    assert_eq!(clause(&report, "2c-no-sharing").0, "pass");
+    assert_eq!(code, 0, "{}", report["summary"]);
+
+    let (code, report) = audit(dir.path(), &cfg, &["--scenario", "age-gate"]);
+    assert_eq!(clause(&report, "7-no-child-data").0, "pass");
+    // One refused request answers nothing with an image: nothing to leak into another answer.
+    let (verdict, reason) = clause(&report, "4c-device-only");
+    assert_eq!(verdict, "not-tested", "{reason}");
+    assert!(reason.contains("cross-request-leak"), "{reason}");
+    assert_eq!(code, 0, "{}", report["summary"]);
+}
+
+#[test]
+fn a_pipeline_that_never_becomes_healthy_passes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("broken.py");
+    std::fs::write(
+        &script,
+        "import sys\nsys.stderr.write('broken: no config here\\n')\nsys.exit(3)\n",
+    )
+    .unwrap();
+    let cfg = config(&script, &faulty_scenarios(), Extra::default());
+    let (code, report) = audit(dir.path(), &cfg, &[]);
+    assert_eq!(code, 2, "{}", report["summary"]);
+    assert_eq!(report["verdict"], "incomplete");
+    let passed: Vec<_> = report["clauses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] != "not-tested")
+        .map(|c| c["id"].clone())
+        .collect();
+    assert!(passed.is_empty(), "judged without evidence: {passed:?}");
+    for (id, outcome) in outcomes(&report) {
+        assert_eq!(outcome, "not-run", "{id}");
+    }
+    let errors = report["errors"].to_string();
+    assert!(errors.contains("exit code 3"), "{errors}");
+    assert!(errors.contains("broken: no config here"), "{errors}");
+    // The same report, read back by `traceless report`, renders.
+    let md = std::process::Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .args(["report", "--format", "md", "--from"])
+        .arg(dir.path().join("out/report.json"))
+        .output()
+        .unwrap();
+    assert!(md.status.success(), "{}", String::from_utf8_lossy(&md.stderr));
+    assert!(String::from_utf8_lossy(&md.stdout).contains("not run"));
+}
+
+#[test]
+fn a_crash_mid_audit_is_reported_with_its_status_request_and_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &trust("crash_after_three"),
+        &trust_scenarios(),
+        Extra::default(),
+    );
+    let (code, report) = audit(dir.path(), &cfg, &[]);
+    assert_eq!(code, 2, "{}", report["summary"]);
+    let crash = &report["crash"];
+    assert!(
+        crash["status"].as_str().unwrap().contains("SIGABRT"),
+        "{crash}"
+    );
+    assert_eq!(crash["scenario"], "a-three-then-more", "{crash}");
+    assert!(
+        crash["stderr-tail"]
+            .as_str()
+            .unwrap()
+            .contains("giving up after three answers"),
+        "{crash}"
+    );
+    let outcomes = outcomes(&report);
+    assert_ne!(outcomes[0].1, "pass", "{outcomes:?}");
+    assert_eq!(outcomes[1], ("b-after-the-crash".into(), "not-run".into()));
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the pipeline died: killed by SIGABRT"),
+        "{}",
+        report["summary"]
+    );
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+    let sent = report["scenarios"][0]["requests"].as_array().unwrap();
+    assert!(
+        (3..=4).contains(&sent.len()),
+        "nothing is sent to a dead pipeline: {sent:?}"
+    );
+}
+
+#[test]
+fn a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &faulty("clean"),
+        &faulty_scenarios(),
+        Extra {
+            policy: "allowed_providers = [\"openai\"]",
+            ..Extra::default()
+        },
+    );
+    let (code, report) = audit(dir.path(), &cfg, &["--scenario", "both-providers"]);
+    let findings = report["findings"].as_array().unwrap();
+    let unlisted: Vec<_> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "wrong-recipient"
+                && f["summary"]
+                    .as_str()
+                    .unwrap()
+                    .contains("went to gemini, which the policy does not list")
+        })
+        .collect();
+    assert!(!unlisted.is_empty(), "{findings:#?}");
+    // Findings name the clause map's ids, which the report loader accepts.
+    assert_eq!(unlisted[0]["clauses"], serde_json::json!(["2c-no-sharing"]));
+    assert_eq!(code, 1);
+    let html = std::process::Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .args(["report", "--format", "html", "--from"])
+        .arg(dir.path().join("out/report.json"))
+        .output()
+        .unwrap();
+    assert!(html.status.success(), "{}", String::from_utf8_lossy(&html.stderr));
+}
+
+#[test]
+fn a_skipped_plaintext_probe_leaves_transmission_not_tested() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &faulty("clean"),
+        &faulty_scenarios(),
+        Extra {
+            pipeline: "refuses_plaintext_providers = false",
+            ..Extra::default()
+        },
+    );
+    let (_, report) = audit(dir.path(), &cfg, &["--scenario", "both-providers"]);
+    let (verdict, reason) = clause(&report, "6-transmission-encrypted");
+    assert_eq!(verdict, "not-tested");
+    assert!(
+        reason.contains("refuses_plaintext_providers = false"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_report_folder_that_cannot_be_written_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let script = dir.path().join("marker.py");
+    std::fs::write(
+        &script,
+        format!("open({:?}, 'w').close()\n", marker.display().to_string()),
+    )
+    .unwrap();
+    let cfg = config(&script, &faulty_scenarios(), Extra::default());
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let output = audit_command(dir.path(), &cfg, &[])
+        .args(["--out"])
+        .arg(dir.path().join("a-file"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--out"), "{stderr}");
+    assert!(!marker.exists(), "the pipeline was started");
+}
+
+/// Interrupts an audit of a pipeline that ignores SIGTERM and left a daemon behind, once the
+/// daemon runs; returns (exit code, report, the pipeline's TMPDIR).
+fn interrupt(signal: nix::sys::signal::Signal) -> (i32, serde_json::Value, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let env = format!("TRUST_MARKER = {:?}", marker.display().to_string());
+    let cfg = config(
+        &trust("stubborn_daemon"),
+        &trust_scenarios(),
+        Extra {
+            env: &env,
+            ..Extra::default()
+        },
+    );
+    let mut child = audit_command(dir.path(), &cfg, &["--scenario", "long-run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let written = |m: &Path| std::fs::read_to_string(m).is_ok_and(|t| t.ends_with("daemon\n"));
+    while !written(&marker) {
+        assert!(Instant::now() < deadline, "the pipeline never started its daemon");
+        assert!(child.try_wait().unwrap().is_none(), "the audit ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmpdir = PathBuf::from(std::fs::read_to_string(&marker).unwrap().lines().next().unwrap());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = report(dir.path(), &output);
+    (output.status.code().unwrap_or(-1), report, tmpdir)
+}
+
+fn nothing_outlived(tmpdir: &Path) {
+    let left = processes_with(trust("stubborn_daemon").to_str().unwrap());
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert!(!tmpdir.exists(), "{} was left behind", tmpdir.display());
+}
+
+#[test]
+fn sigterm_stops_everything_and_writes_an_interrupted_report() {
+    let (code, report, tmpdir) = interrupt(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 143, "{}", report["summary"]);
+    assert_eq!(report["interrupted"], "SIGTERM");
+    assert_eq!(report["verdict"], "incomplete");
+    assert_eq!(outcomes(&report)[0].1, "incomplete", "{}", report["summary"]);
+    nothing_outlived(&tmpdir);
+}
+
+#[test]
+fn sigint_stops_everything_and_writes_an_interrupted_report() {
+    let (code, report, tmpdir) = interrupt(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(code, 130, "{}", report["summary"]);
+    assert_eq!(report["interrupted"], "SIGINT");
+    nothing_outlived(&tmpdir);
+}
