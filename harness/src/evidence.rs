@@ -21,7 +21,7 @@ pub struct Evidence {
     pub mocks_tls: bool,
     pub plaintext_probe: Option<PlaintextProbe>,
     pub exposure_probes: Vec<ExposureProbe>,
-    pub orphans: Vec<(u32, Vec<String>)>,
+    pub orphans: Vec<traceless_sandbox::events::Orphan>,
     /// The backend has no age gate: clause 7 cannot be tested.
     pub no_age_gate: bool,
     /// How long image bytes may stay in memory after their request ended.
