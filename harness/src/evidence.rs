@@ -34,7 +34,7 @@ pub struct Evidence {
     /// Property cases (planned, run to their end).
     pub property_cases: (u32, u32),
     /// Processes that left the pipeline's tree or outlived its stop: (pid, command line).
-    pub orphans: Vec<(u32, Vec<String>)>,
+    pub orphans: Vec<traceless_sandbox::events::Orphan>,
     /// The backend has no age gate: clause 7 cannot be tested.
     pub no_age_gate: bool,
     /// How long image bytes may stay in memory after their request ended.

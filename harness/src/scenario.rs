@@ -1,5 +1,10 @@
 //! Scenario files (`scenarios/*.toml`): what requests to send, with which provider behaviour, and
 //! what status each must get. Parsed once into [`Scenario`]; errors name the file, line and key.
+//!
+//! A scenario file is data that may come from anyone, so its values have limits, checked at load:
+//! what a request makes in the harness's memory ([`MAX_IMAGE_BYTES`], [`MAX_GENERATED_PIXELS`]),
+//! how many requests one entry sends ([`MAX_REQUESTS_PER_ENTRY`]), and which files it may send
+//! (fixtures stay inside the fixtures folder unless the config allows outside paths).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -8,7 +13,15 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use traceless_mock::Behaviour;
 
-use crate::config::FileError;
+use crate::config::{FileError, Fixtures};
+
+/// The most bytes a scenario image may have once made (`pad_to`, `bytes`): room for every size
+/// case around the pipeline's 20 MiB limit, while the harness's copies of it stay small.
+pub const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
+/// The most pixels a generated image may have (above the reference pipeline's 40 megapixels).
+pub const MAX_GENERATED_PIXELS: u64 = 50_000_000;
+/// The most requests one `[[request]]` entry may ask for, as `repeat` times `concurrency`.
+pub const MAX_REQUESTS_PER_ENTRY: u64 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -109,8 +122,8 @@ struct RawRequest {
     provider_behaviour: Vec<Spanned<String>>,
     client: Option<Spanned<String>>,
     expect_status: Option<u16>,
-    repeat: Option<u32>,
-    concurrency: Option<u32>,
+    repeat: Option<Spanned<u32>>,
+    concurrency: Option<Spanned<u32>>,
     content_type: Option<String>,
 }
 
@@ -135,7 +148,7 @@ pub fn load_all(
     base: &Path,
     patterns: &[String],
     select: Option<&str>,
-    fixtures: &Path,
+    fixtures: &Fixtures,
 ) -> anyhow::Result<Vec<Scenario>> {
     let mut files = Vec::new();
     for pattern in patterns {
@@ -173,13 +186,13 @@ pub fn load_all(
 }
 
 /// Parses one scenario file.
-pub fn load(path: &Path, fixtures: &Path) -> Result<Scenario, FileError> {
+pub fn load(path: &Path, fixtures: &Fixtures) -> Result<Scenario, FileError> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| FileError::new(path, None, None, format!("cannot read the scenario: {e}")))?;
     parse(path, &source, fixtures)
 }
 
-pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, FileError> {
+pub fn parse(path: &Path, source: &str, fixtures: &Fixtures) -> Result<Scenario, FileError> {
     let raw: RawScenario =
         toml::from_str(source).map_err(|e| FileError::from_toml(path, source, &e))?;
     let err = |span: std::ops::Range<usize>, key: &str, msg: String| {
@@ -296,6 +309,24 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
                 }
             },
         };
+        let (repeat_span, repeat_key) = match (&r.repeat, &r.concurrency) {
+            (Some(n), _) => (n.span(), "request.repeat"),
+            (None, Some(n)) => (n.span(), "request.concurrency"),
+            (None, None) => (span.clone(), "request.repeat"),
+        };
+        let repeat = r.repeat.map_or(1, Spanned::into_inner).max(1);
+        let concurrency = r.concurrency.map_or(1, Spanned::into_inner).max(1);
+        if u64::from(repeat) * u64::from(concurrency) > MAX_REQUESTS_PER_ENTRY {
+            return Err(err(
+                repeat_span,
+                repeat_key,
+                format!(
+                    "repeat = {repeat} with concurrency = {concurrency} asks for {} requests; \
+                     the limit is {MAX_REQUESTS_PER_ENTRY} (repeat times concurrency)",
+                    u64::from(repeat) * u64::from(concurrency)
+                ),
+            ));
+        }
         requests.push(RequestSpec {
             provider: r.provider.into_inner(),
             image,
@@ -304,8 +335,8 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
             provider_behaviour,
             client,
             expect_status: r.expect_status,
-            repeat: r.repeat.unwrap_or(1).max(1),
-            concurrency: r.concurrency.unwrap_or(1).max(1),
+            repeat,
+            concurrency,
             content_type: r.content_type,
         });
     }
@@ -318,7 +349,7 @@ pub fn parse(path: &Path, source: &str, fixtures: &Path) -> Result<Scenario, Fil
     })
 }
 
-fn image_spec(raw: RawImage, fixtures: &Path) -> Result<ImageSpec, String> {
+fn image_spec(raw: RawImage, fixtures: &Fixtures) -> Result<ImageSpec, String> {
     use traceless_scan::canary::ImageFormat;
     let source = match (raw.generate, raw.fixture, raw.raw, raw.bytes) {
         (Some(f), None, None, None) => {
@@ -332,29 +363,72 @@ fn image_spec(raw: RawImage, fixtures: &Path) -> Result<ImageSpec, String> {
                     ));
                 }
             };
+            let (width, height) = (raw.width.unwrap_or(64), raw.height.unwrap_or(48));
+            if u64::from(width) * u64::from(height) > MAX_GENERATED_PIXELS {
+                return Err(format!(
+                    "{width}x{height} is {} pixels; the limit is {MAX_GENERATED_PIXELS}",
+                    u64::from(width) * u64::from(height)
+                ));
+            }
             ImageSource::Generate {
                 format,
-                width: raw.width.unwrap_or(64),
-                height: raw.height.unwrap_or(48),
+                width,
+                height,
             }
         }
-        (None, Some(f), None, None) => {
-            let p = fixtures.join(&f);
-            if !p.is_file() {
-                return Err(format!("fixture {f:?}: no file at {}", p.display()));
-            }
-            ImageSource::Fixture(p)
-        }
+        (None, Some(f), None, None) => ImageSource::Fixture(fixture_path(&f, fixtures)?),
         (None, None, Some(text), None) => ImageSource::Raw(text.into_bytes()),
-        (None, None, None, Some(n)) => ImageSource::Raw(vec![b'x'; n]),
+        (None, None, None, Some(n)) => {
+            within_image_limit("bytes", n)?;
+            ImageSource::Raw(vec![b'x'; n])
+        }
         _ => return Err("set exactly one of generate, fixture, raw or bytes".into()),
     };
+    if let Some(n) = raw.pad_to {
+        within_image_limit("pad_to", n)?;
+    }
     Ok(ImageSpec {
         source,
         metadata: raw.metadata,
         truncate: raw.truncate,
         pad_to: raw.pad_to,
     })
+}
+
+fn within_image_limit(key: &str, n: usize) -> Result<(), String> {
+    if n > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "{key} = {n}: the limit is {MAX_IMAGE_BYTES} bytes (64 MiB)"
+        ));
+    }
+    Ok(())
+}
+
+/// The file a `fixture = "..."` names, resolved (links and `..` followed) and, unless outside
+/// paths are allowed, inside the fixtures folder.
+fn fixture_path(name: &str, fixtures: &Fixtures) -> Result<PathBuf, String> {
+    let joined = fixtures.dir.join(name);
+    let resolved = std::fs::canonicalize(&joined)
+        .ok()
+        .filter(|p| p.is_file())
+        .ok_or_else(|| format!("fixture {name:?}: no file at {}", joined.display()))?;
+    if !fixtures.allow_outside {
+        let root = std::fs::canonicalize(&fixtures.dir).map_err(|e| {
+            format!(
+                "fixture {name:?}: the fixtures folder {} cannot be resolved: {e}",
+                fixtures.dir.display()
+            )
+        })?;
+        if !resolved.starts_with(&root) {
+            return Err(format!(
+                "fixture {name:?} is {}, outside the fixtures folder {}; \
+                 set `[audit] allow_outside_fixtures = true` in the config to allow it",
+                resolved.display(),
+                root.display()
+            ));
+        }
+    }
+    Ok(resolved)
 }
 
 fn glob_files(pattern: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -404,9 +478,117 @@ mod tests {
     use super::*;
 
     fn check_err(source: &str, expect_line: usize, expect_in_msg: &str) {
-        let err = parse(Path::new("scenarios/x.toml"), source, Path::new("fixtures")).unwrap_err();
+        let err = parse(
+            Path::new("scenarios/x.toml"),
+            source,
+            &Fixtures::confined_to("fixtures"),
+        )
+        .unwrap_err();
         assert_eq!(err.line, Some(expect_line), "{err}");
         assert!(err.to_string().contains(expect_in_msg), "{err}");
+    }
+
+    const HEAD: &str = "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\n";
+
+    #[test]
+    fn sizes_and_counts_beyond_their_limits_are_refused_at_their_line() {
+        check_err(
+            &format!("{HEAD}image = {{ generate = \"png\", pad_to = 1073741824 }}\n"),
+            5,
+            "scenarios/x.toml:5: `request.image`: pad_to = 1073741824: the limit is 67108864",
+        );
+        check_err(
+            &format!("{HEAD}image = {{ bytes = 67108865 }}\n"),
+            5,
+            "`request.image`: bytes = 67108865",
+        );
+        check_err(
+            &format!("{HEAD}image = {{ generate = \"png\", width = 100000, height = 100000 }}\n"),
+            5,
+            "the limit is 50000000",
+        );
+        check_err(
+            &format!("{HEAD}expect_status = 200\nrepeat = 100\nconcurrency = 11\n"),
+            6,
+            "`request.repeat`: repeat = 100 with concurrency = 11 asks for 1100 requests",
+        );
+        check_err(
+            &format!("{HEAD}concurrency = 2000\n"),
+            5,
+            "`request.concurrency`",
+        );
+    }
+
+    #[test]
+    fn sizes_and_counts_at_their_limits_are_accepted() {
+        let fixtures = Fixtures::confined_to("fixtures");
+        let source = format!(
+            "{HEAD}image = {{ generate = \"png\", pad_to = {MAX_IMAGE_BYTES} }}\nrepeat = 64\nconcurrency = 16\n"
+        );
+        let s = parse(Path::new("scenarios/x.toml"), &source, &fixtures).unwrap();
+        assert_eq!(s.requests[0].image.pad_to, Some(MAX_IMAGE_BYTES));
+        assert_eq!((s.requests[0].repeat, s.requests[0].concurrency), (64, 16));
+    }
+
+    /// A fixtures folder holding `inside.png` and a link `escape.png` to a file beside it.
+    fn fixture_tree() -> (tempfile::TempDir, Fixtures) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("fixtures");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("inside.png"), b"png").unwrap();
+        std::fs::write(root.path().join("secret.png"), b"secret").unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret.png"), dir.join("escape.png")).unwrap();
+        (root, Fixtures::confined_to(dir))
+    }
+
+    fn fixture_result(fixtures: &Fixtures, name: &str) -> Result<Scenario, FileError> {
+        let source = format!("{HEAD}image = {{ fixture = {name:?} }}\n");
+        parse(Path::new("scenarios/x.toml"), &source, fixtures)
+    }
+
+    #[test]
+    fn fixtures_outside_the_fixtures_folder_are_refused() {
+        let (root, fixtures) = fixture_tree();
+        let outside = root.path().join("secret.png");
+        for name in [
+            "../secret.png",
+            "escape.png",
+            outside.to_str().unwrap(),
+            "/etc/hostname",
+        ] {
+            if name == "/etc/hostname" && !Path::new(name).is_file() {
+                continue;
+            }
+            let err = fixture_result(&fixtures, name).unwrap_err();
+            assert_eq!(err.line, Some(5), "{name}: {err}");
+            assert_eq!(err.key.as_deref(), Some("request.image"), "{name}: {err}");
+            assert!(
+                err.message.contains("outside the fixtures folder")
+                    && err.message.contains("allow_outside_fixtures = true"),
+                "{name}: {err}"
+            );
+        }
+        let ok = fixture_result(&fixtures, "inside.png").unwrap();
+        assert_eq!(
+            ok.requests[0].image.source,
+            ImageSource::Fixture(std::fs::canonicalize(fixtures.dir.join("inside.png")).unwrap())
+        );
+        // `..` that stays inside the folder is still inside it.
+        std::fs::create_dir(fixtures.dir.join("sub")).unwrap();
+        assert!(fixture_result(&fixtures, "sub/../inside.png").is_ok());
+    }
+
+    #[test]
+    fn fixtures_outside_are_taken_when_the_config_allows_them() {
+        let (root, mut fixtures) = fixture_tree();
+        fixtures.allow_outside = true;
+        let s = fixture_result(&fixtures, "../secret.png").unwrap();
+        assert_eq!(
+            s.requests[0].image.source,
+            ImageSource::Fixture(std::fs::canonicalize(root.path().join("secret.png")).unwrap())
+        );
+        let err = fixture_result(&fixtures, "../missing.png").unwrap_err();
+        assert!(err.message.contains("no file at"), "{err}");
     }
 
     #[test]
@@ -416,7 +598,7 @@ mod tests {
             "id = \"a\"\ntitle = \"t\"\nclauses = [\"1\"]\n[[request]]\nprovider = \"gemini\"\n\
              image = { generate = \"webp\", width = 10, height = 12, metadata = true }\n\
              provider_behaviour = [\"429\", \"ok\"]\nexpect_status = 429\nrepeat = 3\nage_confirmed = \"no\"\n",
-            Path::new("fixtures"),
+            &Fixtures::confined_to("fixtures"),
         )
         .unwrap();
         let r = &s.requests[0];

@@ -8,7 +8,7 @@ use traceless_report::{
     ClauseResult, ClauseVerdict, Finding, MonitorEntry, Orphan, Provenance, Report, RequestResult,
     SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, WaiverEntry,
 };
-use traceless_sandbox::events::{EventKind, MonitorState};
+use traceless_sandbox::events::{EventKind, MonitorState, OrphanReason};
 
 use crate::check::{self, Draft};
 use crate::clauses::Clause;
@@ -154,11 +154,21 @@ pub fn build(inp: Inputs<'_>) -> Report {
         orphans: ev
             .orphans
             .iter()
-            .map(|(pid, argv)| Orphan {
-                pid: *pid,
-                argv: argv.clone(),
-                detail: "left the pipeline's session or parent while the audit ran; killed at the stop"
-                    .to_owned(),
+            .map(|o| Orphan {
+                pid: o.pid,
+                argv: o.argv.clone(),
+                detail: format!(
+                    "{}{}; found at {} ms and killed at the stop",
+                    match o.why {
+                        OrphanReason::LeftSession => "left the pipeline's session (setsid)",
+                        OrphanReason::Reparented => "was re-parented (a double fork)",
+                        OrphanReason::OutlivedMain => "outlived the pipeline's main process",
+                    },
+                    o.started_ms
+                        .map(|t| format!(", started at {t} ms"))
+                        .unwrap_or_default(),
+                    o.seen_ms
+                ),
             })
             .collect(),
     };

@@ -72,7 +72,7 @@ fn the_reference_pipeline_passes_the_default_audit() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|s| s["passed"] == false)
+                .filter(|s| s["outcome"] != "pass")
                 .collect::<Vec<_>>()
         )
         .unwrap()

@@ -111,7 +111,7 @@ fn a_crash_mid_audit_is_reported_with_its_status_request_and_stderr() {
     assert_eq!(code, 2, "{}", report["summary"]);
     let crash = &report["crash"];
     assert!(
-        crash["status"].as_str().unwrap().contains("SIGABRT"),
+        crash["status"] == "exit code 70",
         "{crash}"
     );
     assert_eq!(crash["scenario"], "a-three-then-more", "{crash}");
@@ -129,7 +129,7 @@ fn a_crash_mid_audit_is_reported_with_its_status_request_and_stderr() {
         report["summary"]
             .as_str()
             .unwrap()
-            .contains("the pipeline died: killed by SIGABRT"),
+            .contains("the pipeline died: exit code 70"),
         "{}",
         report["summary"]
     );
@@ -166,7 +166,8 @@ fn a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
         .collect();
     assert!(!unlisted.is_empty(), "{findings:#?}");
     // Findings name the clause map's ids, which the report loader accepts.
-    assert_eq!(unlisted[0]["clauses"], serde_json::json!(["2c-no-sharing"]));
+    let clauses = unlisted[0]["clauses"].as_array().unwrap();
+    assert!(clauses.contains(&"2c-no-sharing".into()), "{clauses:?}");
     assert_eq!(code, 1);
     let html = std::process::Command::new(env!("CARGO_BIN_EXE_traceless"))
         .args(["report", "--format", "html", "--from"])

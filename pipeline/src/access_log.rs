@@ -14,7 +14,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::bytes_read;
 use crate::providers::ProviderName;
 
 /// Facts the handler learns while it works, shared with the log line.
@@ -59,7 +58,7 @@ struct LogLine {
 impl Drop for LogLine {
     fn drop(&mut self) {
         let duration_ms = self.started.elapsed().as_millis() as u64;
-        let request_bytes = bytes_read(&self.facts.request_bytes);
+        let request_bytes = self.facts.request_bytes.load(Ordering::Relaxed);
         let provider = self.facts.provider();
         let error = self.facts.error_code.get().copied().unwrap_or("-");
         match self.outcome {

@@ -1,13 +1,16 @@
-//! The HTTP API: routes, the generation handler, and the JSON error contract.
+//! The HTTP API: routes and the generation handler.
 //!
-//! Order of work for `POST /v1/generations`: concurrency permit, declared size, form (with the
-//! age gate), image format and pixel count, metadata stripping, provider call. Every response
+//! Order of work for `POST /v1/generations`: declared size, form (with the age gate, within the
+//! body read timeout and the body budget), concurrency permit, image format and pixel count,
+//! metadata stripping, provider call. The body is read before a permit is taken, so a client
+//! that sends slowly holds only the bytes it sent, never a slot that other requests need; the
+//! body budget (every upload's bytes read so far, together) keeps what waits for a permit
+//! bounded. Every response
 //! carries `Cache-Control: no-store` and `Connection: close`: closing the connection frees (and
 //! so wipes) the server's read buffers that held the upload, instead of keeping them for the
 //! next request on a kept-alive connection.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,132 +19,28 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::access_log::{RequestFacts, access_log};
 use crate::config::Config;
-use crate::image_check::{self, ImageRejection};
-use crate::providers::{Generated, Job, ProviderFailure, Providers};
+use crate::error::ApiError;
+use crate::image_check;
+use crate::providers::{Generated, Job, Providers};
 use crate::strip;
-use crate::upload::{self, BodySource};
-
-/// An error answered to the client as `{"error":{"code","message"}}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error(
-        "age confirmation is required: send age_confirmed=true once the user has confirmed being 13 or older"
-    )]
-    AgeConfirmationRequired,
-    #[error("{message}")]
-    InvalidImage { status: StatusCode, message: String },
-    #[error("{0}")]
-    PayloadTooLarge(String),
-    #[error("{0}")]
-    InvalidPrompt(String),
-    #[error("{0}")]
-    UnknownProvider(String),
-    #[error("{message}")]
-    InvalidRequest { status: StatusCode, message: String },
-    #[error("{0}")]
-    ContentRefused(String),
-    #[error("the provider is rate limiting requests; retry later")]
-    RateLimited { retry_after: Option<String> },
-    #[error("{0}")]
-    ProviderError(String),
-    #[error("the provider did not answer within {} ms", .0.as_millis())]
-    ProviderTimeout(Duration),
-    #[error("no such route")]
-    NotFound,
-}
-
-impl ApiError {
-    /// The stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::AgeConfirmationRequired => "age_confirmation_required",
-            ApiError::InvalidImage { .. } => "invalid_image",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::InvalidPrompt(_) => "invalid_prompt",
-            ApiError::UnknownProvider(_) => "unknown_provider",
-            ApiError::InvalidRequest { .. } => "invalid_request",
-            ApiError::ContentRefused(_) => "content_refused",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::ProviderError(_) => "provider_error",
-            ApiError::ProviderTimeout(_) => "provider_timeout",
-            ApiError::NotFound => "not_found",
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::AgeConfirmationRequired => StatusCode::FORBIDDEN,
-            ApiError::InvalidImage { status, .. } | ApiError::InvalidRequest { status, .. } => {
-                *status
-            }
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidPrompt(_)
-            | ApiError::UnknownProvider(_)
-            | ApiError::ContentRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ProviderError(_) => StatusCode::BAD_GATEWAY,
-            ApiError::ProviderTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-        }
-    }
-
-    fn from_provider(failure: ProviderFailure, timeout: Duration) -> Self {
-        match failure {
-            ProviderFailure::Refused(reason) => ApiError::ContentRefused(format!(
-                "the provider's safety system refused this request ({reason})"
-            )),
-            ProviderFailure::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
-            ProviderFailure::Timeout => ApiError::ProviderTimeout(timeout),
-            other @ (ProviderFailure::NotConfigured(_) | ProviderFailure::Upstream(_)) => {
-                ApiError::ProviderError(other.to_string())
-            }
-        }
-    }
-}
-
-impl From<ImageRejection> for ApiError {
-    fn from(rejection: ImageRejection) -> Self {
-        let message = rejection.to_string();
-        match rejection {
-            ImageRejection::UnsupportedType => ApiError::InvalidImage {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                message,
-            },
-            ImageRejection::Corrupt { .. } => ApiError::InvalidImage {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message,
-            },
-            ImageRejection::TooManyPixels { .. } => ApiError::PayloadTooLarge(message),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
-        let mut response = (self.status(), axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after } = &self {
-            // Without the provider's hint, a conservative default.
-            let value = retry_after.as_deref().unwrap_or("30");
-            if let Ok(value) = HeaderValue::from_str(value) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        response
-    }
-}
+use crate::upload::{self, BodySource, MAX_BODY_BYTES};
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     providers: Providers,
+    /// Requests processed at once (image checks, stripping, provider call).
     permits: Arc<Semaphore>,
+    /// One permit per body byte read and not yet released, over all requests: as much as
+    /// `max_concurrency` whole uploads.
+    body_budget: Arc<Semaphore>,
     provider_timeout: Duration,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 impl AppState {
@@ -149,8 +48,18 @@ impl AppState {
         Ok(AppState {
             providers: Providers::new(config)?,
             permits: Arc::new(Semaphore::new(config.max_concurrency)),
+            body_budget: Arc::new(Semaphore::new(
+                config.max_concurrency.saturating_mul(MAX_BODY_BYTES),
+            )),
             provider_timeout: config.provider_timeout,
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
         })
+    }
+
+    /// How long a connection may take to send a request's head.
+    pub fn header_read_timeout(&self) -> Duration {
+        self.header_read_timeout
     }
 }
 
@@ -174,7 +83,11 @@ async fn generate(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let source = BodySource::new(body, Arc::clone(&facts.request_bytes));
+    let source = BodySource::new(
+        body,
+        Arc::clone(&facts.request_bytes),
+        Arc::clone(&state.body_budget),
+    );
     let mut response = match generate_image(&state, &facts, &headers, source.clone()).await {
         Ok(generated) => {
             let mut response = Response::new(Body::from(generated.bytes));
@@ -186,8 +99,11 @@ async fn generate(
         }
         Err(error) => {
             facts.set_error(error.code());
-            // Whatever the client still sends is read and thrown away, so it sees this answer.
-            source.drain().await;
+            // Whatever the client still sends is read and thrown away, so it sees this answer;
+            // a client too slow to send its body in time is not waited for again.
+            if !matches!(error, ApiError::RequestTimeout(_)) {
+                source.drain().await;
+            }
             error.into_response()
         }
     };
@@ -203,14 +119,15 @@ async fn generate_image(
     headers: &HeaderMap,
     source: BodySource,
 ) -> Result<Generated, ApiError> {
-    // Waiting for a permit happens before the body is read, so queued uploads hold no memory.
+    upload::check_declared_length(headers)?;
+    let upload = tokio::time::timeout(state.body_read_timeout, upload::read_form(headers, source))
+        .await
+        .map_err(|_| ApiError::RequestTimeout(state.body_read_timeout))??;
     let _permit = state
         .permits
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    upload::check_declared_length(headers)?;
-    let upload = upload::read_form(headers, source).await?;
     facts.set_provider(upload.provider);
     let info = image_check::inspect(&upload.image)?;
     let stripped = strip::strip(info.kind, &upload.image).map_err(|e| ApiError::InvalidImage {
@@ -228,9 +145,4 @@ async fn generate_image(
         .generate(upload.provider, job)
         .await
         .map_err(|failure| ApiError::from_provider(failure, state.provider_timeout))
-}
-
-/// Bytes of the request body read so far, for the access log.
-pub(crate) fn bytes_read(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
 }

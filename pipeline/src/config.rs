@@ -59,6 +59,10 @@ pub struct Config {
     pub extra_ca_pem: Option<Vec<u8>>,
     pub provider_timeout: Duration,
     pub max_concurrency: usize,
+    /// How long a client may take to send a request's head (line and headers).
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's whole body, once its head has arrived.
+    pub body_read_timeout: Duration,
 }
 
 /// A configuration error naming the variable at fault.
@@ -138,6 +142,10 @@ impl Config {
         let provider_timeout =
             Duration::from_millis(positive(&get, "TRACELESS_PROVIDER_TIMEOUT_MS", 60_000)?);
         let max_concurrency = positive(&get, "TRACELESS_MAX_CONCURRENCY", 16)? as usize;
+        let header_read_timeout =
+            Duration::from_millis(positive(&get, "TRACELESS_HEADER_READ_TIMEOUT_MS", 10_000)?);
+        let body_read_timeout =
+            Duration::from_millis(positive(&get, "TRACELESS_BODY_READ_TIMEOUT_MS", 60_000)?);
 
         Ok(Config {
             listen,
@@ -146,6 +154,8 @@ impl Config {
             extra_ca_pem,
             provider_timeout,
             max_concurrency,
+            header_read_timeout,
+            body_read_timeout,
         })
     }
 }
@@ -250,6 +260,8 @@ mod tests {
         assert_eq!(config.gemini.model, "gemini-2.5-flash-image");
         assert_eq!(config.provider_timeout, Duration::from_secs(60));
         assert_eq!(config.max_concurrency, 16);
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(60));
         assert!(config.openai.api_key.is_none());
     }
 
@@ -275,6 +287,8 @@ mod tests {
             ("TRACELESS_LISTEN", "nowhere"),
             ("TRACELESS_MAX_CONCURRENCY", "0"),
             ("TRACELESS_PROVIDER_TIMEOUT_MS", "soon"),
+            ("TRACELESS_HEADER_READ_TIMEOUT_MS", "0"),
+            ("TRACELESS_BODY_READ_TIMEOUT_MS", "1s"),
             ("TRACELESS_GEMINI_MODEL", "../files"),
             ("OPENAI_BASE_URL", "ftp://127.0.0.1/v1"),
             ("TRACELESS_EXTRA_CA", "/nonexistent/ca.pem"),

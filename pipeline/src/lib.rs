@@ -14,12 +14,14 @@
 //!
 //! Data flows one way: `upload` (multipart, limits, age gate) -> `image_check` (format and
 //! declared dimensions) -> `strip` (metadata) -> `providers` (the wire formats and their
-//! failures) -> `api` (status codes and JSON errors) -> `access_log` (one content-free line).
+//! failures) -> `api` (status codes; `error` holds the JSON errors) -> `access_log` (one
+//! content-free line).
 
 pub mod access_log;
 pub mod alloc;
 pub mod api;
 pub mod config;
+pub mod error;
 pub mod image_check;
 pub mod providers;
 pub mod strip;
@@ -29,15 +31,58 @@ pub use api::{AppState, router};
 pub use config::Config;
 
 use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
 
 /// Serves the router on `listener` until `shutdown` resolves, then stops accepting and waits
 /// for the requests in flight.
+///
+/// HTTP/1.1 only, with the state's header read timeout: a connection that has not sent a whole
+/// request head in time is closed. (The body read timeout is the handler's, see [`api`].)
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_read_timeout = state.header_read_timeout();
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // keep serving the others.
+                    tracing::warn!("accepting a connection failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(
+            app.clone()
+                .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
+        );
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that went away or sent no valid request: nothing to answer.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Reading the `multipart/form-data` upload within its limits, and the age gate.
 //!
 //! The body is read as a stream with a hard cap ([`MAX_BODY_BYTES`]): an upload is never held
-//! beyond it. Fields are handled as they arrive; an `age_confirmed` that is not `true` stops the
+//! beyond it, and all uploads together stay within the server's body budget ([`BodySource`]). Fields are handled as they arrive; an `age_confirmed` that is not `true` stops the
 //! reading at once, before the image (if it comes later) is read at all. When the image arrives
 //! first it is held, unexamined, until the age is known. Problems with other fields are noted and
 //! reported only once the age gate has passed, so a refusal for age never depends on anything
@@ -11,16 +11,18 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use futures::Stream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::PollSemaphore;
 
-use crate::api::ApiError;
 use crate::config::{FORM_OVERHEAD_BYTES, MAX_IMAGE_BYTES, MAX_PROMPT_CHARS};
+use crate::error::ApiError;
 use crate::providers::ProviderName;
 
 /// The most a whole request body may weigh.
@@ -43,34 +45,78 @@ pub struct Upload {
 
 /// The request body, shared between the multipart reader and the drain that may follow it,
 /// counting the bytes read.
+///
+/// Every byte the form reader takes holds one permit of the server's body budget until the last
+/// clone of the source is dropped (at the end of the request): a chunk waits until the budget has
+/// room for it, so all uploads in memory together never exceed the budget. Bytes drained after a
+/// refusal are thrown away at once and take no budget.
 #[derive(Clone)]
 pub struct BodySource {
-    stream: Arc<Mutex<BodyDataStream>>,
+    inner: Arc<Mutex<SourceState>>,
     read: Arc<AtomicU64>,
 }
 
+struct SourceState {
+    stream: BodyDataStream,
+    budget: PollSemaphore,
+    held: Option<OwnedSemaphorePermit>,
+    /// A chunk taken from the stream and waiting for its share of the budget.
+    waiting: Option<Bytes>,
+}
+
 impl BodySource {
-    pub fn new(body: Body, read: Arc<AtomicU64>) -> Self {
+    pub fn new(body: Body, read: Arc<AtomicU64>, budget: Arc<Semaphore>) -> Self {
         BodySource {
-            stream: Arc::new(Mutex::new(body.into_data_stream())),
+            inner: Arc::new(Mutex::new(SourceState {
+                stream: body.into_data_stream(),
+                budget: PollSemaphore::new(budget),
+                held: None,
+                waiting: None,
+            })),
             read,
         }
     }
 
-    fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, axum::Error>>> {
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        let polled = Pin::new(&mut *stream).poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            self.read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    fn poll_chunk(
+        &self,
+        cx: &mut Context<'_>,
+        budgeted: bool,
+    ) -> Poll<Option<Result<Bytes, axum::Error>>> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *guard;
+        let chunk = match state.waiting.take() {
+            Some(chunk) => chunk,
+            None => match ready!(Pin::new(&mut state.stream).poll_next(cx)) {
+                Some(Ok(chunk)) => chunk,
+                other => return Poll::Ready(other),
+            },
+        };
+        if budgeted {
+            // hyper's chunks are at most its read buffer (hundreds of KiB): far below u32::MAX
+            // and below the budget, so a chunk always fits once others have released theirs.
+            let permits = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            match state.budget.poll_acquire_many(cx, permits) {
+                Poll::Pending => {
+                    state.waiting = Some(chunk);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(permit)) => match &mut state.held {
+                    Some(held) => held.merge(permit),
+                    None => state.held = Some(permit),
+                },
+                // The budget is never closed.
+                Poll::Ready(None) => {}
+            }
         }
-        polled
+        self.read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Poll::Ready(Some(Ok(chunk)))
     }
 
     /// Reads and discards what is left of the body, within bounds.
     pub async fn drain(&self) {
         let started = self.read.load(Ordering::Relaxed);
         let drain = async {
-            while let Some(Ok(_)) = poll_fn(|cx| self.poll_chunk(cx)).await {
+            while let Some(Ok(_)) = poll_fn(|cx| self.poll_chunk(cx, false)).await {
                 if self.read.load(Ordering::Relaxed) - started > DRAIN_MAX_BYTES {
                     break;
                 }
@@ -84,7 +130,7 @@ impl Stream for BodySource {
     type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.poll_chunk(cx)
+        self.poll_chunk(cx, true)
     }
 }
 

@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use traceless_sandbox::audit_dir::AuditDir;
 use traceless_sandbox::supervisor::PipelineSpec;
 
 use crate::config::Config;
 
 /// The audit's private folders, removed when this is dropped.
 pub struct Workspace {
-    /// Held for its `Drop`, which removes every folder below.
-    _root: tempfile::TempDir,
+    /// Held for its `Drop`, which removes every folder below; locked while this audit runs, so
+    /// the next audit can remove it if this one is killed.
+    _root: AuditDir,
     pub tmpdir: PathBuf,
     pub home: PathBuf,
     pub workdir: PathBuf,
@@ -21,11 +23,12 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Removes what killed audits left behind, then makes this audit's folders.
     pub fn create(cfg: &Config) -> anyhow::Result<Workspace> {
-        let root = tempfile::Builder::new()
-            .prefix("traceless-audit-")
-            .tempdir()
-            .context("creating the audit's temp dir")?;
+        for stale in traceless_sandbox::audit_dir::remove_stale(&std::env::temp_dir()) {
+            tracing::info!("removed {}, left by a killed audit", stale.display());
+        }
+        let root = AuditDir::create().context("creating the audit's temp dir")?;
         let tmpdir = root.path().join("tmp");
         let home = root.path().join("home");
         let private_work = root.path().join("work");
@@ -217,7 +220,7 @@ mod tests {
 
     fn workspace() -> Workspace {
         Workspace {
-            _root: tempfile::tempdir().unwrap(),
+            _root: AuditDir::create().unwrap(),
             tmpdir: "/t/tmp".into(),
             home: "/t/home".into(),
             workdir: "/t/work".into(),

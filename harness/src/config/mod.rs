@@ -117,10 +117,29 @@ pub enum ResponseMapping {
 pub struct AuditConfig {
     pub scenarios: Vec<String>,
     /// Where scenario files' `fixture = "..."` paths are taken from.
-    pub fixtures: PathBuf,
+    pub fixtures: Fixtures,
     pub cases: u32,
     pub required_monitors: Vec<String>,
     pub request_timeout: Duration,
+}
+
+/// The folder scenario fixtures come from. A fixture path that leads outside it (`..`, an
+/// absolute path, a symbolic link) is refused unless `[audit] allow_outside_fixtures = true`: a
+/// scenario file is data, and must not make the harness send any file of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixtures {
+    pub dir: PathBuf,
+    pub allow_outside: bool,
+}
+
+impl Fixtures {
+    /// Fixtures confined to `dir`.
+    pub fn confined_to(dir: impl Into<PathBuf>) -> Self {
+        Fixtures {
+            dir: dir.into(),
+            allow_outside: false,
+        }
+    }
 }
 
 /// Transparent interception: provider host names that resolve to the mocks inside the sandbox,
@@ -565,7 +584,10 @@ impl Validator<'_> {
         }
         Ok(AuditConfig {
             scenarios,
-            fixtures,
+            fixtures: Fixtures {
+                dir: fixtures,
+                allow_outside: raw.allow_outside_fixtures.is_some_and(Spanned::into_inner),
+            },
             cases: raw.cases.map_or(256, Spanned::into_inner),
             required_monitors,
             request_timeout: Duration::from_millis(

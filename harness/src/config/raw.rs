@@ -80,6 +80,7 @@ pub struct RawResponse {
 pub struct RawAudit {
     pub scenarios: Option<Spanned<Vec<Spanned<String>>>>,
     pub fixtures: Option<Spanned<String>>,
+    pub allow_outside_fixtures: Option<Spanned<bool>>,
     pub cases: Option<Spanned<u32>>,
     pub required_monitors: Option<Spanned<Vec<Spanned<String>>>>,
     pub request_timeout_ms: Option<Spanned<u64>>,

@@ -43,10 +43,30 @@ fn minimal_config_gets_the_spec_defaults() {
     );
     assert_eq!(cfg.pipeline.response, ResponseMapping::Body);
     assert_eq!(cfg.audit.cases, 256);
+    assert_eq!(
+        cfg.audit.fixtures,
+        Fixtures::confined_to(dir.path().join("fixtures"))
+    );
     assert!(
         cfg.interception
             .hosts
             .contains(&"api.openai.com".to_owned())
+    );
+}
+
+#[test]
+fn fixtures_outside_their_folder_are_allowed_only_by_the_audit_key() {
+    let dir = dir_with_policy();
+    let path = dir.path().join("traceless.toml");
+    let cfg = parse(
+        &path,
+        &format!("{MINIMAL}[audit]\nallow_outside_fixtures = true\n"),
+    )
+    .unwrap();
+    assert!(cfg.audit.fixtures.allow_outside);
+    check_err(
+        &format!("{MINIMAL}[audit]\nallow_outside_fixtures = \"yes\"\n"),
+        "<dir>/traceless.toml:4: invalid type: string \"yes\", expected a boolean",
     );
 }
 

@@ -1,4 +1,4 @@
-"""Dies of SIGABRT once it has answered three generation requests: the audit must say the pipeline
+"""Dies (exit code 70, as an unhandled fatal error would) once it has answered three generation requests: the audit must say the pipeline
 died (how, during which scenario, the end of its stderr), send nothing more, and mark what it never
 reached as not run. Its first three answers are clean."""
 
@@ -27,7 +27,7 @@ class CrashAfterThree(Pipeline):
             if self._answered == 3:
                 sys.stderr.write("crash_after_three: giving up after three answers\n")
                 sys.stderr.flush()
-                os.abort()
+                os._exit(70)
 
 
 if __name__ == "__main__":

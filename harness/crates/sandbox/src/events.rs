@@ -160,6 +160,9 @@ pub enum EventKind {
     /// A process that outlived the main process or left its session (a daemon); it was killed.
     Orphan {
         argv: Vec<String>,
+        /// When it started, on the log's clock, if known.
+        started_ms: Option<u64>,
+        why: OrphanReason,
     },
     /// Canaries in a process's memory; hit offsets are virtual addresses.
     MemoryHits {
@@ -266,4 +269,29 @@ impl EventLog {
             0
         }
     }
+}
+
+/// A process of the pipeline that outlived its main process or left its session (a daemon),
+/// found at the stop and killed. Times are on the [`EventLog`]'s clock (ms since its start).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Orphan {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    /// When it started (from its start time in /proc), if it could be read.
+    pub started_ms: Option<u64>,
+    /// When the supervisor found it, at the stop.
+    pub seen_ms: u64,
+    pub why: OrphanReason,
+}
+
+/// What made a process an orphan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrphanReason {
+    /// It called `setsid`: it left the main process's session.
+    LeftSession,
+    /// Its parent is no longer the process that started it (a double fork).
+    Reparented,
+    /// It was still running after the main process ended (no PID namespace ends it).
+    OutlivedMain,
 }

@@ -21,7 +21,8 @@ use walkdir::WalkDir;
 
 use crate::events::{EventKind, EventLog, MonitorKind, MonitorStatus};
 
-/// Files larger than this are scanned in chunks and not decoded as images.
+/// Images up to this size are read whole and decoded; larger ones, and every other file, are
+/// scanned in chunks.
 const IMAGE_LIMIT: u64 = 64 * 1024 * 1024;
 const READ_CHUNK: usize = 1024 * 1024;
 
@@ -190,12 +191,19 @@ fn looks_like_image(head: &[u8]) -> bool {
 }
 
 /// Reads a file through one open descriptor (its content stays readable even if unlinked meanwhile) and scans it.
+///
+/// Only an image (by its magic bytes) is read whole, to be decoded; anything else is scanned in
+/// [`READ_CHUNK`] pieces. The watched roots include /tmp, which every program on the machine
+/// writes: a build's large temporary file must cost the harness one piece, not its size.
 fn scan_file(
     file: &mut File,
     scanner: &Scanner,
 ) -> io::Result<(u64, Vec<Hit>, Option<ImageMatch>)> {
+    use std::os::unix::fs::FileExt;
     let size = file.metadata()?.len();
-    if size <= IMAGE_LIMIT {
+    let mut head = [0u8; 12];
+    let head_len = file.read_at(&mut head, 0)?;
+    if size <= IMAGE_LIMIT && looks_like_image(&head[..head_len]) {
         let mut bytes = Vec::with_capacity(size as usize);
         file.read_to_end(&mut bytes)?;
         let hits = scanner.scan(&bytes);

@@ -15,9 +15,13 @@
 //!   ([`output`]: stdout and stderr as streams), syscalls and egress ([`strace`]), memory
 //!   ([`memory`]: /proc/PID/mem of every live process) and the process tree ([`proctree`]).
 //!
+//! - **cleaning up** ([`audit_dir`]): the audit's temp dir is locked by its owner, so the next audit
+//!   removes the ones whose owner was killed.
+//!
 //! Everything found is matched by `traceless-scan`'s [`Scanner`](traceless_scan::scan::Scanner);
 //! this crate knows nothing of checks, findings or reports: it only says what happened.
 
+pub mod audit_dir;
 pub mod dns;
 pub mod events;
 pub mod filesystem;

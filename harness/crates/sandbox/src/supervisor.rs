@@ -1,10 +1,18 @@
 //! The supervisor: starts the pipeline under its monitors, answers what it is doing, and ends every process of it.
 //!
-//! The process chain is `strace` (when tracing) -> `unshare --pid --fork --kill-child` (when in a PID
-//! namespace) -> the pipeline. strace runs outside the namespace so the pids it reports are the
-//! harness's own; its output comes through a pipe read by a thread of its own. stdout and stderr
-//! are read and scanned continuously on tasks of their own. Dropping a [`Supervisor`] kills every
-//! process of the run, synchronously, whatever state the audit is in.
+//! The process chain is `strace` (when tracing) -> `setpriv --pdeathsig KILL` (under strace) ->
+//! `unshare --pid --fork --kill-child` (when in a PID namespace) -> the pipeline. strace runs
+//! outside the namespace so the pids it reports are the harness's own; its output comes through a
+//! pipe read by a thread of its own. stdout and stderr are read and scanned continuously on tasks
+//! of their own. Dropping a [`Supervisor`] kills every process of the run, synchronously, whatever
+//! state the audit is in.
+//!
+//! When the harness dies without cleaning up (SIGKILL), each link of the chain dies with its
+//! parent: the first link has a parent-death signal set before it runs, `setpriv` gives one to the
+//! link strace starts, `unshare --kill-child` to the namespace's init, and the end of the init ends
+//! every process of the namespace, daemons included. A parent-death signal fires when the *thread*
+//! that forked the child ends, so every chain is started from one launcher thread that lives as
+//! long as the harness, never from a runtime thread that may be retired.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -12,7 +20,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -27,6 +35,7 @@ use tokio::task::JoinHandle;
 use traceless_scan::scan::Scanner;
 
 use crate::events::{Event, EventKind, EventLog, MonitorKind, MonitorStatus};
+pub use crate::events::{Orphan, OrphanReason};
 use crate::filesystem::{FilesystemMonitor, SyscallSink};
 use crate::memory;
 use crate::output::{self, Tail};
@@ -56,8 +65,8 @@ pub struct PipelineSpec {
 pub struct StopReport {
     pub exit: Option<i32>,
     pub signal: Option<i32>,
-    /// Processes that outlived the main process or left its session, with their argv; all were killed.
-    pub orphans: Vec<(u32, Vec<String>)>,
+    /// Processes that outlived the main process or left its session; all were killed.
+    pub orphans: Vec<Orphan>,
     pub statuses: Vec<MonitorStatus>,
 }
 
@@ -243,6 +252,28 @@ impl Supervisor {
             ]);
             trace_pipe = Some((read, write));
         }
+        if strace_bin.is_some() {
+            // strace forks the next link itself: only setpriv can give that one a parent-death
+            // signal, so that it dies with strace.
+            match find_in_path("setpriv") {
+                Some(setpriv) => argv.extend([
+                    setpriv.to_string_lossy().into_owned(),
+                    "--pdeathsig".into(),
+                    "KILL".into(),
+                    "--".into(),
+                ]),
+                None => {
+                    if let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree) {
+                        s.reason = Some(format!(
+                            "{}setpriv (util-linux) not found: if the harness is killed, the pipeline outlives it",
+                            s.reason
+                                .as_deref()
+                                .map_or(String::new(), |r| format!("{r}; "))
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(unshare_bin) = &unshare_bin {
             argv.extend([
                 unshare_bin.to_string_lossy().into_owned(),
@@ -279,9 +310,13 @@ impl Supervisor {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting the pipeline `{}`", spec.command.join(" ")))?;
+        let runtime = tokio::runtime::Handle::current();
+        let mut child = on_launcher_thread(move || {
+            let _entered = runtime.enter();
+            cmd.spawn()
+        })
+        .await
+        .with_context(|| format!("starting the pipeline `{}`", spec.command.join(" ")))?;
         let spawned = child
             .id()
             .context("the pipeline exited before it could be watched")?;
@@ -499,23 +534,47 @@ impl Supervisor {
             .collect()
     }
 
-    /// SIGTERM to the main process, up to `grace` for it to end, then SIGKILL to every process left;
-    /// daemons and survivors are reported as orphans. Ends with a final filesystem sweep.
-    pub async fn stop(mut self, grace: Duration) -> StopReport {
+    /// The pipeline's daemons at this moment: live processes that left the main process's session,
+    /// or whose parent is no longer the one strace saw start them (a double fork). Called after a
+    /// request, it names the processes that outlive their request; [`Supervisor::stop`] reports
+    /// them (and whatever outlived the main process) again, and kills them.
+    pub fn orphans_now(&self) -> Vec<Orphan> {
         let main = self.tree.main();
-        let members = self.tree.members();
         let main_session = main.and_then(proctree::read_stat).map(|s| s.session);
-        let mut orphans: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        for p in members.iter().filter(|p| Some(p.pid) != main) {
+        let mut orphans = Vec::new();
+        for p in self.tree.members().iter().filter(|p| Some(p.pid) != main) {
             let left_session = main_session.is_some_and(|s| s != p.session);
+            // A double fork leaves a process whose parent is gone; another adopts it, so its
+            // parent differs from the one strace saw start it.
             let reparented = self
                 .tree
                 .started_by(p.pid)
                 .is_some_and(|parent| parent != p.ppid);
-            if left_session || reparented {
-                orphans.insert(p.pid, proctree::cmdline(p.pid));
+            if left_session {
+                orphans.push(self.orphan(p, OrphanReason::LeftSession));
+            } else if reparented {
+                orphans.push(self.orphan(p, OrphanReason::Reparented));
             }
         }
+        orphans
+    }
+
+    fn orphan(&self, p: &proctree::ProcStat, why: OrphanReason) -> Orphan {
+        Orphan {
+            pid: p.pid,
+            argv: proctree::cmdline(p.pid),
+            started_ms: started_ms(&self.log, p.start_time),
+            seen_ms: self.log.since_start_ms(),
+            why,
+        }
+    }
+
+    /// SIGTERM to the main process, up to `grace` for it to end, then SIGKILL to every process left;
+    /// daemons and survivors are reported as orphans. Ends with a final filesystem sweep.
+    pub async fn stop(mut self, grace: Duration) -> StopReport {
+        let main = self.tree.main();
+        let mut orphans: BTreeMap<u32, Orphan> =
+            self.orphans_now().into_iter().map(|o| (o.pid, o)).collect();
         if let Some(main) = main.filter(|m| proctree::is_live(*m) && self.tree.still_same(*m)) {
             // a namespace's init ignores signals it has no handler for: its default (ending) is done by SIGKILL
             let signal = if self.pid_namespace && !proctree::catches_signal(main, Signal::SIGTERM) {
@@ -540,7 +599,7 @@ impl Supervisor {
             {
                 orphans
                     .entry(p.pid)
-                    .or_insert_with(|| proctree::cmdline(p.pid));
+                    .or_insert_with(|| self.orphan(&p, OrphanReason::OutlivedMain));
             }
         }
         let tree = self.tree.clone();
@@ -558,22 +617,79 @@ impl Supervisor {
         if let Some(fs) = self.filesystem.take() {
             let _ = tokio::task::spawn_blocking(move || fs.finish()).await;
         }
-        for (pid, argv) in &orphans {
-            self.log.record(
-                MonitorKind::ProcessTree,
-                Some(*pid),
-                EventKind::Orphan { argv: argv.clone() },
-            );
+        for orphan in orphans.values() {
+            self.log.push(Event {
+                t_ms: orphan.seen_ms,
+                monitor: MonitorKind::ProcessTree,
+                pid: Some(orphan.pid),
+                kind: EventKind::Orphan {
+                    argv: orphan.argv.clone(),
+                    started_ms: orphan.started_ms,
+                    why: orphan.why,
+                },
+            });
         }
         self.finished = true;
         let (exit, signal) = self.main_exit().unwrap_or((None, None));
         StopReport {
             exit,
             signal,
-            orphans: orphans.into_iter().collect(),
+            orphans: orphans.into_values().collect(),
             statuses: self.statuses(),
         }
     }
+}
+
+/// When a process started, on the event log's clock, from its start time in /proc (clock ticks
+/// since boot).
+fn started_ms(log: &EventLog, start_ticks: u64) -> Option<u64> {
+    // SAFETY: sysconf only reads a system value.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_second <= 0 {
+        return None;
+    }
+    let mut boot = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given, nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut boot) } != 0 {
+        return None;
+    }
+    let since_boot = boot.tv_sec as f64 + boot.tv_nsec as f64 / 1e9;
+    let age = (since_boot - start_ticks as f64 / ticks_per_second as f64).max(0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(log.ms_at_unix(now - age))
+}
+
+/// Runs `job` on the launcher thread: one thread, started on first use, that lives as long as the
+/// process. Children forked there keep their parent-death signal for the life of the harness.
+async fn on_launcher_thread<T: Send + 'static>(
+    job: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    type Job = Box<dyn FnOnce() + Send>;
+    static LAUNCHER: OnceLock<std::io::Result<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    let launcher = LAUNCHER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("traceless-launcher".into())
+            .spawn(move || rx.into_iter().for_each(|job| job()))?;
+        Ok(tx)
+    });
+    let sender = launcher
+        .as_ref()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("starting the launcher thread: {e}")))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    sender
+        .send(Box::new(move || {
+            let _ = tx.send(job());
+        }))
+        .map_err(|_| std::io::Error::other("the launcher thread has ended"))?;
+    rx.await
+        .map_err(|_| std::io::Error::other("the launcher thread dropped the job"))?
 }
 
 /// SIGKILL to the pipeline's processes and the launchers, until none is left (bounded).

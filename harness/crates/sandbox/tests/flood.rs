@@ -1,5 +1,9 @@
 //! A pipeline that prints 100 MB: the harness keeps reading, keeps only a bounded tail, and still
 //! finds a needle at the very end of the stream. Alone in its binary so the memory measure is its own.
+//!
+//! Meanwhile another program writes large files in /tmp, as a parallel build does on a loaded
+//! machine: the filesystem monitor watches /tmp, and must scan them in bounded memory too (it once
+//! read each whole, and the harness grew by their size or by chance not at all).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -49,6 +53,21 @@ async fn hundred_megabytes_of_stdout_neither_stall_nor_grow_the_harness() {
     let sup = Supervisor::start(spec, Arc::new(RwLock::new(scanner)), log.clone())
         .await
         .unwrap();
+    // Another program's large text files (long base64-like runs, the scanner's costliest input)
+    // in /tmp, written while the flood runs; the final sweep scans each of them in any case.
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let writer = {
+        let dir = elsewhere.path().to_path_buf();
+        std::thread::spawn(move || {
+            let piece = vec![b'q'; 1 << 20];
+            for i in 0..3 {
+                let mut file = std::fs::File::create(dir.join(format!("build-{i}.tmp"))).unwrap();
+                for _ in 0..40 {
+                    std::io::Write::write_all(&mut file, &piece).unwrap();
+                }
+            }
+        })
+    };
     let until = Instant::now() + Duration::from_secs(120);
     while sup.exit_status().is_none() && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -57,6 +76,7 @@ async fn hundred_megabytes_of_stdout_neither_stall_nor_grow_the_harness() {
         sup.exit_status().is_some(),
         "the flooding child did not finish: the harness stalled it"
     );
+    writer.join().unwrap();
     let report = sup.stop(Duration::from_secs(1)).await;
     assert_eq!(report.exit, Some(0));
     let growth_kib = peak_rss_kib().saturating_sub(before);

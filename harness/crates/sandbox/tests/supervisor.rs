@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind, MonitorState};
 use traceless_sandbox::proctree;
-use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_sandbox::supervisor::{OrphanReason, PipelineSpec, Supervisor};
 use traceless_scan::scan::{NeedleId, Scanner, Subject};
 
 /// A fresh needle no other test (or process) holds.
@@ -359,13 +359,31 @@ time.sleep(120)
         Some(python().as_str())
     );
 
+    // While the main process still runs, the daemon already outlives the request that made it.
+    let now: Vec<u32> = sup.orphans_now().iter().map(|o| o.pid).collect();
+    assert_eq!(now, vec![daemon], "main {main} pids {pids:?}");
+    let daemon_seen_ms = log.since_start_ms();
     let report = sup.stop(Duration::from_secs(2)).await;
     assert_eq!(
-        report.orphans.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        report.orphans.iter().map(|o| o.pid).collect::<Vec<_>>(),
         vec![daemon],
         "main {main} pids {pids:?} {report:?}"
     );
-    assert!(!report.orphans[0].1.is_empty(), "orphan argv recorded");
+    let orphan = &report.orphans[0];
+    assert_eq!(
+        orphan.argv.first().map(String::as_str),
+        Some(python().as_str()),
+        "orphan argv recorded: {orphan:?}"
+    );
+    // The daemon calls setsid before its second fork.
+    assert_eq!(orphan.why, OrphanReason::LeftSession, "{orphan:?}");
+    // It started before the harness saw it running, and was found at the stop, after that.
+    let started = orphan.started_ms.expect("start time read from /proc");
+    assert!(
+        started <= daemon_seen_ms + 20,
+        "{orphan:?} seen at {daemon_seen_ms}"
+    );
+    assert!(orphan.seen_ms >= daemon_seen_ms, "{orphan:?}");
     assert!(
         log.snapshot()
             .iter()
