@@ -221,8 +221,15 @@ fn a_report_folder_that_cannot_be_written_is_refused_before_anything_starts() {
 }
 
 /// Interrupts an audit of a pipeline that ignores SIGTERM and left a daemon behind, once the
-/// daemon runs; returns (exit code, report, the pipeline's TMPDIR).
-fn interrupt(signal: nix::sys::signal::Signal) -> (i32, serde_json::Value, PathBuf) {
+/// daemon runs; returns (exit code, report, the pipeline's TMPDIR, its marker variable).
+fn interrupt(signal: nix::sys::signal::Signal) -> (i32, serde_json::Value, PathBuf, String) {
+    let (code, report, tmpdir, needle) = interrupt_without_report(signal);
+    (code, report.expect("no report"), tmpdir, needle)
+}
+
+fn interrupt_without_report(
+    signal: nix::sys::signal::Signal,
+) -> (i32, Option<serde_json::Value>, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let env = format!("TRUST_MARKER = {:?}", marker.display().to_string());
@@ -249,30 +256,66 @@ fn interrupt(signal: nix::sys::signal::Signal) -> (i32, serde_json::Value, PathB
     let tmpdir = PathBuf::from(std::fs::read_to_string(&marker).unwrap().lines().next().unwrap());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let output = child.wait_with_output().unwrap();
-    let report = report(dir.path(), &output);
-    (output.status.code().unwrap_or(-1), report, tmpdir)
+    let report = dir
+        .path()
+        .join("out/report.json")
+        .exists()
+        .then(|| report(dir.path(), &output));
+    let needle = format!("TRUST_MARKER={}", marker.display());
+    (output.status.code().unwrap_or(-1), report, tmpdir, needle)
 }
 
-fn nothing_outlived(tmpdir: &Path) {
-    let left = processes_with(trust("stubborn_daemon").to_str().unwrap());
+/// No process carrying this test's marker variable is left, nor the pipeline's TMPDIR.
+fn nothing_outlived(tmpdir: &Path, needle: &str) {
+    let left = processes_with(needle);
     assert!(left.is_empty(), "left running: {left:?}");
     assert!(!tmpdir.exists(), "{} was left behind", tmpdir.display());
 }
 
 #[test]
 fn sigterm_stops_everything_and_writes_an_interrupted_report() {
-    let (code, report, tmpdir) = interrupt(nix::sys::signal::Signal::SIGTERM);
+    let (code, report, tmpdir, needle) = interrupt(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(code, 143, "{}", report["summary"]);
     assert_eq!(report["interrupted"], "SIGTERM");
     assert_eq!(report["verdict"], "incomplete");
     assert_eq!(outcomes(&report)[0].1, "incomplete", "{}", report["summary"]);
-    nothing_outlived(&tmpdir);
+    nothing_outlived(&tmpdir, &needle);
 }
 
 #[test]
 fn sigint_stops_everything_and_writes_an_interrupted_report() {
-    let (code, report, tmpdir) = interrupt(nix::sys::signal::Signal::SIGINT);
+    let (code, report, tmpdir, needle) = interrupt(nix::sys::signal::Signal::SIGINT);
     assert_eq!(code, 130, "{}", report["summary"]);
     assert_eq!(report["interrupted"], "SIGINT");
-    nothing_outlived(&tmpdir);
+    nothing_outlived(&tmpdir, &needle);
+}
+
+#[test]
+fn sigkill_of_the_harness_takes_the_pipeline_with_it_and_the_next_audit_cleans_up() {
+    let (code, _, tmpdir, needle) = interrupt_without_report(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(code, -1, "killed by a signal, no exit code");
+    // The kernel ends the tree once its parent is gone: give it a bounded time to do so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !processes_with(&needle).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left running: {:?}",
+            processes_with(&needle)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Only the audit's folder may stay behind a SIGKILL; the next audit removes it.
+    let audit_dir = tmpdir.parent().unwrap().to_path_buf();
+    assert!(audit_dir.exists());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("broken.py");
+    std::fs::write(&script, "import sys\nsys.exit(3)\n").unwrap();
+    let cfg = config(&script, &faulty_scenarios(), Extra::default());
+    let (code, _) = audit(dir.path(), &cfg, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        !audit_dir.exists(),
+        "{} was not removed by the next audit",
+        audit_dir.display()
+    );
 }

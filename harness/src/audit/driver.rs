@@ -81,7 +81,7 @@ impl Driver<'_> {
         scenario: &str,
         specs: &[&RequestSpec],
     ) -> Result<Vec<RequestId>, Halt> {
-        if self.crashed(scenario, &[]) {
+        if self.crashed(scenario, &[]).await {
             return Err(Halt::PipelineDied);
         }
         self.batch_marks = (self.log.len(), self.seen_calls);
@@ -150,7 +150,7 @@ impl Driver<'_> {
             });
         }
         self.attribute_new_calls();
-        if self.crashed(scenario, &ids) {
+        if self.crashed(scenario, &ids).await {
             return Err(Halt::PipelineDied);
         }
         Ok(ids)
@@ -158,12 +158,17 @@ impl Driver<'_> {
 
     /// Whether the pipeline's main process has ended; the first time, records how, with the
     /// requests that were in flight and the end of its stderr.
-    fn crashed(&mut self, scenario: &str, in_flight: &[RequestId]) -> bool {
+    async fn crashed(&mut self, scenario: &str, in_flight: &[RequestId]) -> bool {
         if self.evidence.crash.is_some() {
             return true;
         }
         if !self.supervisor.main_ended() {
             return false;
+        }
+        // strace's record of the exit may trail the process's end by a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while self.supervisor.main_exit().is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let status = self
             .supervisor

@@ -122,7 +122,8 @@ pub fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Processes whose command line contains `needle`, other than this test process.
+/// Processes whose environment contains `needle` (a variable only one test sets), other than
+/// this test process: (pid, command line).
 pub fn processes_with(needle: &str) -> Vec<(u32, String)> {
     let me = std::process::id();
     std::fs::read_dir("/proc")
@@ -130,9 +131,12 @@ pub fn processes_with(needle: &str) -> Vec<(u32, String)> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
         .filter_map(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            cmd.contains(needle).then_some((pid, cmd))
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            if !String::from_utf8_lossy(&env).contains(needle) {
+                return None;
+            }
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
         })
         .collect()
 }
