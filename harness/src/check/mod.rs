@@ -39,7 +39,7 @@ pub struct Kind {
     run: fn(&Evidence) -> Vec<Draft>,
 }
 
-/// Every kind of SPEC section 4, in its order.
+/// Every finding kind, in report order.
 pub const KINDS: &[Kind] = &[
     disk_persistence::KIND,
     log_leak::KIND,

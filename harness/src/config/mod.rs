@@ -25,7 +25,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "workdir",
 ];
 
-/// Finding kinds a waiver may name (SPEC section 4).
+/// Finding kinds a waiver may name (those of `check::KINDS`).
 pub const FINDING_KINDS: &[&str] = &[
     "disk-persistence",
     "log-leak",
@@ -85,7 +85,8 @@ pub struct PipelineConfig {
     pub response: ResponseMapping,
 }
 
-/// How the backend under audit takes a generation request (SPEC section 2 by default).
+/// How the backend under audit takes a generation request (by default, the reference pipeline's
+/// API: `POST /v1/generations`, multipart).
 #[derive(Debug, Clone)]
 pub struct RequestMapping {
     pub route: String,
