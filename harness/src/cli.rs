@@ -33,10 +33,11 @@ struct Cli {
 enum Command {
     /// Run the pipeline under every monitor, drive it with the scenarios and judge the evidence.
     Audit(AuditArgs),
-    /// Look for an image (in every encoding, partial copies included) inside files.
+    /// Look for images (in every encoding, partial copies included) inside files.
     Scan {
-        #[arg(long)]
-        image: PathBuf,
+        /// An image to look for; repeat for several (each hit names the one it found).
+        #[arg(long, required = true)]
+        image: Vec<PathBuf>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -437,24 +438,27 @@ fn provenance(
     }
 }
 
-fn scan_command(image: &Path, files: &[PathBuf]) -> anyhow::Result<u8> {
-    let img = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+fn scan_command(images: &[PathBuf], files: &[PathBuf]) -> anyhow::Result<u8> {
     let mut scanner = traceless_scan::scan::Scanner::new();
-    let id = traceless_scan::scan::NeedleId {
-        request: 0,
-        subject: traceless_scan::scan::Subject::Image,
-    };
-    scanner.add_image(id, &img);
+    for (i, image) in images.iter().enumerate() {
+        let img = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+        let id = traceless_scan::scan::NeedleId {
+            request: i as u32,
+            subject: traceless_scan::scan::Subject::Image,
+        };
+        scanner.add_image(id, &img);
+    }
     let mut found = false;
     for file in files {
         let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         for hit in scanner.scan(&data) {
             found = true;
             println!(
-                "{}: offset {}: {} byte(s) of the image ({} from offset {}) as {}: {}",
+                "{}: offset {}: {} byte(s) of {} ({} from offset {}) as {}: {}",
                 file.display(),
                 hit.offset,
                 hit.source_len,
+                images[hit.needle.request as usize].display(),
                 hit.len,
                 hit.source_offset,
                 serde_json::to_value(hit.encoding)

@@ -3,29 +3,46 @@
 //! - `cargo xtask ci`: format check, clippy with `-D warnings`, and the whole test suite.
 //! - `cargo xtask audit [--example] [traceless audit flags]`: builds the reference pipeline and
 //!   the harness in release and audits the pipeline with `traceless.toml`.
-//! - `cargo xtask bench pipeline|scan|audit|monitor`: the performance targets of SPEC section 9.
+//! - `cargo xtask bench pipeline|scan|memory|audit|monitor`: builds in release and runs the
+//!   `traceless-bench` crate, which exits non-zero when a performance target is missed.
+//!
+//! xtask has no dependencies: a fresh clone builds it in seconds before the real work starts.
+//! Whatever needs a crate (the benchmarks above all) lives in its own crate, built in release.
 
-mod bench;
 mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context as _, bail};
+type Result<T = ()> = std::result::Result<T, String>;
 
-fn main() -> anyhow::Result<()> {
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(format!($($arg)*)) };
+}
+
+fn main() -> std::process::ExitCode {
+    match run_command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command() -> Result {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
-    std::env::set_current_dir(&root)?;
+    std::env::set_current_dir(&root).map_err(|e| format!("entering {}: {e}", root.display()))?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("audit") => audit(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci                     fmt check, clippy -D warnings, all tests\n  \
                  audit [--example] ...  build the reference pipeline and audit it (flags go to `traceless audit`)\n  \
-                 bench <pipeline|scan|audit|monitor>   the performance targets"
+                 bench <pipeline|scan|memory|audit|monitor> [flags]   the performance targets"
             );
             bail!("unknown or missing command");
         }
@@ -40,10 +57,10 @@ pub fn project_root() -> PathBuf {
 }
 
 /// Runs a command, inheriting the terminal; fails with the command line when it fails.
-pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub fn run(cmd: &mut Command) -> Result {
     let shown = format!("{cmd:?}");
     eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    let status = cmd.status().map_err(|e| format!("starting {shown}: {e}"))?;
     if !status.success() {
         bail!("{shown} failed: {status}");
     }
@@ -67,7 +84,7 @@ const DEBIAN: &[(&str, &str)] = &[
 const AUDIT_DEBIAN: &[(&str, &str)] = &[("strace", "strace"), ("unshare", "util-linux")];
 
 /// Installs the Debian packages of `wanted` whose command is missing.
-fn install_debian(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+fn install_debian(wanted: &[(&str, &str)]) -> Result {
     let on_path = |cmd: &str| {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
@@ -89,7 +106,7 @@ fn install_debian(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
 }
 
 /// Installs what the tests need when it is missing; quick when everything is there.
-fn setup() -> anyhow::Result<()> {
+fn setup() -> Result {
     install_debian(DEBIAN)?;
     // The official SDKs the mocks must satisfy, and the example backends' packages.
     let python_ok = Command::new("python3")
@@ -135,7 +152,7 @@ fn setup() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ci() -> anyhow::Result<()> {
+fn ci() -> Result {
     setup()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args([
@@ -150,19 +167,44 @@ fn ci() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn audit(args: &[String]) -> anyhow::Result<()> {
+/// The release binaries every command builds, in one package selection: `cargo build --release -p
+/// traceless -p traceless-pipeline` (or either alone) then reuses every dependency built here.
+const RELEASE_PACKAGES: &[&str] = &["traceless", "traceless-pipeline"];
+
+fn build_release(extra: &[&str]) -> Result {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release"]);
+    for package in RELEASE_PACKAGES.iter().chain(extra) {
+        cmd.args(["-p", package]);
+    }
+    run(&mut cmd)
+}
+
+/// A binary of the release build, wherever `CARGO_TARGET_DIR` puts it.
+fn release_binary(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("release")
+        .join(name)
+}
+
+/// Builds the benchmarks with the release binaries they measure, and runs one.
+fn bench(args: &[String]) -> Result {
+    build_release(&["traceless-bench"])?;
+    let binary = release_binary("traceless-bench");
+    let status = Command::new(&binary)
+        .args(args)
+        .status()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    std::process::exit(status.code().unwrap_or(2));
+}
+
+fn audit(args: &[String]) -> Result {
     let example = args.iter().any(|a| a == "--example");
     let mut rest: Vec<String> = args.iter().filter(|a| *a != "--example").cloned().collect();
     // Without them the audit still runs, but with its syscall monitor unavailable.
     install_debian(AUDIT_DEBIAN)?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "traceless-pipeline",
-        "-p",
-        "traceless",
-    ]))?;
+    build_release(&[])?;
     if example {
         rest.extend([
             "--out".into(),
@@ -171,11 +213,12 @@ fn audit(args: &[String]) -> anyhow::Result<()> {
             "1".into(),
         ]);
     }
-    let status = Command::new("target/release/traceless")
+    let traceless = release_binary("traceless");
+    let status = Command::new(&traceless)
         .arg("audit")
         .args(&rest)
         .status()
-        .context("starting traceless")?;
+        .map_err(|e| format!("starting {}: {e}", traceless.display()))?;
     if example {
         return example_faulty(status.code());
     }
@@ -183,17 +226,18 @@ fn audit(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// The committed example of a failing audit: a faulty pipeline from the test suite.
-fn example_faulty(reference_exit: Option<i32>) -> anyhow::Result<()> {
+fn example_faulty(reference_exit: Option<i32>) -> Result {
     if reference_exit != Some(0) {
         bail!("the reference pipeline's example audit did not pass (exit {reference_exit:?})");
     }
     let config = Path::new("reports/example/faulty.toml");
-    let status = Command::new("target/release/traceless")
+    let traceless = release_binary("traceless");
+    let status = Command::new(&traceless)
         .args(["audit", "--config"])
         .arg(config)
         .args(["--out", "reports/example/faulty", "--seed", "1"])
         .status()
-        .context("starting traceless")?;
+        .map_err(|e| format!("starting {}: {e}", traceless.display()))?;
     if status.code() != Some(1) {
         bail!("the faulty example was expected to fail with findings (exit 1), got {status}");
     }

@@ -72,7 +72,8 @@ pub struct PipelineConfig {
     pub response: ResponseMapping,
 }
 
-/// How the backend under audit takes a generation request (SPEC section 2 by default).
+/// How the backend under audit takes a generation request (by default, the reference pipeline's
+/// API: `POST /v1/generations`, multipart).
 #[derive(Debug, Clone)]
 pub struct RequestMapping {
     pub route: String,

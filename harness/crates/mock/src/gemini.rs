@@ -814,7 +814,15 @@ fn answer(
             stream,
             sse,
             prompt_tokens,
-        } => generate_answer(&model, want_image, stream, sse, prompt_tokens, behaviour),
+        } => generate_answer(
+            &model,
+            want_image,
+            stream,
+            sse,
+            prompt_tokens,
+            behaviour,
+            shared.output_side,
+        ),
         Parsed::UploadStart {
             display_name,
             mime_type,
@@ -989,6 +997,7 @@ fn generate_answer(
     sse: bool,
     prompt_tokens: u32,
     behaviour: Behaviour,
+    output_side: u32,
 ) -> (Reply, Option<Vec<u8>>) {
     let response_id = ids::alnum(22);
     let stamp = |mut chunk: Value| {
@@ -1023,7 +1032,7 @@ fn generate_answer(
             } else {
                 "I can describe the picture, but this model answers with text only."
             };
-            let png = want_image.then(images::random_png);
+            let png = want_image.then(|| images::random_png(output_side));
             let image_part = png
                 .as_ref()
                 .map(|p| json!({"inlineData": {"mimeType": "image/png", "data": images::encode_base64(p)}}));

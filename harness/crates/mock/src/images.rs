@@ -4,22 +4,20 @@ use std::io::Cursor;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
-use image::{ImageFormat, ImageReader, RgbImage};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, ImageEncoder as _, ImageFormat, ImageReader};
 
-/// Side of the square output images: small, so answers stay cheap, and random, so each is unique.
-const OUTPUT_SIDE: u32 = 64;
-
-/// A fresh PNG of random pixels: every answer carries a different image, so a copy of one is
-/// attributable to exactly one answer.
-pub fn random_png() -> Vec<u8> {
-    let mut pixels = vec![0u8; (OUTPUT_SIDE * OUTPUT_SIDE * 3) as usize];
+/// A fresh `side` x `side` PNG of random pixels: every answer carries a different image, so a copy
+/// of one is attributable to exactly one answer. Random pixels do not compress, so the encoder's
+/// fastest setting costs no size and keeps a 1024 x 1024 answer cheap.
+pub fn random_png(side: u32) -> Vec<u8> {
+    let mut pixels = vec![0u8; (side * side * 3) as usize];
     rand::fill(&mut pixels[..]);
-    let img =
-        RgbImage::from_raw(OUTPUT_SIDE, OUTPUT_SIDE, pixels).expect("buffer sized for the image");
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png)
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::NoFilter)
+        .write_image(&pixels, side, side, ExtendedColorType::Rgb8)
         .expect("encoding a PNG into memory cannot fail");
-    out.into_inner()
+    out
 }
 
 /// The container a byte string is, by its magic number.
@@ -97,22 +95,30 @@ mod tests {
 
     #[test]
     fn random_pngs_decode_and_differ() {
-        let a = random_png();
-        let b = random_png();
-        assert_eq!(sniff(&a), Sniffed::Png);
-        assert_eq!(decode_dimensions(&a).unwrap(), (OUTPUT_SIDE, OUTPUT_SIDE));
-        assert_ne!(a, b);
+        for side in [64, 1024] {
+            let a = random_png(side);
+            let b = random_png(side);
+            assert_eq!(sniff(&a), Sniffed::Png);
+            assert_eq!(decode_dimensions(&a).unwrap(), (side, side));
+            assert_ne!(a, b);
+            // Random pixels do not compress: about 3 bytes a pixel, as a real photo-like answer.
+            assert!(
+                a.len() as u32 >= side * side * 3,
+                "{side}: {} bytes",
+                a.len()
+            );
+        }
     }
 
     #[test]
     fn truncated_png_fails_to_decode() {
-        let a = random_png();
+        let a = random_png(64);
         assert!(decode_dimensions(&a[..a.len() / 2]).is_err());
     }
 
     #[test]
     fn data_urls_and_base64_variants() {
-        let png = random_png();
+        let png = random_png(64);
         let url = format!("data:image/png;base64,{}", encode_base64(&png));
         assert_eq!(
             decode_data_url(&url),

@@ -93,6 +93,7 @@ impl Mocks {
             opts.openai_key.clone(),
             opts.gemini_key.clone(),
             opts.timeout_hold,
+            opts.output_side,
         ));
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -206,6 +207,12 @@ impl Mocks {
     /// often; copying every earlier one each time made it quadratic).
     pub fn recorded_from(&self, start: usize) -> Vec<RecordedRequest> {
         self.shared.recorded_from(start)
+    }
+
+    /// Drops every recording so far, so a long benchmark run holds no evidence it will not read;
+    /// numbering and [`Mocks::recorded_from`] indexes start again at 0.
+    pub fn forget_recorded(&self) {
+        self.shared.forget_recorded();
     }
 
     /// Stops both mocks: closes every client connection (held `Timeout` requests included) and

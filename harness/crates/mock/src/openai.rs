@@ -1458,7 +1458,9 @@ fn answer(shared: &Shared, inc: &Incoming, parsed: Parsed) -> (Reply, Option<Vec
             background,
             stream,
         } => {
-            let outputs: Vec<Vec<u8>> = (0..n.max(1)).map(|_| images::random_png()).collect();
+            let outputs: Vec<Vec<u8>> = (0..n.max(1))
+                .map(|_| images::random_png(shared.output_side))
+                .collect();
             let usage = image_usage(&quality, n);
             let first = outputs[0].clone();
             if stream {
@@ -1509,7 +1511,13 @@ fn answer(shared: &Shared, inc: &Incoming, parsed: Parsed) -> (Reply, Option<Vec
             image_tool,
             has_input_image,
             stream,
-        } => responses_answer(&body, image_tool, has_input_image, stream),
+        } => responses_answer(
+            &body,
+            image_tool,
+            has_input_image,
+            stream,
+            shared.output_side,
+        ),
         Parsed::FileUpload { file } => {
             let body = file_object(&file);
             lock(&shared.openai_files).insert(file.id.clone(), file);
@@ -1593,6 +1601,7 @@ fn responses_answer(
     image_tool: Option<Map<String, Value>>,
     has_input_image: bool,
     stream: bool,
+    output_side: u32,
 ) -> (Reply, Option<Vec<u8>>) {
     let created = ids::unix_now();
     let model = body.get("model").and_then(Value::as_str).unwrap_or("gpt-5");
@@ -1625,7 +1634,7 @@ fn responses_answer(
         }
     }
     if let Some(tool) = &image_tool {
-        let png = images::random_png();
+        let png = images::random_png(output_side);
         let field = |k: &str, default: &str| {
             tool.get(k)
                 .and_then(Value::as_str)

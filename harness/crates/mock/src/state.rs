@@ -38,6 +38,8 @@ pub struct Shared {
     pub openai_key: String,
     pub gemini_key: String,
     pub timeout_hold: Duration,
+    /// Side of the square PNG each generation answer carries.
+    pub output_side: u32,
     recorded: Mutex<Vec<RecordedRequest>>,
     tls_refusals: Mutex<Vec<TlsRefusal>>,
     behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
@@ -53,11 +55,17 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(openai_key: String, gemini_key: String, timeout_hold: Duration) -> Shared {
+    pub fn new(
+        openai_key: String,
+        gemini_key: String,
+        timeout_hold: Duration,
+        output_side: u32,
+    ) -> Shared {
         Shared {
             openai_key,
             gemini_key,
             timeout_hold,
+            output_side,
             recorded: Mutex::new(Vec::new()),
             tls_refusals: Mutex::new(Vec::new()),
             behaviours: Mutex::new(HashMap::new()),
@@ -75,6 +83,11 @@ impl Shared {
 
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         self.recorded_from(0)
+    }
+
+    /// Drops every recording so far; numbering and `recorded_from` indexes start again at 0.
+    pub fn forget_recorded(&self) {
+        lock(&self.recorded).clear();
     }
 
     pub fn record_refusal(&self, refusal: TlsRefusal) {
@@ -113,7 +126,7 @@ mod tests {
 
     #[test]
     fn behaviours_are_taken_in_order_and_the_last_repeats() {
-        let shared = Shared::new("a".into(), "b".into(), Duration::from_secs(1));
+        let shared = Shared::new("a".into(), "b".into(), Duration::from_secs(1), 64);
         assert_eq!(shared.take_behaviour(Provider::OpenAi), Behaviour::Ok);
         shared.set_behaviour(
             Provider::OpenAi,

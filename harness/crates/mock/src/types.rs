@@ -187,6 +187,9 @@ pub struct MockOptions {
     pub gemini_key: String,
     /// How long a `Timeout` behaviour holds a request before answering 504.
     pub timeout_hold: Duration,
+    /// Side of the square PNG each generation answer carries: small by default, so an audit's
+    /// answers stay cheap; the pipeline benchmark asks for 1024, a real answer's size.
+    pub output_side: u32,
 }
 
 impl Default for MockOptions {
@@ -202,6 +205,7 @@ impl Default for MockOptions {
             openai_key: format!("sk-proj-tl{}", crate::ids::alnum(40)),
             gemini_key: format!("AIza{}", crate::ids::alnum(35)),
             timeout_hold: Duration::from_secs(60),
+            output_side: 64,
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use common::*;
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
@@ -593,4 +594,37 @@ async fn slow_answers_after_the_delay_and_timeout_holds_until_shutdown() {
         "a held request got an answer: {outcome:?}"
     );
     assert!(shutdown_started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn output_side_sets_the_answer_size_and_forgotten_recordings_are_gone() {
+    let mocks = start_with(traceless_mock::MockOptions {
+        openai_key: KEY.into(),
+        output_side: 1024,
+        ..Default::default()
+    })
+    .await;
+    let edit = || {
+        Form::new()
+            .part("image", part(png(8, 8), "a.png", "image/png"))
+            .text("prompt", "bigger")
+    };
+    let (status, body) = post_edit(&mocks, edit()).await;
+    assert_eq!(status, 200, "{body}");
+    let out = base64::engine::general_purpose::STANDARD
+        .decode(body["data"][0]["b64_json"].as_str().unwrap())
+        .unwrap();
+    let img = image::load_from_memory(&out).unwrap();
+    assert_eq!((img.width(), img.height()), (1024, 1024));
+    assert_eq!(mocks.recorded().len(), 1);
+
+    mocks.forget_recorded();
+    assert!(mocks.recorded().is_empty());
+    let (status, _) = post_edit(&mocks, edit()).await;
+    assert_eq!(status, 200);
+    let rec = mocks.recorded();
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].seq, 0);
+    assert_eq!(rec[0].prompt.as_deref(), Some("bigger"));
+    mocks.shutdown().await;
 }

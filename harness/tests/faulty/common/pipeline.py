@@ -1,6 +1,6 @@
 """A clean image-generation backend on the Python standard library: the base of every faulty pipeline.
 
-It implements the HTTP API of SPEC section 2 (`POST /v1/generations`, `GET /healthz`) and keeps the
+It implements the reference pipeline's HTTP API (`POST /v1/generations`, `GET /healthz`) and keeps the
 privacy policy: metadata is stripped before upload, providers are reached over TLS only, nothing is
 written to disk or logged beyond method, path, status and duration, and every buffer this module
 controls that held the photo is zeroed when the request ends, on every path.

@@ -1,4 +1,4 @@
-//! `cargo xtask bench memory`: the memory-retention scan on a child holding 200 MiB, against reading alone.
+//! `bench memory`: the memory-retention scan on a child holding 200 MiB, against reading alone.
 //!
 //! The child (this binary again, `bench memory --child`) holds 200 MiB of random bytes with three canaries
 //! planted in it (an image's file bytes, another's base64 text, a third's decoded pixels, plus a prompt marker),
@@ -7,15 +7,19 @@
 //! tokens (prompt marker, device id, forwarded-for address, metadata marker).
 //!
 //! Side by side in one run, three times: the whole scan (`memory::scan_processes`, every core) and reading the
-//! same pages alone (`memory::read_processes`, every core), each as milliseconds per 100 MB of the child's
-//! readable memory (what a scan of every mapping would have to cover) and per 100 MB actually read; and the
-//! scanner alone on one core over 200 MiB of random bytes in our own memory.
+//! same pages alone (`memory::read_processes`, every core), each as milliseconds per 100 MB actually read (the
+//! pages the process wrote; untouched pages are skipped, not read) and, for comparison only, per 100 MB of
+//! readable mappings; and the scanner alone on one core over 200 MiB of random bytes in our own memory.
+//!
+//! Target: the median run's scan <= 50 ms per 100 MB actually read, every plant found, nothing else reported.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+
+use crate::Targets;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::rngs::StdRng;
@@ -45,7 +49,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args {
         [flag] if flag == "--child" => return child(),
         [] => {}
-        other => bail!("unexpected arguments {other:?}; usage: cargo xtask bench memory"),
+        other => bail!("unexpected arguments {other:?}; usage: bench memory"),
     }
     let mut rng = StdRng::seed_from_u64(0x3e3_0123);
     println!(
@@ -95,7 +99,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut child = Holder(
         Command::new(exe)
-            .args(["bench", "memory", "--child"])
+            .args(["memory", "--child"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -136,6 +140,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut local = vec![0u8; HELD];
     rng.fill_bytes(&mut local);
     let mut failures = Vec::new();
+    let mut per_read = Vec::new();
     for run in 1..=RUNS {
         let t = Instant::now();
         let mut stray = 0;
@@ -157,16 +162,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "memory not readable: {:?}",
             scan.refused
         );
+        per_read.push(per_100mb(scan_secs, scan.bytes));
         println!(
-            "run {run}: scan {:.1} ms = {:.1} ms per 100 MB readable ({:.1} per 100 MB read); \
-             read alone {:.1} ms = {:.1} ms per 100 MB readable ({:.1} per 100 MB read); \
+            "run {run}: scan {:.1} ms = {:.1} ms per 100 MB read ({:.1} per 100 MB readable); \
+             read alone {:.1} ms = {:.1} ms per 100 MB read ({:.1} per 100 MB readable); \
              {:.1} MB read, {:.1} MB skipped; scanner alone, one core: {:.1} ms per 100 MB",
             scan_secs * 1000.0,
-            per_100mb(scan_secs, readable),
             per_100mb(scan_secs, scan.bytes),
+            per_100mb(scan_secs, readable),
             read_secs * 1000.0,
-            per_100mb(read_secs, readable),
             per_100mb(read_secs, read.bytes),
+            per_100mb(read_secs, readable),
             scan.bytes as f64 / 1e6,
             scan.skipped as f64 / 1e6,
             per_100mb(local_secs, HELD as u64),
@@ -207,11 +213,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     drop(child);
-    if !failures.is_empty() {
-        bail!("memory scan missed or misreported: {failures:?}");
-    }
-    println!("target: <= 50 ms per 100 MB");
-    Ok(())
+    per_read.sort_by(f64::total_cmp);
+    let median = per_read[per_read.len() / 2];
+    let mut targets = Targets::new();
+    targets.check(
+        "memory scan, median run",
+        median <= 50.0,
+        format!("{median:.1} ms per 100 MB read"),
+        "<= 50 ms per 100 MB actually read",
+    );
+    targets.check(
+        "plants found, nothing else reported",
+        failures.is_empty(),
+        format!("{failures:?}"),
+        "[]",
+    );
+    targets.finish()
 }
 
 /// The holder: reads the plants from stdin, builds its memory, says "ready", and waits for stdin to close.
