@@ -27,6 +27,7 @@ mod http;
 mod ids;
 mod images;
 mod openai;
+mod serve;
 mod state;
 mod tls;
 mod types;
@@ -77,8 +78,8 @@ impl Respond for Responder {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
         let inc = http::Incoming::from_wiremock(request, self.tls);
         let (reply, rec) = match self.provider {
-            Provider::OpenAi => openai::respond(&self.shared, &inc),
-            Provider::Gemini => gemini::respond(&self.shared, &inc),
+            Provider::OpenAi => serve::respond::<openai::OpenAi>(&self.shared, &inc),
+            Provider::Gemini => serve::respond::<gemini::Gemini>(&self.shared, &inc),
         };
         self.shared.record(rec);
         reply.into_template()

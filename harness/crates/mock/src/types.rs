@@ -233,6 +233,21 @@ pub enum Endpoint {
     Unknown,
 }
 
+impl Endpoint {
+    /// Whether a call to it asks for a generation, and so takes the provider's next scripted
+    /// behaviour. Models and Files endpoints always answer normally.
+    pub fn generates(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ImagesEdits
+                | Endpoint::ImagesGenerations
+                | Endpoint::Responses
+                | Endpoint::GenerateContent
+                | Endpoint::StreamGenerateContent
+        )
+    }
+}
+
 /// A TLS connection to a mock that carried no request because the client would not accept the
 /// mock's certificate: certificate pinning, or a client that ignores the CA it was handed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
