@@ -111,6 +111,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         gemini_key: keys.1.clone(),
         timeout_hold: Duration::from_secs(120),
         extra_hostnames: cfg.interception.hosts.clone(),
+        models: cfg.mocks.clone(),
         ..MockOptions::default()
     };
     if isolated {

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::models::ModelRules;
 use crate::types::{Behaviour, Provider, RecordedRequest, TlsRefusal};
 
 /// A file uploaded to the OpenAI Files API.
@@ -38,6 +39,7 @@ pub struct Shared {
     pub openai_key: String,
     pub gemini_key: String,
     pub timeout_hold: Duration,
+    pub models: ModelRules,
     recorded: Mutex<Vec<RecordedRequest>>,
     tls_refusals: Mutex<Vec<TlsRefusal>>,
     behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
@@ -53,11 +55,17 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(openai_key: String, gemini_key: String, timeout_hold: Duration) -> Shared {
+    pub fn new(
+        openai_key: String,
+        gemini_key: String,
+        timeout_hold: Duration,
+        models: ModelRules,
+    ) -> Shared {
         Shared {
             openai_key,
             gemini_key,
             timeout_hold,
+            models,
             recorded: Mutex::new(Vec::new()),
             tls_refusals: Mutex::new(Vec::new()),
             behaviours: Mutex::new(HashMap::new()),
@@ -96,6 +104,17 @@ impl Shared {
         lock(&self.behaviours).insert(provider, seq.into());
     }
 
+    /// What is left of each provider's script, the head first (an unscripted provider answers ok).
+    pub fn behaviours(&self) -> Vec<(Provider, Vec<Behaviour>)> {
+        let all = lock(&self.behaviours);
+        let mut scripts: Vec<_> = all
+            .iter()
+            .map(|(p, q)| (*p, q.iter().copied().collect()))
+            .collect();
+        scripts.sort_by_key(|(p, _)| *p);
+        scripts
+    }
+
     /// The behaviour for the next generation request: the script's head, the last entry repeating.
     pub fn take_behaviour(&self, provider: Provider) -> Behaviour {
         let mut all = lock(&self.behaviours);
@@ -113,7 +132,12 @@ mod tests {
 
     #[test]
     fn behaviours_are_taken_in_order_and_the_last_repeats() {
-        let shared = Shared::new("a".into(), "b".into(), Duration::from_secs(1));
+        let shared = Shared::new(
+            "a".into(),
+            "b".into(),
+            Duration::from_secs(1),
+            ModelRules::default(),
+        );
         assert_eq!(shared.take_behaviour(Provider::OpenAi), Behaviour::Ok);
         shared.set_behaviour(
             Provider::OpenAi,

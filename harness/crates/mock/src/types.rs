@@ -155,6 +155,23 @@ impl FromStr for Behaviour {
     }
 }
 
+impl Behaviour {
+    /// A comma-separated script, e.g. `"429,ok"` or `"500, 503, slow:200"`.
+    pub fn parse_list(s: &str) -> Result<Vec<Behaviour>, UnknownName> {
+        s.split(',').map(str::parse).collect()
+    }
+
+    /// `provider=b1,b2,...`, as `traceless mocks --behaviour` takes it.
+    pub fn parse_script(s: &str) -> Result<(Provider, Vec<Behaviour>), UnknownName> {
+        let (provider, list) = s.split_once('=').ok_or_else(|| UnknownName {
+            what: "behaviour script",
+            given: s.to_owned(),
+            expected: "provider=behaviour,behaviour,... (e.g. openai=429,ok)",
+        })?;
+        Ok((provider.parse()?, Behaviour::parse_list(list)?))
+    }
+}
+
 impl From<Behaviour> for String {
     fn from(b: Behaviour) -> String {
         b.to_string()
@@ -187,6 +204,10 @@ pub struct MockOptions {
     pub gemini_key: String,
     /// How long a `Timeout` behaviour holds a request before answering 504.
     pub timeout_hold: Duration,
+    /// Which models each API accepts and which it answers as retired.
+    pub models: crate::models::ModelRules,
+    /// Where to serve the control endpoint (loopback only; port 0 picks one); None for no endpoint.
+    pub control: Option<std::net::SocketAddr>,
 }
 
 impl Default for MockOptions {
@@ -202,6 +223,8 @@ impl Default for MockOptions {
             openai_key: format!("sk-proj-tl{}", crate::ids::alnum(40)),
             gemini_key: format!("AIza{}", crate::ids::alnum(35)),
             timeout_hold: Duration::from_secs(60),
+            models: crate::models::ModelRules::default(),
+            control: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::{google_reply, with_google_headers};
-use super::models::{IMAGE_MODELS, TEXT_MODELS};
+use super::models;
 use super::{ApiError, Route};
 use crate::http::{Incoming, Reply};
 use crate::ids;
@@ -187,19 +187,10 @@ pub(super) fn examine(
     if let Some(name) = body.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::unknown_field(name, ""));
     }
-    let known_image = IMAGE_MODELS.contains(&model.as_str());
-    if !known_image && !TEXT_MODELS.contains(&model.as_str()) {
-        return Err(ApiError {
-            code: 404,
-            status: "NOT_FOUND",
-            message: format!(
-                "models/{model} is not found for API version {}, or is not supported for generateContent. Call \
-                 ListModels to see the list of available models and their supported methods.",
-                route.version
-            ),
-            details: Vec::new(),
-        });
-    }
+    let known_image = match models::kind(&shared.models, &model) {
+        Some(kind) => kind == models::Kind::Image,
+        None => return Err(models::not_found(&model, &route.version)),
+    };
     if contents.is_empty() {
         return Err(ApiError::invalid(
             "* GenerateContentRequest.contents: contents is not specified\n",

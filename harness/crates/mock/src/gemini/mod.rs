@@ -62,7 +62,10 @@ impl Api for Gemini {
             Endpoint::FilesDelete => Ok(Request::Files(files::FilesRequest::Delete(
                 route.file_id.clone().unwrap_or_default(),
             ))),
-            Endpoint::Models => Ok(Request::Models(route.model.clone())),
+            Endpoint::Models => {
+                rec.model.clone_from(&route.model);
+                Ok(Request::Models(route.model.clone()))
+            }
             _ => Ok(Request::Unknown),
         }
     }
@@ -96,7 +99,7 @@ impl Api for Gemini {
         match request {
             Request::Generate(request) => generate::answer(request, behaviour),
             Request::Files(request) => (files::answer(shared, inc, request), None),
-            Request::Models(name) => (models::answer(name.as_deref()), None),
+            Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
             Request::Unknown => (
                 error::error_reply(&ApiError {
                     code: 404,

@@ -1,31 +1,65 @@
-//! The models the Gemini mock knows, and the Models API (`GET /v1beta/models[/{name}]`).
+//! The models the Gemini mock lists, how it refuses a model it does not serve, and the Models API
+//! (`GET /v1beta/models[/{name}]`). Which names it takes is `crate::models::ModelRules`.
 
 use serde_json::{Value, json};
 
 use super::ApiError;
 use super::error::{error_reply, google_reply};
 use crate::http::Reply;
+use crate::models::{ModelRules, ModelStatus, matches_any};
 
-/// Models that can answer with images.
-pub(super) const IMAGE_MODELS: &[&str] = &[
-    "gemini-2.5-flash-image",
-    "gemini-2.5-flash-image-preview",
-    "gemini-2.0-flash-preview-image-generation",
-    "gemini-2.0-flash-exp-image-generation",
-    "gemini-3-pro-image-preview",
+/// Models listed by `GET /v1beta/models`: the names google-genai 3.6.1 documents today.
+const LISTED_MODELS: &[&str] = &[
+    "gemini-3.1-flash-lite-image",
+    "gemini-3.1-flash-image",
     "gemini-3.1-flash-image-preview",
-];
-
-/// Text-only models that exist (a request for IMAGE output from them is refused as the real API does).
-pub(super) const TEXT_MODELS: &[&str] = &[
-    "gemini-2.5-flash",
+    "gemini-3-pro-image",
+    "gemini-3-pro-image-preview",
+    "gemini-2.5-flash-image",
+    "gemini-3.1-pro",
+    "gemini-3.1-flash",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
     "gemini-2.5-pro",
+    "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
     "gemini-2.0-flash",
     "gemini-2.0-flash-lite",
-    "gemini-3-pro-preview",
-    "gemini-3-flash-preview",
 ];
+
+/// What a served model answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Image,
+    Text,
+}
+
+/// Whether the mock serves `model`, and with what; None for a retired or unknown name (the API
+/// answers both alike).
+pub(super) fn kind(rules: &ModelRules, model: &str) -> Option<Kind> {
+    if rules.status(model, &rules.gemini_image, &rules.gemini_retired) == ModelStatus::Accepted {
+        Some(Kind::Image)
+    } else if rules.status(model, &rules.gemini_text, &rules.gemini_retired)
+        == ModelStatus::Accepted
+    {
+        Some(Kind::Text)
+    } else {
+        None
+    }
+}
+
+/// The answer to a model that does not exist or was shut down.
+pub(super) fn not_found(model: &str, version: &str) -> ApiError {
+    ApiError {
+        code: 404,
+        status: "NOT_FOUND",
+        message: format!(
+            "models/{model} is not found for API version {version}, or is not supported for generateContent. \
+             Call ListModels to see the list of available models and their supported methods."
+        ),
+        details: Vec::new(),
+    }
+}
 
 fn model_object(name: &str) -> Value {
     json!({
@@ -38,17 +72,17 @@ fn model_object(name: &str) -> Value {
     })
 }
 
-pub(super) fn answer(name: Option<&str>) -> Reply {
+pub(super) fn answer(rules: &ModelRules, name: Option<&str>) -> Reply {
     let Some(name) = name else {
-        let models: Vec<Value> = IMAGE_MODELS
+        let models: Vec<Value> = LISTED_MODELS
             .iter()
-            .chain(TEXT_MODELS)
+            .filter(|m| !matches_any(&rules.gemini_retired, m))
             .map(|m| model_object(m))
             .collect();
         return google_reply(200, &json!({ "models": models }));
     };
     let name = name.trim_start_matches("models/");
-    if IMAGE_MODELS.contains(&name) || TEXT_MODELS.contains(&name) {
+    if kind(rules, name).is_some() {
         return google_reply(200, &model_object(name));
     }
     error_reply(&ApiError {

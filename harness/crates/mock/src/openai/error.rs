@@ -150,7 +150,7 @@ fn rate_limited(model: Option<&str>, retry_after_s: u32) -> Reply {
             "Rate limit reached for {} in organization org-tracelessmock on images per min (IPM): Limit 5, Used 5, \
              Requested 1. Please try again in {retry_after_s}s. Visit https://platform.openai.com/account/rate-limits \
              to learn more.",
-            model.unwrap_or("gpt-image-1")
+            model.unwrap_or(super::models::DEFAULT_IMAGE_MODEL)
         ),
         kind: "requests",
         param: None,

@@ -4,11 +4,12 @@
 use serde_json::{Map, Value, json};
 
 use super::error::{openai_reply, with_openai_headers};
-use super::models::IMAGE_MODELS;
+use super::models::{DEFAULT_IMAGE_MODEL, check_image_model};
 use super::{ApiError, Request};
 use crate::http::{Incoming, Part, Reply, parse_multipart};
 use crate::ids;
 use crate::images::Sniffed;
+use crate::models::ModelRules;
 use crate::types::RecordedRequest;
 
 /// An Images request understood and found valid.
@@ -22,6 +23,7 @@ pub(crate) struct ImagesRequest {
     output_format: String,
     background: String,
     stream: bool,
+    partial_images: u32,
 }
 
 /// Upper bound of one input image for the GPT image models.
@@ -107,7 +109,9 @@ const EDIT_FIELDS: &[&str] = &[
     "stream",
     "partial_images",
     "user",
+    "safety_identifier",
     "moderation",
+    "complexity",
 ];
 
 const GENERATION_FIELDS: &[&str] = &[
@@ -125,6 +129,8 @@ const GENERATION_FIELDS: &[&str] = &[
     "partial_images",
     "style",
     "user",
+    "safety_identifier",
+    "complexity",
 ];
 
 /// One input image of an Images request, as the request declared it.
@@ -135,6 +141,7 @@ struct InputImage {
 }
 
 pub(super) fn examine(
+    rules: &ModelRules,
     inc: &Incoming,
     kind: ImagesKind,
     rec: &mut RecordedRequest,
@@ -169,6 +176,9 @@ pub(super) fn examine(
                         bytes: data.clone(),
                     });
                 }
+                // A transparent PNG laid over the first image to guide the edit: it is an image
+                // the pipeline sent, whatever it shows.
+                "markup" => rec.images.push(data.clone()),
                 "mask" => {
                     rec.images.push(data.clone());
                     mask = Some(InputImage {
@@ -177,7 +187,8 @@ pub(super) fn examine(
                         bytes: data.clone(),
                     });
                 }
-                other if EDIT_FIELDS.contains(&other) => {
+                // SVG output settings arrive as `svg[model]`, `svg[reasoning][effort]`.
+                other if EDIT_FIELDS.contains(&other) || other.starts_with("svg[") => {
                     fields.insert(other.to_owned(), Value::String(part.text()));
                 }
                 other => {
@@ -246,7 +257,7 @@ pub(super) fn examine(
             None,
         ));
     };
-    validate_images(kind, &params, &inputs, mask.as_ref())
+    validate_images(rules, kind, &params, &inputs, mask.as_ref())
 }
 
 /// Fields recorded whether or not the request is valid.
@@ -257,7 +268,11 @@ fn record_common(params: &ImageParams, rec: &mut RecordedRequest) {
     };
     rec.prompt = text("prompt");
     rec.model = text("model");
-    rec.user = text("user");
+    // A non-empty `safety_identifier` takes precedence over the deprecated `user`; both name the
+    // end user to the provider.
+    rec.user = text("safety_identifier")
+        .filter(|s| !s.is_empty())
+        .or_else(|| text("user"));
 }
 
 /// `images:[{image_url}|{file_id}]` and `mask:{...}` of the JSON edit body.
@@ -446,6 +461,7 @@ pub(super) fn check_range(
 }
 
 fn validate_images(
+    rules: &ModelRules,
     kind: ImagesKind,
     params: &ImageParams,
     inputs: &[InputImage],
@@ -453,34 +469,9 @@ fn validate_images(
 ) -> Result<Request, ApiError> {
     let model = match params.str("model")? {
         Some(m) => m,
-        None if kind == ImagesKind::Edit => "gpt-image-1.5".to_owned(),
-        // "Defaults to dall-e-2 unless a parameter specific to the GPT image models is used."
-        None if [
-            "output_format",
-            "output_compression",
-            "background",
-            "moderation",
-        ]
-        .iter()
-        .any(|k| params.fields.contains_key(*k)) =>
-        {
-            "gpt-image-1.5".to_owned()
-        }
-        None => "dall-e-2".to_owned(),
+        None => DEFAULT_IMAGE_MODEL.to_owned(),
     };
-    let edit_models: Vec<&str> = IMAGE_MODELS
-        .iter()
-        .copied()
-        .filter(|m| *m != "dall-e-3")
-        .collect();
-    let known: &[&str] = if kind == ImagesKind::Edit {
-        &edit_models
-    } else {
-        IMAGE_MODELS
-    };
-    if !known.contains(&model.as_str()) {
-        return Err(ApiError::invalid_value("model", &model, known));
-    }
+    check_image_model(rules, "model", &model)?;
     let gpt = is_gpt_image(&model);
 
     let prompt = params
@@ -568,7 +559,10 @@ fn validate_images(
     let quality_choices: &[&str] = match model.as_str() {
         "dall-e-2" => &["standard"],
         "dall-e-3" => &["standard", "hd"],
-        _ => &["standard", "low", "medium", "high", "auto"],
+        _ if model.starts_with("gpt-image-2.") => {
+            &["low", "medium", "high", "xhigh", "max", "auto"]
+        }
+        _ => &["low", "medium", "high", "auto"],
     };
     let quality =
         check_choice(params, "quality", quality_choices)?.unwrap_or_else(|| "auto".into());
@@ -605,11 +599,12 @@ fn validate_images(
         ));
     }
     check_range(params, "output_compression", 0, 100)?;
-    check_range(params, "partial_images", 0, 3)?;
+    let partial_images = check_range(params, "partial_images", 0, 3)?.unwrap_or(0) as u32;
     check_choice(params, "input_fidelity", &["high", "low"])?;
     check_choice(params, "moderation", &["low", "auto"])?;
     check_choice(params, "response_format", &["url", "b64_json"])?;
     check_choice(params, "style", &["vivid", "natural"])?;
+    check_choice(params, "complexity", &["low", "medium", "high"])?;
     let stream = params.bool("stream")?.unwrap_or(false);
     if let Some(user) = params.fields.get("user")
         && !user.is_string()
@@ -638,6 +633,7 @@ fn validate_images(
             background
         },
         stream,
+        partial_images,
     }))
 }
 
@@ -721,23 +717,39 @@ pub(super) fn answer(request: ImagesRequest) -> (Reply, Option<Vec<u8>>) {
         output_format,
         background,
         stream,
+        partial_images,
     } = request;
     let outputs: Vec<Vec<u8>> = (0..n.max(1)).map(|_| crate::images::random_png()).collect();
     let usage = image_usage(&quality, n);
     let first = outputs[0].clone();
     if stream {
-        let event = match kind {
-            ImagesKind::Edit => "image_edit.completed",
-            ImagesKind::Generate => "image_generation.completed",
+        // Each partial carries the final image's bytes, so a kept partial is recognised as the
+        // output it previews.
+        let (partial, done) = match kind {
+            ImagesKind::Edit => ("image_edit.partial_image", "image_edit.completed"),
+            ImagesKind::Generate => (
+                "image_generation.partial_image",
+                "image_generation.completed",
+            ),
         };
+        let b64 = crate::images::encode_base64(&first);
+        let mut body = String::new();
+        for index in 0..partial_images {
+            let data = json!({
+                "type": partial, "b64_json": b64, "created_at": ids::unix_now(),
+                "partial_image_index": index,
+                "size": size, "quality": quality, "background": background, "output_format": output_format
+            });
+            body.push_str(&format!("event: {partial}\ndata: {data}\n\n"));
+        }
         let data = json!({
-            "type": event,
-            "b64_json": crate::images::encode_base64(&first),
+            "type": done,
+            "b64_json": b64,
             "created_at": ids::unix_now(),
             "size": size, "quality": quality, "background": background, "output_format": output_format,
             "usage": usage
         });
-        let body = format!("event: {event}\ndata: {data}\n\n");
+        body.push_str(&format!("event: {done}\ndata: {data}\n\n"));
         return (
             with_openai_headers(Reply::new(
                 200,

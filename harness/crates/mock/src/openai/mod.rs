@@ -61,14 +61,21 @@ impl Api for OpenAi {
     ) -> Result<Request, ApiError> {
         let id = || route.id.clone().unwrap_or_default();
         match route.endpoint {
-            Endpoint::ImagesEdits => images::examine(inc, images::ImagesKind::Edit, rec),
-            Endpoint::ImagesGenerations => images::examine(inc, images::ImagesKind::Generate, rec),
+            Endpoint::ImagesEdits => {
+                images::examine(&shared.models, inc, images::ImagesKind::Edit, rec)
+            }
+            Endpoint::ImagesGenerations => {
+                images::examine(&shared.models, inc, images::ImagesKind::Generate, rec)
+            }
             Endpoint::Responses => responses::examine(shared, inc, rec).map(Request::Responses),
             Endpoint::Files if inc.method == "GET" => Ok(Request::Files(files::FilesRequest::List)),
             Endpoint::Files => files::examine_upload(inc, rec),
             Endpoint::FilesGet => Ok(Request::Files(files::FilesRequest::Get(id()))),
             Endpoint::FilesDelete => Ok(Request::Files(files::FilesRequest::Delete(id()))),
-            Endpoint::Models => Ok(Request::Models(route.id.clone())),
+            Endpoint::Models => {
+                rec.model.clone_from(&route.id);
+                Ok(Request::Models(route.id.clone()))
+            }
             _ => Ok(Request::Unknown),
         }
     }
@@ -106,7 +113,7 @@ impl Api for OpenAi {
             Request::Images(request) => images::answer(request),
             Request::Responses(request) => responses::answer(request),
             Request::Files(request) => (files::answer(shared, request), None),
-            Request::Models(id) => (models::answer(id.as_deref()), None),
+            Request::Models(id) => (models::answer(&shared.models, id.as_deref()), None),
             Request::Unknown => {
                 let err = ApiError {
                     status: 404,

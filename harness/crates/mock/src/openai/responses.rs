@@ -5,11 +5,12 @@ use serde_json::{Map, Value, json};
 
 use super::ApiError;
 use super::error::{openai_reply, with_openai_headers};
-use super::images::{ImageParams, check_range, data_url_image, flexible_size_ok, is_gpt_image};
-use super::models::{LISTED_MODELS, RESPONSES_MODEL_FAMILIES};
+use super::images::{ImageParams, check_range, data_url_image, flexible_size_ok};
+use super::models::{DEFAULT_TOOL_MODEL, check_image_model, check_responses_model};
 use crate::http::{Incoming, Reply};
 use crate::ids;
 use crate::images::Sniffed;
+use crate::models::ModelRules;
 use crate::state::{Shared, lock};
 use crate::types::RecordedRequest;
 
@@ -72,10 +73,15 @@ pub(super) fn examine(
         return Err(ApiError::invalid_type("body", "an object", &body));
     };
     rec.model = body.get("model").and_then(Value::as_str).map(str::to_owned);
-    // `safety_identifier` replaced `user`; both name the end user to the provider.
-    rec.user = ["user", "safety_identifier"]
+    // `safety_identifier` replaced `user` (a non-empty one takes precedence); both name the end
+    // user to the provider.
+    rec.user = ["safety_identifier", "user"]
         .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .find_map(|k| {
+            body.get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .map(str::to_owned);
     rec.store = body.get("store").and_then(Value::as_bool);
 
@@ -166,19 +172,7 @@ pub(super) fn examine(
         Some(Value::String(m)) => m.clone(),
         Some(other) => return Err(ApiError::invalid_type("model", "a string", other)),
     };
-    let known = LISTED_MODELS.contains(&model.as_str())
-        || RESPONSES_MODEL_FAMILIES
-            .iter()
-            .any(|f| model == *f || model.starts_with(&format!("{f}-")));
-    if !known || is_gpt_image(&model) || model.starts_with("dall-e") {
-        return Err(ApiError {
-            status: 400,
-            message: format!("The requested model '{model}' does not exist."),
-            kind: "invalid_request_error",
-            param: Some("model".into()),
-            code: Some("model_not_found".into()),
-        });
-    }
+    check_responses_model(&shared.models, &model)?;
     match body.get("input") {
         None | Some(Value::String(_)) | Some(Value::Array(_)) => {}
         Some(other) => {
@@ -235,7 +229,7 @@ pub(super) fn examine(
         }
     }
     if let Some(tool) = &image_tool {
-        validate_image_tool(tool)?;
+        validate_image_tool(&shared.models, tool)?;
     }
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
@@ -251,7 +245,7 @@ pub(super) fn examine(
     })
 }
 
-fn validate_image_tool(tool: &Map<String, Value>) -> Result<(), ApiError> {
+fn validate_image_tool(rules: &ModelRules, tool: &Map<String, Value>) -> Result<(), ApiError> {
     let params = ImageParams {
         fields: tool.clone(),
         from_form: false,
@@ -267,17 +261,14 @@ fn validate_image_tool(tool: &Map<String, Value>) -> Result<(), ApiError> {
             Err(e) => Err(e),
         }
     };
+    if let Some(model) = params.str("model")? {
+        check_image_model(rules, "tools[0].model", &model)?;
+    }
     choice(
-        "model",
-        &[
-            "gpt-image-1",
-            "gpt-image-1-mini",
-            "gpt-image-1.5",
-            "gpt-image-2",
-            "chatgpt-image-latest",
-        ],
+        "quality",
+        &["low", "medium", "high", "xhigh", "max", "auto"],
     )?;
-    choice("quality", &["low", "medium", "high", "auto"])?;
+    choice("complexity", &["low", "medium", "high"])?;
     choice("output_format", &["png", "jpeg", "webp"])?;
     choice("background", &["transparent", "opaque", "auto"])?;
     choice("moderation", &["low", "auto"])?;
@@ -318,7 +309,7 @@ pub(super) fn answer(request: ResponsesRequest) -> (Reply, Option<Vec<u8>>) {
             {
                 // The server fills in every option the client left out.
                 for (k, v) in [
-                    ("model", json!("gpt-image-1")),
+                    ("model", json!(DEFAULT_TOOL_MODEL)),
                     ("quality", json!("auto")),
                     ("size", json!("auto")),
                     ("output_format", json!("png")),
@@ -419,13 +410,20 @@ pub(super) fn answer(request: ResponsesRequest) -> (Reply, Option<Vec<u8>>) {
         "metadata": body.get("metadata").cloned().unwrap_or(json!({}))
     });
     if stream {
-        return (responses_stream(&response), image);
+        let partials = image_tool
+            .as_ref()
+            .and_then(|t| t.get("partial_images"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        return (responses_stream(&response, partials), image);
     }
     (openai_reply(200, &response), image)
 }
 
-/// The event stream of a streamed Responses call: created, each output item done, completed.
-fn responses_stream(response: &Value) -> Reply {
+/// The event stream of a streamed Responses call: created, each output item added and done, and
+/// completed. An image generation call streams `partial_images` partial images first; each carries
+/// the final image's bytes, so a partial kept anywhere is recognised as the output it previews.
+fn responses_stream(response: &Value, partial_images: u64) -> Reply {
     let mut in_progress = response.clone();
     in_progress["status"] = json!("in_progress");
     in_progress["output"] = json!([]);
@@ -436,6 +434,30 @@ fn responses_stream(response: &Value) -> Reply {
     ];
     if let Some(Value::Array(items)) = response.get("output") {
         for (i, item) in items.iter().enumerate() {
+            let id = item["id"].clone();
+            if item["type"] == "image_generation_call" {
+                let mut pending = item.clone();
+                pending["status"] = json!("in_progress");
+                pending["result"] = Value::Null;
+                events.push(json!({"type": "response.output_item.added", "output_index": i, "item": pending}));
+                for stage in ["in_progress", "generating"] {
+                    events.push(
+                        json!({"type": format!("response.image_generation_call.{stage}"),
+                                       "output_index": i, "item_id": id}),
+                    );
+                }
+                for p in 0..partial_images {
+                    events.push(json!({
+                        "type": "response.image_generation_call.partial_image",
+                        "output_index": i, "item_id": id, "partial_image_index": p,
+                        "partial_image_b64": item["result"],
+                        "background": item["background"], "output_format": item["output_format"],
+                        "quality": item["quality"], "size": item["size"]
+                    }));
+                }
+                events.push(json!({"type": "response.image_generation_call.completed",
+                                   "output_index": i, "item_id": id}));
+            }
             events.push(
                 json!({"type": "response.output_item.done", "output_index": i, "item": item}),
             );
