@@ -54,8 +54,9 @@ enum Command {
     /// Serve the mock providers on their own, for developing a backend offline.
     ///
     /// Once both listen, standard output carries `NAME=value` lines (a dotenv file: the variables the
-    /// official SDKs read) and then the line `# ready: ...`. Ctrl-C or SIGTERM stops them cleanly;
-    /// the CA file stays where `--ca-out` put it.
+    /// official SDKs read, and `TRACELESS_MOCKS_CONTROL`, the control endpoint's URL) and then the
+    /// line `# ready: ...`. Ctrl-C or SIGTERM stops them cleanly; the CA file stays where `--ca-out`
+    /// put it.
     Mocks {
         /// Serve plain HTTP instead of TLS.
         #[arg(long)]
@@ -71,7 +72,26 @@ enum Command {
         openai_key: String,
         #[arg(long, default_value = "traceless-local")]
         gemini_key: String,
+        /// Faults the next generation requests of a provider meet, in order, the last repeating:
+        /// `openai=429,ok`, `gemini=safety-block`. Repeat the flag for each provider. Behaviours:
+        /// ok, 429[:seconds], 500, 503, timeout, safety-block, safety-block-image, malformed,
+        /// slow[:ms].
+        #[arg(long = "behaviour", value_name = "PROVIDER=B1,B2,...", value_parser = parse_behaviour_script)]
+        behaviours: Vec<(traceless_mock::Provider, Vec<traceless_mock::Behaviour>)>,
+        /// Port of the control endpoint on 127.0.0.1 (0 picks a free one): `PUT /behaviour/openai`
+        /// with a body like `500,ok` changes the script while the mocks run; `GET /behaviour` shows it.
+        #[arg(long, default_value_t = 0)]
+        control_port: u16,
+        /// A traceless.toml whose `[mocks]` table replaces the accepted and retired model lists.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
+}
+
+fn parse_behaviour_script(
+    s: &str,
+) -> Result<(traceless_mock::Provider, Vec<traceless_mock::Behaviour>), String> {
+    traceless_mock::Behaviour::parse_script(s).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -123,14 +143,20 @@ pub fn main() -> u8 {
             ca_out,
             openai_key,
             gemini_key,
-        } => mocks_command(
+            behaviours,
+            control_port,
+            config,
+        } => mocks_command(MocksArgs {
             plaintext,
             openai_port,
             gemini_port,
-            &ca_out,
+            ca_out,
             openai_key,
             gemini_key,
-        ),
+            behaviours,
+            control_port,
+            config,
+        }),
     };
     match result {
         Ok(code) => code,
@@ -487,14 +513,36 @@ fn report_command(from: &Path, format: &str, out: Option<&Path>) -> anyhow::Resu
     Ok(0)
 }
 
-fn mocks_command(
+/// `traceless mocks`' flags, validated by clap.
+struct MocksArgs {
     plaintext: bool,
     openai_port: u16,
     gemini_port: u16,
-    ca_out: &Path,
+    ca_out: PathBuf,
     openai_key: String,
     gemini_key: String,
-) -> anyhow::Result<u8> {
+    behaviours: Vec<(traceless_mock::Provider, Vec<traceless_mock::Behaviour>)>,
+    control_port: u16,
+    config: Option<PathBuf>,
+}
+
+fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
+    let MocksArgs {
+        plaintext,
+        openai_port,
+        gemini_port,
+        ca_out,
+        openai_key,
+        gemini_key,
+        behaviours,
+        control_port,
+        config,
+    } = args;
+    let ca_out = ca_out.as_path();
+    let models = match &config {
+        Some(path) => config::load(path)?.mocks,
+        None => traceless_mock::ModelRules::default(),
+    };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let served = rt.block_on(async {
         // Registered before anything is announced, so a signal sent on `ready` is never lost.
@@ -509,9 +557,14 @@ fn mocks_command(
             gemini_port,
             openai_key: openai_key.clone(),
             gemini_key: gemini_key.clone(),
+            models,
+            control: Some((std::net::Ipv4Addr::LOCALHOST, control_port).into()),
             ..traceless_mock::MockOptions::default()
         })
         .await?;
+        for (provider, script) in behaviours {
+            mocks.set_behaviour(provider, script);
+        }
         let mut lines = vec![
             format!("OPENAI_BASE_URL={}/v1", mocks.openai_url()),
             format!("OPENAI_API_KEY={openai_key}"),
@@ -520,6 +573,9 @@ fn mocks_command(
             format!("GOOGLE_GEMINI_BASE_URL={}", mocks.gemini_url()),
             format!("GEMINI_API_KEY={gemini_key}"),
         ];
+        if let Some(control) = mocks.control_url() {
+            lines.push(format!("TRACELESS_MOCKS_CONTROL={control}"));
+        }
         if let Some(ca) = mocks.ca_pem() {
             std::fs::write(ca_out, ca).with_context(|| format!("writing {}", ca_out.display()))?;
             let ca_file = std::path::absolute(ca_out)

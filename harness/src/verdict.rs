@@ -298,8 +298,12 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
                 t_ms: call.t_ms,
                 source: format!("mock {}", r.provider),
                 what: format!(
-                    "{} {} answered {} ({})",
-                    r.method, r.path, r.status, r.behaviour
+                    "{} {} model {} answered {} ({})",
+                    r.method,
+                    r.path,
+                    r.model.as_deref().unwrap_or("none"),
+                    r.status,
+                    r.behaviour
                 ),
                 request: Some(*owner),
             });

@@ -167,11 +167,11 @@ fn input_png() -> Vec<u8> {
     out.into_inner()
 }
 
-/// `POST {OPENAI_BASE_URL}/images/generations` answers a gpt-image-1 image in the real shape; a
+/// `POST {OPENAI_BASE_URL}/images/generations` answers a gpt-image-2.5-sunburst image in the real shape; a
 /// wrong key gets the real 401.
 async fn check_openai(http: &reqwest::Client, served: &Served) {
     let url = format!("{}/images/generations", served.var("OPENAI_BASE_URL"));
-    let body = json!({"model": "gpt-image-1", "prompt": "a lighthouse at dusk", "size": "1024x1024", "quality": "low"});
+    let body = json!({"model": "gpt-image-2.5-sunburst", "prompt": "a lighthouse at dusk", "size": "1024x1024", "quality": "low"});
     let res = http
         .post(&url)
         .bearer_auth(served.var("OPENAI_API_KEY"))
@@ -331,6 +331,7 @@ async fn stop_and_check_ports(served: Served) -> (Duration, String) {
     let urls = [
         served.var("OPENAI_BASE_URL").to_owned(),
         served.var("GEMINI_BASE_URL").to_owned(),
+        served.var("TRACELESS_MOCKS_CONTROL").to_owned(),
     ];
     let stopped = stop(served).await;
     for url in &urls {
@@ -438,5 +439,87 @@ async fn plaintext_mocks_serve_http_write_no_ca_and_stop_on_sigterm() {
         files_under(tmp.path()).is_empty(),
         "{:?}",
         files_under(tmp.path())
+    );
+}
+
+/// Faults scripted on the command line, then changed through the control endpoint while the mocks
+/// run, each met by the official Python SDKs as they document it (see `faults_sdk.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_faults_from_flags_and_the_control_endpoint_reach_the_official_sdks() {
+    let cwd = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let served = start(
+        &[
+            "--behaviour",
+            "openai=429,ok",
+            "--behaviour",
+            "gemini=safety-block",
+        ],
+        cwd.path(),
+        tmp.path(),
+    )
+    .await;
+    let control = served.var("TRACELESS_MOCKS_CONTROL").to_owned();
+    assert!(control.starts_with("http://127.0.0.1:"), "{control}");
+
+    // The scripts as given, and a bad one refused with its name.
+    let http = client(None);
+    let state: Value = http
+        .get(format!("{control}/behaviour"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        json!({"openai": ["429", "ok"], "gemini": ["safety-block"]})
+    );
+    let res = http
+        .put(format!("{control}/behaviour/openai"))
+        .body("500,teapot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("teapot"));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/mock/tests/sdk/faults_sdk.py");
+    let python = std::env::var("TRACELESS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = Command::new(&python)
+        .arg(&script)
+        .env_remove("OPENAI_ORG_ID")
+        .env_remove("OPENAI_PROJECT_ID")
+        .env_remove("GOOGLE_API_KEY")
+        .envs(&served.env)
+        .current_dir(cwd.path())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}; install Python 3 and the SDKs pinned in crates/mock/tests/sdk/requirements.txt"));
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("faults ok"));
+    stop_and_check_ports(served).await;
+}
+
+#[tokio::test]
+async fn a_bad_behaviour_flag_is_refused_with_its_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .args(["mocks", "--behaviour", "openai=429,teapot"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("teapot") && err.contains("--behaviour"),
+        "{err}"
     );
 }

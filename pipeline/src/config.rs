@@ -115,7 +115,7 @@ impl Config {
                 "https://api.openai.com/v1",
                 allow_plaintext,
             )?,
-            model: model(&get, "TRACELESS_OPENAI_MODEL", "gpt-image-1")?,
+            model: model(&get, "TRACELESS_OPENAI_MODEL", "gpt-image-2.5-sunburst")?,
             api_key: get("OPENAI_API_KEY").map(ApiKey::new),
         };
         let gemini = ProviderConfig {
@@ -256,7 +256,7 @@ mod tests {
             config.gemini.base_url.as_str(),
             "https://generativelanguage.googleapis.com/v1beta"
         );
-        assert_eq!(config.openai.model, "gpt-image-1");
+        assert_eq!(config.openai.model, "gpt-image-2.5-sunburst");
         assert_eq!(config.gemini.model, "gemini-2.5-flash-image");
         assert_eq!(config.provider_timeout, Duration::from_secs(60));
         assert_eq!(config.max_concurrency, 16);

@@ -131,7 +131,7 @@ async fn openai_receives_a_clean_image_and_no_identifiers() {
             .find(|p| p.0 == name)
             .unwrap_or_else(|| panic!("no {name} part"))
     };
-    assert_eq!(field("model").3, b"gpt-image-1");
+    assert_eq!(field("model").3, b"gpt-image-2.5-sunburst");
     assert_eq!(field("prompt").3, b"Turn this into a watercolour");
     assert_eq!(field("n").3, b"1");
     let image = field("image");

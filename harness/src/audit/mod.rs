@@ -261,6 +261,7 @@ async fn start_mocks(cfg: &Config, keys: &launch::Keys, isolated: bool) -> anyho
         gemini_key: keys.gemini.clone(),
         timeout_hold: Duration::from_secs(120),
         extra_hostnames: cfg.interception.hosts.clone(),
+        models: cfg.mocks.clone(),
         ..MockOptions::default()
     };
     if isolated {

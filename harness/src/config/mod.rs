@@ -47,6 +47,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub audit: AuditConfig,
     pub interception: Interception,
+    /// Which models the mocks accept and answer as retired (`[mocks]`; defaults otherwise).
+    pub mocks: traceless_mock::ModelRules,
     pub waivers: Vec<Waiver>,
 }
 
@@ -256,6 +258,7 @@ impl Validator<'_> {
         let pipeline = self.pipeline(raw.pipeline, &dir)?;
         let audit = self.audit(raw.audit, &dir)?;
         let interception = self.interception(raw.interception)?;
+        let mocks = self.mocks(raw.mocks)?;
         let waivers = raw
             .waiver
             .into_iter()
@@ -269,6 +272,7 @@ impl Validator<'_> {
             pipeline,
             audit,
             interception,
+            mocks,
             waivers,
         })
     }
@@ -630,6 +634,67 @@ impl Validator<'_> {
             ca_env.extend(list.into_inner().into_iter().map(Spanned::into_inner));
         }
         Ok(Interception { hosts, ca_env })
+    }
+
+    /// `[mocks]`: each list given replaces the default one; a pattern is a model name in which `*`
+    /// matches any run of characters.
+    fn mocks(&self, raw: raw::RawMocks) -> Result<traceless_mock::ModelRules, FileError> {
+        let mut rules = traceless_mock::ModelRules::default();
+        for (key, list, slot) in [
+            (
+                "mocks.openai_image_models",
+                raw.openai_image_models,
+                &mut rules.openai_image,
+            ),
+            (
+                "mocks.openai_responses_models",
+                raw.openai_responses_models,
+                &mut rules.openai_responses,
+            ),
+            (
+                "mocks.openai_retired_models",
+                raw.openai_retired_models,
+                &mut rules.openai_retired,
+            ),
+            (
+                "mocks.gemini_image_models",
+                raw.gemini_image_models,
+                &mut rules.gemini_image,
+            ),
+            (
+                "mocks.gemini_text_models",
+                raw.gemini_text_models,
+                &mut rules.gemini_text,
+            ),
+            (
+                "mocks.gemini_retired_models",
+                raw.gemini_retired_models,
+                &mut rules.gemini_retired,
+            ),
+        ] {
+            let Some(list) = list else { continue };
+            let mut patterns = Vec::new();
+            for pattern in list.into_inner() {
+                let valid = !pattern.get_ref().is_empty()
+                    && pattern
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'));
+                if !valid {
+                    return self.err(
+                        pattern.span(),
+                        key,
+                        format!(
+                            "{:?} is not a model name pattern (letters, digits, '.', '-', '_' and '*')",
+                            pattern.get_ref()
+                        ),
+                    );
+                }
+                patterns.push(pattern.into_inner());
+            }
+            *slot = patterns;
+        }
+        Ok(rules)
     }
 
     fn waiver(&self, raw: Spanned<raw::RawWaiver>) -> Result<Waiver, FileError> {

@@ -16,6 +16,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub interception: RawInterception,
     #[serde(default)]
+    pub mocks: RawMocks,
+    #[serde(default)]
     pub waiver: Vec<Spanned<RawWaiver>>,
 }
 
@@ -91,6 +93,18 @@ pub struct RawAudit {
 pub struct RawInterception {
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
     pub ca_env: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// Model name patterns that replace the mocks' defaults, one list per key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMocks {
+    pub openai_image_models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub openai_responses_models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub openai_retired_models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub gemini_image_models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub gemini_text_models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub gemini_retired_models: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,3 +153,28 @@ fn relative_command_paths_are_taken_from_the_config_folder() {
     );
     assert_eq!(cfg.pipeline.command[0].raw(), "python3");
 }
+
+#[test]
+fn mocks_model_lists_replace_the_defaults() {
+    let dir = dir_with_policy();
+    let path = dir.path().join("traceless.toml");
+    let cfg = parse(&path, MINIMAL).unwrap();
+    assert_eq!(cfg.mocks, traceless_mock::ModelRules::default());
+    let cfg = parse(
+        &path,
+        "[pipeline]\ncommand = [\"x\"]\n[mocks]\nopenai_image_models = [\"gpt-image-9*\"]\n\
+         gemini_retired_models = []\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.mocks.openai_image, ["gpt-image-9*"]);
+    assert!(cfg.mocks.gemini_retired.is_empty());
+    assert_eq!(
+        cfg.mocks.openai_retired,
+        traceless_mock::ModelRules::default().openai_retired
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[mocks]\ngemini_image_models = [\"gemini 3\"]\n",
+        "<dir>/traceless.toml:4: `mocks.gemini_image_models`: \"gemini 3\" is not a model name pattern (letters, \
+         digits, '.', '-', '_' and '*')",
+    );
+}

@@ -33,7 +33,7 @@ class ResponsesStore(Pipeline):
             + IMAGE_MIME[upload.image_format]
             + ';base64,'
         ).encode()
-        suffix = b'"}]}],"tools":[{"type":"image_generation","model":"gpt-image-1"}],"tool_choice":{"type":"image_generation"}}'
+        suffix = b'"}]}],"tools":[{"type":"image_generation","model":"gpt-image-2.5-sunburst"}],"tool_choice":{"type":"image_generation"}}'
         body = json_with_base64(prefix, image, suffix)
         headers = {"Authorization": f"Bearer {self.settings.openai_key}", "Content-Type": "application/json"}
         answer, blobs = None, []

@@ -22,11 +22,14 @@
 //! **Invariant:** this crate knows nothing of scanning, monitors or reports; it only serves and records.
 
 mod b64;
+mod control;
 mod gemini;
 mod http;
 mod ids;
 mod images;
+mod models;
 mod openai;
+mod serve;
 mod state;
 mod tls;
 mod types;
@@ -39,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
+pub use models::ModelRules;
 pub use tls::PLAINTEXT_REJECTION;
 pub use types::{
     Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, TlsRefusal, UnknownName,
@@ -51,6 +55,7 @@ pub struct Mocks {
     shared: Arc<Shared>,
     openai: Served,
     gemini: Served,
+    control: Option<Served>,
     tls: bool,
     ca_pem: Option<String>,
     cancel: CancellationToken,
@@ -77,8 +82,8 @@ impl Respond for Responder {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
         let inc = http::Incoming::from_wiremock(request, self.tls);
         let (reply, rec) = match self.provider {
-            Provider::OpenAi => openai::respond(&self.shared, &inc),
-            Provider::Gemini => gemini::respond(&self.shared, &inc),
+            Provider::OpenAi => serve::respond::<openai::OpenAi>(&self.shared, &inc),
+            Provider::Gemini => serve::respond::<gemini::Gemini>(&self.shared, &inc),
         };
         self.shared.record(rec);
         reply.into_template()
@@ -93,6 +98,7 @@ impl Mocks {
             opts.openai_key.clone(),
             opts.gemini_key.clone(),
             opts.timeout_hold,
+            opts.models.clone(),
             opts.output_side,
         ));
         let cancel = CancellationToken::new();
@@ -148,10 +154,15 @@ impl Mocks {
         }
         let gemini = served.pop().context("the Gemini mock did not start")?;
         let openai = served.pop().context("the OpenAI mock did not start")?;
+        let control = match opts.control {
+            Some(at) => Some(start_control(at, &shared).await?),
+            None => None,
+        };
         Ok(Mocks {
             shared,
             openai,
             gemini,
+            control,
             tls: opts.tls,
             ca_pem: authority.map(|a| a.ca_pem),
             cancel,
@@ -180,6 +191,14 @@ impl Mocks {
 
     pub fn gemini_addr(&self) -> SocketAddr {
         self.gemini.addr
+    }
+
+    /// The control endpoint's origin (plain HTTP), e.g. "http://127.0.0.1:40125"; None unless
+    /// [`MockOptions::control`] asked for one. See the `control` module for its requests.
+    pub fn control_url(&self) -> Option<String> {
+        self.control
+            .as_ref()
+            .map(|c| format!("http://{}", reachable(c.addr)))
     }
 
     /// The CA that signed the mocks' certificate, PEM; None in plaintext mode.
@@ -242,6 +261,34 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         }
         _ => addr,
     }
+}
+
+/// The control endpoint on its own port; it must be loopback, as it takes orders from anyone.
+async fn start_control(at: SocketAddr, shared: &Arc<Shared>) -> anyhow::Result<Served> {
+    anyhow::ensure!(
+        at.ip().is_loopback(),
+        "the control endpoint must listen on a loopback address, not {}",
+        at.ip()
+    );
+    let listener = std::net::TcpListener::bind(at)
+        .with_context(|| format!("binding the mocks' control endpoint to {at}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let server = MockServer::builder()
+        .listener(listener)
+        .disable_request_recording()
+        .start()
+        .await;
+    server
+        .register(
+            Mock::given(wiremock::matchers::any()).respond_with(control::Control {
+                shared: shared.clone(),
+            }),
+        )
+        .await;
+    Ok(Served {
+        _server: server,
+        addr,
+    })
 }
 
 async fn start_wiremock(

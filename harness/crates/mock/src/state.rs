@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::models::ModelRules;
 use crate::types::{Behaviour, Provider, RecordedRequest, TlsRefusal};
 
 /// A file uploaded to the OpenAI Files API.
@@ -38,6 +39,7 @@ pub struct Shared {
     pub openai_key: String,
     pub gemini_key: String,
     pub timeout_hold: Duration,
+    pub models: ModelRules,
     /// Side of the square PNG each generation answer carries.
     pub output_side: u32,
     recorded: Mutex<Vec<RecordedRequest>>,
@@ -59,12 +61,14 @@ impl Shared {
         openai_key: String,
         gemini_key: String,
         timeout_hold: Duration,
+        models: ModelRules,
         output_side: u32,
     ) -> Shared {
         Shared {
             openai_key,
             gemini_key,
             timeout_hold,
+            models,
             output_side,
             recorded: Mutex::new(Vec::new()),
             tls_refusals: Mutex::new(Vec::new()),
@@ -109,6 +113,17 @@ impl Shared {
         lock(&self.behaviours).insert(provider, seq.into());
     }
 
+    /// What is left of each provider's script, the head first (an unscripted provider answers ok).
+    pub fn behaviours(&self) -> Vec<(Provider, Vec<Behaviour>)> {
+        let all = lock(&self.behaviours);
+        let mut scripts: Vec<_> = all
+            .iter()
+            .map(|(p, q)| (*p, q.iter().copied().collect()))
+            .collect();
+        scripts.sort_by_key(|(p, _)| *p);
+        scripts
+    }
+
     /// The behaviour for the next generation request: the script's head, the last entry repeating.
     pub fn take_behaviour(&self, provider: Provider) -> Behaviour {
         let mut all = lock(&self.behaviours);
@@ -126,7 +141,13 @@ mod tests {
 
     #[test]
     fn behaviours_are_taken_in_order_and_the_last_repeats() {
-        let shared = Shared::new("a".into(), "b".into(), Duration::from_secs(1), 64);
+        let shared = Shared::new(
+            "a".into(),
+            "b".into(),
+            Duration::from_secs(1),
+            ModelRules::default(),
+            64,
+        );
         assert_eq!(shared.take_behaviour(Provider::OpenAi), Behaviour::Ok);
         shared.set_behaviour(
             Provider::OpenAi,

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::http::Incoming;
 use crate::state::Shared;
 use crate::types::{Provider, TlsRefusal};
-use crate::{gemini, openai};
+use crate::{gemini, openai, serve};
 
 /// Names every leaf is valid for: loopback, and the real API hosts for transparent interception.
 const BASE_NAMES: &[&str] = &[
@@ -269,8 +269,8 @@ impl Front {
                         host,
                     };
                     let mut rec = match provider {
-                        Provider::OpenAi => openai::inspect(&shared, &inc),
-                        Provider::Gemini => gemini::inspect(&shared, &inc),
+                        Provider::OpenAi => serve::inspect::<openai::OpenAi>(&shared, &inc),
+                        Provider::Gemini => serve::inspect::<gemini::Gemini>(&shared, &inc),
                     };
                     rec.rejected = Some(PLAINTEXT_REJECTION.to_owned());
                     rec.status = 400;

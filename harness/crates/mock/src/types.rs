@@ -155,6 +155,23 @@ impl FromStr for Behaviour {
     }
 }
 
+impl Behaviour {
+    /// A comma-separated script, e.g. `"429,ok"` or `"500, 503, slow:200"`.
+    pub fn parse_list(s: &str) -> Result<Vec<Behaviour>, UnknownName> {
+        s.split(',').map(str::parse).collect()
+    }
+
+    /// `provider=b1,b2,...`, as `traceless mocks --behaviour` takes it.
+    pub fn parse_script(s: &str) -> Result<(Provider, Vec<Behaviour>), UnknownName> {
+        let (provider, list) = s.split_once('=').ok_or_else(|| UnknownName {
+            what: "behaviour script",
+            given: s.to_owned(),
+            expected: "provider=behaviour,behaviour,... (e.g. openai=429,ok)",
+        })?;
+        Ok((provider.parse()?, Behaviour::parse_list(list)?))
+    }
+}
+
 impl From<Behaviour> for String {
     fn from(b: Behaviour) -> String {
         b.to_string()
@@ -190,6 +207,10 @@ pub struct MockOptions {
     /// Side of the square PNG each generation answer carries: small by default, so an audit's
     /// answers stay cheap; the pipeline benchmark asks for 1024, a real answer's size.
     pub output_side: u32,
+    /// Which models each API accepts and which it answers as retired.
+    pub models: crate::models::ModelRules,
+    /// Where to serve the control endpoint (loopback only; port 0 picks one); None for no endpoint.
+    pub control: Option<std::net::SocketAddr>,
 }
 
 impl Default for MockOptions {
@@ -206,6 +227,8 @@ impl Default for MockOptions {
             gemini_key: format!("AIza{}", crate::ids::alnum(35)),
             timeout_hold: Duration::from_secs(60),
             output_side: 64,
+            models: crate::models::ModelRules::default(),
+            control: None,
         }
     }
 }
@@ -235,6 +258,21 @@ pub enum Endpoint {
     /// `DELETE` of one file (OpenAI or Gemini).
     FilesDelete,
     Unknown,
+}
+
+impl Endpoint {
+    /// Whether a call to it asks for a generation, and so takes the provider's next scripted
+    /// behaviour. Models and Files endpoints always answer normally.
+    pub fn generates(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ImagesEdits
+                | Endpoint::ImagesGenerations
+                | Endpoint::Responses
+                | Endpoint::GenerateContent
+                | Endpoint::StreamGenerateContent
+        )
+    }
 }
 
 /// A TLS connection to a mock that carried no request because the client would not accept the

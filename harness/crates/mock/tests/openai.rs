@@ -18,7 +18,7 @@ async fn images_edit_multipart_answers_a_fresh_png_and_records_everything() {
     let form = Form::new()
         .part("image", part(input.clone(), "face.png", "image/png"))
         .text("prompt", "make it a watercolour tlp-0123456789ab")
-        .text("model", "gpt-image-1")
+        .text("model", "gpt-image-2.5-sunburst")
         .text("n", "1")
         .text("size", "1024x1024")
         .text("quality", "low")
@@ -60,7 +60,7 @@ async fn images_edit_multipart_answers_a_fresh_png_and_records_everything() {
         Some("make it a watercolour tlp-0123456789ab")
     );
     assert_eq!(r.user.as_deref(), Some("user-42"));
-    assert_eq!(r.model.as_deref(), Some("gpt-image-1"));
+    assert_eq!(r.model.as_deref(), Some("gpt-image-2.5-sunburst"));
     assert_eq!(r.rejected, None);
     assert_eq!(r.status, 200);
     assert_eq!(r.output_image.as_deref(), Some(&out[..]));
@@ -108,8 +108,10 @@ async fn several_image_parts_and_json_edits_are_all_recorded() {
     let res = client(&mocks)
         .post(format!("{}/v1/images/edits", mocks.openai_url()))
         .bearer_auth(KEY)
-        .json(&json!({"model": "gpt-image-1", "prompt": "json edit",
-                      "images": [{"image_url": format!("data:image/png;base64,{}", b64(&c))}]}))
+        .json(
+            &json!({"model": "gpt-image-2.5-sunburst", "prompt": "json edit",
+                      "images": [{"image_url": format!("data:image/png;base64,{}", b64(&c))}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -207,7 +209,7 @@ async fn edit_validation_rejects_what_the_real_api_rejects() {
             Form::new()
                 .part("image", ok_image())
                 .text("prompt", "x")
-                .text("model", "gpt-image-1")
+                .text("model", "gpt-image-2.5-sunburst")
                 .text("response_format", "b64_json"),
             "unknown_parameter",
         ),
@@ -270,7 +272,7 @@ async fn generations_and_models() {
     let res = http
         .post(format!("{}/v1/images/generations", mocks.openai_url()))
         .bearer_auth(KEY)
-        .json(&json!({"model": "gpt-image-1", "prompt": "a red circle", "user": "u-1"}))
+        .json(&json!({"model": "gpt-image-2.5-sunburst", "prompt": "a red circle", "user": "u-1"}))
         .send()
         .await
         .unwrap();
@@ -293,7 +295,7 @@ async fn generations_and_models() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&"gpt-image-1"));
+    assert!(ids.contains(&"gpt-image-2.5-sunburst"));
     assert_eq!(body["object"], "list");
     let rec = mocks.recorded();
     assert_eq!(rec[0].endpoint, Endpoint::ImagesGenerations);
@@ -342,7 +344,7 @@ async fn responses_image_generation_call_and_store_as_sent() {
         assert_eq!(call["quality"], "low");
         assert!(call["id"].as_str().unwrap().starts_with("ig_"));
         assert!(is_png(&unb64(call["result"].as_str().unwrap())));
-        assert_eq!(body["tools"][0]["model"], "gpt-image-1");
+        assert_eq!(body["tools"][0]["model"], "gpt-image-2.6-sunburst");
     }
     let rec = mocks.recorded();
     assert_eq!(

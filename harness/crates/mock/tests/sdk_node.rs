@@ -187,7 +187,7 @@ async fn official_node_sdk_parses_every_answer() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        ids.contains(&"gpt-image-1") && ids.contains(&"gpt-5"),
+        ids.contains(&"gpt-image-2.5-sunburst") && ids.contains(&"gpt-5"),
         "{ids:?}"
     );
 
@@ -218,7 +218,7 @@ async fn official_node_sdk_parses_every_answer() {
     );
     assert_eq!(rec[1].images, vec![input.clone()]);
     assert_eq!(rec[1].prompt.as_deref(), Some("node edit tlp-node0000001"));
-    assert_eq!(rec[1].model.as_deref(), Some("gpt-image-1"));
+    assert_eq!(rec[1].model.as_deref(), Some("gpt-image-2.5-sunburst"));
 
     let generate = fact(&facts, "images.generate");
     assert_eq!(generate["size"], "1536x1024");

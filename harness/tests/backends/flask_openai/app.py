@@ -58,7 +58,7 @@ def create_app(client: openai.OpenAI) -> Flask:
         photo = upload.read()
         try:
             result = client.images.edit(
-                model="gpt-image-1",
+                model="gpt-image-2.5-sunburst",
                 image=(upload.filename or "photo.png", photo, upload.mimetype or "image/png"),
                 prompt=prompt,
             )

@@ -547,7 +547,7 @@ class Pipeline:
     """The clean backend. Subclasses override one hook each."""
 
     name = "clean"
-    openai_model = "gpt-image-1"
+    openai_model = "gpt-image-2.5-sunburst"
     gemini_model = "gemini-2.5-flash-image"
 
     def __init__(self, settings):

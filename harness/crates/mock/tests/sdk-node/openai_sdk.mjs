@@ -51,13 +51,13 @@ for await (const model of client.models.list()) {
   assert.equal(model.object, 'model');
   ids.push(model.id);
 }
-assert.ok(ids.includes('gpt-image-1'), `gpt-image-1 not listed: ${ids}`);
+assert.ok(ids.includes('gpt-image-2.5-sunburst'), `gpt-image-1 not listed: ${ids}`);
 say({ step: 'models.list', ids });
 
 // 1. images.edit with an image file (behaviour: ok)
 const edit = await client.images
   .edit({
-    model: 'gpt-image-1',
+    model: 'gpt-image-2.5-sunburst',
     image: await toFile(fs.createReadStream(inputPath), 'face.png', { type: 'image/png' }),
     prompt: 'node edit tlp-node0000001',
     size: '1024x1024',
@@ -77,7 +77,7 @@ say({
 
 // 2. images.generate (behaviour: ok)
 const gen = await client.images
-  .generate({ model: 'gpt-image-1', prompt: 'node generate tlp-node0000002', size: '1536x1024', quality: 'medium' })
+  .generate({ model: 'gpt-image-2.5-sunburst', prompt: 'node generate tlp-node0000002', size: '1536x1024', quality: 'medium' })
   .withResponse();
 assert.equal(gen.data.data.length, 1);
 say({
@@ -124,7 +124,7 @@ say({
 const limited = await expectError(
   async () =>
     client.images.edit({
-      model: 'gpt-image-1',
+      model: 'gpt-image-2.5-sunburst',
       image: await toFile(fs.readFileSync(inputPath), 'face.png', { type: 'image/png' }),
       prompt: 'node limited',
     }),
@@ -142,7 +142,7 @@ say({
 
 // 5. a safety block (behaviour: safety-block): 400 moderation_blocked
 const blocked = await expectError(
-  () => client.images.generate({ model: 'gpt-image-1', prompt: 'node blocked' }),
+  () => client.images.generate({ model: 'gpt-image-2.5-sunburst', prompt: 'node blocked' }),
   OpenAI.BadRequestError,
 );
 say({
@@ -159,7 +159,7 @@ say({
 // (openai/openai-node#1468); the mock must refuse it the same way (behaviour: ok).
 const untyped = await expectError(
   () =>
-    client.images.edit({ model: 'gpt-image-1', image: fs.createReadStream(inputPath), prompt: 'node untyped' }),
+    client.images.edit({ model: 'gpt-image-2.5-sunburst', image: fs.createReadStream(inputPath), prompt: 'node untyped' }),
   OpenAI.BadRequestError,
 );
 say({

@@ -27,11 +27,11 @@ client = OpenAI(
 )
 
 models = [m.id for m in client.models.list()]
-assert "gpt-image-1" in models, models
+assert "gpt-image-2.5-sunburst" in models, models
 
 # 1. images.edit (behaviour: ok)
 edit = client.images.edit(
-    model="gpt-image-1",
+    model="gpt-image-2.5-sunburst",
     image=("face.png", input_png, "image/png"),
     prompt="sdk edit tlp-sdk00000001",
     size="1024x1024",
@@ -61,7 +61,7 @@ assert resp.output_text, "the message item was not parsed"
 
 # 3. a 429 (behaviour: 429:1)
 try:
-    client.images.edit(model="gpt-image-1", image=("face.png", input_png, "image/png"), prompt="x")
+    client.images.edit(model="gpt-image-2.5-sunburst", image=("face.png", input_png, "image/png"), prompt="x")
     raise SystemExit("expected RateLimitError")
 except openai.RateLimitError as e:
     assert e.status_code == 429, e.status_code
@@ -70,7 +70,7 @@ except openai.RateLimitError as e:
 
 # 4. a safety block (behaviour: safety-block)
 try:
-    client.images.edit(model="gpt-image-1", image=("face.png", input_png, "image/png"), prompt="x")
+    client.images.edit(model="gpt-image-2.5-sunburst", image=("face.png", input_png, "image/png"), prompt="x")
     raise SystemExit("expected BadRequestError")
 except openai.BadRequestError as e:
     assert e.status_code == 400, e.status_code

@@ -1,0 +1,242 @@
+//! The Gemini mock: generateContent and streamGenerateContent (SSE or JSON array), the resumable
+//! Files API, and the models list, with the real API's validation, answer shapes and error envelopes.
+//!
+//! One module per API surface (`generate`, `files`, `models`), plus the error envelope (`error`) and
+//! the key check (`auth`). This file routes a request to its surface; the steps every request goes
+//! through are the shared skeleton in `crate::serve`.
+
+mod auth;
+mod error;
+mod files;
+mod generate;
+mod models;
+
+use crate::http::{Incoming, Reply};
+use crate::serve::Api;
+use crate::state::Shared;
+use crate::types::{Behaviour, Endpoint, Provider, RecordedRequest};
+
+pub use error::ApiError;
+
+/// The Gemini API, as the skeleton in `crate::serve` drives it.
+pub(crate) struct Gemini;
+
+/// A request understood and found valid, by surface.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Generate(generate::GenerateRequest),
+    Files(files::FilesRequest),
+    Models(Option<String>),
+    Unknown,
+}
+
+impl Api for Gemini {
+    const PROVIDER: Provider = Provider::Gemini;
+    type Route = Route;
+    type Request = Request;
+    type Error = ApiError;
+
+    fn route(inc: &Incoming) -> Route {
+        route(inc)
+    }
+
+    fn endpoint(route: &Route) -> Endpoint {
+        route.endpoint
+    }
+
+    fn examine(
+        shared: &Shared,
+        inc: &Incoming,
+        route: &Route,
+        rec: &mut RecordedRequest,
+    ) -> Result<Request, ApiError> {
+        match route.endpoint {
+            Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
+                generate::examine(shared, inc, route, rec).map(Request::Generate)
+            }
+            Endpoint::FilesUpload => files::examine_upload(inc, rec).map(Request::Files),
+            Endpoint::FilesGet => Ok(Request::Files(match &route.file_id {
+                Some(id) => files::FilesRequest::Get(id.clone()),
+                None => files::FilesRequest::List,
+            })),
+            Endpoint::FilesDelete => Ok(Request::Files(files::FilesRequest::Delete(
+                route.file_id.clone().unwrap_or_default(),
+            ))),
+            Endpoint::Models => {
+                rec.model.clone_from(&route.model);
+                Ok(Request::Models(route.model.clone()))
+            }
+            _ => Ok(Request::Unknown),
+        }
+    }
+
+    fn authenticate(shared: &Shared, inc: &Incoming, route: &Route) -> Result<(), ApiError> {
+        // The upload URL is itself the credential of a resumable upload.
+        if route.endpoint == Endpoint::FilesUpload && inc.query_param("upload_id").is_some() {
+            return Ok(());
+        }
+        auth::check(shared, inc)
+    }
+
+    fn message(err: &ApiError) -> String {
+        err.message.clone()
+    }
+
+    fn error_reply(err: &ApiError) -> Reply {
+        error::error_reply(err)
+    }
+
+    fn fault(behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
+        error::fault(behaviour, model)
+    }
+
+    fn answer(
+        shared: &Shared,
+        inc: &Incoming,
+        request: Request,
+        behaviour: Behaviour,
+    ) -> (Reply, Option<Vec<u8>>) {
+        match request {
+            Request::Generate(request) => {
+                generate::answer(request, behaviour, shared.output_side)
+            }
+            Request::Files(request) => (files::answer(shared, inc, request), None),
+            Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
+            Request::Unknown => (
+                error::error_reply(&ApiError {
+                    code: 404,
+                    status: "NOT_FOUND",
+                    message: format!(
+                        "The requested URL {} was not found on this server.",
+                        inc.path
+                    ),
+                    details: Vec::new(),
+                }),
+                None,
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    endpoint: Endpoint,
+    /// The API version in the path: "v1beta", "v1", "v1alpha".
+    version: String,
+    model: Option<String>,
+    file_id: Option<String>,
+}
+
+fn route(inc: &Incoming) -> Route {
+    let mut r = Route {
+        endpoint: Endpoint::Unknown,
+        version: "v1beta".into(),
+        model: None,
+        file_id: None,
+    };
+    let (upload, path) = match inc.path.strip_prefix("/upload") {
+        Some(rest) => (true, rest),
+        None => (false, inc.path.as_str()),
+    };
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let version = segments.next().unwrap_or_default();
+    let rest = segments.next().unwrap_or_default().trim_end_matches('/');
+    if !matches!(version, "v1" | "v1beta" | "v1alpha") {
+        return r;
+    }
+    r.version = version.to_owned();
+    let method = inc.method.as_str();
+    if upload {
+        if rest == "files" && method == "POST" {
+            r.endpoint = Endpoint::FilesUpload;
+        }
+        return r;
+    }
+    if let Some(target) = rest.strip_prefix("models/") {
+        match target.rsplit_once(':') {
+            Some((model, "generateContent")) if method == "POST" => {
+                r.endpoint = Endpoint::GenerateContent;
+                r.model = Some(model.to_owned());
+            }
+            Some((model, "streamGenerateContent")) if method == "POST" => {
+                r.endpoint = Endpoint::StreamGenerateContent;
+                r.model = Some(model.to_owned());
+            }
+            None if method == "GET" => {
+                r.endpoint = Endpoint::Models;
+                r.model = Some(target.to_owned());
+            }
+            _ => {}
+        }
+        return r;
+    }
+    if rest == "models" && method == "GET" {
+        r.endpoint = Endpoint::Models;
+        return r;
+    }
+    if rest == "files" && method == "GET" {
+        r.endpoint = Endpoint::FilesGet;
+        return r;
+    }
+    if let Some(id) = rest.strip_prefix("files/").filter(|id| !id.contains('/')) {
+        r.file_id = Some(id.to_owned());
+        r.endpoint = match method {
+            "GET" => Endpoint::FilesGet,
+            "DELETE" => Endpoint::FilesDelete,
+            _ => Endpoint::Unknown,
+        };
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inc(method: &str, path: &str) -> Incoming {
+        Incoming {
+            tls: true,
+            method: method.into(),
+            path: path.into(),
+            query: None,
+            headers: vec![],
+            body: vec![],
+            host: None,
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let r = route(&inc(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash-image:generateContent",
+        ));
+        assert_eq!(r.endpoint, Endpoint::GenerateContent);
+        assert_eq!(r.model.as_deref(), Some("gemini-2.5-flash-image"));
+        let r = route(&inc(
+            "POST",
+            "/v1/models/gemini-2.5-flash-image:streamGenerateContent",
+        ));
+        assert_eq!(
+            (r.endpoint, r.version.as_str()),
+            (Endpoint::StreamGenerateContent, "v1")
+        );
+        assert_eq!(
+            route(&inc("POST", "/upload/v1beta/files")).endpoint,
+            Endpoint::FilesUpload
+        );
+        assert_eq!(
+            route(&inc("GET", "/v1beta/files/abc")).endpoint,
+            Endpoint::FilesGet
+        );
+        assert_eq!(
+            route(&inc("DELETE", "/v1beta/files/abc")).endpoint,
+            Endpoint::FilesDelete
+        );
+        assert_eq!(route(&inc("GET", "/v2/models")).endpoint, Endpoint::Unknown);
+        assert_eq!(
+            route(&inc("PUT", "/v1beta/models/x:generateContent")).endpoint,
+            Endpoint::Unknown
+        );
+    }
+}
