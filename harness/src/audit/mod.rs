@@ -1,6 +1,7 @@
 //! One audit run: start the mocks and the pipeline under every monitor, drive the scenarios,
 //! gather the evidence, stop everything. Judging the evidence is [`crate::check`]'s job.
 
+mod attribution;
 mod client;
 mod pinning;
 mod prepare;
@@ -22,8 +23,10 @@ use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
 use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
 use crate::config::Config;
-use crate::evidence::{Evidence, ProviderCall, SentRequest};
+use crate::evidence::{Evidence, SentRequest};
+
 use crate::scenario::Scenario;
+use attribution::{arrival_ms, attribute};
 
 pub use client::{Client, Payload};
 pub use property::SCENARIO_ID as PROPERTY_SCENARIO;
@@ -109,7 +112,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         tls: true,
         openai_key: keys.0.clone(),
         gemini_key: keys.1.clone(),
-        timeout_hold: Duration::from_secs(120),
+        timeout_hold: attribution::TIMEOUT_HOLD,
         extra_hostnames: cfg.interception.hosts.clone(),
         ..MockOptions::default()
     };
@@ -169,7 +172,8 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         );
     }
 
-    let port = free_port()?;
+    // Inside the audit's private network namespace a backend's fixed port is free.
+    let port = cfg.pipeline.port.map_or_else(free_port, Ok)?;
     let pipeline_addr = SocketAddr::from(([127, 0, 0, 1], port));
     allowed_addresses.push(pipeline_addr.to_string());
     let values: BTreeMap<&str, String> = [
@@ -323,8 +327,8 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         && errors.is_empty()
     {
         (plan.progress)(Step::Phase("probing plaintext provider URLs"));
-        // A fresh port: the audited instance's may linger in TIME_WAIT.
-        let probe_port = free_port()?;
+        // A fresh port: the audited instance's may linger in TIME_WAIT (a fixed one cannot change).
+        let probe_port = cfg.pipeline.port.map_or_else(free_port, Ok)?;
         let mut probe_values = values.clone();
         probe_values.insert("port", probe_port.to_string());
         for key in ["openai_url", "gemini_url"] {
@@ -374,6 +378,11 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         &evidence.requests,
         &log,
     );
+    for id in crate::check::still_processing(&evidence) {
+        tracing::warn!(
+            "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
+        );
+    }
     mocks.shutdown().await;
     drop(root);
     Ok(RunResult {
@@ -582,20 +591,22 @@ impl Driver<'_> {
     }
 
     /// Registers the outputs of provider calls made since the last look, under the audit
-    /// request whose image they carried.
+    /// requests whose canaries they carried.
     fn attribute_new_calls(&mut self) {
         let recorded = self.mocks.recorded_from(self.seen_calls);
         let mut scanner = self.scanner.write().expect("scanner lock");
         for call in &recorded {
-            let owners = carried(call, &scanner, &self.evidence.requests, self.log);
-            if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
-                scanner.add_image(
-                    NeedleId {
-                        request: *owner,
-                        subject: Subject::Output,
-                    },
-                    out,
-                );
+            let owners = attribution::owners(call, &scanner, &self.evidence.requests, self.log);
+            if let Some(out) = &call.output_image {
+                for owner in owners.any {
+                    scanner.add_image(
+                        NeedleId {
+                            request: owner,
+                            subject: Subject::Output,
+                        },
+                        out,
+                    );
+                }
             }
         }
         self.seen_calls += recorded.len();
@@ -611,84 +622,6 @@ impl Driver<'_> {
             }
         }
     }
-}
-
-/// When a mock received a call, in the event log's milliseconds.
-fn arrival_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
-    let secs = call
-        .at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    log.ms_at_unix(secs)
-}
-
-/// The audit requests whose image a provider call carried. A photo sent in several requests
-/// (a face fixture) is the same bytes each time: then the requests in flight when the call
-/// arrived are the ones it carried.
-fn carried(
-    call: &RecordedRequest,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<RequestId> {
-    let mut ids: Vec<RequestId> = call
-        .images
-        .iter()
-        .flat_map(|img| scanner.scan(img))
-        .chain(scanner.scan(&call.body))
-        .filter(|h| h.needle.subject == Subject::Image)
-        .map(|h| h.needle.request)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() > 1 {
-        let t = arrival_ms(call, log);
-        let in_flight: Vec<RequestId> = ids
-            .iter()
-            .copied()
-            .filter(|id| {
-                requests
-                    .iter()
-                    .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
-            })
-            .collect();
-        if !in_flight.is_empty() {
-            return in_flight;
-        }
-    }
-    ids
-}
-
-fn attribute(
-    recorded: &[RecordedRequest],
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<ProviderCall> {
-    recorded
-        .iter()
-        .map(|r| {
-            let mut wire = Vec::new();
-            for (k, v) in &r.headers {
-                wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-            }
-            if let Some(q) = &r.query {
-                wire.extend_from_slice(q.as_bytes());
-                wire.push(b'\n');
-            }
-            wire.extend_from_slice(&r.body);
-            let mut hits = scanner.scan(&wire);
-            for img in &r.images {
-                hits.extend(scanner.scan(img));
-            }
-            ProviderCall {
-                recorded: r.clone(),
-                t_ms: arrival_ms(r, log),
-                carried_images_of: carried(r, scanner, requests, log),
-                hits,
-            }
-        })
-        .collect()
 }
 
 /// The supervisor's monitor statuses, with the egress monitor taking the isolation's status
