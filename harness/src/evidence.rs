@@ -100,8 +100,15 @@ pub struct ProviderCall {
     pub recorded: RecordedRequest,
     /// When it arrived, in the event log's milliseconds.
     pub t_ms: u64,
-    /// Audit requests whose image appears in this call.
+    /// When the mock answered it (arrival plus a scripted delay or timeout hold): until then the
+    /// requests it belongs to are still being processed.
+    pub answered_ms: u64,
+    /// Audit requests whose image appears in this call (its bytes, or its decoded pixels by
+    /// perceptual hash).
     pub carried_images_of: Vec<RequestId>,
+    /// Audit requests any canary of which appears in this call (image, prompt marker, device id,
+    /// forwarded address, metadata marker): the requests it belongs to.
+    pub attributed_to: Vec<RequestId>,
     /// Canary hits in the call's headers, query and body.
     pub hits: Vec<Hit>,
 }

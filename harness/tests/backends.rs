@@ -1,5 +1,5 @@
 //! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, Flask on
-//! openai, Express on fetch), each from its own `traceless.toml` alone: the clean one passes, and
+//! openai, Flask on google-genai with Pillow, Express on fetch), each from its own `traceless.toml` alone: the clean one passes, and
 //! each planted bug is reported with the finding kinds it must produce, and no kind it could not.
 
 use std::collections::BTreeSet;
@@ -284,6 +284,43 @@ fn express_fetch_static_uploads_are_caught() {
 }
 
 #[test]
+fn flask_genai_pillow_kept_outputs_of_re_encoded_uploads_are_caught() {
+    require_python_packages();
+    let a = audit("flask_genai_pillow");
+    // The upload is re-encoded through Pillow before the SDK call: the calls carry none of its
+    // bytes, so they are attributed by the decoded image and the prompt marker, and only then are
+    // the outputs the app keeps and serves recognised.
+    assert_caught(
+        "flask_genai_pillow",
+        &a,
+        &["disk-persistence", "public-exposure"],
+        &[],
+    );
+    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+    let files = |kind: &str| -> BTreeSet<String> {
+        a.report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .filter_map(|f| {
+                let s = f["summary"].as_str()?;
+                let start = s.find("/generated/")?;
+                Some(s[start..].split_whitespace().next()?.to_owned())
+            })
+            .collect()
+    };
+    // Every 200 answer left one kept output: 4 in the burst, the photo, the first of the failure pair.
+    assert_eq!(files("disk-persistence").len(), 6, "{}", a.findings());
+    assert_eq!(
+        files("public-exposure"),
+        files("disk-persistence"),
+        "{}",
+        a.findings()
+    );
+}
+
+#[test]
 fn every_example_backend_has_a_test() {
     let mut on_disk: Vec<String> = std::fs::read_dir(backends_dir())
         .unwrap()
@@ -294,7 +331,12 @@ fn every_example_backend_has_a_test() {
     on_disk.sort();
     assert_eq!(
         on_disk,
-        ["express_fetch", "fastapi_genai", "flask_openai"],
+        [
+            "express_fetch",
+            "fastapi_genai",
+            "flask_genai_pillow",
+            "flask_openai"
+        ],
         "tests/backends/*/traceless.toml and the tests here differ"
     );
 }

@@ -10,7 +10,8 @@ use traceless_sandbox::supervisor::Supervisor;
 use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
 use super::client::Client;
-use super::{arrival_ms, attribute, carried, launch, prepare};
+use super::attribution::{self, arrival_ms, attribute};
+use super::{launch, prepare};
 use crate::config::Config;
 use crate::evidence::{Evidence, SentRequest};
 use crate::scenario::{RequestSpec, Scenario};
@@ -268,20 +269,22 @@ impl Driver<'_> {
     }
 
     /// Registers the outputs of provider calls made since the last look, under the audit
-    /// request whose image they carried.
+    /// requests whose canaries they carried.
     pub fn attribute_new_calls(&mut self) {
         let recorded = self.mocks.recorded_from(self.seen_calls);
         let mut scanner = self.scanner.write().expect("scanner lock");
         for call in &recorded {
-            let owners = carried(call, &scanner, &self.evidence.requests, self.log);
-            if let (Some(out), Some(owner)) = (&call.output_image, owners.first()) {
-                scanner.add_image(
-                    NeedleId {
-                        request: *owner,
-                        subject: Subject::Output,
-                    },
-                    out,
-                );
+            let owners = attribution::owners(call, &scanner, &self.evidence.requests, self.log);
+            if let Some(out) = &call.output_image {
+                for owner in owners.any {
+                    scanner.add_image(
+                        NeedleId {
+                            request: owner,
+                            subject: Subject::Output,
+                        },
+                        out,
+                    );
+                }
             }
         }
         self.seen_calls += recorded.len();

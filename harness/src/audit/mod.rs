@@ -5,6 +5,7 @@
 //! the mocks and the resolver, the pipeline, [`driver`] (scenarios, then [`property`] cases),
 //! settling and [`probes`], the stop, the plaintext-URL probe, and gathering the evidence.
 
+mod attribution;
 mod client;
 mod driver;
 mod launch;
@@ -21,14 +22,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rand::SeedableRng as _;
 use tokio_util::sync::CancellationToken;
-use traceless_mock::{MockOptions, Mocks, RecordedRequest};
+use traceless_mock::{MockOptions, Mocks};
 use traceless_sandbox::events::{EventLog, MonitorKind, MonitorState, MonitorStatus};
 use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
-use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
+use traceless_scan::scan::{NeedleId, Scanner, Subject};
 
 use crate::config::Config;
-use crate::evidence::{Evidence, PlaintextProbe, ProbeOutcome, ProviderCall, SentRequest};
+use crate::evidence::{Evidence, PlaintextProbe, ProbeOutcome};
 use crate::scenario::Scenario;
+use attribution::attribute;
 use driver::{Driver, Halt};
 
 pub use client::{Client, Payload};
@@ -114,7 +116,8 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let scanner = Arc::new(RwLock::new(Scanner::new()));
     register_keys(&mut scanner.write().expect("scanner lock"), &keys);
 
-    let port = launch::free_port()?;
+    // Inside the audit's private network namespace a backend's fixed port is free.
+    let port = cfg.pipeline.port.map_or_else(launch::free_port, Ok)?;
     let pipeline_addr = SocketAddr::from(([127, 0, 0, 1], port));
     allowed_addresses.push(pipeline_addr.to_string());
     let values = launch::values(port, mocks.openai_url(), mocks.gemini_url(), &keys, &ws);
@@ -212,6 +215,11 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
 
     evidence.events = log.snapshot();
     evidence.keep_own_files();
+    for id in crate::check::still_processing(&evidence) {
+        tracing::warn!(
+            "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
+        );
+    }
     let recorded = mocks.recorded();
     if let Some(e) = pinning::error(
         &mocks.tls_refusals(),
@@ -226,6 +234,11 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         &evidence.requests,
         &log,
     );
+    for id in crate::check::still_processing(&evidence) {
+        tracing::warn!(
+            "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
+        );
+    }
     mocks.shutdown().await;
     drop(ws);
     Ok(gathered(evidence, errors, &cancel, pipeline_binary).with_interrupted(interrupted))
@@ -259,7 +272,7 @@ async fn start_mocks(cfg: &Config, keys: &launch::Keys, isolated: bool) -> anyho
         tls: true,
         openai_key: keys.openai.clone(),
         gemini_key: keys.gemini.clone(),
-        timeout_hold: Duration::from_secs(120),
+        timeout_hold: attribution::TIMEOUT_HOLD,
         extra_hostnames: cfg.interception.hosts.clone(),
         models: cfg.mocks.clone(),
         ..MockOptions::default()
@@ -401,8 +414,8 @@ async fn plaintext_probe(
     scanner: &Arc<RwLock<Scanner>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<PlaintextProbe> {
-    // A fresh port: the audited instance's may linger in TIME_WAIT.
-    let port = launch::free_port()?;
+    // A fresh port: the audited instance's may linger in TIME_WAIT (a fixed one cannot change).
+    let port = cfg.pipeline.port.map_or_else(launch::free_port, Ok)?;
     let spec = launch::plaintext_spec(cfg, values, ws, port);
     let url = format!("http://127.0.0.1:{port}{}", cfg.pipeline.health);
     let calls_before = mocks.recorded().len();
@@ -441,82 +454,4 @@ fn statuses(
     }
     statuses.sort_by_key(|s| s.monitor);
     statuses
-}
-
-/// When a mock received a call, in the event log's milliseconds.
-fn arrival_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
-    let secs = call
-        .at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    log.ms_at_unix(secs)
-}
-
-/// The audit requests whose image a provider call carried. A photo sent in several requests
-/// (a face fixture) is the same bytes each time: then the requests in flight when the call
-/// arrived are the ones it carried.
-fn carried(
-    call: &RecordedRequest,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<RequestId> {
-    let mut ids: Vec<RequestId> = call
-        .images
-        .iter()
-        .flat_map(|img| scanner.scan(img))
-        .chain(scanner.scan(&call.body))
-        .filter(|h| h.needle.subject == Subject::Image)
-        .map(|h| h.needle.request)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() > 1 {
-        let t = arrival_ms(call, log);
-        let in_flight: Vec<RequestId> = ids
-            .iter()
-            .copied()
-            .filter(|id| {
-                requests
-                    .iter()
-                    .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
-            })
-            .collect();
-        if !in_flight.is_empty() {
-            return in_flight;
-        }
-    }
-    ids
-}
-
-fn attribute(
-    recorded: &[RecordedRequest],
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<ProviderCall> {
-    recorded
-        .iter()
-        .map(|r| {
-            let mut wire = Vec::new();
-            for (k, v) in &r.headers {
-                wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-            }
-            if let Some(q) = &r.query {
-                wire.extend_from_slice(q.as_bytes());
-                wire.push(b'\n');
-            }
-            wire.extend_from_slice(&r.body);
-            let mut hits = scanner.scan(&wire);
-            for img in &r.images {
-                hits.extend(scanner.scan(img));
-            }
-            ProviderCall {
-                recorded: r.clone(),
-                t_ms: arrival_ms(r, log),
-                carried_images_of: carried(r, scanner, requests, log),
-                hits,
-            }
-        })
-        .collect()
 }

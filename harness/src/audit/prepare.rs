@@ -63,16 +63,11 @@ pub fn prepare(
         }
         PromptSpec::Bytes(b) => b.clone(),
     };
-    if format.is_some() && spec.image.truncate.is_none() {
+    // Only bytes specific to this request are its needles: of a canary image (whole or truncated),
+    // the coded pixels, never the headers every file of its kind shares. Raw bytes from a scenario
+    // file are the same in every request that sends them and say nothing about which one leaked.
+    if format.is_some() {
         scanner.add_image(
-            NeedleId {
-                request: id,
-                subject: Subject::Image,
-            },
-            &bytes,
-        );
-    } else if bytes.len() >= 64 {
-        scanner.add_blob(
             NeedleId {
                 request: id,
                 subject: Subject::Image,

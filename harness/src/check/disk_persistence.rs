@@ -1,6 +1,7 @@
 //! `disk-persistence`: image data or a derived image written to disk, even briefly.
 
 use traceless_sandbox::events::{EventKind, MonitorKind};
+use traceless_scan::scan::MIN_COPY;
 
 use super::{Draft, Kind, hit_items, is_image_data, item, main_request, request_at};
 use crate::evidence::Evidence;
@@ -68,7 +69,9 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     });
                 }
             }
-            EventKind::FileVanished { path, size } if !is_noise(path) => {
+            EventKind::FileVanished { path, size }
+                if !is_noise(path) && could_hold_canary(ev, path, *size) =>
+            {
                 let loc = path.display().to_string();
                 let request = request_at(ev, e.t_ms);
                 out.push(Draft {
@@ -95,6 +98,34 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         }
     }
     out
+}
+
+/// Whether a file written and removed unread could have held a canary: the smallest copy the
+/// scanner counts is [`MIN_COPY`] bytes. Its size is known when it was read before, or when every
+/// descriptor the tree opened it with was seen closed (the bytes written through each counted);
+/// otherwise it could have held anything.
+fn could_hold_canary(ev: &Evidence, path: &std::path::Path, size: Option<u64>) -> bool {
+    let (mut opens, mut closes, mut written) = (0usize, 0usize, 0u64);
+    for e in &ev.events {
+        match &e.kind {
+            EventKind::Open {
+                path: p, result, ..
+            } if p == path && *result >= 0 => opens += 1,
+            EventKind::Closed {
+                path: p,
+                written: w,
+            } if p == path => {
+                closes += 1;
+                written += w;
+            }
+            _ => {}
+        }
+    }
+    let known_written = (opens > 0 && closes >= opens).then_some(written);
+    match (size, known_written) {
+        (None, None) => true,
+        (s, w) => s.max(w).unwrap_or(0) >= MIN_COPY as u64,
+    }
 }
 
 /// Files interpreters write on their own, which never hold request data.

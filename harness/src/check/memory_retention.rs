@@ -23,13 +23,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         BTreeMap::new();
     for e in &ev.events {
         if let EventKind::MemoryHits { mapping, hits } = &e.kind {
-            // Only requests that ended a grace period before this scan: newer ones may still be
-            // in flight or within the time the policy allows.
-            let settled = |id: u32| {
-                ev.requests
-                    .iter()
-                    .any(|r| r.id == id && r.ended_ms + ev.memory_grace_ms <= e.t_ms)
-            };
+            let settled = |id: u32| settled(ev, id, e.t_ms);
             let image: Vec<_> = hits
                 .iter()
                 .filter(|h| {
@@ -75,13 +69,13 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         .collect()
 }
 
-/// Exercised when a completed memory scan ran at least a grace period after some request ended.
+/// Exercised when a completed memory scan ran once some request had settled (its answer sent
+/// and its provider calls answered, a grace period before).
 fn exercised(ev: &Evidence) -> Result<(), String> {
-    let covered = ev.memory_scans.iter().any(|&t| {
-        ev.requests
-            .iter()
-            .any(|r| r.ended_ms + ev.memory_grace_ms <= t)
-    });
+    let covered = ev
+        .memory_scans
+        .iter()
+        .any(|&t| ev.requests.iter().any(|r| settled(ev, r.id, t)));
     if covered {
         Ok(())
     } else if ev.memory_scans.is_empty() {
@@ -89,4 +83,54 @@ fn exercised(ev: &Evidence) -> Result<(), String> {
     } else {
         Err("no memory scan ran a grace period after any request ended".to_owned())
     }
+}
+
+/// Whether request `id` can be judged by a memory scan at `t_ms`: its answer was sent and every
+/// provider call it belongs to was answered, a grace period before. Until then it is still being
+/// processed (in flight, or waiting on a provider) or within the time the policy allows.
+fn settled(ev: &Evidence, id: u32, t_ms: u64) -> bool {
+    let grace = ev.memory_grace_ms;
+    ev.requests
+        .iter()
+        .any(|r| r.id == id && r.ended_ms + grace <= t_ms)
+        && ev
+            .provider_calls
+            .iter()
+            .filter(|c| c.attributed_to.contains(&id))
+            .all(|c| c.answered_ms + grace <= t_ms)
+}
+
+/// Requests whose image data the last memory scan found but which it could not judge because a
+/// provider call of theirs was still open: "still processing, not judged", never retention.
+pub fn still_processing(ev: &Evidence) -> Vec<u32> {
+    let Some(last) = ev
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::MemoryHits { .. }))
+        .map(|e| e.t_ms)
+        .max()
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<u32> = ev
+        .events
+        .iter()
+        .filter(|e| e.t_ms == last)
+        .filter_map(|e| match &e.kind {
+            EventKind::MemoryHits { hits, .. } => Some(hits),
+            _ => None,
+        })
+        .flatten()
+        .filter(|h| matches!(h.needle.subject, Subject::Image | Subject::Output))
+        .map(|h| h.needle.request)
+        .filter(|&id| {
+            !settled(ev, id, last)
+                && ev.provider_calls.iter().any(|c| {
+                    c.attributed_to.contains(&id) && c.answered_ms + ev.memory_grace_ms > last
+                })
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }

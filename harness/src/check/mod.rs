@@ -19,6 +19,8 @@ use traceless_scan::scan::{Hit, RequestId, Subject};
 
 use crate::evidence::Evidence;
 
+pub use memory_retention::still_processing;
+
 /// A finding before the report gives it an id, a scenario and clauses.
 #[derive(Debug, Clone)]
 pub struct Draft {

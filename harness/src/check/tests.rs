@@ -74,7 +74,9 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
             output_image: None,
         },
         t_ms: 5,
+        answered_ms: 6,
         carried_images_of: carried.to_vec(),
+        attributed_to: carried.to_vec(),
         hits: Vec::new(),
     }
 }
@@ -186,7 +188,7 @@ fn each_check_fires_on_its_violation() {
             }));
             ev.events.push(event(EventKind::FileVanished {
                 path: PathBuf::from("/var/tmp/u"),
-                size: Some(3),
+                size: None,
             }));
         },
         &["disk-persistence"],
@@ -482,4 +484,83 @@ fn a_call_to_a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
         "{}",
         drafts[0].summary
     );
+}
+
+/// A file written and removed unread, with what strace saw written through each descriptor.
+fn vanished(size: Option<u64>, closes: &[u64]) -> Evidence {
+    let mut ev = clean();
+    let path = PathBuf::from("/var/tmp/tmpk3j2x9");
+    for _ in 0..closes.len().max(1) {
+        ev.events.push(event(EventKind::Open {
+            path: path.clone(),
+            flags: "O_RDWR|O_CREAT|O_EXCL".into(),
+            result: 3,
+        }));
+    }
+    for &written in closes {
+        ev.events.push(event(EventKind::Closed {
+            path: path.clone(),
+            written,
+        }));
+    }
+    ev.events
+        .push(event(EventKind::FileVanished { path, size }));
+    ev
+}
+
+#[test]
+fn a_deleted_file_too_small_for_a_canary_is_no_finding() {
+    // CPython's tempfile probe: "blat", 4 bytes, written and removed at once.
+    for ev in [
+        vanished(None, &[4]),
+        vanished(Some(4), &[]),
+        vanished(None, &[30, 33]),
+    ] {
+        assert!(kinds(&ev).is_empty(), "{:?}", run_all(&ev));
+    }
+    // 64 bytes could be a canary's copy; and a descriptor never seen closed could have held anything.
+    for ev in [
+        vanished(None, &[64]),
+        vanished(None, &[30, 34]),
+        vanished(None, &[]),
+    ] {
+        assert_eq!(kinds(&ev), ["disk-persistence"], "{:?}", run_all(&ev));
+    }
+}
+
+#[test]
+fn a_request_still_in_a_provider_call_is_not_judged_for_memory() {
+    // Request 1 answered at 100 ms (the grace is 500 ms), but its provider call, scripted to time
+    // out, is answered only at 2000 ms: the backend is still processing it until then.
+    let memory_at = |t_ms: u64, ev: &mut Evidence| {
+        ev.events.push(Event {
+            t_ms,
+            ..event(EventKind::MemoryHits {
+                mapping: "[heap]".into(),
+                hits: vec![hit(1, Subject::Image)],
+            })
+        });
+    };
+    let still_calling = |ev: &mut Evidence| ev.provider_calls[0].answered_ms = 2000;
+    check(
+        |ev| {
+            still_calling(ev);
+            memory_at(1200, ev);
+        },
+        &[],
+    );
+    let mut ev = clean();
+    still_calling(&mut ev);
+    memory_at(1200, &mut ev);
+    assert_eq!(memory_retention::still_processing(&ev), [1]);
+    check(
+        |ev| {
+            still_calling(ev);
+            memory_at(2500, ev);
+        },
+        &["memory-retention"],
+    );
+    // Without the open call the same hit at 1200 ms is retention.
+    check(|ev| memory_at(1200, ev), &["memory-retention"]);
+    assert!(memory_retention::still_processing(&clean()).is_empty());
 }

@@ -64,6 +64,9 @@ pub struct PolicyConfig {
 pub struct PipelineConfig {
     pub command: Vec<Template>,
     pub env: Vec<(String, Template)>,
+    /// The port a backend that cannot be told one listens on; `None`: a free port, handed to
+    /// the backend through `{port}`.
+    pub port: Option<u16>,
     pub health: String,
     /// `None`: a private empty directory made for each run.
     pub workdir: Option<PathBuf>,
@@ -400,10 +403,21 @@ impl Validator<'_> {
                 Some(p)
             }
         };
+        let port = match raw.port {
+            Some(p) if *p.get_ref() == 0 => {
+                return self.err(
+                    p.span(),
+                    "pipeline.port",
+                    "must be the port the backend listens on (1-65535), or left out for a free port handed over as {port}",
+                );
+            }
+            p => p.map(Spanned::into_inner),
+        };
         let _ = span;
         Ok(PipelineConfig {
             command,
             env,
+            port,
             health,
             workdir,
             startup_timeout: Duration::from_millis(
@@ -752,8 +766,9 @@ fn resolve_relative(arg: &str, dir: &Path, is_program: bool) -> String {
     }
     let candidate = dir.join(arg);
     if arg.contains('/') && (is_program || candidate.exists()) {
-        return candidate
-            .canonicalize()
+        // Absolute, but never through symlinks: a venv's `bin/python` is a link to the base
+        // interpreter, which finds the venv's packages only when started by the link's path.
+        return std::path::absolute(&candidate)
             .unwrap_or(candidate)
             .display()
             .to_string();

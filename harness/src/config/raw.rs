@@ -35,6 +35,8 @@ pub struct RawPolicy {
 pub struct RawPipeline {
     pub command: Spanned<Vec<Spanned<String>>>,
     pub health: Option<Spanned<String>>,
+    /// A fixed port, for a backend that hard-codes it.
+    pub port: Option<Spanned<u16>>,
     pub workdir: Option<Spanned<String>>,
     pub startup_timeout_ms: Option<Spanned<u64>>,
     pub shutdown_grace_ms: Option<Spanned<u64>>,

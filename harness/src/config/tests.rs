@@ -178,3 +178,36 @@ fn mocks_model_lists_replace_the_defaults() {
          digits, '.', '-', '_' and '*')",
     );
 }
+
+#[test]
+fn a_venv_program_keeps_its_venv_path() {
+    // A venv's python is a symlink to the base interpreter; resolved, the venv's packages vanish.
+    let dir = dir_with_policy();
+    std::fs::create_dir_all(dir.path().join("venv/bin")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3", dir.path().join("venv/bin/python")).unwrap();
+    let cfg = parse(
+        &dir.path().join("t.toml"),
+        "[pipeline]\ncommand = [\"./venv/bin/python\", \"app.py\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        Path::new(cfg.pipeline.command[0].raw()),
+        dir.path().join("venv/bin/python")
+    );
+}
+
+#[test]
+fn a_fixed_port_is_taken_as_given() {
+    let dir = dir_with_policy();
+    let path = dir.path().join("traceless.toml");
+    let cfg = parse(&path, "[pipeline]\ncommand = [\"x\"]\nport = 8000\n").unwrap();
+    assert_eq!(cfg.pipeline.port, Some(8000));
+    assert_eq!(parse(&path, MINIMAL).unwrap().pipeline.port, None);
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\nport = 0\n",
+        "<dir>/traceless.toml:3: `pipeline.port`: must be the port the backend listens on (1-65535), or left out for a \
+         free port handed over as {port}",
+    );
+    let err = parse(&path, "[pipeline]\ncommand = [\"x\"]\nport = 70000\n").unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+}

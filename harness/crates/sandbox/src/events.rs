@@ -133,6 +133,12 @@ pub enum EventKind {
     Unlink {
         path: PathBuf,
     },
+    /// A file opened for writing was closed; `written` counts the bytes written through that
+    /// descriptor (write, pwrite and their vector forms; not what a shared mapping changed).
+    Closed {
+        path: PathBuf,
+        written: u64,
+    },
     /// A connect(); `address` is "127.0.0.1:443", "[::1]:53" or a unix socket path;
     /// `result` is "0" or "-1 ENETUNREACH".
     Connect {

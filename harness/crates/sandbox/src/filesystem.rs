@@ -1,8 +1,10 @@
 //! The filesystem monitor: every file the pipeline writes is read back at once and scanned.
 //!
-//! Three sources feed one worker thread: inotify on the writable roots (a close after writing, a
+//! Four sources feed one worker thread: inotify on the writable roots (a close after writing, a
 //! create, a rename into place), strace's opens for writing anywhere else (whose parent directory is
-//! then watched too), and a walkdir snapshot of the roots before and after the run that catches what
+//! then watched too), strace's closes of every file the tree wrote, inside the roots too (inotify
+//! watches a fresh sub-folder only after it exists, so a write right after `mkdir` may come
+//! before the watch), and a walkdir snapshot of the roots before and after the run that catches what
 //! the live watch missed. A file written and gone before it could be read is reported as vanished.
 
 use std::collections::{HashMap, HashSet};
@@ -31,7 +33,16 @@ const NOT_FILES: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 enum Msg {
     Notify(notify::Result<notify::Event>),
-    SyscallWrite { path: PathBuf, pid: u32 },
+    SyscallWrite {
+        path: PathBuf,
+        pid: u32,
+    },
+    /// A file the tree opened for writing was closed: read it now, wherever it is (inotify's
+    /// watch on a fresh sub-folder may come after the write).
+    SyscallClose {
+        path: PathBuf,
+        pid: u32,
+    },
     Finish(Sender<()>),
 }
 
@@ -173,6 +184,10 @@ impl SyscallSink {
     pub fn opened_for_write(&self, path: PathBuf, pid: u32) {
         let _ = self.tx.send(Msg::SyscallWrite { path, pid });
     }
+
+    pub fn closed(&self, path: PathBuf, pid: u32) {
+        let _ = self.tx.send(Msg::SyscallClose { path, pid });
+    }
 }
 
 fn dedup_roots(mut roots: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -236,12 +251,14 @@ impl Worker {
                 Msg::Notify(Ok(event)) => self.on_notify(event),
                 Msg::Notify(Err(_)) => {}
                 Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
+                Msg::SyscallClose { path, pid } => self.on_syscall_close(path, pid),
                 Msg::Finish(done) => {
                     // what is still queued happened before the end
                     while let Ok(msg) = rx.try_recv() {
                         match msg {
                             Msg::Notify(Ok(event)) => self.on_notify(event),
                             Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
+                            Msg::SyscallClose { path, pid } => self.on_syscall_close(path, pid),
                             _ => {}
                         }
                     }
@@ -337,6 +354,14 @@ impl Worker {
         }
         self.tracked.entry(path.clone()).or_default().dirty = true;
         self.inspect(&path, Trigger::Syscall, Some(pid));
+    }
+
+    fn on_syscall_close(&mut self, path: PathBuf, pid: u32) {
+        if self.ignored(&path) {
+            return;
+        }
+        self.tracked.entry(path.clone()).or_default().dirty = true;
+        self.inspect(&path, Trigger::Closed, Some(pid));
     }
 
     fn inspect(&mut self, path: &Path, trigger: Trigger, pid: Option<u32>) {

@@ -12,7 +12,11 @@ use crate::events::{EventKind, MonitorKind};
 
 /// The syscalls the supervisor asks strace to trace (only these stop the tracee, via `--seccomp-bpf`).
 pub const TRACED_SYSCALLS: &str = "open,openat,openat2,creat,rename,renameat,renameat2,unlink,unlinkat,\
-connect,sendto,sendmsg,execve,execveat,clone,clone3,fork,vfork";
+connect,sendto,sendmsg,execve,execveat,clone,clone3,fork,vfork,close,write,pwrite64,writev,pwritev,pwritev2";
+
+/// Syscalls strace prints raw (`write(0x5, 0x7f.., 0x40) = 0x40`): only their fd and byte count
+/// matter, and printing the data written (up to `-s` bytes each) would flood the trace.
+pub const RAW_SYSCALLS: &str = "write,pwrite64,writev,pwritev,pwritev2";
 
 /// Open flags that mean the file is written.
 const WRITE_FLAGS: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_TMPFILE"];
@@ -485,6 +489,15 @@ fn decode_argv(arg: &str) -> Vec<String> {
         .collect()
 }
 
+/// An fd argument: decimal, decorated (`3<\x2f...>`) or raw hex (`0x3`).
+fn fd_number(arg: &str) -> Option<i64> {
+    let head = arg.split('<').next()?.trim();
+    match head.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => head.parse().ok(),
+    }
+}
+
 pub fn is_write_open(flags: &str) -> bool {
     flags.split('|').any(|f| WRITE_FLAGS.contains(&f.trim()))
 }
@@ -509,6 +522,8 @@ pub struct TraceInterpreter {
     wrappers: HashSet<u32>,
     first_pid_is_wrapper: bool,
     seen_any: bool,
+    /// Files open for writing, by (process, fd): the path and the bytes written through the fd.
+    written: HashMap<(u32, i64), (PathBuf, u64)>,
 }
 
 impl TraceInterpreter {
@@ -531,6 +546,7 @@ impl TraceInterpreter {
             TraceLine::Call(call) => call,
             TraceLine::Exited { pid } => {
                 self.leader.remove(&pid);
+                self.written.retain(|(p, _), _| *p != pid);
                 return None;
             }
             TraceLine::Other => return None,
@@ -571,6 +587,9 @@ impl TraceInterpreter {
                     _ => resolve(dirfd, path_arg)?,
                 };
                 let result = call.result.value.unwrap_or(-1);
+                if result >= 0 && !from_wrapper {
+                    self.written.insert((pid, result), (path.clone(), 0));
+                }
                 (
                     MonitorKind::Syscall,
                     EventKind::Open {
@@ -579,6 +598,17 @@ impl TraceInterpreter {
                         result,
                     },
                 )
+            }
+            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" => {
+                let n = call.result.value.filter(|v| *v > 0)?;
+                if let Some((_, total)) = self.written.get_mut(&(pid, fd_number(arg(0)?)?)) {
+                    *total += n as u64;
+                }
+                return None;
+            }
+            "close" => {
+                let (path, written) = self.written.remove(&(pid, fd_number(arg(0)?)?))?;
+                (MonitorKind::Syscall, EventKind::Closed { path, written })
             }
             "rename" | "renameat" | "renameat2" if ok => {
                 let (from, to) = if call.name == "rename" {

@@ -242,6 +242,8 @@ impl Supervisor {
                 "-xx".into(),
                 "-e".into(),
                 format!("trace={}", strace::TRACED_SYSCALLS),
+                "-e".into(),
+                format!("raw={}", strace::RAW_SYSCALLS),
             ]);
             argv.extend([
                 "-e".into(),
@@ -796,6 +798,7 @@ impl TraceReader {
                 EventKind::Open { path, .. } => {
                     self.sink.opened_for_write(path.clone(), traced.pid)
                 }
+                EventKind::Closed { path, .. } => self.sink.closed(path.clone(), traced.pid),
                 _ => {}
             }
             self.log.push(Event {

@@ -764,3 +764,87 @@ time.sleep(60)\n";
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_writing_into_fresh_sub_folders_is_read_in_full() {
+    // 16 requests at once, each saving its upload into a fresh sub-folder of TMPDIR, using it for a
+    // moment (a provider call) and removing it: inotify's watch on each new folder comes after the
+    // write, and the final sweep finds nothing, so only the close seen by strace leads the monitor to
+    // every file.
+    const BURST: u32 = 16;
+    let base = needle("burst");
+    let mut scanner = Scanner::new();
+    for i in 1..=BURST {
+        scanner.add_token(
+            NeedleId {
+                request: i,
+                subject: Subject::Prompt,
+            },
+            &format!("{base}-{i:02}"),
+        );
+    }
+    let dirs = Dirs::new();
+    let log = EventLog::new();
+    let script = "import os, sys, threading, time, uuid\n\
+base, n = os.environ['SECRET'], int(sys.argv[1])\n\
+start = threading.Barrier(n)\n\
+def request(i):\n\
+    start.wait()\n\
+    d = os.path.join(os.environ['TMPDIR'], uuid.uuid4().hex)\n\
+    os.mkdir(d)\n\
+    p = os.path.join(d, 'upload.bin')\n\
+    with open(p, 'wb') as f:\n\
+        f.write(b'upload ' + f'{base}-{i:02d}'.encode() + b' end')\n\
+    time.sleep(0.2)\n\
+    os.unlink(p)\n\
+    os.rmdir(d)\n\
+threads = [threading.Thread(target=request, args=(i,)) for i in range(1, n + 1)]\n\
+for t in threads: t.start()\n\
+for t in threads: t.join()\n";
+    let mut command = py(script);
+    command.push(BURST.to_string());
+    let spec = dirs.spec(command, vec![("SECRET".into(), base.clone())], true, true);
+    let sup = Supervisor::start(spec, Arc::new(RwLock::new(scanner)), log.clone())
+        .await
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || sup.exit_status().is_some()).await,
+        "the child ends"
+    );
+    let report = sup.stop(Duration::from_secs(1)).await;
+    assert_eq!(report.exit, Some(0));
+    let events = log.snapshot();
+    let mut seen: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileWritten { path, hits, .. } if path.ends_with("upload.bin") => Some(hits),
+            _ => None,
+        })
+        .flatten()
+        .map(|h| h.needle.request)
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        (1..=BURST).collect::<Vec<_>>(),
+        "not every upload was read: {:#?}",
+        events
+            .iter()
+            .filter(|e| matches!(
+                &e.kind,
+                EventKind::FileWritten { .. }
+                    | EventKind::FileVanished { .. }
+                    | EventKind::Closed { .. }
+            ))
+            .collect::<Vec<_>>()
+    );
+    // strace counted what went through each descriptor.
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Closed { path, written }
+            if path.ends_with("upload.bin") && *written == (base.len() + 3 + 11) as u64)),
+        "{events:#?}"
+    );
+}

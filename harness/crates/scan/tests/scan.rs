@@ -700,3 +700,90 @@ proptest! {
             if binary_filler { "binary" } else { "text" }, hits);
     }
 }
+
+/// A canary image cut off at `n` bytes, as a truncated-upload scenario sends it.
+fn truncated_canary(format: ImageFormat, n: usize, rng: &mut impl Rng) -> Vec<u8> {
+    let spec = ImageSpec {
+        format,
+        width: 64,
+        height: 48,
+        metadata: true,
+    };
+    let mut bytes = generate_image(&spec, rng).unwrap().bytes;
+    bytes.truncate(n);
+    bytes
+}
+
+#[test]
+fn a_truncated_image_s_shared_header_is_no_needle() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Webp] {
+        // Two requests' 100-byte uploads: headers and metadata boilerplate, nothing else.
+        let mine = truncated_canary(format, 100, &mut rng);
+        let theirs = truncated_canary(format, 100, &mut rng);
+        let mut scanner = Scanner::new();
+        scanner.add_image(BLOB, &mine);
+        assert!(
+            scanner.scan(&theirs).is_empty(),
+            "{format:?}: another request's header matched: {:?}",
+            scanner.scan(&theirs)
+        );
+        assert!(
+            scanner.scan(&mine).is_empty(),
+            "{format:?}: nothing of it is specific"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_image_s_coded_pixels_are_still_its_own() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let mine = truncated_canary(ImageFormat::Png, 4000, &mut rng);
+    let theirs = truncated_canary(ImageFormat::Png, 4000, &mut rng);
+    let mut scanner = Scanner::new();
+    scanner.add_image(BLOB, &mine);
+    let hits = scanner.scan(&mine);
+    assert!(
+        hits.iter().any(|h| h.needle == BLOB && h.source_offset > 0),
+        "{hits:?}"
+    );
+    assert!(
+        scanner.scan(&theirs).is_empty(),
+        "{:?}",
+        scanner.scan(&theirs)
+    );
+}
+
+#[test]
+fn content_two_requests_share_names_both() {
+    // The same photo (a fixture) uploaded by requests 7 and 9: a copy of it is theirs, both.
+    let mut rng = StdRng::seed_from_u64(13);
+    let photo = generate_image(
+        &ImageSpec {
+            format: ImageFormat::Jpeg,
+            width: 64,
+            height: 48,
+            metadata: false,
+        },
+        &mut rng,
+    )
+    .unwrap()
+    .bytes;
+    let nine = NeedleId {
+        request: 9,
+        subject: Subject::Image,
+    };
+    let mut scanner = Scanner::new();
+    scanner.add_image(BLOB, &photo);
+    scanner.add_image(nine, &photo);
+    let mut hay = b"kept: ".to_vec();
+    hay.extend_from_slice(&photo);
+    let mut owners: Vec<u32> = scanner
+        .scan(&hay)
+        .iter()
+        .map(|h| h.needle.request)
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    assert_eq!(owners, [7, 9]);
+}

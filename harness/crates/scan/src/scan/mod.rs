@@ -203,7 +203,9 @@ impl Scanner {
     }
 
     /// An image file: its bytes in every encoding, its decoded pixel rows (as the decoder yields them, plus RGB8
-    /// and RGBA8 conversions), and its perceptual hash. Bytes that do not decode are still searched as a blob.
+    /// and RGBA8 conversions), and its perceptual hash. Of the file's bytes only the coded pixels are a needle
+    /// (container headers and metadata are shared by every file of a kind): a file cut off before them adds
+    /// no byte needle at all; bytes that are no image file are searched whole, as a blob.
     pub fn add_image(&mut self, id: NeedleId, bytes: &[u8]) {
         // Only the coded pixels identify a picture: container headers, quantisation and Huffman
         // tables are shared by every file from the same encoder (and sit in any decoder's memory), and
@@ -488,18 +490,31 @@ impl Scanner {
     /// Decodes `file_bytes` (PNG, JPEG or WebP) and returns the closest image needle by perceptual hash, if
     /// within [`MAX_IMAGE_DISTANCE`].
     pub fn match_image(&self, file_bytes: &[u8]) -> Option<ImageMatch> {
+        self.image_matches(file_bytes)
+            .into_iter()
+            .min_by_key(|m| m.distance)
+    }
+
+    /// Every image needle within [`MAX_IMAGE_DISTANCE`] of the decoded `file_bytes`, closest first: a photo
+    /// sent in several requests matches each of them.
+    pub fn image_matches(&self, file_bytes: &[u8]) -> Vec<ImageMatch> {
         if self.images.is_empty() {
-            return None;
+            return Vec::new();
         }
-        let hash = phash::hash_file(file_bytes)?;
-        self.images
+        let Some(hash) = phash::hash_file(file_bytes) else {
+            return Vec::new();
+        };
+        let mut out: Vec<ImageMatch> = self
+            .images
             .iter()
             .map(|(needle, h)| ImageMatch {
                 needle: *needle,
                 distance: h.dist(&hash),
             })
             .filter(|m| m.distance <= MAX_IMAGE_DISTANCE)
-            .min_by_key(|m| m.distance)
+            .collect();
+        out.sort_by_key(|m| (m.distance, m.needle));
+        out
     }
 }
 
@@ -611,5 +626,17 @@ fn payload_range(b: &[u8]) -> std::ops::Range<usize> {
             i = i.saturating_add(8 + len + (len & 1));
         }
     }
+    if looks_like_image(b) {
+        // An image file cut off before its coded pixels (a truncated upload) is only headers and
+        // metadata boilerplate that every file from the same encoder shares: nothing in it is
+        // specific to one request.
+        return b.len()..b.len();
+    }
     0..b.len()
+}
+
+fn looks_like_image(b: &[u8]) -> bool {
+    b.starts_with(b"\x89PNG\r\n\x1a\n")
+        || b.starts_with(&[0xff, 0xd8])
+        || (b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP"))
 }

@@ -1,0 +1,262 @@
+//! Which audit requests a provider call belongs to. A call belongs to every request whose
+//! canaries it carries: the upload's bytes, the decoded image (by perceptual hash, so a backend
+//! that re-encodes the upload before its SDK call is still recognised), the prompt marker, the
+//! device id, the forwarded address or the metadata marker. Outputs of an attributed call become
+//! needles of its requests.
+
+use std::time::Duration;
+
+use traceless_mock::{Behaviour, RecordedRequest};
+use traceless_sandbox::events::EventLog;
+use traceless_scan::scan::{RequestId, Scanner, Subject};
+
+use crate::evidence::{ProviderCall, SentRequest};
+
+/// The requests a call carried canaries of.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Owners {
+    /// Requests whose image (bytes, or decoded pixels by perceptual hash) the call carried.
+    pub images: Vec<RequestId>,
+    /// Requests any canary of which the call carried (images included).
+    pub any: Vec<RequestId>,
+}
+
+/// How long a mock holds a call scripted to time out before it answers 504.
+pub const TIMEOUT_HOLD: Duration = Duration::from_secs(120);
+
+/// When a mock answered a call (or will), in the event log's milliseconds: its arrival plus the
+/// delay its behaviour scripted.
+fn answered_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
+    let delay = match call.behaviour {
+        Behaviour::Timeout => TIMEOUT_HOLD.as_millis() as u64,
+        Behaviour::Slow { delay_ms } => delay_ms,
+        _ => 0,
+    };
+    arrival_ms(call, log) + delay
+}
+
+/// When a mock received a call, in the event log's milliseconds.
+pub fn arrival_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
+    let secs = call
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    log.ms_at_unix(secs)
+}
+
+/// The call as it went over the wire: headers, query and body, where any token may sit.
+fn wire(call: &RecordedRequest) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for (k, v) in &call.headers {
+        wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    if let Some(q) = &call.query {
+        wire.extend_from_slice(q.as_bytes());
+        wire.push(b'\n');
+    }
+    wire.extend_from_slice(&call.body);
+    wire
+}
+
+/// The requests a call carried canaries of. The same photo (a face fixture) or prompt may be sent
+/// in several requests: then the requests in flight when the call arrived are the ones it carried.
+pub fn owners(
+    call: &RecordedRequest,
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Owners {
+    let t = arrival_ms(call, log);
+    let hits: Vec<_> = call
+        .images
+        .iter()
+        .flat_map(|img| scanner.scan(img))
+        .chain(scanner.scan(&wire(call)))
+        .collect();
+    let mut images: Vec<RequestId> = hits
+        .iter()
+        .filter(|h| h.needle.subject == Subject::Image)
+        .map(|h| h.needle.request)
+        .chain(
+            call.images
+                .iter()
+                .flat_map(|img| scanner.image_matches(img))
+                .filter(|m| m.needle.subject == Subject::Image)
+                .map(|m| m.needle.request),
+        )
+        .collect();
+    let mut any: Vec<RequestId> = hits
+        .iter()
+        .filter(|h| {
+            matches!(
+                h.needle.subject,
+                Subject::Prompt | Subject::DeviceId | Subject::ForwardedFor | Subject::Metadata
+            )
+        })
+        .map(|h| h.needle.request)
+        .chain(images.iter().copied())
+        .collect();
+    let images = in_flight(&mut images, requests, t);
+    let any = in_flight(&mut any, requests, t);
+    Owners { images, any }
+}
+
+/// Sorted, deduplicated ids; of several, those of the requests in flight at `t` if any were.
+fn in_flight(ids: &mut Vec<RequestId>, requests: &[SentRequest], t: u64) -> Vec<RequestId> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > 1 {
+        let live: Vec<RequestId> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                requests
+                    .iter()
+                    .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
+            })
+            .collect();
+        if !live.is_empty() {
+            return live;
+        }
+    }
+    std::mem::take(ids)
+}
+
+/// Every recorded call with its owners and canary hits, as evidence.
+pub fn attribute(
+    recorded: &[RecordedRequest],
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Vec<ProviderCall> {
+    recorded
+        .iter()
+        .map(|r| {
+            let mut hits = scanner.scan(&wire(r));
+            for img in &r.images {
+                hits.extend(scanner.scan(img));
+            }
+            let owners = owners(r, scanner, requests, log);
+            ProviderCall {
+                recorded: r.clone(),
+                t_ms: arrival_ms(r, log),
+                answered_ms: answered_ms(r, log),
+                carried_images_of: owners.images,
+                attributed_to: owners.any,
+                hits,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use traceless_mock::{Behaviour, Endpoint, Provider};
+    use traceless_scan::canary::{self, ImageFormat, ImageSpec};
+    use traceless_scan::scan::NeedleId;
+
+    use super::*;
+
+    fn call(images: Vec<Vec<u8>>, body: &str) -> RecordedRequest {
+        RecordedRequest {
+            seq: 0,
+            at: std::time::SystemTime::now(),
+            provider: Provider::Gemini,
+            tls: true,
+            method: "POST".into(),
+            path: "/v1beta/models/m:generateContent".into(),
+            query: None,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            endpoint: Endpoint::GenerateContent,
+            model: None,
+            user: None,
+            store: None,
+            images,
+            prompt: None,
+            rejected: None,
+            behaviour: Behaviour::Ok,
+            status: 200,
+            output_image: None,
+        }
+    }
+
+    /// Request 1's canary photo and request 2's prompt marker are registered; request 3 sent nothing
+    /// the calls carry.
+    fn setup() -> (Scanner, Vec<u8>) {
+        let mut rng = rand::rng();
+        let photo = canary::generate_image(
+            &ImageSpec {
+                format: ImageFormat::Jpeg,
+                width: 96,
+                height: 64,
+                metadata: true,
+            },
+            &mut rng,
+        )
+        .unwrap()
+        .bytes;
+        let mut scanner = Scanner::new();
+        let id = |request, subject| NeedleId { request, subject };
+        scanner.add_image(id(1, Subject::Image), &photo);
+        scanner.add_token(id(2, Subject::Prompt), "tl-marker-5f0c2a91d7");
+        scanner.add_token(id(3, Subject::DeviceId), "dev-7d1e0b44c2a9");
+        (scanner, photo)
+    }
+
+    /// What an image library does before an SDK call: decode, re-encode (here as a JPEG of another
+    /// quality, so neither a byte of the upload nor a row of its decoded pixels survives).
+    fn reencoded(photo: &[u8]) -> Vec<u8> {
+        let img = image::load_from_memory(photo).unwrap().to_rgb8();
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 60)
+            .encode_image(&img)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_re_encoded_upload_is_attributed_by_its_decoded_image() {
+        let (scanner, photo) = setup();
+        let png = reencoded(&photo);
+        assert!(
+            scanner.scan(&png).is_empty(),
+            "the re-encoded copy shares no bytes or pixel rows with the upload"
+        );
+        let owners = owners(&call(vec![png], "{}"), &scanner, &[], &EventLog::new());
+        assert_eq!(owners.images, vec![1]);
+        assert_eq!(owners.any, vec![1]);
+    }
+
+    #[test]
+    fn a_call_belongs_to_the_request_whose_prompt_marker_it_carries() {
+        let (scanner, _) = setup();
+        let body = r#"{"contents":[{"parts":[{"text":"watercolour [tl-marker-5f0c2a91d7]"}]}]}"#;
+        let owners = owners(&call(Vec::new(), body), &scanner, &[], &EventLog::new());
+        assert!(owners.images.is_empty());
+        assert_eq!(owners.any, vec![2]);
+    }
+
+    #[test]
+    fn a_call_without_canaries_belongs_to_no_request() {
+        let (scanner, _) = setup();
+        let other = canary::generate_image(
+            &ImageSpec {
+                format: ImageFormat::Png,
+                width: 96,
+                height: 64,
+                metadata: false,
+            },
+            &mut rand::rng(),
+        )
+        .unwrap()
+        .bytes;
+        let owners = owners(
+            &call(vec![other], r#"{"text":"a prompt"}"#),
+            &scanner,
+            &[],
+            &EventLog::new(),
+        );
+        assert_eq!(owners, Owners::default());
+    }
+}
