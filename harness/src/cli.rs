@@ -142,12 +142,18 @@ fn audit_command(args: AuditArgs) -> u8 {
         }
     };
     // Must run while this process is single-threaded: no runtime exists yet.
-    let isolation = traceless_sandbox::isolate::isolate_process(
+    let isolation = match traceless_sandbox::isolate::isolate_process(
         &traceless_sandbox::isolate::IsolationOptions {
             resolver: audit::RESOLVER,
             hosts: audit::interception_hosts(&inputs.config),
         },
-    );
+    ) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("traceless: {e}");
+            return 2;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
