@@ -45,6 +45,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a starter kit for auditing your own backend: a commented traceless.toml, the policy
+    /// files, the scenario library and a CI workflow.
+    Init(crate::init::InitArgs),
     /// Serve the mock providers on their own, for developing a backend offline.
     ///
     /// Once both listen, standard output carries `NAME=value` lines (a dotenv file: the variables the
@@ -105,6 +108,7 @@ pub fn main() -> u8 {
         Command::Audit(args) => return audit_command(args),
         Command::Scan { image, files } => scan_command(&image, &files),
         Command::Report { from, format, out } => report_command(&from, &format, out.as_deref()),
+        Command::Init(args) => crate::init::command(&args),
         Command::Mocks {
             plaintext,
             openai_port,
