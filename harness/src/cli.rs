@@ -51,6 +51,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a starter kit for auditing your own backend: a commented traceless.toml, the policy
+    /// files, the scenario library and a CI workflow.
+    Init(crate::init::InitArgs),
     /// Serve the mock providers on their own, for developing a backend offline.
     ///
     /// Once both listen, standard output carries `NAME=value` lines (a dotenv file: the variables the
@@ -136,6 +139,7 @@ pub fn main() -> u8 {
         Command::Audit(args) => return audit_command(args),
         Command::Scan { image, files } => scan_command(&image, &files),
         Command::Report { from, format, out } => report_command(&from, &format, out.as_deref()),
+        Command::Init(args) => crate::init::command(&args),
         Command::Mocks {
             plaintext,
             openai_port,
@@ -180,12 +184,18 @@ fn audit_command(args: AuditArgs) -> u8 {
         }
     };
     // Must run while this process is single-threaded: no runtime exists yet.
-    let isolation = traceless_sandbox::isolate::isolate_process(
+    let isolation = match traceless_sandbox::isolate::isolate_process(
         &traceless_sandbox::isolate::IsolationOptions {
             resolver: audit::RESOLVER,
             hosts: audit::interception_hosts(&inputs.config),
         },
-    );
+    ) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("traceless: {e}");
+            return 2;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -15,11 +15,13 @@
 //! **Architecture invariant:** the harness never links the pipeline crate; it audits a black
 //! box, ours included.
 
+pub mod assets;
 pub mod audit;
 pub mod check;
 pub mod clauses;
 pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod init;
 pub mod scenario;
 pub mod verdict;

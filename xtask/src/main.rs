@@ -89,12 +89,25 @@ fn install_debian(wanted: &[(&str, &str)]) -> Result {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
     };
-    let missing: Vec<&str> = wanted
+    let (missing_cmds, missing): (Vec<&str>, Vec<&str>) = wanted
         .iter()
         .filter(|(cmd, _)| !on_path(cmd))
-        .map(|(_, pkg)| *pkg)
-        .collect();
+        .copied()
+        .unzip();
     if !missing.is_empty() {
+        // Installing needs root; an ordinary user (a laptop, a hosted CI runner) is told what to
+        // install instead of watching apt-get fail.
+        // /proc/self belongs to this process's effective user (no libc needed to ask).
+        let euid = std::os::unix::fs::MetadataExt::uid(
+            &std::fs::metadata("/proc/self").map_err(|e| format!("reading /proc/self: {e}"))?,
+        );
+        if euid != 0 {
+            bail!(
+                "missing tools: {}; install them as root (`apt-get install {}` on Debian or Ubuntu) and run again",
+                missing_cmds.join(", "),
+                missing.join(" ")
+            );
+        }
         eprintln!("installing Debian packages: {}", missing.join(" "));
         run(Command::new("apt-get").arg("update").arg("-qq"))?;
         run(Command::new("apt-get")

@@ -301,18 +301,9 @@ impl Validator<'_> {
         };
         let memory_grace =
             Duration::from_millis(raw.memory_grace_ms.map_or(500, Spanned::into_inner));
-        let text = self.existing_file(
-            raw.text,
-            dir,
-            "policy.text",
-            "fixtures/policy/privacy-policy.txt",
-        )?;
-        let clauses = self.existing_file(
-            raw.clauses,
-            dir,
-            "policy.clauses",
-            "fixtures/policy/clauses.toml",
-        )?;
+        let text = self.existing_file(raw.text, dir, "policy.text", "policy/privacy-policy.txt")?;
+        let clauses =
+            self.existing_file(raw.clauses, dir, "policy.clauses", "policy/clauses.toml")?;
         Ok(PolicyConfig {
             allowed_providers,
             memory_grace,
@@ -321,6 +312,8 @@ impl Validator<'_> {
         })
     }
 
+    /// A file the config names (relative to its folder, or `builtin:NAME`), or the built-in
+    /// `default` when it names none.
     fn existing_file(
         &self,
         value: Option<Spanned<String>>,
@@ -328,27 +321,51 @@ impl Validator<'_> {
         key: &str,
         default: &str,
     ) -> Result<PathBuf, FileError> {
-        let (span, rel) = match value {
-            Some(v) => (Some(v.span()), v.into_inner()),
-            None => (None, default.to_owned()),
+        self.existing(value, dir, key, default, Path::is_file, "file")
+    }
+
+    /// A folder, as [`Self::existing_file`].
+    fn existing_dir(
+        &self,
+        value: Option<Spanned<String>>,
+        dir: &Path,
+        key: &str,
+        default: &str,
+    ) -> Result<PathBuf, FileError> {
+        self.existing(value, dir, key, default, Path::is_dir, "folder")
+    }
+
+    fn existing(
+        &self,
+        value: Option<Spanned<String>>,
+        dir: &Path,
+        key: &str,
+        default: &str,
+        is_there: fn(&Path) -> bool,
+        what: &str,
+    ) -> Result<PathBuf, FileError> {
+        let Some(value) = value else {
+            return crate::assets::resolve(default).map_err(|e| {
+                FileError::new(self.path, None, Some(key), format!("not set, and {e:#}"))
+            });
         };
+        let (span, rel) = (value.span(), value.into_inner());
+        if let Some(name) = crate::assets::builtin_name(&rel) {
+            return crate::assets::resolve(name).or_else(|e| self.err(span, key, format!("{e:#}")));
+        }
         let path = dir.join(&rel);
-        if path.is_file() {
+        if is_there(&path) {
             return Ok(path);
         }
-        let msg = format!(
-            "no file at {} (taken relative to the config's folder)",
-            path.display()
-        );
-        match span {
-            Some(span) => self.err(span, key, msg),
-            None => Err(FileError::new(
-                self.path,
-                None,
-                Some(key),
-                format!("not set, and the default {msg}"),
-            )),
-        }
+        self.err(
+            span,
+            key,
+            format!(
+                "no {what} at {} (taken relative to the config's folder; `{}NAME` names a built-in one)",
+                path.display(),
+                crate::assets::PREFIX
+            ),
+        )
     }
 
     fn pipeline(
@@ -558,29 +575,22 @@ impl Validator<'_> {
     }
 
     fn audit(&self, raw: raw::RawAudit, dir: &Path) -> Result<AuditConfig, FileError> {
-        let fixtures = match raw.fixtures {
-            None => dir.join("fixtures"),
-            Some(f) => {
-                let p = dir.join(f.get_ref());
-                if !p.is_dir() {
-                    return self.err(
-                        f.span(),
-                        "audit.fixtures",
-                        format!("no folder at {}", p.display()),
-                    );
-                }
-                p
-            }
+        let fixtures = self.existing_dir(raw.fixtures, dir, "audit.fixtures", "fixtures")?;
+        let scenarios = match raw.scenarios {
+            None => vec![self.builtin_glob(None, "scenarios/*.toml", "audit.scenarios")?],
+            Some(list) => list
+                .into_inner()
+                .into_iter()
+                .map(|p| {
+                    let span = p.span();
+                    let p = p.into_inner();
+                    match crate::assets::builtin_name(&p) {
+                        Some(name) => self.builtin_glob(Some(span), name, "audit.scenarios"),
+                        None => Ok(p),
+                    }
+                })
+                .collect::<Result<_, _>>()?,
         };
-        let scenarios = raw
-            .scenarios
-            .map(|l| {
-                l.into_inner()
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect()
-            })
-            .unwrap_or_else(|| vec!["scenarios/*.toml".to_owned()]);
         let mut required_monitors = Vec::new();
         match raw.required_monitors {
             None => required_monitors.extend(monitor_names().map(str::to_owned)),
@@ -613,6 +623,22 @@ impl Validator<'_> {
                 raw.request_timeout_ms.map_or(30_000, Spanned::into_inner),
             ),
         })
+    }
+
+    /// A built-in scenario glob as an absolute glob into the written built-in tree.
+    fn builtin_glob(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        name: &str,
+        key: &str,
+    ) -> Result<String, FileError> {
+        match crate::assets::resolve(name) {
+            Ok(p) => Ok(p.display().to_string()),
+            Err(e) => match span {
+                Some(span) => self.err(span, key, format!("{e:#}")),
+                None => Err(FileError::new(self.path, None, Some(key), format!("{e:#}"))),
+            },
+        }
     }
 
     fn interception(&self, raw: raw::RawInterception) -> Result<Interception, FileError> {

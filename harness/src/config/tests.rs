@@ -129,11 +129,66 @@ fn unknown_keys_and_type_errors_carry_the_line() {
 }
 
 #[test]
-fn missing_policy_files_are_named() {
+fn a_missing_policy_file_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let err = parse(&dir.path().join("t.toml"), MINIMAL).unwrap_err();
+    let err = parse(
+        &dir.path().join("t.toml"),
+        &format!("[policy]\ntext = \"policy.txt\"\n{MINIMAL}"),
+    )
+    .unwrap_err();
     assert_eq!(err.key.as_deref(), Some("policy.text"));
-    assert!(err.message.contains("privacy-policy.txt"), "{err}");
+    assert_eq!(err.line, Some(2));
+    assert!(err.message.contains("policy.txt"), "{err}");
+}
+
+#[test]
+fn a_config_naming_no_policy_scenarios_or_fixtures_gets_the_built_in_ones() {
+    // an empty folder: nothing of the repository is next to the config
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = parse(&dir.path().join("t.toml"), MINIMAL).unwrap();
+    let builtin = crate::assets::root().unwrap();
+    assert_eq!(cfg.policy.text, builtin.join("policy/privacy-policy.txt"));
+    assert_eq!(cfg.policy.clauses, builtin.join("policy/clauses.toml"));
+    assert_eq!(cfg.audit.fixtures.dir, builtin.join("fixtures"));
+    assert!(cfg.audit.fixtures.dir.join("faces/astronaut.png").is_file());
+    let scenarios =
+        crate::scenario::load_all(&cfg.dir, &cfg.audit.scenarios, None, &cfg.audit.fixtures)
+            .unwrap();
+    assert!(scenarios.len() > 30, "{}", scenarios.len());
+    let policy = std::fs::read_to_string(&cfg.policy.text).unwrap();
+    assert!(
+        !crate::clauses::load(&cfg.policy.clauses, &policy)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn builtin_names_resolve_and_unknown_ones_are_errors_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = parse(
+        &dir.path().join("t.toml"),
+        &format!(
+            "{MINIMAL}[audit]\nscenarios = [\"builtin:starter/openai-*.toml\"]\nfixtures = \"builtin:fixtures\"\n"
+        ),
+    )
+    .unwrap();
+    let scenarios =
+        crate::scenario::load_all(&cfg.dir, &cfg.audit.scenarios, None, &cfg.audit.fixtures)
+            .unwrap();
+    assert_eq!(scenarios.len(), 4);
+    assert!(scenarios.iter().all(|s| s.id.starts_with("openai-")));
+    let err = parse(
+        &dir.path().join("t.toml"),
+        &format!("[policy]\nclauses = \"builtin:policy/clause.toml\"\n{MINIMAL}"),
+    )
+    .unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.clauses"));
+    assert_eq!(err.line, Some(2));
+    assert!(
+        err.message.contains("no built-in \"policy/clause.toml\""),
+        "{err}"
+    );
 }
 
 #[test]

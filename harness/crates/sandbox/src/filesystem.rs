@@ -111,9 +111,7 @@ impl FilesystemMonitor {
         ) {
             Ok(mut w) => {
                 for root in &roots {
-                    if let Err(e) = w.watch(root, RecursiveMode::Recursive) {
-                        problems.push(format!("cannot watch {}: {e}", root.display()));
-                    }
+                    watch_tree(&mut w, root, &mut problems);
                 }
                 Some(w)
             }
@@ -188,6 +186,44 @@ impl SyscallSink {
     pub fn closed(&self, path: PathBuf, pid: u32) {
         let _ = self.tx.send(Msg::SyscallClose { path, pid });
     }
+}
+
+/// Watches `dir` and every folder under it. A folder the harness may not read cannot be watched;
+/// it is skipped when the pipeline, which runs with the harness's credentials, could not create
+/// anything in it either (a rootless audit meets other users' private folders in /tmp), and is a
+/// blind spot the monitor reports otherwise.
+fn watch_tree(w: &mut RecommendedWatcher, dir: &Path, problems: &mut Vec<String>) {
+    let denied = |e: &notify::Error| matches!(&e.kind, notify::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied);
+    match w.watch(dir, RecursiveMode::Recursive) {
+        Ok(()) => return,
+        Err(e) if !denied(&e) => {
+            problems.push(format!("cannot watch {}: {e}", dir.display()));
+            return;
+        }
+        // Some folder below is closed to us, and notify stops at the first: go down level by
+        // level (new folders are then watched as they appear, see `Worker::on_notify`).
+        Err(_) => {}
+    }
+    if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
+        if pipeline_may_write(dir) {
+            problems.push(format!("cannot watch {}: {e}", dir.display()));
+        }
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            watch_tree(w, &entry.path(), problems);
+        }
+    }
+}
+
+/// Whether a process with the harness's credentials (the pipeline's) could create a file in `dir`.
+fn pipeline_may_write(dir: &Path) -> bool {
+    use nix::unistd::{AccessFlags, access};
+    access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok()
 }
 
 fn dedup_roots(mut roots: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -289,7 +325,19 @@ impl Worker {
 
     fn on_notify(&mut self, event: notify::Event) {
         match event.kind {
-            NotifyKind::Create(CreateKind::Folder) => {}
+            NotifyKind::Create(CreateKind::Folder) => {
+                // notify watches new folders under a recursive watch itself, but not under a root
+                // that `watch_tree` had to watch level by level.
+                if let Some(w) = self.watcher.as_mut() {
+                    for p in event
+                        .paths
+                        .iter()
+                        .filter(|p| !self.ignore.iter().any(|i| p.starts_with(i)))
+                    {
+                        let _ = w.watch(p, RecursiveMode::Recursive);
+                    }
+                }
+            }
             NotifyKind::Create(_) => {
                 for p in &event.paths {
                     self.inspect(p, Trigger::Create, None);

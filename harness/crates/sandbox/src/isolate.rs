@@ -4,6 +4,14 @@
 //! The harness, its mock providers and the pipeline then share one network where nothing can leave
 //! the machine: a connection to anything but loopback fails at once, and the attempt is still seen
 //! by strace. Name lookups go to the audit's own resolver (see [`crate::dns`]).
+//!
+//! Run by an ordinary user, the harness first creates a user namespace in which that user is root
+//! (uid and gid 0 inside map to the caller's own ids outside), and the network and mount
+//! namespaces within it; the supervisor's PID namespace for the pipeline is then made inside it
+//! too. Every monitor works there as under root: strace traces the harness's own children,
+//! /proc/PID/mem of a process of the same user is readable, inotify needs no privilege. A kernel
+//! that forbids unprivileged user namespaces is an [`IsolationError`] naming the setting to change:
+//! an audit without its isolation would only look like one.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -32,24 +40,60 @@ impl Default for IsolationOptions {
     }
 }
 
+/// Why the harness could not isolate itself at all (only ever for an unprivileged caller: root
+/// degrades to an observed network instead, see [`isolate_process`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "running as uid {uid}, the audit needs an unprivileged user namespace, and the kernel refused it: {step}: {cause}\n{hint}"
+)]
+pub struct IsolationError {
+    pub uid: u32,
+    /// What was being done: "creating a user namespace", "writing /proc/self/uid_map", ...
+    pub step: String,
+    pub cause: String,
+    /// The kernel settings that govern unprivileged user namespaces, with what to change.
+    pub hint: String,
+}
+
 /// Moves the calling process into a new network and mount namespace (call while single-threaded,
-/// before any runtime starts). Never fails: the egress monitor's status says what was achieved.
-pub fn isolate_process(opts: &IsolationOptions) -> MonitorStatus {
+/// before any runtime starts), inside a new user namespace first when the caller is not root.
+///
+/// Root never fails here: the egress monitor's status says what was achieved. An ordinary user
+/// whose kernel forbids unprivileged user namespaces gets an [`IsolationError`] (the audit must
+/// then end incomplete, exit 2), because without the user namespace nothing else can be set up.
+pub fn isolate_process(opts: &IsolationOptions) -> Result<MonitorStatus, IsolationError> {
+    let uid = nix::unistd::geteuid();
+    if !uid.is_root() {
+        enter_user_namespace().map_err(|(step, cause)| IsolationError {
+            uid: uid.as_raw(),
+            step,
+            cause,
+            hint: userns_hint(Path::new("/proc/sys")),
+        })?;
+    }
     if let Err(e) = unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS) {
-        return MonitorStatus::degraded(
+        if !uid.is_root() {
+            return Err(IsolationError {
+                uid: uid.as_raw(),
+                step: "creating the network and mount namespaces inside the user namespace".into(),
+                cause: e.to_string(),
+                hint: userns_hint(Path::new("/proc/sys")),
+            });
+        }
+        return Ok(MonitorStatus::degraded(
             MonitorKind::Egress,
             format!(
                 "no private network namespace (unshare: {e}); connections can leave the machine and are only observed"
             ),
-        );
+        ));
     }
     if let Err(e) = loopback_up() {
-        return MonitorStatus::degraded(
+        return Ok(MonitorStatus::degraded(
             MonitorKind::Egress,
             format!("private network has no loopback ({e}); the mocks are unreachable"),
-        );
+        ));
     }
-    match private_name_files(opts) {
+    Ok(match private_name_files(opts) {
         Ok(()) => MonitorStatus::active(MonitorKind::Egress),
         Err(e) => MonitorStatus::degraded(
             MonitorKind::Egress,
@@ -57,7 +101,63 @@ pub fn isolate_process(opts: &IsolationOptions) -> MonitorStatus {
                 "network isolated, but name lookups are not answered by the audit's resolver: {e}"
             ),
         ),
+    })
+}
+
+/// Creates a user namespace where the caller is root: `unshare --user --map-root-user`.
+/// The error is (what was being done, why it failed).
+fn enter_user_namespace() -> Result<(), (String, String)> {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| ("creating a user namespace".to_owned(), e.to_string()))?;
+    // An unprivileged process may map only its own ids, and its gid only once setgroups is denied.
+    for (file, text) in [
+        ("/proc/self/setgroups", "deny".to_owned()),
+        ("/proc/self/uid_map", format!("0 {uid} 1")),
+        ("/proc/self/gid_map", format!("0 {gid} 1")),
+    ] {
+        std::fs::write(file, text).map_err(|e| (format!("writing {file}"), e.to_string()))?;
     }
+    Ok(())
+}
+
+/// The kernel settings that can forbid unprivileged user namespaces, as found under `sysctl_dir`
+/// (normally /proc/sys), each with its value and the command that allows them.
+pub fn userns_hint(sysctl_dir: &Path) -> String {
+    // (setting, value that forbids, value that allows)
+    let settings = [
+        ("kernel.unprivileged_userns_clone", "0", "1"),
+        ("user.max_user_namespaces", "0", "15000"),
+        ("kernel.apparmor_restrict_unprivileged_userns", "1", "0"),
+    ];
+    let mut blocking = Vec::new();
+    let mut present = Vec::new();
+    for (name, forbids, allows) in settings {
+        let file = sysctl_dir.join(name.replace('.', "/"));
+        let Ok(value) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let value = value.trim().to_owned();
+        present.push(format!("{name} = {value}"));
+        if value == forbids {
+            blocking.push(format!("sysctl -w {name}={allows}"));
+        }
+    }
+    let mut out = String::new();
+    if blocking.is_empty() {
+        out.push_str(
+            "Unprivileged user namespaces are governed by the sysctls kernel.unprivileged_userns_clone (Debian: 1 allows), user.max_user_namespaces (0 forbids) and kernel.apparmor_restrict_unprivileged_userns (Ubuntu: 0 allows); a container runtime's seccomp profile can also forbid unshare(CLONE_NEWUSER).",
+        );
+    } else {
+        out.push_str("To allow them, as root: ");
+        out.push_str(&blocking.join("; "));
+        out.push_str(" (or run the audit as root).");
+    }
+    if !present.is_empty() {
+        out.push_str(&format!(" This kernel has: {}.", present.join(", ")));
+    }
+    out
 }
 
 /// `ip link set lo up`, by ioctl.
@@ -146,6 +246,60 @@ fn private_name_files(opts: &IsolationOptions) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sysctls(values: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, value) in values {
+            let file = dir.path().join(name.replace('.', "/"));
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, format!("{value}\n")).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_hint_names_the_setting_that_forbids_user_namespaces() {
+        for (name, forbids, fix) in [
+            (
+                "kernel.unprivileged_userns_clone",
+                "0",
+                "sysctl -w kernel.unprivileged_userns_clone=1",
+            ),
+            (
+                "user.max_user_namespaces",
+                "0",
+                "sysctl -w user.max_user_namespaces=15000",
+            ),
+            (
+                "kernel.apparmor_restrict_unprivileged_userns",
+                "1",
+                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+            ),
+        ] {
+            let dir = sysctls(&[(name, forbids)]);
+            let hint = userns_hint(dir.path());
+            assert!(hint.contains(fix), "{name}: {hint}");
+            assert!(hint.contains(&format!("{name} = {forbids}")), "{hint}");
+        }
+    }
+
+    #[test]
+    fn with_every_setting_allowing_the_hint_lists_them_all_and_suggests_no_change() {
+        let dir = sysctls(&[
+            ("user.max_user_namespaces", "63000"),
+            ("kernel.unprivileged_userns_clone", "1"),
+        ]);
+        let hint = userns_hint(dir.path());
+        assert!(!hint.contains("sysctl -w"), "{hint}");
+        for name in [
+            "kernel.unprivileged_userns_clone",
+            "user.max_user_namespaces",
+            "kernel.apparmor_restrict_unprivileged_userns",
+        ] {
+            assert!(hint.contains(name), "{hint}");
+        }
+        assert!(hint.contains("user.max_user_namespaces = 63000"), "{hint}");
+    }
 
     #[test]
     fn name_files_list_the_resolver_and_hosts() {
