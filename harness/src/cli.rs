@@ -253,7 +253,9 @@ fn audit_command(args: AuditArgs) -> u8 {
         let interrupted = (run.as_ref().is_some_and(|r| r.interrupted) || cancel.is_cancelled())
             .then(|| signal.get().copied().unwrap_or("SIGINT"));
         if let Some(name) = interrupted {
-            errors.push(format!("the audit was interrupted by {name} before it finished"));
+            errors.push(format!(
+                "the audit was interrupted by {name} before it finished"
+            ));
         }
         let empty = crate::evidence::Evidence::default();
         let evidence = run.as_ref().map_or(&empty, |r| &r.evidence);

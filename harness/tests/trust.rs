@@ -95,7 +95,11 @@ fn a_pipeline_that_never_becomes_healthy_passes_nothing() {
         .arg(dir.path().join("out/report.json"))
         .output()
         .unwrap();
-    assert!(md.status.success(), "{}", String::from_utf8_lossy(&md.stderr));
+    assert!(
+        md.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
     assert!(String::from_utf8_lossy(&md.stdout).contains("not run"));
 }
 
@@ -110,10 +114,7 @@ fn a_crash_mid_audit_is_reported_with_its_status_request_and_stderr() {
     let (code, report) = audit(dir.path(), &cfg, &[]);
     assert_eq!(code, 2, "{}", report["summary"]);
     let crash = &report["crash"];
-    assert!(
-        crash["status"] == "exit code 70",
-        "{crash}"
-    );
+    assert!(crash["status"] == "exit code 70", "{crash}");
     assert_eq!(crash["scenario"], "a-three-then-more", "{crash}");
     assert!(
         crash["stderr-tail"]
@@ -174,7 +175,11 @@ fn a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
         .arg(dir.path().join("out/report.json"))
         .output()
         .unwrap();
-    assert!(html.status.success(), "{}", String::from_utf8_lossy(&html.stderr));
+    assert!(
+        html.status.success(),
+        "{}",
+        String::from_utf8_lossy(&html.stderr)
+    );
 }
 
 #[test]
@@ -249,11 +254,20 @@ fn interrupt_without_report(
     let deadline = Instant::now() + Duration::from_secs(120);
     let written = |m: &Path| std::fs::read_to_string(m).is_ok_and(|t| t.ends_with("daemon\n"));
     while !written(&marker) {
-        assert!(Instant::now() < deadline, "the pipeline never started its daemon");
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline never started its daemon"
+        );
         assert!(child.try_wait().unwrap().is_none(), "the audit ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let tmpdir = PathBuf::from(std::fs::read_to_string(&marker).unwrap().lines().next().unwrap());
+    let tmpdir = PathBuf::from(
+        std::fs::read_to_string(&marker)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    );
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let output = child.wait_with_output().unwrap();
     let report = dir
@@ -278,7 +292,12 @@ fn sigterm_stops_everything_and_writes_an_interrupted_report() {
     assert_eq!(code, 143, "{}", report["summary"]);
     assert_eq!(report["interrupted"], "SIGTERM");
     assert_eq!(report["verdict"], "incomplete");
-    assert_eq!(outcomes(&report)[0].1, "incomplete", "{}", report["summary"]);
+    assert_eq!(
+        outcomes(&report)[0].1,
+        "incomplete",
+        "{}",
+        report["summary"]
+    );
     nothing_outlived(&tmpdir, &needle);
 }
 

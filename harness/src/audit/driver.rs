@@ -9,8 +9,8 @@ use traceless_sandbox::events::EventLog;
 use traceless_sandbox::supervisor::Supervisor;
 use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
-use super::client::Client;
 use super::attribution::{self, arrival_ms, attribute};
+use super::client::Client;
 use super::{launch, prepare};
 use crate::config::Config;
 use crate::evidence::{Evidence, SentRequest};
@@ -88,8 +88,7 @@ impl Driver<'_> {
         self.batch_marks = (self.log.len(), self.seen_calls);
         for spec in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
-                self.mocks
-                    .set_behaviour(p, spec.provider_behaviour.clone());
+                self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
             }
         }
         let mut prepared = Vec::new();
@@ -171,10 +170,10 @@ impl Driver<'_> {
         while self.supervisor.main_exit().is_none() && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        let status = self
-            .supervisor
-            .main_exit()
-            .map_or_else(|| "status unknown".to_owned(), |(c, s)| launch::describe_exit(c, s));
+        let status = self.supervisor.main_exit().map_or_else(
+            || "status unknown".to_owned(),
+            |(c, s)| launch::describe_exit(c, s),
+        );
         self.evidence.crash = Some(traceless_report::Crash {
             status,
             at_ms: self.log.since_start_ms(),

@@ -236,18 +236,37 @@ mod tests {
             openai: "sk-1".into(),
             gemini: "g-1".into(),
         };
-        let v = values(4242, "https://127.0.0.2".into(), "https://127.0.0.3".into(), &keys, &ws);
+        let v = values(
+            4242,
+            "https://127.0.0.2".into(),
+            "https://127.0.0.3".into(),
+            &keys,
+            &ws,
+        );
         let spec = pipeline_spec(&cfg, &v, &ws, true);
         assert_eq!(spec.command, ["run", "--port", "4242"]);
-        assert!(spec.env.contains(&("OPENAI_BASE_URL".into(), "https://127.0.0.2/v1".into())));
+        assert!(
+            spec.env
+                .contains(&("OPENAI_BASE_URL".into(), "https://127.0.0.2/v1".into()))
+        );
         assert!(spec.env.contains(&("KEY".into(), "sk-1".into())));
-        assert!(spec.env.contains(&("SSL_CERT_FILE".into(), "/t/ca.pem".into())));
+        assert!(
+            spec.env
+                .contains(&("SSL_CERT_FILE".into(), "/t/ca.pem".into()))
+        );
         assert!(spec.trace_syscalls);
-        assert_eq!(ca_variables(&spec, &ws).first().map(String::as_str), Some("CURL_CA_BUNDLE"));
+        assert_eq!(
+            ca_variables(&spec, &ws).first().map(String::as_str),
+            Some("CURL_CA_BUNDLE")
+        );
 
         let probe = plaintext_spec(&cfg, &v, &ws, 5000);
         assert_eq!(probe.command, ["run", "--port", "5000"]);
-        assert!(probe.env.contains(&("OPENAI_BASE_URL".into(), "http://127.0.0.2/v1".into())));
+        assert!(
+            probe
+                .env
+                .contains(&("OPENAI_BASE_URL".into(), "http://127.0.0.2/v1".into()))
+        );
         assert!(!probe.trace_syscalls);
     }
 

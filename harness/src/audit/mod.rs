@@ -187,7 +187,9 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             evidence.orphans = stop.orphans.clone();
             evidence.monitors = statuses(stop.statuses, &plan.isolation, &evidence);
         }
-        Err(_) => errors.push("the supervisor is still shared: the pipeline was not stopped cleanly".to_owned()),
+        Err(_) => errors.push(
+            "the supervisor is still shared: the pipeline was not stopped cleanly".to_owned(),
+        ),
     }
 
     if let Some(why) = launch::plaintext_probe_skipped(cfg) {
@@ -422,10 +424,7 @@ async fn plaintext_probe(
     let variables = launch::url_variables(cfg);
     let started = probes::plaintext(spec, &url, scanner, cancel).await?;
     // A plaintext request that reached a mock is acceptance, whatever the process did next.
-    let sent_plaintext = mocks
-        .recorded_from(calls_before)
-        .iter()
-        .any(|c| !c.tls);
+    let sent_plaintext = mocks.recorded_from(calls_before).iter().any(|c| !c.tls);
     Ok(PlaintextProbe {
         outcome: probes::judge_plaintext(started, sent_plaintext, &variables),
         variables,

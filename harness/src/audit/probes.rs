@@ -173,7 +173,11 @@ const REFUSAL_WORDS: &[&str] = &["http://", "https", "plaintext", "tls", "scheme
 /// before answering, with nothing sent in plaintext to a provider, and not a crash that says
 /// nothing of the URLs. A plaintext request that reached a mock is acceptance whatever the
 /// process did next.
-pub fn judge_plaintext(started: Started, sent_plaintext: bool, variables: &[String]) -> ProbeOutcome {
+pub fn judge_plaintext(
+    started: Started,
+    sent_plaintext: bool,
+    variables: &[String],
+) -> ProbeOutcome {
     if sent_plaintext {
         return ProbeOutcome::Accepted;
     }
@@ -188,9 +192,7 @@ pub fn judge_plaintext(started: Started, sent_plaintext: bool, variables: &[Stri
             "it was killed by {}: a crash, not a refusal",
             super::launch::describe_exit(None, Some(sig))
         )),
-        Started::Exited {
-            code: Some(0), ..
-        } => ProbeOutcome::Inconclusive(
+        Started::Exited { code: Some(0), .. } => ProbeOutcome::Inconclusive(
             "it exited with code 0 before answering: neither a refusal nor a service".to_owned(),
         ),
         Started::Exited { code, stderr, .. } => {
@@ -247,8 +249,14 @@ mod tests {
             ProbeOutcome::Refused { .. }
         ));
         // Whatever it printed, a plaintext call that reached a provider is acceptance.
-        assert_eq!(judge_plaintext(refusal, true, &vars), ProbeOutcome::Accepted);
-        assert_eq!(judge_plaintext(Started::Healthy, false, &vars), ProbeOutcome::Accepted);
+        assert_eq!(
+            judge_plaintext(refusal, true, &vars),
+            ProbeOutcome::Accepted
+        );
+        assert_eq!(
+            judge_plaintext(Started::Healthy, false, &vars),
+            ProbeOutcome::Accepted
+        );
         for (started, why) in [
             (exited(None, Some(11), ""), "SIGSEGV"),
             (exited(Some(0), None, ""), "code 0"),
@@ -260,7 +268,10 @@ mod tests {
                 ),
                 "crashed at start-up",
             ),
-            (Started::Undecided("no answer within 10 s".into()), "no answer"),
+            (
+                Started::Undecided("no answer within 10 s".into()),
+                "no answer",
+            ),
         ] {
             match judge_plaintext(started, false, &vars) {
                 ProbeOutcome::Inconclusive(msg) => assert!(msg.contains(why), "{msg}"),
@@ -270,7 +281,11 @@ mod tests {
         // A traceback that names the URL is a refusal by exception.
         assert!(matches!(
             judge_plaintext(
-                exited(Some(1), None, "Traceback (most recent call last):\nValueError: OPENAI_BASE_URL must be https"),
+                exited(
+                    Some(1),
+                    None,
+                    "Traceback (most recent call last):\nValueError: OPENAI_BASE_URL must be https"
+                ),
                 false,
                 &vars
             ),

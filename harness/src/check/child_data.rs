@@ -73,9 +73,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
 /// gate to exercise at all.
 fn exercised(ev: &Evidence) -> Result<(), String> {
     if ev.no_age_gate {
-        return Err(
-            "the backend has no age gate (pipeline.request.age_gate = false)".to_owned(),
-        );
+        return Err("the backend has no age gate (pipeline.request.age_gate = false)".to_owned());
     }
     if ev
         .requests

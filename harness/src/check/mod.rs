@@ -180,10 +180,7 @@ pub fn is_image_data(s: Subject) -> bool {
 /// hits (raw bytes and the pixel rows decoded from them) are counted once and the total never
 /// exceeds what the haystack holds.
 pub fn covered_bytes(hits: &[Hit]) -> u64 {
-    let mut ranges: Vec<(u64, u64)> = hits
-        .iter()
-        .map(|h| (h.offset, h.offset + h.len))
-        .collect();
+    let mut ranges: Vec<(u64, u64)> = hits.iter().map(|h| (h.offset, h.offset + h.len)).collect();
     ranges.sort_unstable();
     let mut total = 0;
     let mut end = 0;

@@ -100,6 +100,12 @@ pub fn metadata_block(image: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Exercised once a provider call carried an audit request's image (with its headers' canaries
+/// offered to the pipeline alongside).
+fn exercised(ev: &Evidence) -> Result<(), String> {
+    super::some_call_attributed(ev)
+}
+
 #[cfg(test)]
 mod tests {
     use super::metadata_block;
@@ -187,10 +193,4 @@ mod tests {
         png.extend_from_slice(b"Exif\0\0MM\0*");
         assert_eq!(metadata_block(&png), Some("EXIF"));
     }
-}
-
-/// Exercised once a provider call carried an audit request's image (with its headers' canaries
-/// offered to the pipeline alongside).
-fn exercised(ev: &Evidence) -> Result<(), String> {
-    super::some_call_attributed(ev)
 }

@@ -424,7 +424,10 @@ fn a_check_the_run_never_exercised_says_why() {
         ("personal-data", "no provider call carried"),
         ("wrong-recipient", "no provider call carried"),
         ("insecure-transport", "no provider call over TLS"),
-        ("child-data", "no request without age confirmation was answered"),
+        (
+            "child-data",
+            "no request without age confirmation was answered",
+        ),
         ("cross-request-leak", "0 request(s) answered with an image"),
         ("public-exposure", "not probed"),
     ] {
@@ -458,7 +461,10 @@ fn the_plaintext_probe_must_conclude_for_transport_to_be_judged() {
         ..clean()
     };
     let reason = not_run_reason(kind("insecure-transport").unwrap(), &skipped).unwrap();
-    assert!(reason.contains("did not run: refuses_plaintext_providers"), "{reason}");
+    assert!(
+        reason.contains("did not run: refuses_plaintext_providers"),
+        "{reason}"
+    );
     let inconclusive = Evidence {
         plaintext_probe: Some(PlaintextProbe {
             variables: vec![],
@@ -467,7 +473,10 @@ fn the_plaintext_probe_must_conclude_for_transport_to_be_judged() {
         ..clean()
     };
     let reason = not_run_reason(kind("insecure-transport").unwrap(), &inconclusive).unwrap();
-    assert!(reason.contains("inconclusive: killed by SIGSEGV"), "{reason}");
+    assert!(
+        reason.contains("inconclusive: killed by SIGSEGV"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -480,7 +489,9 @@ fn a_call_to_a_provider_the_policy_does_not_list_is_a_wrong_recipient() {
     ev.allowed_providers = vec!["gemini".into()];
     let drafts = run_all(&ev);
     assert!(
-        drafts[0].summary.contains("went to openai, which the policy does not list (allowed: gemini)"),
+        drafts[0]
+            .summary
+            .contains("went to openai, which the policy does not list (allowed: gemini)"),
         "{}",
         drafts[0].summary
     );

@@ -16,7 +16,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
     let mut out = Vec::new();
     for call in &ev.provider_calls {
         let got = call.recorded.provider.to_string();
-        if !ev.allowed_providers.iter().any(|p| *p == got) {
+        if !ev.allowed_providers.contains(&got) {
             let r = &call.recorded;
             let whose = if call.carried_images_of.is_empty() {
                 "a call".to_owned()

@@ -234,7 +234,11 @@ fn run_state(h: &mut String, report: &Report) {
         parts.push(t);
     }
     if !parts.is_empty() {
-        let _ = writeln!(h, "<div class=\"errors\" id=\"run-state\">\n{}\n</div>", parts.join("\n"));
+        let _ = writeln!(
+            h,
+            "<div class=\"errors\" id=\"run-state\">\n{}\n</div>",
+            parts.join("\n")
+        );
     }
 }
 
@@ -420,7 +424,11 @@ fn scenarios(h: &mut String, report: &Report) {
         let _ = writeln!(
             h,
             "<tr{}><td><a href=\"#scenario-{}\"><code>{}</code></a> {}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            if s.outcome == ScenarioOutcome::Pass { "" } else { " class=\"bad\"" },
+            if s.outcome == ScenarioOutcome::Pass {
+                ""
+            } else {
+                " class=\"bad\""
+            },
             attr(&s.id),
             html(&s.id),
             html(&s.title),

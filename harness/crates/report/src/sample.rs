@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::model::{
-    ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MonitorEntry, Orphan, Provenance,
-    Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
+    ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MonitorEntry, Orphan,
+    Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry,
+    Verdict, WaiverEntry,
 };
 
 /// One clause of the map: (id, section, title, sentence, checks or the reason it is not tested).
@@ -212,7 +213,10 @@ pub fn passing() -> Report {
 /// monitor that never scanned (`--allow-degraded`). Incomplete, never a pass.
 pub fn cut_short() -> Report {
     let mut report = passing();
-    let last = report.scenarios.last_mut().expect("passing() has scenarios");
+    let last = report
+        .scenarios
+        .last_mut()
+        .expect("passing() has scenarios");
     last.requests.clear();
     last.timeline.clear();
     last.outcome = ScenarioOutcome::NotRun;
@@ -222,11 +226,16 @@ pub fn cut_short() -> Report {
         at_ms: 10_480,
         in_flight: vec![1],
         scenario: Some("gemini-safety-block".into()),
-        stderr_tail: "INFO request 1 accepted\nFatal Python error: Segmentation fault\n```\n".into(),
+        stderr_tail: "INFO request 1 accepted\nFatal Python error: Segmentation fault\n```\n"
+            .into(),
     });
     report.orphans = vec![Orphan {
         pid: 4711,
-        argv: vec!["python3".into(), "-c".into(), "import time; time.sleep(600)".into()],
+        argv: vec![
+            "python3".into(),
+            "-c".into(),
+            "import time; time.sleep(600)".into(),
+        ],
         detail: "left the pipeline's session or parent while the audit ran; killed at the stop"
             .into(),
     }];

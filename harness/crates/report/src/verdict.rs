@@ -71,7 +71,12 @@ impl Report {
             scenarios_not_run: self
                 .scenarios
                 .iter()
-                .filter(|s| matches!(s.outcome, ScenarioOutcome::NotRun | ScenarioOutcome::Incomplete))
+                .filter(|s| {
+                    matches!(
+                        s.outcome,
+                        ScenarioOutcome::NotRun | ScenarioOutcome::Incomplete
+                    )
+                })
                 .count(),
             monitors: self.monitors.len(),
             monitors_not_active: self.monitors.iter().filter(|m| !m.is_active()).count(),
@@ -519,7 +524,9 @@ mod tests {
         };
         check(degraded.clone(), Verdict::Pass, 0);
         assert!(
-            degraded.summary_line().ends_with("DEGRADED (--allow-degraded)"),
+            degraded
+                .summary_line()
+                .ends_with("DEGRADED (--allow-degraded)"),
             "{}",
             degraded.summary_line()
         );
@@ -535,7 +542,10 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            report.problems().iter().any(|p| p.contains("scenario s is pass with 0 requests sent")),
+            report
+                .problems()
+                .iter()
+                .any(|p| p.contains("scenario s is pass with 0 requests sent")),
             "{:?}",
             report.problems()
         );

@@ -97,9 +97,7 @@ impl Api for Gemini {
         behaviour: Behaviour,
     ) -> (Reply, Option<Vec<u8>>) {
         match request {
-            Request::Generate(request) => {
-                generate::answer(request, behaviour, shared.output_side)
-            }
+            Request::Generate(request) => generate::answer(request, behaviour, shared.output_side),
             Request::Files(request) => (files::answer(shared, inc, request), None),
             Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
             Request::Unknown => (
