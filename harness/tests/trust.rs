@@ -338,3 +338,78 @@ fn sigkill_of_the_harness_takes_the_pipeline_with_it_and_the_next_audit_cleans_u
         audit_dir.display()
     );
 }
+
+#[test]
+fn a_seed_replays_concurrent_property_cases_exactly() {
+    let cfg = config(&faulty("clean"), &faulty_scenarios(), Extra::default());
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, report) = audit(
+            dir.path(),
+            &cfg,
+            &["--scenario", "age-gate", "--cases", "12", "--seed", "77"],
+        );
+        assert_eq!(code, 0, "{}", report["summary"]);
+        let props = report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "properties")
+            .unwrap()
+            .clone();
+        props["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["provider"].to_string(),
+                    r["provider-behaviour"].to_string(),
+                    r["status"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = run();
+    assert!(
+        first.len() > 12,
+        "no case sent requests at once: {} requests for 12 cases",
+        first.len()
+    );
+    assert_eq!(first, run(), "the same seed drew or answered differently");
+}
+
+#[test]
+fn the_committed_example_reports_round_trip_through_traceless_report() {
+    let examples = root().join("reports/example");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let json = entry.unwrap().path().join("report.json");
+        if !json.is_file() {
+            continue;
+        }
+        seen += 1;
+        for format in ["json", "md", "html", "junit"] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_traceless"))
+                .args(["report", "--format", format, "--from"])
+                .arg(&json)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{} as {format}: {}",
+                json.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if format == "json" {
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout),
+                    std::fs::read_to_string(&json).unwrap(),
+                    "{} does not round-trip",
+                    json.display()
+                );
+            }
+        }
+    }
+    assert!(seen >= 2, "no example reports under {}", examples.display());
+}

@@ -101,6 +101,10 @@ impl Driver<'_> {
                 &mut self.rng,
                 &mut self.scanner.write().expect("scanner lock"),
             )?;
+            // Each request's own script, so the order in which concurrent calls reach a
+            // provider does not decide who meets which fault.
+            self.mocks
+                .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
             prepared.push((id, *spec, p));
         }
         let (client, cfg, log) = (self.client, self.cfg, self.log);

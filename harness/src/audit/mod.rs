@@ -115,6 +115,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     };
     let scanner = Arc::new(RwLock::new(Scanner::new()));
     register_keys(&mut scanner.write().expect("scanner lock"), &keys);
+    mocks.set_router(attribution::router(scanner.clone()));
 
     // Inside the audit's private network namespace a backend's fixed port is free.
     let port = cfg.pipeline.port.map_or_else(launch::free_port, Ok)?;

@@ -21,8 +21,9 @@ use crate::scenario::{
 /// The id property requests are reported under.
 pub const SCENARIO_ID: &str = "properties";
 
-/// One drawn case: up to four requests sent at once, and what each provider answers in turn
-/// (the mocks cannot tell concurrent calls apart, so faults are per provider, not per request).
+/// One drawn case: up to four requests sent at once, and what each provider answers in turn.
+/// Every request to a provider follows its own copy of that provider's script (the mocks route
+/// each call to its request's script by its canaries), so arrival order decides nothing.
 #[derive(Debug, Clone)]
 pub struct Case {
     pub requests: Vec<CaseRequest>,

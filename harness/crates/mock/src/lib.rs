@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub use models::ModelRules;
+pub use state::Router;
 pub use tls::PLAINTEXT_REJECTION;
 pub use types::{
     Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, TlsRefusal, UnknownName,
@@ -210,6 +211,18 @@ impl Mocks {
     /// Models and Files endpoints always answer normally.
     pub fn set_behaviour(&self, provider: Provider, seq: Vec<Behaviour>) {
         self.shared.set_behaviour(provider, seq);
+    }
+
+    /// Scripts what the generation requests `router` assigns `key` meet, in order (the last
+    /// repeats): concurrent requests each follow their own script, whatever order they arrive in.
+    pub fn set_keyed_behaviour(&self, key: u64, seq: Vec<Behaviour>) {
+        self.shared.set_keyed_behaviour(key, seq);
+    }
+
+    /// Installs the function that assigns generation requests a key (see
+    /// [`Mocks::set_keyed_behaviour`]); requests it assigns none follow their provider's script.
+    pub fn set_router(&self, router: Router) {
+        self.shared.set_router(router);
     }
 
     /// Every request so far, in arrival order, plaintext ones included.

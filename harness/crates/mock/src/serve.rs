@@ -65,7 +65,7 @@ pub(crate) fn respond<A: Api>(shared: &Shared, inc: &Incoming) -> (Reply, Record
     }
 
     let behaviour = if rec.endpoint.generates() {
-        shared.take_behaviour(A::PROVIDER)
+        shared.take_behaviour_for(A::PROVIDER, &rec)
     } else {
         Behaviour::Ok
     };

@@ -45,6 +45,10 @@ pub struct Shared {
     recorded: Mutex<Vec<RecordedRequest>>,
     tls_refusals: Mutex<Vec<TlsRefusal>>,
     behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
+    /// Scripts by key, for the requests the router assigns a key: concurrent requests each get
+    /// their own script, whatever order their calls arrive in.
+    keyed: Mutex<HashMap<u64, VecDeque<Behaviour>>>,
+    router: RouterSlot,
     pub openai_files: Mutex<HashMap<String, OpenAiFile>>,
     /// Keyed by the file id (the part after "files/").
     pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
@@ -73,6 +77,8 @@ impl Shared {
             recorded: Mutex::new(Vec::new()),
             tls_refusals: Mutex::new(Vec::new()),
             behaviours: Mutex::new(HashMap::new()),
+            keyed: Mutex::new(HashMap::new()),
+            router: RouterSlot(Mutex::new(None)),
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
         }
@@ -126,18 +132,103 @@ impl Shared {
 
     /// The behaviour for the next generation request: the script's head, the last entry repeating.
     pub fn take_behaviour(&self, provider: Provider) -> Behaviour {
-        let mut all = lock(&self.behaviours);
-        match all.get_mut(&provider) {
-            Some(queue) if queue.len() > 1 => queue.pop_front().unwrap_or_default(),
-            Some(queue) => queue.front().copied().unwrap_or_default(),
-            None => Behaviour::Ok,
+        next(lock(&self.behaviours).get_mut(&provider))
+    }
+
+    /// Scripts what the generation requests the router assigns `key` meet, in order.
+    pub fn set_keyed_behaviour(&self, key: u64, seq: Vec<Behaviour>) {
+        lock(&self.keyed).insert(key, seq.into());
+    }
+
+    pub fn set_router(&self, router: Router) {
+        *lock(&self.router.0) = Some(router);
+    }
+
+    /// The behaviour for this generation request: its key's script when the router assigns it
+    /// one that has a script, the provider's otherwise.
+    pub fn take_behaviour_for(&self, provider: Provider, rec: &RecordedRequest) -> Behaviour {
+        let router = lock(&self.router.0).clone();
+        if let Some(key) = router.and_then(|route| route(rec)) {
+            let mut keyed = lock(&self.keyed);
+            if let Some(queue) = keyed.get_mut(&key) {
+                return next(Some(queue));
+            }
         }
+        self.take_behaviour(provider)
+    }
+}
+
+/// Says which keyed script a generation request follows (the harness's canary lookup); `None`
+/// for the provider's script. The mocks only call it: what a key means is the caller's business.
+pub type Router = std::sync::Arc<dyn Fn(&RecordedRequest) -> Option<u64> + Send + Sync>;
+
+/// Where the router lives; shown by whether one is set.
+struct RouterSlot(Mutex<Option<Router>>);
+
+impl std::fmt::Debug for RouterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = lock(&self.0).is_some();
+        f.write_str(if set { "Router(set)" } else { "Router(none)" })
+    }
+}
+
+/// A script's head, the last entry repeating; `Ok` without a script.
+fn next(queue: Option<&mut VecDeque<Behaviour>>) -> Behaviour {
+    match queue {
+        Some(queue) if queue.len() > 1 => queue.pop_front().unwrap_or_default(),
+        Some(queue) => queue.front().copied().unwrap_or_default(),
+        None => Behaviour::Ok,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_routed_request_follows_its_own_script_whatever_the_arrival_order() {
+        let shared = Shared::new(
+            "a".into(),
+            "b".into(),
+            Duration::from_secs(1),
+            ModelRules::default(),
+            64,
+        );
+        shared.set_behaviour(Provider::OpenAi, vec![Behaviour::Unavailable]);
+        shared.set_keyed_behaviour(1, vec![Behaviour::ServerError, Behaviour::Ok]);
+        shared.set_keyed_behaviour(2, vec![Behaviour::SafetyBlock]);
+        shared.set_router(std::sync::Arc::new(|rec: &RecordedRequest| {
+            rec.prompt.as_deref().and_then(|p| p.parse().ok())
+        }));
+        let call = |prompt: &str| RecordedRequest {
+            seq: 0,
+            at: std::time::SystemTime::now(),
+            provider: Provider::OpenAi,
+            tls: true,
+            method: "POST".into(),
+            path: "/v1/images/edits".into(),
+            query: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            endpoint: crate::types::Endpoint::ImagesEdits,
+            model: None,
+            user: None,
+            store: None,
+            images: Vec::new(),
+            prompt: Some(prompt.into()),
+            rejected: None,
+            behaviour: Behaviour::Ok,
+            status: 0,
+            output_image: None,
+        };
+        // Request 2 arrives first, then request 1 twice (a retry): each takes its own script.
+        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("2")), Behaviour::SafetyBlock);
+        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("1")), Behaviour::ServerError);
+        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("1")), Behaviour::Ok);
+        // Unrouted, or routed to a key without a script: the provider's script.
+        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("x")), Behaviour::Unavailable);
+        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("9")), Behaviour::Unavailable);
+    }
 
     #[test]
     fn behaviours_are_taken_in_order_and_the_last_repeats() {
