@@ -100,19 +100,34 @@ impl Zone {
     }
 }
 
-/// Starts the resolver on `addr` (UDP, and TCP on the same port).
+/// How many free UDP ports are tried, for port 0, before giving up on finding the same TCP port free.
+const PORT_ATTEMPTS: usize = 32;
+
+/// Starts the resolver on `addr` (UDP, and TCP on the same port). With port 0, the port is one
+/// free for both: a free UDP port's TCP twin may be taken on a busy machine, so another is tried.
 pub async fn start(
     addr: SocketAddr,
     answers: HashMap<String, IpAddr>,
     log: EventLog,
 ) -> anyhow::Result<DnsServer> {
-    let udp = UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("binding the audit's DNS resolver to udp {addr}"))?;
+    let attempts = if addr.port() == 0 { PORT_ATTEMPTS } else { 1 };
+    let mut attempt = 0;
+    let (udp, tcp) = loop {
+        attempt += 1;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding the audit's DNS resolver to udp {addr}"))?;
+        let bound = udp.local_addr().context("reading the resolver's address")?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => break (udp, tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < attempts => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("binding the audit's DNS resolver to tcp {bound}")));
+            }
+        }
+    };
     let addr = udp.local_addr().context("reading the resolver's address")?;
-    let tcp = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the audit's DNS resolver to tcp {addr}"))?;
     let zone = Arc::new(Zone {
         answers: answers
             .into_iter()
