@@ -764,6 +764,27 @@ mod tests {
     }
 
     #[test]
+    fn closes_of_written_files_count_the_bytes_written() {
+        check(
+            false,
+            &[
+                r#"9 1.0 openat(AT_FDCWD<{hex:/w}>, "{hex:/w/a/up.bin}", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0666) = 3<{hex:/w/a/up.bin}>"#,
+                r#"9 1.1 write(0x3, 0x7f12, 0x40) = 0x40"#,
+                r#"9 1.2 pwrite64(0x3, 0x7f12, 0x10, 0x40) = 0x10"#,
+                r#"9 1.3 write(0x1, 0x7f12, 0x400) = 0x400"#,
+                r#"9 1.4 writev(0x3, 0x7f12, 0x2) = -1 EINTR (Interrupted system call)"#,
+                r#"9 1.5 close(3<{hex:/w/a/up.bin}>) = 0"#,
+                r#"9 1.6 close(4<{hex:/usr/lib/x.so}>) = 0"#,
+                r#"9 1.7 close(3) = 0"#,
+            ],
+            &[
+                serde_json::json!({"pid": 9, "monitor": "syscall", "kind": {"type": "open", "path": "/w/a/up.bin", "flags": "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC", "result": 3}}),
+                serde_json::json!({"pid": 9, "monitor": "syscall", "kind": {"type": "closed", "path": "/w/a/up.bin", "written": 80}}),
+            ],
+        );
+    }
+
+    #[test]
     fn renames_and_unlinks_that_succeeded() {
         check(
             false,

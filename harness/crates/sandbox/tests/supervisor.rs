@@ -785,22 +785,24 @@ async fn a_burst_writing_into_fresh_sub_folders_is_read_in_full() {
     }
     let dirs = Dirs::new();
     let log = EventLog::new();
-    let script = "import os, sys, threading, time, uuid\n\
-base, n = os.environ['SECRET'], int(sys.argv[1])\n\
-start = threading.Barrier(n)\n\
-def request(i):\n\
-    start.wait()\n\
-    d = os.path.join(os.environ['TMPDIR'], uuid.uuid4().hex)\n\
-    os.mkdir(d)\n\
-    p = os.path.join(d, 'upload.bin')\n\
-    with open(p, 'wb') as f:\n\
-        f.write(b'upload ' + f'{base}-{i:02d}'.encode() + b' end')\n\
-    time.sleep(0.2)\n\
-    os.unlink(p)\n\
-    os.rmdir(d)\n\
-threads = [threading.Thread(target=request, args=(i,)) for i in range(1, n + 1)]\n\
-for t in threads: t.start()\n\
-for t in threads: t.join()\n";
+    let script = r#"
+import os, sys, threading, time, uuid
+base, n = os.environ['SECRET'], int(sys.argv[1])
+start = threading.Barrier(n)
+def request(i):
+    start.wait()
+    d = os.path.join(os.environ['TMPDIR'], uuid.uuid4().hex)
+    os.mkdir(d)
+    p = os.path.join(d, 'upload.bin')
+    with open(p, 'wb') as f:
+        f.write(b'upload ' + f'{base}-{i:02d}'.encode() + b' end')
+    time.sleep(0.2)
+    os.unlink(p)
+    os.rmdir(d)
+threads = [threading.Thread(target=request, args=(i,)) for i in range(1, n + 1)]
+for t in threads: t.start()
+for t in threads: t.join()
+"#;
     let mut command = py(script);
     command.push(BURST.to_string());
     let spec = dirs.spec(command, vec![("SECRET".into(), base.clone())], true, true);
