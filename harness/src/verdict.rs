@@ -334,6 +334,21 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
             request: check::request_at(ev, e.t_ms),
         });
     }
+    // A request still waiting on a provider at the last memory scan was not judged for memory.
+    let last_scan = ev.memory_scans.last().copied().unwrap_or(0);
+    for id in check::still_processing(ev)
+        .into_iter()
+        .filter(|id| ids.contains(id))
+    {
+        timeline.push(TimelineEntry {
+            t_ms: last_scan,
+            source: "memory".into(),
+            what: format!(
+                "request {id} still processing (a provider call open) at the last memory scan: not judged for memory-retention"
+            ),
+            request: Some(id),
+        });
+    }
     timeline.sort_by_key(|t| t.t_ms);
     ScenarioResult {
         id: s.id.clone(),

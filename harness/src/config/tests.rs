@@ -43,9 +43,10 @@ fn minimal_config_gets_the_spec_defaults() {
     );
     assert_eq!(cfg.pipeline.response, ResponseMapping::Body);
     assert_eq!(cfg.audit.cases, 256);
+    // Not named: the built-in fixtures, confined to their folder.
     assert_eq!(
         cfg.audit.fixtures,
-        Fixtures::confined_to(dir.path().join("fixtures"))
+        Fixtures::confined_to(crate::assets::root().unwrap().join("fixtures"))
     );
     assert!(
         cfg.interception
