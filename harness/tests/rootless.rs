@@ -230,8 +230,9 @@ fn forbidden_user_namespaces_end_the_audit_with_exit_2_and_the_setting_to_change
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let cfg = dir.path().join("traceless.toml");
     std::fs::write(&cfg, faulty_config("clean")).unwrap();
-    let out = dir.path().join("out");
     let tmp = shared_dir(dir.path(), "tmp");
+    // The report folder is checked for writing before anything starts: one the audit can write.
+    let out = shared_dir(dir.path(), "out");
     let script = "echo 1 > /proc/sys/user/max_user_namespaces && \
                   exec unshare --user --map-user=1000 --map-group=1000 \"$@\"";
     let mut cmd = if is_root() {
