@@ -119,11 +119,22 @@ async fn official_sdks_parse_every_answer() {
             Endpoint::ImagesEdits,
             Endpoint::Responses,
             Endpoint::ImagesEdits,
-            Endpoint::ImagesEdits
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesGenerations
         ]
     );
     let statuses: Vec<u16> = openai.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 429, 400]);
+    assert_eq!(statuses, vec![200, 200, 200, 429, 400, 200, 200]);
+    // Azure: the deployment path, the api-key header, the deployment recorded as the model.
+    assert!(
+        openai[5]
+            .path
+            .starts_with("/openai/deployments/team-images/")
+    );
+    assert!(openai[5].header("api-key").is_some());
+    assert_eq!(openai[5].model.as_deref(), Some("team-images"));
+    assert_eq!(openai[5].images, vec![input.clone()]);
     assert_eq!(openai[1].images, vec![input.clone()]);
     assert_eq!(
         openai[1].prompt.as_deref(),
