@@ -66,6 +66,19 @@ pub enum ModelStatus {
 }
 
 impl ModelRules {
+    /// Every name accepted, none retired.
+    pub fn any() -> ModelRules {
+        let all = vec!["*".to_owned()];
+        ModelRules {
+            openai_image: all.clone(),
+            openai_responses: all.clone(),
+            openai_retired: Vec::new(),
+            gemini_image: all.clone(),
+            gemini_text: all,
+            gemini_retired: Vec::new(),
+        }
+    }
+
     /// Checks `model` against the retired list, then the accepted families.
     pub fn status(&self, model: &str, accepted: &[String], retired: &[String]) -> ModelStatus {
         if matches_any(retired, model) {

@@ -52,6 +52,8 @@ pub struct Shared {
     pub openai_files: Mutex<HashMap<String, OpenAiFile>>,
     /// Keyed by the file id (the part after "files/").
     pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
+    /// Access tokens the mocked Google token endpoint issued; Vertex AI calls must carry one.
+    pub google_tokens: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Locks a mutex, carrying on through a poisoned one: the data stays usable evidence even if a
@@ -81,6 +83,7 @@ impl Shared {
             router: RouterSlot(Mutex::new(None)),
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
+            google_tokens: Mutex::new(std::collections::HashSet::new()),
         }
     }
 

@@ -253,6 +253,10 @@ pub enum Endpoint {
     StreamGenerateContent,
     /// Gemini resumable upload: the start and every chunk sent to the upload URL.
     FilesUpload,
+    /// Google's OAuth token endpoint (`POST /token` at `oauth2.googleapis.com`, served by the Gemini
+    /// mock): a service account's signed assertion exchanged for a Vertex AI access token.
+    #[serde(rename = "oauth-token")]
+    OAuthToken,
     /// `GET` of one file (OpenAI or Gemini).
     FilesGet,
     /// `DELETE` of one file (OpenAI or Gemini).

@@ -1,7 +1,8 @@
 //! The official SDKs (openai, google-genai for Python) against the mocks over TLS: every answer
 //! must parse as the SDK expects, and errors must surface as the SDK's own exception types.
 //!
-//! Needs `pip install openai google-genai`; without them this test fails, it never skips.
+//! Needs the SDKs pinned in `tests/sdk/requirements.txt` (`pip install -r ...`); without them this
+//! test fails, it never skips.
 
 mod common;
 
@@ -119,11 +120,22 @@ async fn official_sdks_parse_every_answer() {
             Endpoint::ImagesEdits,
             Endpoint::Responses,
             Endpoint::ImagesEdits,
-            Endpoint::ImagesEdits
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesGenerations
         ]
     );
     let statuses: Vec<u16> = openai.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 429, 400]);
+    assert_eq!(statuses, vec![200, 200, 200, 429, 400, 200, 200]);
+    // Azure: the deployment path, the api-key header, the deployment recorded as the model.
+    assert!(
+        openai[5]
+            .path
+            .starts_with("/openai/deployments/team-images/")
+    );
+    assert!(openai[5].header("api-key").is_some());
+    assert_eq!(openai[5].model.as_deref(), Some("team-images"));
+    assert_eq!(openai[5].images, vec![input.clone()]);
     assert_eq!(openai[1].images, vec![input.clone()]);
     assert_eq!(
         openai[1].prompt.as_deref(),
@@ -156,4 +168,41 @@ async fn official_sdks_parse_every_answer() {
     }
     assert_eq!(gemini[1].query.as_deref(), Some("alt=sse"));
     mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_genai_in_vertex_mode_with_a_service_account() {
+    require_sdks().await;
+    let mocks = Mocks::start(MockOptions::default())
+        .await
+        .expect("mocks start");
+    let input = png(40, 40);
+    let files = sdk_files(&mocks, &input);
+    let env = [
+        ("TRACELESS_CA_FILE", files.ca.display().to_string()),
+        ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
+        ("TRACELESS_GEMINI_URL", mocks.gemini_url()),
+    ];
+    let said = run_script("vertex_sdk.py", &env).await;
+    assert!(said.contains("all answers parsed"), "{said}");
+    let rec = mocks.recorded();
+    let endpoints: Vec<Endpoint> = rec.iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        endpoints,
+        [
+            Endpoint::OAuthToken,
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent
+        ],
+        "{:?}",
+        rec.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert!(rec.iter().all(|r| r.status == 200 && r.rejected.is_none()));
+    assert!(
+        rec[1]
+            .path
+            .contains("/projects/audit-project/locations/us-central1/publishers/google/models/")
+    );
+    assert_eq!(rec[1].model.as_deref(), Some("gemini-3.1-flash-lite-image"));
+    assert_eq!(rec[1].images, vec![input.clone()]);
 }

@@ -1,4 +1,5 @@
-//! The API key check: `x-goog-api-key` or `?key=`, refused in the real API's words.
+//! The credential checks: an API key (`x-goog-api-key` or `?key=`) for the Gemini API, an OAuth
+//! access token from the mocked token endpoint for Vertex AI, refused in the real APIs' words.
 
 use serde_json::json;
 
@@ -35,4 +36,25 @@ pub(super) fn check(shared: &Shared, inc: &Incoming) -> Result<(), ApiError> {
             details: Vec::new(),
         }),
     }
+}
+
+/// Vertex AI: `Authorization: Bearer <token>` with a token the mocked token endpoint issued.
+pub(super) fn check_token(shared: &Shared, inc: &Incoming) -> Result<(), ApiError> {
+    let token = inc
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim);
+    if token.is_some_and(|t| crate::state::lock(&shared.google_tokens).contains(t)) {
+        return Ok(());
+    }
+    Err(ApiError {
+        code: 401,
+        status: "UNAUTHENTICATED",
+        message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie \
+                  or other valid authentication credential. See \
+                  https://developers.google.com/identity/sign-in/web/devconsole-project."
+            .into(),
+        details: vec![json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                             "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED", "domain": "googleapis.com"})],
+    })
 }

@@ -10,6 +10,7 @@ mod error;
 mod files;
 mod generate;
 mod models;
+mod token;
 
 use crate::http::{Incoming, Reply};
 use crate::serve::Api;
@@ -26,6 +27,7 @@ pub(crate) struct Gemini;
 pub(crate) enum Request {
     Generate(generate::GenerateRequest),
     Files(files::FilesRequest),
+    Token(token::TokenRequest),
     Models(Option<String>),
     Unknown,
 }
@@ -62,6 +64,7 @@ impl Api for Gemini {
             Endpoint::FilesDelete => Ok(Request::Files(files::FilesRequest::Delete(
                 route.file_id.clone().unwrap_or_default(),
             ))),
+            Endpoint::OAuthToken => Ok(Request::Token(token::examine(inc)?)),
             Endpoint::Models => {
                 rec.model.clone_from(&route.model);
                 Ok(Request::Models(route.model.clone()))
@@ -71,9 +74,15 @@ impl Api for Gemini {
     }
 
     fn authenticate(shared: &Shared, inc: &Incoming, route: &Route) -> Result<(), ApiError> {
-        // The upload URL is itself the credential of a resumable upload.
-        if route.endpoint == Endpoint::FilesUpload && inc.query_param("upload_id").is_some() {
+        // The upload URL is itself the credential of a resumable upload; the token endpoint
+        // judges the assertion it is given.
+        if (route.endpoint == Endpoint::FilesUpload && inc.query_param("upload_id").is_some())
+            || route.endpoint == Endpoint::OAuthToken
+        {
             return Ok(());
+        }
+        if route.vertex {
+            return auth::check_token(shared, inc);
         }
         auth::check(shared, inc)
     }
@@ -99,6 +108,7 @@ impl Api for Gemini {
         match request {
             Request::Generate(request) => generate::answer(request, behaviour, shared.output_side),
             Request::Files(request) => (files::answer(shared, inc, request), None),
+            Request::Token(request) => (token::answer(shared, request), None),
             Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
             Request::Unknown => (
                 error::error_reply(&ApiError {
@@ -123,6 +133,23 @@ pub(crate) struct Route {
     version: String,
     model: Option<String>,
     file_id: Option<String>,
+    /// Vertex AI: the path was `/{v}/projects/{p}/locations/{l}/publishers/google/models/...`,
+    /// authenticated by an OAuth access token.
+    vertex: bool,
+}
+
+/// A Vertex AI publisher-model path as the Gemini API path it stands for:
+/// `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:x` is `/v1/models/{m}:x`.
+fn vertex_path(path: &str) -> Option<String> {
+    let mut segments = path.trim_start_matches('/').splitn(8, '/');
+    let version = segments.next()?;
+    let parts: Vec<&str> = segments.collect();
+    match parts.as_slice() {
+        ["projects", _, "locations", _, "publishers", "google", rest] => {
+            Some(format!("/{version}/{rest}"))
+        }
+        _ => None,
+    }
 }
 
 fn route(inc: &Incoming) -> Route {
@@ -131,15 +158,24 @@ fn route(inc: &Incoming) -> Route {
         version: "v1beta".into(),
         model: None,
         file_id: None,
+        vertex: false,
     };
+    if inc.method == "POST" && inc.path.trim_end_matches('/') == "/token" {
+        r.endpoint = Endpoint::OAuthToken;
+        return r;
+    }
+    let vertex = vertex_path(&inc.path);
+    r.vertex = vertex.is_some();
+    let vertex = vertex.unwrap_or_default();
     let (upload, path) = match inc.path.strip_prefix("/upload") {
+        _ if r.vertex => (false, vertex.as_str()),
         Some(rest) => (true, rest),
         None => (false, inc.path.as_str()),
     };
     let mut segments = path.trim_start_matches('/').splitn(2, '/');
     let version = segments.next().unwrap_or_default();
     let rest = segments.next().unwrap_or_default().trim_end_matches('/');
-    if !matches!(version, "v1" | "v1beta" | "v1alpha") {
+    if !matches!(version, "v1" | "v1beta" | "v1alpha" | "v1beta1") {
         return r;
     }
     r.version = version.to_owned();

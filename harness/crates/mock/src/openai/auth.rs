@@ -1,10 +1,30 @@
-//! The API key check: `Authorization: Bearer <key>`, refused in the real API's words.
+//! The API key check: `Authorization: Bearer <key>` (OpenAI and Azure OpenAI) or `api-key: <key>`
+//! (Azure OpenAI), refused in the real API's words.
 
 use super::ApiError;
 use crate::http::Incoming;
 use crate::state::Shared;
 
-pub(super) fn check(shared: &Shared, inc: &Incoming) -> Result<(), ApiError> {
+pub(super) fn check(shared: &Shared, inc: &Incoming, azure: bool) -> Result<(), ApiError> {
+    if azure {
+        let key = inc.header("api-key").map(str::trim).or_else(|| {
+            inc.header("authorization")
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .map(str::trim)
+        });
+        if key == Some(shared.openai_key.as_str()) {
+            return Ok(());
+        }
+        return Err(ApiError {
+            status: 401,
+            message: "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a \
+                      valid key for an active subscription and use a correct regional API endpoint for your resource."
+                .into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("401".into()),
+        });
+    }
     let unauthorized = |message: String, code: Option<&str>| ApiError {
         status: 401,
         message,

@@ -13,6 +13,7 @@ mod models;
 mod responses;
 
 use crate::http::{Incoming, Reply};
+use crate::models::ModelRules;
 use crate::serve::Api;
 use crate::state::Shared;
 use crate::types::{Behaviour, Endpoint, Provider, RecordedRequest};
@@ -27,6 +28,10 @@ pub(crate) struct Route {
     endpoint: Endpoint,
     /// The `{id}` of `/v1/files/{id}` or `/v1/models/{id}`.
     id: Option<String>,
+    /// Azure OpenAI: the path was `/openai/v1/...` or `/openai/deployments/{d}/...`.
+    azure: bool,
+    /// Azure OpenAI: the `{d}` of `/openai/deployments/{d}/...`.
+    deployment: Option<String>,
 }
 
 /// A request understood and found valid, by surface.
@@ -60,14 +65,35 @@ impl Api for OpenAi {
         rec: &mut RecordedRequest,
     ) -> Result<Request, ApiError> {
         let id = || route.id.clone().unwrap_or_default();
-        match route.endpoint {
-            Endpoint::ImagesEdits => {
-                images::examine(&shared.models, inc, images::ImagesKind::Edit, rec)
+        if let Some(deployment) = &route.deployment {
+            rec.model = Some(deployment.clone());
+            if inc.query_param("api-version").is_none() {
+                // What Azure answers a deployment call without `api-version`.
+                return Err(ApiError {
+                    status: 404,
+                    message: "Resource not found".into(),
+                    kind: "invalid_request_error",
+                    param: None,
+                    code: Some("404".into()),
+                });
             }
+        }
+        // On Azure, `model` names the customer's own deployment (Azure maps it to a model), so any
+        // name passes there.
+        let any_model = ModelRules::any();
+        let rules = if route.azure {
+            &any_model
+        } else {
+            &shared.models
+        };
+        let examined = match route.endpoint {
+            Endpoint::ImagesEdits => images::examine(rules, inc, images::ImagesKind::Edit, rec),
             Endpoint::ImagesGenerations => {
-                images::examine(&shared.models, inc, images::ImagesKind::Generate, rec)
+                images::examine(rules, inc, images::ImagesKind::Generate, rec)
             }
-            Endpoint::Responses => responses::examine(shared, inc, rec).map(Request::Responses),
+            Endpoint::Responses => {
+                responses::examine(shared, rules, inc, rec).map(Request::Responses)
+            }
             Endpoint::Files if inc.method == "GET" => Ok(Request::Files(files::FilesRequest::List)),
             Endpoint::Files => files::examine_upload(inc, rec),
             Endpoint::FilesGet => Ok(Request::Files(files::FilesRequest::Get(id()))),
@@ -77,11 +103,17 @@ impl Api for OpenAi {
                 Ok(Request::Models(route.id.clone()))
             }
             _ => Ok(Request::Unknown),
+        };
+        if let Some(deployment) = &route.deployment
+            && rec.model.is_none()
+        {
+            rec.model = Some(deployment.clone());
         }
+        examined
     }
 
-    fn authenticate(shared: &Shared, inc: &Incoming, _route: &Route) -> Result<(), ApiError> {
-        auth::check(shared, inc)
+    fn authenticate(shared: &Shared, inc: &Incoming, route: &Route) -> Result<(), ApiError> {
+        auth::check(shared, inc, route.azure)
     }
 
     fn message(err: &ApiError) -> String {
@@ -128,9 +160,30 @@ impl Api for OpenAi {
     }
 }
 
+/// Azure OpenAI paths as the OpenAI paths they stand for: `/openai/v1/x` is `/v1/x`, and
+/// `/openai/deployments/{d}/x` is `/v1/x` for deployment `d`.
+fn azure_path(path: &str) -> Option<(String, Option<String>)> {
+    let rest = path.strip_prefix("/openai")?;
+    if rest.starts_with("/v1/") {
+        return Some((rest.to_owned(), None));
+    }
+    let rest = rest.strip_prefix("/deployments/")?;
+    let (deployment, tail) = rest.split_once('/')?;
+    Some((format!("/v1/{tail}"), Some(deployment.to_owned())))
+}
+
 fn route(inc: &Incoming) -> Route {
-    let path = inc.path.trim_end_matches('/');
-    let plain = |endpoint| Route { endpoint, id: None };
+    let (path, azure, deployment) = match azure_path(&inc.path) {
+        Some((path, deployment)) => (path, true, deployment),
+        None => (inc.path.clone(), false, None),
+    };
+    let path = path.trim_end_matches('/');
+    let plain = |endpoint| Route {
+        endpoint,
+        id: None,
+        azure,
+        deployment: deployment.clone(),
+    };
     match (inc.method.as_str(), path) {
         ("POST", "/v1/images/edits") => plain(Endpoint::ImagesEdits),
         ("POST", "/v1/images/generations") => plain(Endpoint::ImagesGenerations),
@@ -148,14 +201,14 @@ fn route(inc: &Incoming) -> Route {
                     _ => Endpoint::Unknown,
                 };
                 return Route {
-                    endpoint,
                     id: Some(id.to_owned()),
+                    ..plain(endpoint)
                 };
             }
             if let Some(id) = path.strip_prefix("/v1/models/").filter(|_| method == "GET") {
                 return Route {
-                    endpoint: Endpoint::Models,
                     id: Some(id.to_owned()),
+                    ..plain(Endpoint::Models)
                 };
             }
             plain(Endpoint::Unknown)

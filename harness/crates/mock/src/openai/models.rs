@@ -79,11 +79,10 @@ pub(super) fn check_image_model(
     }
 }
 
-/// Whether `model` may drive the Responses API; image models may not.
+/// Whether `model` may drive the Responses API (the image models' names are no family of it).
 pub(super) fn check_responses_model(rules: &ModelRules, model: &str) -> Result<(), ApiError> {
-    let is_image = matches_any(&rules.openai_image, model);
     match rules.status(model, &rules.openai_responses, &rules.openai_retired) {
-        ModelStatus::Accepted if !is_image => Ok(()),
+        ModelStatus::Accepted => Ok(()),
         ModelStatus::Retired => Err(retired(model)),
         _ => Err(ApiError {
             status: 400,

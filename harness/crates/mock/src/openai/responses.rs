@@ -59,6 +59,7 @@ const RESPONSES_FIELDS: &[&str] = &[
 
 pub(super) fn examine(
     shared: &Shared,
+    rules: &ModelRules,
     inc: &Incoming,
     rec: &mut RecordedRequest,
 ) -> Result<ResponsesRequest, ApiError> {
@@ -172,7 +173,7 @@ pub(super) fn examine(
         Some(Value::String(m)) => m.clone(),
         Some(other) => return Err(ApiError::invalid_type("model", "a string", other)),
     };
-    check_responses_model(&shared.models, &model)?;
+    check_responses_model(rules, &model)?;
     match body.get("input") {
         None | Some(Value::String(_)) | Some(Value::Array(_)) => {}
         Some(other) => {
@@ -229,7 +230,7 @@ pub(super) fn examine(
         }
     }
     if let Some(tool) = &image_tool {
-        validate_image_tool(&shared.models, tool)?;
+        validate_image_tool(rules, tool)?;
     }
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,

@@ -77,4 +77,28 @@ except openai.BadRequestError as e:
     assert e.code == "moderation_blocked", e.code
     assert e.type == "image_generation_user_error", e.type
 
+# 5. Azure OpenAI: a deployment path with api-version and the api-key header (behaviour: ok)
+azure = openai.AzureOpenAI(
+    api_key=key,
+    api_version="2025-04-01-preview",
+    azure_endpoint=base,
+    http_client=openai.DefaultHttpxClient(verify=ctx),
+    max_retries=0,
+)
+edited = azure.images.edit(model="team-images", image=("face.png", input_png, "image/png"), prompt="azure edit")
+assert_png(base64.b64decode(edited.data[0].b64_json), "azure images.edit b64_json")
+
+# 6. image generation streaming with partial images (behaviour: ok)
+events = list(
+    client.images.generate(
+        model="gpt-image-2.5-flare", prompt="streamed", stream=True, partial_images=2, size="1024x1024"
+    )
+)
+assert [e.type for e in events] == [
+    "image_generation.partial_image",
+    "image_generation.partial_image",
+    "image_generation.completed",
+], [e.type for e in events]
+assert_png(base64.b64decode(events[-1].b64_json), "image_generation.completed b64_json")
+
 print(f"openai {openai.__version__}: all answers parsed")
