@@ -302,10 +302,9 @@ impl CurlRequest {
             if form {
                 anyhow::bail!("--from-curl: both -F and -d: a request has one body");
             }
-            if data.starts_with('@') {
+            if let Some(file) = data.strip_prefix('@') {
                 anyhow::bail!(
-                    "--from-curl: the body is read from the file {}: paste the JSON itself after -d",
-                    &data[1..]
+                    "--from-curl: the body is read from the file {file}: paste the JSON itself after -d"
                 );
             }
             let value: serde_json::Value = serde_json::from_str(&data)
