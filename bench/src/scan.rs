@@ -34,6 +34,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use percent_encoding::{NON_ALPHANUMERIC, percent_encode};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
 use rand::{Rng, RngExt, SeedableRng};
 use traceless_scan::canary::{ImageFormat, ImageSpec, generate_image};
 use traceless_scan::scan::{NeedleId, Scanner, Subject};
@@ -413,7 +414,7 @@ fn make_data(rng: &mut StdRng, all: &[Vec<Encoded>], data_bytes: usize) -> Data 
     let plant_every = data_bytes / (PLANTS + 1);
     // Each plant a different image, the encodings in turn.
     let mut order: Vec<usize> = (0..IMAGES).collect();
-    order.sort_by_key(|_| rng.random::<u32>());
+    order.shuffle(rng);
     while bytes.len() < data_bytes {
         if bytes.len() / plant_every > plants.len() && plants.len() < PLANTS {
             let (img, enc) = (order[plants.len() % IMAGES], plants.len() % ENCODINGS);
