@@ -149,6 +149,30 @@ pub fn attribute(
         .collect()
 }
 
+/// The mocks' router: a generation call follows the behaviour script of the audit request whose
+/// image or prompt marker it carries, so concurrent requests each meet their own scripted faults
+/// whatever order their calls arrive in, and a seed replays the same statuses.
+pub fn router(scanner: std::sync::Arc<std::sync::RwLock<Scanner>>) -> traceless_mock::Router {
+    std::sync::Arc::new(move |call: &RecordedRequest| {
+        let scanner = scanner.read().unwrap_or_else(|e| e.into_inner());
+        let by = |subject: Subject, hay: &[u8]| {
+            scanner
+                .scan(hay)
+                .into_iter()
+                .find(|h| h.needle.subject == subject)
+                .map(|h| u64::from(h.needle.request))
+        };
+        call.images
+            .iter()
+            .find_map(|img| by(Subject::Image, img))
+            .or_else(|| {
+                call.prompt
+                    .as_deref()
+                    .and_then(|p| by(Subject::Prompt, p.as_bytes()))
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use traceless_mock::{Behaviour, Endpoint, Provider};
@@ -259,28 +283,4 @@ mod tests {
         );
         assert_eq!(owners, Owners::default());
     }
-}
-
-/// The mocks' router: a generation call follows the behaviour script of the audit request whose
-/// image or prompt marker it carries, so concurrent requests each meet their own scripted faults
-/// whatever order their calls arrive in, and a seed replays the same statuses.
-pub fn router(scanner: std::sync::Arc<std::sync::RwLock<Scanner>>) -> traceless_mock::Router {
-    std::sync::Arc::new(move |call: &RecordedRequest| {
-        let scanner = scanner.read().unwrap_or_else(|e| e.into_inner());
-        let by = |subject: Subject, hay: &[u8]| {
-            scanner
-                .scan(hay)
-                .into_iter()
-                .find(|h| h.needle.subject == subject)
-                .map(|h| u64::from(h.needle.request))
-        };
-        call.images
-            .iter()
-            .find_map(|img| by(Subject::Image, img))
-            .or_else(|| {
-                call.prompt
-                    .as_deref()
-                    .and_then(|p| by(Subject::Prompt, p.as_bytes()))
-            })
-    })
 }

@@ -225,12 +225,27 @@ mod tests {
             output_image: None,
         };
         // Request 2 arrives first, then request 1 twice (a retry): each takes its own script.
-        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("2")), Behaviour::SafetyBlock);
-        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("1")), Behaviour::ServerError);
-        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("1")), Behaviour::Ok);
+        assert_eq!(
+            shared.take_behaviour_for(Provider::OpenAi, &call("2")),
+            Behaviour::SafetyBlock
+        );
+        assert_eq!(
+            shared.take_behaviour_for(Provider::OpenAi, &call("1")),
+            Behaviour::ServerError
+        );
+        assert_eq!(
+            shared.take_behaviour_for(Provider::OpenAi, &call("1")),
+            Behaviour::Ok
+        );
         // Unrouted, or routed to a key without a script: the provider's script.
-        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("x")), Behaviour::Unavailable);
-        assert_eq!(shared.take_behaviour_for(Provider::OpenAi, &call("9")), Behaviour::Unavailable);
+        assert_eq!(
+            shared.take_behaviour_for(Provider::OpenAi, &call("x")),
+            Behaviour::Unavailable
+        );
+        assert_eq!(
+            shared.take_behaviour_for(Provider::OpenAi, &call("9")),
+            Behaviour::Unavailable
+        );
     }
 
     #[test]
