@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::model::{
     ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, ScenarioResult, Verdict,
 };
-use crate::text::{attr, clip, duration, html, offset, plural};
+use crate::text::{attr, clip, duration, html, in_flight, offset, plural};
 
 /// Timelines longer than this are folded into a `<details>` element.
 const TIMELINE_FOLD: usize = 12;
@@ -197,12 +197,6 @@ fn run_state(h: &mut String, report: &Report) {
         ));
     }
     if let Some(c) = &report.crash {
-        let in_flight = c
-            .in_flight
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         parts.push(format!(
             "<h2>The pipeline died</h2>\n<p>{} at {}{}{}; the requests after it were not sent.</p>\n<pre>{}</pre>",
             html(&c.status),
@@ -211,11 +205,7 @@ fn run_state(h: &mut String, report: &Report) {
                 .as_deref()
                 .map(|s| format!(", during scenario <code>{}</code>", html(s)))
                 .unwrap_or_default(),
-            if in_flight.is_empty() {
-                String::new()
-            } else {
-                format!(", with request(s) {} in flight", html(&in_flight))
-            },
+            in_flight(&c.in_flight),
             html(&c.stderr_tail)
         ));
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::model::{ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, Verdict};
-use crate::text::{clip, duration, md_code, md_text, offset, plural};
+use crate::text::{clip, duration, in_flight, md_code, md_text, offset, plural};
 
 /// No excerpt is shown longer than this, whatever the report holds.
 const EXCERPT_MAX_CHARS: usize = 160;
@@ -111,12 +111,6 @@ fn run_state(md: &mut String, report: &Report) {
         );
     }
     if let Some(c) = &report.crash {
-        let in_flight = c
-            .in_flight
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         let _ = writeln!(
             md,
             "### ⚠️ The pipeline died\n\n{} at {}{}{}; the requests after it were not sent.\n",
@@ -126,11 +120,7 @@ fn run_state(md: &mut String, report: &Report) {
                 .as_deref()
                 .map(|s| format!(", during scenario {}", md_code(s)))
                 .unwrap_or_default(),
-            if in_flight.is_empty() {
-                String::new()
-            } else {
-                format!(", with request(s) {in_flight} in flight")
-            }
+            in_flight(&c.in_flight)
         );
         if !c.stderr_tail.is_empty() {
             // A fence the tail cannot close: one backtick longer than its longest run.

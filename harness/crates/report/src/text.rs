@@ -75,6 +75,16 @@ pub fn offset(ms: u64) -> String {
     format!("+{}.{:03} s", ms / 1_000, ms % 1_000)
 }
 
+/// `, with request(s) 1, 2 in flight`, or nothing when no request was in flight. Only numbers:
+/// safe in every format as it is.
+pub fn in_flight(requests: &[u32]) -> String {
+    if requests.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = requests.iter().map(u32::to_string).collect();
+    format!(", with request(s) {} in flight", ids.join(", "))
+}
+
 /// `1 word` / `n words`.
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
