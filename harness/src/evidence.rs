@@ -33,12 +33,24 @@ pub struct Evidence {
     pub crash: Option<traceless_report::Crash>,
     /// Property cases (planned, run to their end).
     pub property_cases: (u32, u32),
-    /// Processes that left the pipeline's tree or outlived its stop: (pid, command line).
+    /// Processes that left the pipeline's tree or outlived its stop, as the stop found them.
     pub orphans: Vec<traceless_sandbox::events::Orphan>,
+    /// Daemons found while the audit ran, each the first time a batch's answers were in: they
+    /// outlived the requests that were answered by then.
+    pub orphans_during: Vec<OrphanSeen>,
     /// The backend has no age gate: clause 7 cannot be tested.
     pub no_age_gate: bool,
     /// How long image bytes may stay in memory after their request ended.
     pub memory_grace_ms: u64,
+}
+
+/// A daemon of the pipeline's found after a batch of requests was answered.
+#[derive(Debug, Clone)]
+pub struct OrphanSeen {
+    pub orphan: traceless_sandbox::events::Orphan,
+    pub scenario: String,
+    /// The batch whose answers were in when it was first found.
+    pub after_requests: Vec<RequestId>,
 }
 
 impl Evidence {

@@ -151,26 +151,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         degraded,
         interrupted: inp.interrupted,
         crash: ev.crash.clone(),
-        orphans: ev
-            .orphans
-            .iter()
-            .map(|o| Orphan {
-                pid: o.pid,
-                argv: o.argv.clone(),
-                detail: format!(
-                    "{}{}; found at {} ms and killed at the stop",
-                    match o.why {
-                        OrphanReason::LeftSession => "left the pipeline's session (setsid)",
-                        OrphanReason::Reparented => "was re-parented (a double fork)",
-                        OrphanReason::OutlivedMain => "outlived the pipeline's main process",
-                    },
-                    o.started_ms
-                        .map(|t| format!(", started at {t} ms"))
-                        .unwrap_or_default(),
-                    o.seen_ms
-                ),
-            })
-            .collect(),
+        orphans: orphans(ev),
     };
     // An expired waiver is an error above: the audit cannot pass until it is renewed or removed.
     report.verdict = report.derived_verdict();
@@ -378,4 +359,65 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
             .collect(),
         timeline,
     }
+}
+
+/// The pipeline's daemons, each once: those found after a batch of requests (naming the requests
+/// they outlived) and those the stop found (all of them killed there).
+fn orphans(ev: &Evidence) -> Vec<Orphan> {
+    use traceless_sandbox::events::Orphan as Seen;
+    let same = |a: &Seen, b: &Seen| a.pid == b.pid && a.started_ms == b.started_ms;
+    let why = |o: &Seen| match o.why {
+        OrphanReason::LeftSession => "left the pipeline's session (setsid)",
+        OrphanReason::Reparented => "was re-parented (a double fork)",
+        OrphanReason::OutlivedMain => "outlived the pipeline's main process",
+    };
+    let started = |o: &Seen| {
+        o.started_ms
+            .map(|t| format!(", started at {t} ms"))
+            .unwrap_or_default()
+    };
+    let during = ev.orphans_during.iter().map(|d| {
+        let o = &d.orphan;
+        let end = if ev.orphans.iter().any(|s| same(s, o)) {
+            "still running at the stop, and killed there"
+        } else {
+            "gone by the stop"
+        };
+        Orphan {
+            pid: o.pid,
+            argv: o.argv.clone(),
+            detail: format!(
+                "{}{}; found at {} ms, once request{} {} of scenario {} had been answered; {end}",
+                why(o),
+                started(o),
+                o.seen_ms,
+                if d.after_requests.len() == 1 { "" } else { "s" },
+                d.after_requests
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.scenario,
+            ),
+            scenario: Some(d.scenario.clone()),
+            requests: d.after_requests.clone(),
+        }
+    });
+    let at_stop = ev
+        .orphans
+        .iter()
+        .filter(|o| !ev.orphans_during.iter().any(|d| same(&d.orphan, o)))
+        .map(|o| Orphan {
+            pid: o.pid,
+            argv: o.argv.clone(),
+            detail: format!(
+                "{}{}; found at {} ms and killed at the stop",
+                why(o),
+                started(o),
+                o.seen_ms
+            ),
+            scenario: None,
+            requests: Vec::new(),
+        });
+    during.chain(at_stop).collect()
 }

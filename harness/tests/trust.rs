@@ -340,6 +340,29 @@ fn sigkill_of_the_harness_takes_the_pipeline_with_it_and_the_next_audit_cleans_u
 }
 
 #[test]
+fn a_daemon_is_reported_with_the_request_it_outlived() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &trust("lingering_daemon"),
+        &faulty_scenarios(),
+        Extra::default(),
+    );
+    let (_, report) = audit(dir.path(), &cfg, &["--scenario", "both-providers"]);
+    let orphans = report["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{orphans:#?}");
+    let first = &report["scenarios"][0]["requests"][0]["id"];
+    // Started before the first request was answered, found as soon as that answer was in.
+    assert_eq!(orphans[0]["scenario"], "both-providers", "{orphans:#?}");
+    assert_eq!(
+        orphans[0]["requests"],
+        serde_json::json!([first]),
+        "{orphans:#?}"
+    );
+    let detail = orphans[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("still running at the stop"), "{detail}");
+}
+
+#[test]
 fn a_seed_replays_concurrent_property_cases_exactly() {
     let cfg = config(&faulty("clean"), &faulty_scenarios(), Extra::default());
     let run = || {

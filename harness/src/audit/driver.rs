@@ -154,10 +154,31 @@ impl Driver<'_> {
             });
         }
         self.attribute_new_calls();
+        self.note_orphans(scenario, &ids);
         if self.crashed(scenario, &ids).await {
             return Err(Halt::PipelineDied);
         }
         Ok(ids)
+    }
+
+    /// Records the pipeline's daemons that were not there before this batch: processes that
+    /// outlive the requests just answered.
+    fn note_orphans(&mut self, scenario: &str, ids: &[RequestId]) {
+        for orphan in self.supervisor.orphans_now() {
+            let known =
+                self.evidence.orphans_during.iter().any(|o| {
+                    o.orphan.pid == orphan.pid && o.orphan.started_ms == orphan.started_ms
+                });
+            if !known {
+                self.evidence
+                    .orphans_during
+                    .push(crate::evidence::OrphanSeen {
+                        orphan,
+                        scenario: scenario.to_owned(),
+                        after_requests: ids.to_vec(),
+                    });
+            }
+        }
     }
 
     /// Whether the pipeline's main process has ended; the first time, records how, with the

@@ -10,22 +10,11 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faulty"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common.pipeline import Pipeline, main  # noqa: E402
 
-
-def _daemon():
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    while True:
-        time.sleep(60)
+import daemon  # noqa: E402
 
 
 class StubbornDaemon(Pipeline):
@@ -35,10 +24,7 @@ class StubbornDaemon(Pipeline):
     def after_response(self, upload):
         if not StubbornDaemon.started:
             StubbornDaemon.started = True
-            pid = os.fork()
-            if pid == 0:
-                _daemon()
-            os.waitpid(pid, 0)
+            daemon.start(ignore_sigterm=True)
             with open(os.environ["TRUST_MARKER"], "w") as marker:
                 marker.write(os.environ["TMPDIR"] + "\ndaemon\n")
         time.sleep(1)

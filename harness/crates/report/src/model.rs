@@ -354,6 +354,12 @@ pub struct Orphan {
     pub argv: Vec<String>,
     /// What it did: left the session, was re-parented, outlived the stop.
     pub detail: String,
+    /// The scenario whose requests it outlived, when it was found while the audit ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// The requests that had been answered when it was first found (it outlived them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<u32>,
 }
 
 /// One request a scenario sent to the pipeline.

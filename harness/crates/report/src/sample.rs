@@ -236,8 +236,12 @@ pub fn cut_short() -> Report {
             "-c".into(),
             "import time; time.sleep(600)".into(),
         ],
-        detail: "left the pipeline's session or parent while the audit ran; killed at the stop"
+        detail: "left the pipeline's session (setsid), started at 1200 ms; found at 1350 ms, \
+                 once request 1 of scenario openai-ok had been answered; still running at \
+                 the stop, and killed there"
             .into(),
+        scenario: Some("openai-ok".into()),
+        requests: vec![1],
     }];
     report.degraded = true;
     for m in &mut report.monitors {
