@@ -1,5 +1,6 @@
 //! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, Flask on
-//! openai, Flask on google-genai with Pillow, Express on fetch), each from its own `traceless.toml` alone: the clean one passes, and
+//! openai, Flask on google-genai with Pillow, Express on fetch, a Fastify job API on the openai npm
+//! SDK), each from its own `traceless.toml` alone: the clean one passes, and
 //! each planted bug is reported with the finding kinds it must produce, and no kind it could not.
 
 use std::collections::BTreeSet;
@@ -41,13 +42,13 @@ fn require_python_packages() {
     );
 }
 
-/// The Express backend's npm packages, installed from its lock file.
-fn require_node_modules() {
-    let dir = backends_dir().join("express_fetch/node_modules");
-    for package in ["express", "multer"] {
+/// A Node backend's npm packages, installed from its lock file.
+fn require_node_modules(backend: &str, packages: &[&str]) {
+    let dir = backends_dir().join(backend).join("node_modules");
+    for package in packages {
         assert!(
             dir.join(package).join("package.json").is_file(),
-            "{} is missing: npm ci --prefix harness/tests/backends/express_fetch",
+            "{} is missing: npm ci --prefix harness/tests/backends/{backend}",
             dir.join(package).display()
         );
     }
@@ -136,8 +137,13 @@ impl Audit {
 
 /// Runs `traceless audit` on `tests/backends/<name>/traceless.toml` and reads its report.
 fn audit(name: &str) -> Audit {
+    audit_with(name, "traceless.toml")
+}
+
+/// Runs `traceless audit` on `tests/backends/<name>/<config>` and reads its report.
+fn audit_with(name: &str, config: &str) -> Audit {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = backends_dir().join(name).join("traceless.toml");
+    let config = backends_dir().join(name).join(config);
     let before = listing(&backends_dir().join(name));
     let dir = tempfile::tempdir().unwrap();
     // The audit's own temp dir goes here, so anything left behind is seen.
@@ -269,7 +275,7 @@ fn flask_openai_shared_output_file_is_caught() {
 
 #[test]
 fn express_fetch_static_uploads_are_caught() {
-    require_node_modules();
+    require_node_modules("express_fetch", &["express", "multer"]);
     let a = audit("express_fetch");
     // personal-data: photos are forwarded with their metadata; memory-retention: Node keeps freed
     // upload buffers until its garbage collector runs. Both are real, and neither is the planted bug.
@@ -320,6 +326,49 @@ fn flask_genai_pillow_kept_outputs_of_re_encoded_uploads_are_caught() {
     );
 }
 
+/// The Fastify job API, audited through `config`: every job is followed to its result (the
+/// statuses are the results', not the 202s of the submits), and its planted bug is caught.
+fn fastify_jobs_prompt_in_the_job_log_is_caught(config: &str) {
+    require_node_modules("fastify_jobs", &["fastify", "@fastify/multipart", "openai"]);
+    let a = audit_with("fastify_jobs", config);
+    // personal-data: photos are forwarded with their metadata; memory-retention: Node keeps freed
+    // upload buffers until its garbage collector runs. Both are real, and neither is the planted bug.
+    assert_caught(
+        "fastify_jobs",
+        &a,
+        &["log-leak"],
+        &["personal-data", "memory-retention"],
+    );
+    assert_eq!(a.statuses("openai-photo"), vec![Some(200)], "{}", a.log);
+    assert_eq!(a.statuses("openai-burst"), vec![Some(200); 4]);
+    // The age gate answers at once (403): no job is made, nothing to follow.
+    assert_eq!(a.statuses("openai-age-gate"), vec![Some(403); 2]);
+    // A provider failure ends the job as failed: recorded as the configured 502.
+    assert_eq!(
+        a.statuses("openai-provider-failure"),
+        vec![Some(200), Some(502)]
+    );
+    // The results were read as images: the answers are scanned, so 4c is judged, not skipped.
+    let (verdict, reason) = a.report["clauses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "4c-device-only")
+        .map(|c| (c["verdict"].clone(), c["reason"].clone()))
+        .unwrap();
+    assert_eq!(verdict, "pass", "{reason}");
+}
+
+#[test]
+fn fastify_jobs_followed_by_polling() {
+    fastify_jobs_prompt_in_the_job_log_is_caught("traceless.toml");
+}
+
+#[test]
+fn fastify_jobs_followed_by_its_event_stream() {
+    fastify_jobs_prompt_in_the_job_log_is_caught("traceless-events.toml");
+}
+
 #[test]
 fn every_example_backend_has_a_test() {
     let mut on_disk: Vec<String> = std::fs::read_dir(backends_dir())
@@ -334,6 +383,7 @@ fn every_example_backend_has_a_test() {
         [
             "express_fetch",
             "fastapi_genai",
+            "fastify_jobs",
             "flask_genai_pillow",
             "flask_openai"
         ],

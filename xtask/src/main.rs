@@ -145,9 +145,10 @@ fn setup() -> Result {
             ]))?;
         }
     }
-    // The example Express backend's packages, and the official npm SDK the mocks must satisfy.
+    // The example Node backends' packages, and the official npm SDK the mocks must satisfy.
     for (project, package) in [
         ("harness/tests/backends/express_fetch", "express"),
+        ("harness/tests/backends/fastify_jobs", "fastify"),
         ("harness/crates/mock/tests/sdk-node", "openai"),
     ] {
         let project = Path::new(project);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{BodyEncoding, ImageAs, RequestMapping, ResponseMapping};
+use crate::config::{BodyEncoding, ImageAs, JobMapping, RequestMapping, ResponseMapping};
 use crate::scenario::{Age, ClientBehaviour};
 
 /// What one request carries.
@@ -124,6 +124,19 @@ fn image_text(how: ImageAs, p: &Payload) -> String {
     }
 }
 
+/// A response's headers as (name, value) text pairs.
+fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -145,16 +158,36 @@ impl Client {
         })
     }
 
+    /// The request's timeout, which also bounds following a job to its result.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends one request; with `job`, an accepted submit is followed to its result.
     pub async fn send(
         &self,
         m: &RequestMapping,
         resp: &ResponseMapping,
+        job: Option<&JobMapping>,
         p: &Payload,
         client: ClientBehaviour,
     ) -> Answer {
         let (body, content_type) = encode(m, p);
         match client {
-            ClientBehaviour::Normal => self.send_whole(m, resp, p, body, content_type).await,
+            ClientBehaviour::Normal => {
+                let answer = self.send_whole(m, resp, job, p, body, content_type).await;
+                match job {
+                    Some(job)
+                        if answer.error.is_none()
+                            && answer
+                                .status
+                                .is_some_and(|s| job.submit_statuses.contains(&s)) =>
+                    {
+                        super::job::follow(self, job, resp, answer).await
+                    }
+                    _ => answer,
+                }
+            }
             ClientBehaviour::DisconnectUpload | ClientBehaviour::DisconnectResponse => {
                 let err = self
                     .send_and_hang_up(m, p, &body, &content_type, client)
@@ -172,6 +205,7 @@ impl Client {
         &self,
         m: &RequestMapping,
         resp: &ResponseMapping,
+        job: Option<&JobMapping>,
         p: &Payload,
         body: Vec<u8>,
         content_type: String,
@@ -199,16 +233,7 @@ impl Client {
             }
         };
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(response.headers());
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) => {
@@ -220,7 +245,9 @@ impl Client {
                 };
             }
         };
-        let image = if status == 200 {
+        // A job backend's 200 to the submit is its answer only when 200 is not how it accepts.
+        let is_result = job.is_none_or(|j| !j.submit_statuses.contains(&status));
+        let image = if status == 200 && is_result {
             self.extract_image(resp, &body).await
         } else {
             None
@@ -234,7 +261,7 @@ impl Client {
         }
     }
 
-    async fn extract_image(&self, resp: &ResponseMapping, body: &[u8]) -> Option<Vec<u8>> {
+    pub async fn extract_image(&self, resp: &ResponseMapping, body: &[u8]) -> Option<Vec<u8>> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let pointed = |ptr: &str| -> Option<String> {
             let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -293,6 +320,47 @@ impl Client {
         let mut first = [0u8; 64];
         let _ = tokio::time::timeout(self.timeout, stream.read(&mut first)).await;
         Ok(())
+    }
+
+    /// `path` or a URL on the pipeline's own port, as a URL; `None` for any other address.
+    fn own_url(&self, target: &str) -> anyhow::Result<String> {
+        let url = if target.starts_with('/') {
+            format!("{}{target}", self.base)
+        } else {
+            target.to_owned()
+        };
+        // Only the pipeline's own port is asked: the audit never follows a link elsewhere.
+        anyhow::ensure!(
+            url.starts_with(&self.base),
+            "{target} is not on the pipeline's own port"
+        );
+        Ok(url)
+    }
+
+    /// A GET of a path or URL on the pipeline's port, answered before `deadline`:
+    /// (status, headers, body).
+    pub async fn get_within(
+        &self,
+        target: &str,
+        deadline: std::time::Instant,
+    ) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+        let r = self.stream_within(target, deadline).await?;
+        let status = r.status().as_u16();
+        let headers = header_pairs(r.headers());
+        Ok((status, headers, r.bytes().await?.to_vec()))
+    }
+
+    /// A GET of a path or URL on the pipeline's port whose body is still to be read, limited to
+    /// `deadline`.
+    pub async fn stream_within(
+        &self,
+        target: &str,
+        deadline: std::time::Instant,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = self.own_url(target)?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        anyhow::ensure!(!left.is_zero(), "no time left before the request timeout");
+        Ok(self.http.get(url).timeout(left).send().await?)
     }
 
     /// A plain GET through the pipeline's port, for public-exposure probes.

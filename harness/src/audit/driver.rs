@@ -114,6 +114,7 @@ impl Driver<'_> {
                 .send(
                     &cfg.pipeline.request,
                     &cfg.pipeline.response,
+                    cfg.pipeline.job.as_ref(),
                     &p.payload,
                     spec.client,
                 )

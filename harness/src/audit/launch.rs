@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use traceless_sandbox::audit_dir::AuditDir;
-use traceless_sandbox::supervisor::PipelineSpec;
+use traceless_sandbox::supervisor::{PipelineSpec, Ready};
 
 use crate::config::Config;
 
@@ -183,6 +183,17 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(program))
         .find(|c| c.is_file())
+}
+
+/// When the pipeline listening at `addr` counts as ready, as the config says.
+pub fn readiness(health: &crate::config::Health, addr: std::net::SocketAddr) -> Ready {
+    match health {
+        crate::config::Health::Http { path, statuses } => Ready::Http {
+            url: format!("http://{addr}{path}"),
+            statuses: statuses.clone(),
+        },
+        crate::config::Health::Tcp => Ready::Tcp(addr),
+    }
 }
 
 /// `exit code 3`, `killed by SIGSEGV`.

@@ -8,6 +8,7 @@
 mod attribution;
 mod client;
 mod driver;
+mod job;
 mod launch;
 mod pinning;
 mod prepare;
@@ -24,7 +25,7 @@ use rand::SeedableRng as _;
 use tokio_util::sync::CancellationToken;
 use traceless_mock::{MockOptions, Mocks};
 use traceless_sandbox::events::{EventLog, MonitorKind, MonitorState, MonitorStatus};
-use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
 use traceless_scan::scan::{NeedleId, Scanner, Subject};
 
 use crate::config::Config;
@@ -137,9 +138,9 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         ..Evidence::default()
     };
     (plan.progress)(Step::Phase("starting the pipeline"));
-    let health_url = format!("http://{pipeline_addr}{}", cfg.pipeline.health);
+    let ready = launch::readiness(&cfg.pipeline.health, pipeline_addr);
     let (supervisor, healthy) =
-        match start_pipeline(&spec, &health_url, cfg, &scanner, &log, &cancel).await {
+        match start_pipeline(&spec, &ready, cfg, &scanner, &log, &cancel).await {
             Ok(started) => started,
             Err(e) => {
                 errors.push(format!("starting the pipeline: {e:#}"));
@@ -149,7 +150,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let mut interrupted = cancel.is_cancelled();
     if let Err(e) = healthy {
         errors.push(format!(
-            "the pipeline did not become healthy at {health_url}: {e:#}"
+            "the pipeline did not become healthy at {ready}: {e:#}"
         ));
     } else {
         let client = Client::new(pipeline_addr, cfg.audit.request_timeout)?;
@@ -332,7 +333,7 @@ fn register_keys(scanner: &mut Scanner, keys: &launch::Keys) {
 /// Starts the pipeline under every monitor and waits for its health check.
 async fn start_pipeline(
     spec: &PipelineSpec,
-    health_url: &str,
+    ready: &Ready,
     cfg: &Config,
     scanner: &Arc<RwLock<Scanner>>,
     log: &EventLog,
@@ -345,7 +346,7 @@ async fn start_pipeline(
             .await
             .context("starting the pipeline")?;
         let healthy = tokio::select! {
-            r = supervisor.wait_healthy(health_url, cfg.pipeline.startup_timeout) => r,
+            r = supervisor.wait_ready(ready, cfg.pipeline.startup_timeout) => r,
             () = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
         };
         // util-linux's `unshare` launcher itself occasionally fails before the pipeline starts
@@ -420,10 +421,13 @@ async fn plaintext_probe(
     // A fresh port: the audited instance's may linger in TIME_WAIT (a fixed one cannot change).
     let port = cfg.pipeline.port.map_or_else(launch::free_port, Ok)?;
     let spec = launch::plaintext_spec(cfg, values, ws, port);
-    let url = format!("http://127.0.0.1:{port}{}", cfg.pipeline.health);
+    let ready = launch::readiness(
+        &cfg.pipeline.health,
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+    );
     let calls_before = mocks.recorded().len();
     let variables = launch::url_variables(cfg);
-    let started = probes::plaintext(spec, &url, scanner, cancel).await?;
+    let started = probes::plaintext(spec, &ready, scanner, cancel).await?;
     // A plaintext request that reached a mock is acceptance, whatever the process did next.
     let sent_plaintext = mocks.recorded_from(calls_before).iter().any(|c| !c.tls);
     Ok(PlaintextProbe {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind};
-use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
+use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
 use traceless_scan::scan::Scanner;
 
 use super::client::Client;
@@ -136,14 +136,14 @@ pub enum Started {
 /// Starts the pipeline with plaintext provider URLs and reports what it did.
 pub async fn plaintext(
     spec: PipelineSpec,
-    health_url: &str,
+    ready: &Ready,
     scanner: &Arc<RwLock<Scanner>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Started> {
     let log = EventLog::new();
     let supervisor = Supervisor::start(spec, scanner.clone(), log).await?;
     let started = tokio::select! {
-        r = supervisor.wait_healthy(health_url, Duration::from_secs(10)) => match r {
+        r = supervisor.wait_ready(ready, Duration::from_secs(10)) => match r {
             Ok(()) => Started::Healthy,
             Err(e) => match supervisor.main_exit() {
                 Some((code, signal)) => Started::Exited { code, signal, stderr: supervisor.stderr_tail() },

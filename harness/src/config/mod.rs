@@ -2,6 +2,7 @@
 //! harness only ever sees the validated form. Every error names the file, the line and the key.
 
 pub mod error;
+mod job;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 pub use error::FileError;
+pub use job::{Follow, Health, JobId, JobMapping};
 use raw::RawConfig;
 
 /// The placeholders a command or environment value may use; each is filled per run.
@@ -67,7 +69,7 @@ pub struct PipelineConfig {
     /// The port a backend that cannot be told one listens on; `None`: a free port, handed to
     /// the backend through `{port}`.
     pub port: Option<u16>,
-    pub health: String,
+    pub health: Health,
     /// `None`: a private empty directory made for each run.
     pub workdir: Option<PathBuf>,
     pub startup_timeout: Duration,
@@ -75,6 +77,9 @@ pub struct PipelineConfig {
     pub refuses_plaintext_providers: bool,
     pub request: RequestMapping,
     pub response: ResponseMapping,
+    /// How a generation that answers with a job is followed to its result (`None`: the answer
+    /// is the result).
+    pub job: Option<JobMapping>,
 }
 
 /// How the backend under audit takes a generation request (by default, the reference pipeline's
@@ -395,17 +400,7 @@ impl Validator<'_> {
                 .or_else(|m| self.err(s, &format!("pipeline.env.{k}"), m))?;
             env.push((k, t));
         }
-        let health = match raw.health {
-            Some(h) if !h.get_ref().starts_with('/') => {
-                return self.err(
-                    h.span(),
-                    "pipeline.health",
-                    "must be a path starting with `/`, e.g. \"/healthz\"",
-                );
-            }
-            Some(h) => h.into_inner(),
-            None => "/healthz".to_owned(),
-        };
+        let health = self.health(raw.health, raw.health_statuses)?;
         let workdir = match raw.workdir {
             None => None,
             Some(w) => {
@@ -448,6 +443,7 @@ impl Validator<'_> {
                 .is_none_or(Spanned::into_inner),
             request: self.request(raw.request)?,
             response: self.response(raw.response)?,
+            job: self.job(raw.job)?,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct RawPolicy {
 pub struct RawPipeline {
     pub command: Spanned<Vec<Spanned<String>>>,
     pub health: Option<Spanned<String>>,
+    /// The statuses of `GET health` that mean ready (default: 200).
+    pub health_statuses: Option<Spanned<Vec<Spanned<u16>>>>,
     /// A fixed port, for a backend that hard-codes it.
     pub port: Option<Spanned<u16>>,
     pub workdir: Option<Spanned<String>>,
@@ -48,6 +50,23 @@ pub struct RawPipeline {
     pub request: RawRequest,
     #[serde(default)]
     pub response: RawResponse,
+    /// Present when a generation answers with a job to follow.
+    pub job: Option<Spanned<RawJob>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    pub submit_status: Option<Spanned<Vec<Spanned<u16>>>>,
+    pub id: Spanned<String>,
+    pub poll: Option<Spanned<String>>,
+    pub poll_interval_ms: Option<Spanned<u64>>,
+    pub events: Option<Spanned<String>>,
+    pub state_pointer: Option<Spanned<String>>,
+    pub done: Spanned<Vec<Spanned<String>>>,
+    pub failed: Option<Spanned<Vec<Spanned<String>>>>,
+    pub failed_status: Option<Spanned<u16>>,
+    pub result: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

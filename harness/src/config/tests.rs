@@ -35,7 +35,14 @@ fn minimal_config_gets_the_spec_defaults() {
     let cfg = parse(&dir.path().join("traceless.toml"), MINIMAL).unwrap();
     assert_eq!(cfg.policy.allowed_providers, ["openai", "gemini"]);
     assert_eq!(cfg.policy.memory_grace, Duration::from_millis(500));
-    assert_eq!(cfg.pipeline.health, "/healthz");
+    assert_eq!(
+        cfg.pipeline.health,
+        Health::Http {
+            path: "/healthz".into(),
+            statuses: vec![200]
+        }
+    );
+    assert_eq!(cfg.pipeline.job, None);
     assert_eq!(cfg.pipeline.request.route, "/v1/generations");
     assert_eq!(
         cfg.pipeline.request.age_field.as_deref(),
@@ -95,7 +102,7 @@ fn bad_configs_name_file_line_and_key() {
     );
     check_err(
         "[pipeline]\ncommand = [\"x\"]\nhealth = \"healthz\"\n",
-        "<dir>/traceless.toml:3: `pipeline.health`: must be a path starting with `/`, e.g. \"/healthz\"",
+        "<dir>/traceless.toml:3: `pipeline.health`: must be a path starting with `/`, e.g. \"/healthz\", or \"tcp\" (the port accepts connections)",
     );
     check_err(
         "[pipeline]\ncommand = [\"x\"]\n\n[[waiver]]\nkind = \"disk-persistance\"\njustification = \"x\"\nexpires = \"2027-01-01\"\n",
@@ -266,4 +273,82 @@ fn a_fixed_port_is_taken_as_given() {
     );
     let err = parse(&path, "[pipeline]\ncommand = [\"x\"]\nport = 70000\n").unwrap_err();
     assert_eq!(err.line, Some(3), "{err}");
+}
+
+#[test]
+fn a_job_api_is_followed_by_poll_or_events_and_readiness_may_be_tcp() {
+    let dir = dir_with_policy();
+    let src = "[pipeline]\ncommand = [\"x\"]\nhealth = \"tcp\"\n\
+               [pipeline.job]\nid = \"header:Location\"\npoll = \"{job}\"\npoll_interval_ms = 50\n\
+               done = [\"succeeded\"]\nfailed = [\"failed\"]\nresult = \"{job}/result\"\n";
+    let cfg = parse(&dir.path().join("traceless.toml"), src).unwrap();
+    assert_eq!(cfg.pipeline.health, Health::Tcp);
+    assert_eq!(
+        cfg.pipeline.job,
+        Some(JobMapping {
+            submit_statuses: vec![201, 202],
+            id: JobId::Header("location".into()),
+            follow: Follow::Poll {
+                route: "{job}".into(),
+                interval: Duration::from_millis(50)
+            },
+            state_pointer: "/status".into(),
+            done: vec!["succeeded".into()],
+            failed: vec!["failed".into()],
+            failed_status: 502,
+            result: Some("{job}/result".into()),
+        })
+    );
+    let src = "[pipeline]\ncommand = [\"x\"]\nhealth = \"/\"\nhealth_statuses = [200, 404]\n\
+               [pipeline.job]\nsubmit_status = [202]\nid = \"/jobId\"\nevents = \"/v1/jobs/{job}/events\"\n\
+               state_pointer = \"/state\"\ndone = [\"done\"]\n";
+    let cfg = parse(&dir.path().join("traceless.toml"), src).unwrap();
+    assert_eq!(
+        cfg.pipeline.health,
+        Health::Http {
+            path: "/".into(),
+            statuses: vec![200, 404]
+        }
+    );
+    let job = cfg.pipeline.job.unwrap();
+    assert_eq!(job.submit_statuses, [202]);
+    assert_eq!(
+        job.follow,
+        Follow::Events {
+            route: "/v1/jobs/{job}/events".into()
+        }
+    );
+}
+
+#[test]
+fn a_bad_job_mapping_names_its_line_and_key() {
+    let head = "[pipeline]\ncommand = [\"x\"]\n[pipeline.job]\n";
+    check_err(
+        &format!("{head}id = \"jobId\"\npoll = \"/j/{{job}}\"\ndone = [\"ok\"]\n"),
+        "<dir>/traceless.toml:4: `pipeline.job.id`: \"jobId\": expected a JSON pointer into the submit answer (\"/jobId\") or \"header:NAME\" (\"header:location\")",
+    );
+    check_err(
+        &format!("{head}id = \"/jobId\"\npoll = \"/jobs\"\ndone = [\"ok\"]\n"),
+        "<dir>/traceless.toml:5: `pipeline.job.poll`: must contain {job}, which the job's id or URL fills (e.g. \"/v1/jobs/{job}\", or \"{job}\" for a URL taken whole)",
+    );
+    check_err(
+        &format!(
+            "{head}id = \"/jobId\"\npoll = \"/j/{{job}}\"\nevents = \"/e/{{job}}\"\ndone = [\"ok\"]\n"
+        ),
+        "<dir>/traceless.toml:6: `pipeline.job.events`: set either `poll` or `events`, not both",
+    );
+    check_err(
+        &format!("{head}id = \"/jobId\"\ndone = [\"ok\"]\n"),
+        "<dir>/traceless.toml:3: `pipeline.job`: needs `poll = \"/route/{job}\"` or `events = \"/route/{job}\"` to follow the job",
+    );
+    check_err(
+        &format!(
+            "{head}id = \"/jobId\"\npoll = \"/j/{{job}}\"\ndone = [\"ok\"]\nsubmit_status = [202, 999]\n"
+        ),
+        "<dir>/traceless.toml:7: `pipeline.job.submit_status`: 999 is not an HTTP status (100-599)",
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\nhealth_statuses = []\n",
+        "<dir>/traceless.toml:3: `pipeline.health_statuses`: must name at least one HTTP status",
+    );
 }

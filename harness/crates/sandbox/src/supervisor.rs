@@ -434,10 +434,22 @@ impl Supervisor {
             .text()
     }
 
-    /// Polls `GET url` until it answers 200; fails at `timeout`, or at once when the pipeline exits
-    /// (the error then names its exit status and the end of its stderr).
+    /// Polls `GET url` until it answers 200; see [`Supervisor::wait_ready`].
     pub async fn wait_healthy(&self, url: &str, timeout: Duration) -> anyhow::Result<()> {
-        let uri: hyper::Uri = url.parse().with_context(|| format!("health url {url:?}"))?;
+        self.wait_ready(
+            &Ready::Http {
+                url: url.to_owned(),
+                statuses: vec![200],
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// Polls until the pipeline is ready as `ready` says; fails at `timeout`, or at once when the
+    /// pipeline exits (the error then names its exit status and the end of its stderr).
+    pub async fn wait_ready(&self, ready: &Ready, timeout: Duration) -> anyhow::Result<()> {
+        let url = ready.to_string();
         let until = Instant::now() + timeout;
         loop {
             if self.main_ended() {
@@ -456,13 +468,12 @@ impl Supervisor {
                     self.stderr_tail()
                 );
             }
-            let last_error =
-                match tokio::time::timeout(Duration::from_secs(2), http_get_status(&uri)).await {
-                    Ok(Ok(200)) => return Ok(()),
-                    Ok(Ok(code)) => format!("answered {code}"),
-                    Ok(Err(e)) => format!("{e:#}"),
-                    Err(_) => "no answer within 2 s".into(),
-                };
+            let last_error = match tokio::time::timeout(Duration::from_secs(2), ready.probe()).await
+            {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(_) => "no answer within 2 s".into(),
+            };
             if Instant::now() >= until {
                 bail!(
                     "the pipeline did not become healthy within {timeout:?}: {url} {last_error}; stderr ends with:\n{}",
@@ -730,6 +741,46 @@ fn describe(code: Option<i32>, signal: Option<i32>) -> String {
             format!("killed by {name}")
         }
         _ => "status unknown".to_string(),
+    }
+}
+
+/// When a started pipeline counts as ready to take requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    /// `GET url` answers one of these statuses.
+    Http { url: String, statuses: Vec<u16> },
+    /// The port accepts a TCP connection: for a backend with no route a GET may ask for before
+    /// any work exists (an async job API, say).
+    Tcp(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ready::Http { url, .. } => f.write_str(url),
+            Ready::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+impl Ready {
+    /// One look: `Ok` when ready, otherwise what was seen instead.
+    async fn probe(&self) -> anyhow::Result<()> {
+        match self {
+            Ready::Http { url, statuses } => {
+                let uri: hyper::Uri = url.parse().with_context(|| format!("health url {url:?}"))?;
+                let code = http_get_status(&uri).await?;
+                if statuses.contains(&code) {
+                    Ok(())
+                } else {
+                    bail!("answered {code}")
+                }
+            }
+            Ready::Tcp(addr) => tokio::net::TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .context("connecting"),
+        }
     }
 }
 
