@@ -104,6 +104,8 @@ pub struct SentRequest {
     pub error: Option<String>,
     /// Whether the request carried a decodable image with metadata (so stripping can be checked).
     pub had_metadata: bool,
+    /// Its prompt was shared with other requests, without a marker: not looked for.
+    pub shared_prompt: bool,
 }
 
 /// A request a mock provider received, with the audit requests it carried data of.

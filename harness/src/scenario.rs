@@ -20,6 +20,9 @@ use crate::config::{FileError, Fixtures};
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The most pixels a generated image may have (above the reference pipeline's 40 megapixels).
 pub const MAX_GENERATED_PIXELS: u64 = 50_000_000;
+/// The longest pause before a batch (`pause_ms`): a minute.
+const MAX_PAUSE_MS: u64 = 60_000;
+
 /// The most requests one `[[request]]` entry may ask for, as `repeat` times `concurrency`.
 pub const MAX_REQUESTS_PER_ENTRY: u64 = 1024;
 
@@ -45,6 +48,8 @@ pub struct RequestSpec {
     pub repeat: u32,
     pub concurrency: u32,
     pub content_type: Option<String>,
+    /// Waited before each batch of this request: a user's pause between requests.
+    pub pause: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,9 +73,13 @@ pub struct ImageSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PromptSpec {
+    /// The text, with a fresh marker per request.
     Text(String),
     Length(usize),
     Bytes(Vec<u8>),
+    /// The same text in every request, with no marker: two users sending the same prompt. Where
+    /// such a prompt goes cannot be told per request, so it is not looked for.
+    Shared(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -117,6 +126,8 @@ struct RawRequest {
     prompt: Option<String>,
     prompt_len: Option<usize>,
     prompt_bytes: Option<Spanned<String>>,
+    shared_prompt: Option<String>,
+    pause_ms: Option<Spanned<u64>>,
     age_confirmed: Option<Spanned<toml::Value>>,
     #[serde(default)]
     provider_behaviour: Vec<Spanned<String>>,
@@ -243,12 +254,13 @@ pub fn parse(path: &Path, source: &str, fixtures: &Fixtures) -> Result<Scenario,
             }
         };
         let prompt =
-            match (r.prompt, r.prompt_len, r.prompt_bytes) {
-                (p, None, None) => PromptSpec::Text(
+            match (r.prompt, r.prompt_len, r.prompt_bytes, r.shared_prompt) {
+                (p, None, None, None) => PromptSpec::Text(
                     p.unwrap_or_else(|| "Turn this photo into a watercolour".to_owned()),
                 ),
-                (None, Some(n), None) => PromptSpec::Length(n),
-                (None, None, Some(hex)) => {
+                (None, Some(n), None, None) => PromptSpec::Length(n),
+                (None, None, None, Some(text)) => PromptSpec::Shared(text),
+                (None, None, Some(hex), None) => {
                     let s = hex.span();
                     let clean: String = hex.into_inner().split_whitespace().collect();
                     PromptSpec::Bytes(hex::decode(&clean).map_err(|e| {
@@ -259,7 +271,7 @@ pub fn parse(path: &Path, source: &str, fixtures: &Fixtures) -> Result<Scenario,
                     return Err(err(
                         span,
                         "request.prompt",
-                        "set only one of prompt, prompt_len, prompt_bytes".into(),
+                        "set only one of prompt, prompt_len, prompt_bytes, shared_prompt".into(),
                     ));
                 }
             };
@@ -314,6 +326,16 @@ pub fn parse(path: &Path, source: &str, fixtures: &Fixtures) -> Result<Scenario,
             (None, Some(n)) => (n.span(), "request.concurrency"),
             (None, None) => (span.clone(), "request.repeat"),
         };
+        let pause = match r.pause_ms {
+            Some(p) if *p.get_ref() > MAX_PAUSE_MS => {
+                return Err(err(
+                    p.span(),
+                    "request.pause_ms",
+                    format!("{} ms: at most {MAX_PAUSE_MS} ms", p.get_ref()),
+                ));
+            }
+            p => std::time::Duration::from_millis(p.map_or(0, Spanned::into_inner)),
+        };
         let repeat = r.repeat.map_or(1, Spanned::into_inner).max(1);
         let concurrency = r.concurrency.map_or(1, Spanned::into_inner).max(1);
         if u64::from(repeat) * u64::from(concurrency) > MAX_REQUESTS_PER_ENTRY {
@@ -338,6 +360,7 @@ pub fn parse(path: &Path, source: &str, fixtures: &Fixtures) -> Result<Scenario,
             repeat,
             concurrency,
             content_type: r.content_type,
+            pause,
         });
     }
     Ok(Scenario {
@@ -607,6 +630,30 @@ mod tests {
         assert_eq!(r.age, Age::Denied);
         assert_eq!(r.provider_behaviour.len(), 2);
         assert!(r.image.metadata);
+    }
+
+    #[test]
+    fn a_shared_prompt_and_a_pause_parse_and_a_long_pause_is_refused() {
+        let s = parse(
+            Path::new("scenarios/a.toml"),
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\n\
+             shared_prompt = \"same for all\"\npause_ms = 250\n",
+            &Fixtures::confined_to("fixtures"),
+        )
+        .unwrap();
+        let r = &s.requests[0];
+        assert_eq!(r.prompt, PromptSpec::Shared("same for all".into()));
+        assert_eq!(r.pause, std::time::Duration::from_millis(250));
+        check_err(
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\npause_ms = 600000\n",
+            5,
+            "`request.pause_ms`: 600000 ms: at most 60000 ms",
+        );
+        check_err(
+            "id = \"a\"\ntitle = \"t\"\n[[request]]\nprovider = \"openai\"\nprompt = \"x\"\nshared_prompt = \"y\"\n",
+            3,
+            "set only one of prompt, prompt_len, prompt_bytes, shared_prompt",
+        );
     }
 
     #[test]

@@ -348,16 +348,28 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
                 status: r.status,
                 expected_status: r.expected_status,
                 duration_ms: r.ended_ms.saturating_sub(r.started_ms),
-                note: match (&r.error, r.expected_status, r.status) {
-                    (_, Some(want), Some(got)) if want != got => {
-                        Some(format!("expected {want}, got {got}"))
-                    }
-                    (Some(e), _, None) if r.expected_status.is_some() => Some(e.clone()),
-                    _ => None,
-                },
+                note: request_note(r),
             })
             .collect(),
         timeline,
+    }
+}
+
+/// What a reader of a request's row must know: a status other than expected, the error that
+/// ended it, and what a shared prompt keeps the audit from seeing.
+fn request_note(r: &crate::evidence::SentRequest) -> Option<String> {
+    let outcome = match (&r.error, r.expected_status, r.status) {
+        (_, Some(want), Some(got)) if want != got => Some(format!("expected {want}, got {got}")),
+        (Some(e), _, None) if r.expected_status.is_some() => Some(e.clone()),
+        _ => None,
+    };
+    let shared = r.shared_prompt.then_some(
+        "shared prompt, sent without a marker: where this prompt went (a log, a file, a provider \
+         call) is not looked for, and its calls are attributed by its image and ids alone",
+    );
+    match (outcome, shared) {
+        (Some(o), Some(s)) => Some(format!("{o}; {s}")),
+        (o, s) => o.or(s.map(str::to_owned)),
     }
 }
 

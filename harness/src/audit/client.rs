@@ -20,6 +20,18 @@ pub struct Payload {
     pub age: Age,
     pub device_id: String,
     pub forwarded_for: String,
+    /// Image parts beyond the photo (`[[pipeline.request.images]]`).
+    pub extra_images: Vec<ExtraPart>,
+}
+
+/// One more image part of a request.
+#[derive(Debug, Clone)]
+pub struct ExtraPart {
+    pub field: String,
+    pub image_as: ImageAs,
+    pub bytes: Vec<u8>,
+    pub mime: String,
+    pub filename: String,
 }
 
 #[derive(Debug, Default)]
@@ -68,23 +80,24 @@ fn encode(m: &RequestMapping, p: &Payload) -> (Vec<u8>, String) {
             for (k, v) in &m.extra_fields {
                 text(k, v.as_bytes());
             }
-            match m.image_as {
-                ImageAs::File => {
-                    body.extend_from_slice(
-                        format!(
-                            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
-                            m.image_field, p.filename, p.image_mime
-                        )
-                        .as_bytes(),
-                    );
-                    body.extend_from_slice(&p.image);
-                    body.extend_from_slice(b"\r\n");
-                }
-                ImageAs::Base64 | ImageAs::DataUrl => {
-                    let v = image_text(m.image_as, p);
-                    body.extend_from_slice(
-                        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{v}\r\n", m.image_field).as_bytes(),
-                    );
+            for (field, how, bytes, mime, filename) in image_parts(m, p) {
+                match how {
+                    ImageAs::File => {
+                        body.extend_from_slice(
+                            format!(
+                                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {mime}\r\n\r\n",
+                            )
+                            .as_bytes(),
+                        );
+                        body.extend_from_slice(bytes);
+                        body.extend_from_slice(b"\r\n");
+                    }
+                    ImageAs::Base64 | ImageAs::DataUrl => {
+                        let v = image_text(how, bytes, mime);
+                        body.extend_from_slice(
+                            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{v}\r\n").as_bytes(),
+                        );
+                    }
                 }
             }
             body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
@@ -92,7 +105,9 @@ fn encode(m: &RequestMapping, p: &Payload) -> (Vec<u8>, String) {
         }
         BodyEncoding::Json => {
             let mut obj = serde_json::Map::new();
-            obj.insert(m.image_field.clone(), image_text(m.image_as, p).into());
+            for (field, how, bytes, mime, _) in image_parts(m, p) {
+                obj.insert(field.to_owned(), image_text(how, bytes, mime).into());
+            }
             obj.insert(
                 m.prompt_field.clone(),
                 String::from_utf8_lossy(&p.prompt).into_owned().into(),
@@ -116,12 +131,35 @@ fn encode(m: &RequestMapping, p: &Payload) -> (Vec<u8>, String) {
     }
 }
 
-fn image_text(how: ImageAs, p: &Payload) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&p.image);
+fn image_text(how: ImageAs, bytes: &[u8], mime: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
     match how {
-        ImageAs::DataUrl => format!("data:{};base64,{b64}", p.image_mime),
+        ImageAs::DataUrl => format!("data:{mime};base64,{b64}"),
         _ => b64,
     }
+}
+
+/// Every image part of a request, the photo first: (field, how, bytes, content type, file name).
+fn image_parts<'a>(
+    m: &'a RequestMapping,
+    p: &'a Payload,
+) -> impl Iterator<Item = (&'a str, ImageAs, &'a [u8], &'a str, &'a str)> {
+    std::iter::once((
+        m.image_field.as_str(),
+        m.image_as,
+        p.image.as_slice(),
+        p.image_mime.as_str(),
+        p.filename.as_str(),
+    ))
+    .chain(p.extra_images.iter().map(|x| {
+        (
+            x.field.as_str(),
+            x.image_as,
+            x.bytes.as_slice(),
+            x.mime.as_str(),
+            x.filename.as_str(),
+        )
+    }))
 }
 
 /// A response's headers as (name, value) text pairs.
@@ -392,6 +430,7 @@ mod tests {
             age,
             device_id: "d".into(),
             forwarded_for: "127.1.2.3".into(),
+            extra_images: Vec::new(),
         }
     }
 
@@ -422,6 +461,35 @@ mod tests {
         }
         let (body, _) = encode(&mapping(""), &payload(Age::Omitted));
         assert!(!String::from_utf8_lossy(&body).contains("age_confirmed"));
+    }
+
+    #[test]
+    fn extra_image_parts_travel_beside_the_photo() {
+        let mut p = payload(Age::Confirmed);
+        p.extra_images.push(ExtraPart {
+            field: "mask".into(),
+            image_as: ImageAs::File,
+            bytes: b"MASKBYTES".to_vec(),
+            mime: "image/png".into(),
+            filename: "mask.png".into(),
+        });
+        let (body, _) = encode(
+            &mapping("[[pipeline.request.images]]\nfield = \"mask\"\n"),
+            &p,
+        );
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains(
+                "name=\"mask\"; filename=\"mask.png\"\r\nContent-Type: image/png\r\n\r\nMASKBYTES"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("filename=\"photo.png\""), "{text}");
+        p.extra_images[0].image_as = ImageAs::Base64;
+        let m = mapping("[pipeline.request]\nbody = \"json\"\nimage_as = \"base64\"\n");
+        let v: serde_json::Value = serde_json::from_slice(&encode(&m, &p).0).unwrap();
+        assert_eq!(v["mask"], "TUFTS0JZVEVT");
+        assert!(v["image"].is_string());
     }
 
     #[test]

@@ -68,6 +68,10 @@ impl Driver<'_> {
             while remaining > 0 {
                 let batch = remaining.min(spec.concurrency);
                 remaining -= batch;
+                if !spec.pause.is_zero() {
+                    // The scenario's own think time between requests, not a synchronisation.
+                    tokio::time::sleep(spec.pause).await;
+                }
                 let specs = vec![spec; batch as usize];
                 ids.extend(self.send_batch(&scenario.id, &specs).await?);
             }
@@ -98,6 +102,7 @@ impl Driver<'_> {
             let p = prepare::prepare(
                 id,
                 spec,
+                &self.cfg.pipeline.request.extra_images,
                 &mut self.rng,
                 &mut self.scanner.write().expect("scanner lock"),
             )?;
@@ -152,6 +157,7 @@ impl Driver<'_> {
                 response_hits: Vec::new(),
                 error: answer.error,
                 had_metadata,
+                shared_prompt: matches!(spec.prompt, crate::scenario::PromptSpec::Shared(_)),
             });
         }
         self.attribute_new_calls();

@@ -5,7 +5,8 @@ use rand::RngExt as _;
 use traceless_scan::canary::{self, ImageFormat};
 use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
 
-use super::client::Payload;
+use super::client::{ExtraPart, Payload};
+use crate::config::ExtraImage;
 use crate::scenario::{ImageSource, PromptSpec, RequestSpec};
 
 pub struct Prepared {
@@ -16,6 +17,7 @@ pub struct Prepared {
 pub fn prepare(
     id: RequestId,
     spec: &RequestSpec,
+    extra_images: &[ExtraImage],
     rng: &mut impl rand::Rng,
     scanner: &mut Scanner,
 ) -> anyhow::Result<Prepared> {
@@ -62,6 +64,7 @@ pub fn prepare(
             p.into_bytes()
         }
         PromptSpec::Bytes(b) => b.clone(),
+        PromptSpec::Shared(t) => t.clone().into_bytes(),
     };
     // Only bytes specific to this request are its needles: of a canary image (whole or truncated),
     // the coded pixels, never the headers every file of its kind shares. Raw bytes from a scenario
@@ -109,6 +112,33 @@ pub fn prepare(
             marker,
         );
     }
+    let mut extra = Vec::new();
+    for part in extra_images {
+        let img = canary::generate_image(
+            &canary::ImageSpec {
+                format: part.format,
+                width: part.width,
+                height: part.height,
+                metadata: false,
+            },
+            rng,
+        )?;
+        // Another image of the same request: found anywhere, it is this request's image.
+        scanner.add_image(
+            NeedleId {
+                request: id,
+                subject: Subject::Image,
+            },
+            &img.bytes,
+        );
+        extra.push(ExtraPart {
+            field: part.field.clone(),
+            image_as: part.image_as,
+            mime: part.format.mime().to_owned(),
+            filename: format!("{}.{}", part.field, part.format.extension()),
+            bytes: img.bytes,
+        });
+    }
     let format = format.unwrap_or(ImageFormat::Png);
     Ok(Prepared {
         payload: Payload {
@@ -123,6 +153,7 @@ pub fn prepare(
             age: spec.age,
             device_id: personal.device_id,
             forwarded_for: personal.forwarded_for,
+            extra_images: extra,
         },
         had_metadata: metadata_marker.is_some(),
     })

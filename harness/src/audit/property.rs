@@ -129,6 +129,7 @@ fn as_scenario(case: &Case) -> Scenario {
                 repeat: 1,
                 concurrency: 1,
                 content_type: None,
+                pause: std::time::Duration::ZERO,
             })
             .collect(),
     }

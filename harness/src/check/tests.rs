@@ -47,6 +47,7 @@ fn request(id: u32, provider: &str, age: Age) -> SentRequest {
         response_hits: Vec::new(),
         error: None,
         had_metadata: false,
+        shared_prompt: false,
     }
 }
 

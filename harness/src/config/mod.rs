@@ -2,6 +2,7 @@
 //! harness only ever sees the validated form. Every error names the file, the line and the key.
 
 pub mod error;
+mod images;
 mod job;
 mod raw;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 pub use error::FileError;
+pub use images::ExtraImage;
 pub use job::{Follow, Health, JobId, JobMapping};
 use raw::RawConfig;
 
@@ -100,6 +102,8 @@ pub struct RequestMapping {
     pub provider_values: BTreeMap<String, String>,
     pub extra_fields: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// Image parts beyond the photo, each a fresh canary per request.
+    pub extra_images: Vec<ExtraImage>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -465,21 +469,7 @@ impl Validator<'_> {
                 }
             },
         };
-        let image_as = match raw.image_as {
-            None => ImageAs::File,
-            Some(v) => match v.get_ref().as_str() {
-                "file" => ImageAs::File,
-                "base64" => ImageAs::Base64,
-                "data-url" => ImageAs::DataUrl,
-                other => {
-                    return self.err(
-                        v.span(),
-                        "pipeline.request.image_as",
-                        format!("{other:?}: expected \"file\", \"base64\" or \"data-url\""),
-                    );
-                }
-            },
-        };
+        let image_as = self.image_as(raw.image_as, "pipeline.request.image_as")?;
         if body == BodyEncoding::Json && image_as == ImageAs::File {
             return Err(FileError::new(
                 self.path,
@@ -537,6 +527,7 @@ impl Validator<'_> {
                 .into_iter()
                 .map(|(k, v)| (k, v.into_inner()))
                 .collect(),
+            extra_images: self.extra_images(raw.images, body)?,
         })
     }
 

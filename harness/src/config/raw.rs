@@ -89,6 +89,19 @@ pub struct RawRequest {
     pub extra_fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
+    /// More image parts than the photo (a mask, reference images): `[[pipeline.request.images]]`.
+    #[serde(default)]
+    pub images: Vec<Spanned<RawExtraImage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtraImage {
+    pub field: Spanned<String>,
+    pub image_as: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub width: Option<Spanned<u32>>,
+    pub height: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -352,3 +352,26 @@ fn a_bad_job_mapping_names_its_line_and_key() {
         "<dir>/traceless.toml:3: `pipeline.health_statuses`: must name at least one HTTP status",
     );
 }
+
+#[test]
+fn extra_image_parts_are_declared_and_checked() {
+    let dir = dir_with_policy();
+    let src = "[pipeline]\ncommand = [\"x\"]\n[[pipeline.request.images]]\nfield = \"mask\"\n\
+               [[pipeline.request.images]]\nfield = \"reference\"\nformat = \"jpeg\"\nwidth = 32\n";
+    let cfg = parse(&dir.path().join("traceless.toml"), src).unwrap();
+    let images = &cfg.pipeline.request.extra_images;
+    assert_eq!(images.len(), 2);
+    assert_eq!((images[0].field.as_str(), images[0].width), ("mask", 64));
+    assert_eq!(
+        (images[1].format, images[1].width, images[1].height),
+        (traceless_scan::canary::ImageFormat::Jpeg, 32, 64)
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[[pipeline.request.images]]\nfield = \"mask\"\nformat = \"gif\"\n",
+        "<dir>/traceless.toml:5: `pipeline.request.images.format`: \"gif\": expected \"png\", \"jpeg\" or \"webp\"",
+    );
+    check_err(
+        "[pipeline]\ncommand = [\"x\"]\n[[pipeline.request.images]]\nfield = \"mask\"\nheight = 0\n",
+        "<dir>/traceless.toml:5: `pipeline.request.images.height`: 0: expected 1 to 2048 pixels",
+    );
+}
