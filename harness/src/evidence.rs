@@ -150,5 +150,6 @@ pub struct ExposureProbe {
     pub url: String,
     pub status: u16,
     pub hits: Vec<Hit>,
-    pub file: String,
+    /// What was found there: a written file, or what an answer linked to.
+    pub what: String,
 }

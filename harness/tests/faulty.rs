@@ -164,6 +164,7 @@ faulty!(
     daemon_keeper,
     shared_output,
     static_workdir,
+    static_traversal,
     pinned_certificate,
 );
 

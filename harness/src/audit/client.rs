@@ -196,6 +196,11 @@ impl Client {
         })
     }
 
+    /// `http://127.0.0.1:PORT`, the pipeline's origin.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The request's timeout, which also bounds following a job to its result.
     pub fn timeout(&self) -> Duration {
         self.timeout

@@ -8,6 +8,7 @@
 mod attribution;
 mod client;
 mod driver;
+mod exposure;
 mod job;
 mod launch;
 mod pinning;
@@ -176,8 +177,15 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             let written = probes::written_files(&log.snapshot(), plan.monitors);
             // Outputs become needles only once their call is attributed: look again at what is left.
             probes::rescan(&written, &scanner.read().expect("scanner lock"), &log);
+            let links = exposure::links_in_answers(
+                evidence
+                    .requests
+                    .iter()
+                    .map(|r| (r.id, r.response_body.as_slice())),
+                client.base(),
+            );
             evidence.exposure_probes =
-                probes::exposure(&client, &ws.workdir, &written, &scanner).await;
+                exposure::probe(&client, &ws.workdir, &written, &links, &scanner).await;
             evidence.exposure_probed = true;
         }
     }

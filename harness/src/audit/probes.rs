@@ -1,5 +1,5 @@
-//! Active probes after the scenarios: can what the pipeline wrote be fetched back over its own
-//! port, and does it refuse plaintext provider URLs at start-up?
+//! After the scenarios: the files the pipeline wrote (scanned again once every output is known),
+//! and whether it refuses plaintext provider URLs at start-up.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -10,8 +10,7 @@ use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind};
 use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
 use traceless_scan::scan::Scanner;
 
-use super::client::Client;
-use crate::evidence::{ExposureProbe, ProbeOutcome};
+use crate::evidence::ProbeOutcome;
 
 /// Every file the pipeline wrote (read back or vanished), once each. With syscalls traced, only
 /// files its own process tree opened for writing: shared folders also see other programs.
@@ -60,62 +59,6 @@ pub fn rescan(files: &[PathBuf], scanner: &Scanner, log: &EventLog) {
             );
         }
     }
-}
-
-/// Common ways a backend serves files: its working directory as the web root, or under a
-/// static prefix, or by bare file name.
-fn candidate_paths(workdir: &Path, file: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Ok(rel) = file.strip_prefix(workdir) {
-        let rel = rel.to_string_lossy();
-        out.push(format!("/{rel}"));
-        for prefix in ["static", "files", "public", "media"] {
-            out.push(format!("/{prefix}/{rel}"));
-        }
-    }
-    for prefix in ["", "static/", "uploads/", "files/", "outputs/", "images/"] {
-        out.push(format!("/{prefix}{name}"));
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-pub async fn exposure(
-    client: &Client,
-    workdir: &Path,
-    files: &[PathBuf],
-    scanner: &RwLock<Scanner>,
-) -> Vec<ExposureProbe> {
-    let workdir = workdir
-        .canonicalize()
-        .unwrap_or_else(|_| workdir.to_path_buf());
-    let mut out = Vec::new();
-    for file in files {
-        for path in candidate_paths(&workdir, file) {
-            let Some((status, body)) = client.get(&path).await else {
-                continue;
-            };
-            if status != 200 || body.is_empty() {
-                continue;
-            }
-            let hits = scanner.read().expect("scanner lock").scan(&body);
-            if !hits.is_empty() {
-                out.push(ExposureProbe {
-                    url: path,
-                    status,
-                    hits,
-                    file: file.display().to_string(),
-                });
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// What the pipeline did when started with plaintext provider URLs.

@@ -1,4 +1,5 @@
-//! `public-exposure`: something the pipeline wrote can be fetched back over its own HTTP port.
+//! `public-exposure`: something the pipeline kept (a file it wrote, a result an answer linked to)
+//! can be fetched back over its own HTTP port.
 
 use traceless_sandbox::events::MonitorKind;
 
@@ -20,10 +21,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         .filter(|p| p.status == 200 && !p.hits.is_empty())
         .map(|p| Draft {
             kind: KIND.name,
-            summary: format!(
-                "{} (written by the pipeline) is served at {} without credentials",
-                p.file, p.url
-            ),
+            summary: format!("{} is served at {} without credentials", p.what, p.url),
             request: main_request(&p.hits),
             evidence: hit_items("response", None, &format!("GET {}", p.url), &p.hits),
         })

@@ -303,7 +303,7 @@ fn each_check_fires_on_its_violation() {
                 url: "/uploads/a.png".into(),
                 status: 200,
                 hits: vec![hit(1, Subject::Image)],
-                file: "/w/uploads/a.png".into(),
+                what: "/w/uploads/a.png (written by the pipeline)".into(),
             })
         },
         &["public-exposure"],

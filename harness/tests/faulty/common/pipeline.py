@@ -7,7 +7,7 @@ controls that held the photo is zeroed when the request ends, on every path.
 
 `Pipeline` exposes small hooks (`on_request_start`, `age_gate`, `on_upload`, `strip_metadata`,
 `route`, `openai_form_fields`, `call_openai`, `call_gemini`, `on_provider_failure`, `on_output`,
-`after_response`, `handle_get`, `check_provider_urls`). The clean control overrides none of them;
+`answer`, `after_response`, `handle_get`, `check_provider_urls`). The clean control overrides none of them;
 each faulty variant overrides one to commit one violation the audit must catch.
 
 Memory discipline, so the clean control passes the audit's memory scan: the request body is read
@@ -607,6 +607,10 @@ class Pipeline:
         """The image to answer with, given the provider's output (a bytearray)."""
         return output
 
+    def answer(self, upload, output):
+        """The success answer's content type and body, given the image to answer with."""
+        return "image/png", output
+
     def after_response(self, upload):
         """Called once the answer has been sent (or the request failed)."""
 
@@ -959,7 +963,7 @@ class Handler(BaseHTTPRequestHandler):
             pipeline.on_request_start(self.headers)
             body = self._read_body()
             output = pipeline.generate(self, body)
-            self._send(200, "image/png", output)
+            self._send(200, *pipeline.answer(self.upload, output))
         except ApiError as error:
             self._send_error(error)
         except ClientGone:
