@@ -41,13 +41,21 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Re-render a saved report.
+    /// Re-render a saved report, or merge the reports of a sharded audit.
+    ///
+    /// `--from report.json --format md` renders one report. `--merge a.json b.json ... --out DIR`
+    /// merges the report.json of every shard of one audit (`traceless audit --shard k/n`) into
+    /// the report of the whole audit, written in every format; it exits like the audit (0 pass,
+    /// 1 a finding, 2 incomplete: a missing or incomplete shard is never a pass).
     Report {
-        #[arg(long)]
-        from: PathBuf,
-        #[arg(long)]
-        format: String,
-        /// Write here instead of standard output.
+        #[arg(long, required_unless_present = "merge", conflicts_with = "merge")]
+        from: Option<PathBuf>,
+        #[arg(long, required_unless_present = "merge", conflicts_with = "merge")]
+        format: Option<String>,
+        /// The shards' report.json files.
+        #[arg(long, num_args = 1.., value_name = "REPORT.JSON", requires = "out")]
+        merge: Vec<PathBuf>,
+        /// Write here instead of standard output (with --merge: the folder of every format).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -112,6 +120,11 @@ struct AuditArgs {
     /// Seed for every random choice; a failing run prints it, and passing it back replays the run.
     #[arg(long)]
     seed: Option<u64>,
+    /// Run part k of n of the audit (`--shard 2/3`): the scenarios and property cases are dealt
+    /// round the n shards from an offset the seed picks, so each shard needs the same `--seed`.
+    /// `traceless report --merge` joins the shards' reports into the one report of the audit.
+    #[arg(long, value_name = "K/N", requires = "seed")]
+    shard: Option<traceless_report::Shard>,
     /// Accept monitors that are not active (a local run on a weaker machine): the verdict then
     /// rests on what the active monitors saw, and every sink marks the run DEGRADED. Without
     /// it, a required monitor that is not active makes the audit incomplete (exit 2).
@@ -138,7 +151,16 @@ pub fn main() -> u8 {
     let result = match cli.command {
         Command::Audit(args) => return audit_command(args),
         Command::Scan { image, files } => scan_command(&image, &files),
-        Command::Report { from, format, out } => report_command(&from, &format, out.as_deref()),
+        Command::Report {
+            from,
+            format,
+            merge,
+            out,
+        } => match (from, format, out) {
+            (Some(from), Some(format), out) => report_command(&from, &format, out.as_deref()),
+            (_, _, Some(out)) => merge_command(&merge, &out),
+            _ => unreachable!("clap requires --from and --format, or --merge and --out"),
+        },
         Command::Init(args) => crate::init::command(&args),
         Command::Mocks {
             plaintext,
@@ -215,7 +237,18 @@ fn audit_command(args: AuditArgs) -> u8 {
                 return 2;
             }
         };
-        let bar = progress_bar(inputs.scenarios.len());
+        let seed = args.seed.unwrap_or_else(rand::random);
+        let shard = args.shard.unwrap_or(traceless_report::Shard::WHOLE);
+        let cases = args.cases.unwrap_or(inputs.config.audit.cases);
+        // This shard's scenarios, in the audit's order: the ones it runs and reports.
+        let mut scenarios: Vec<scenario::Scenario> = inputs
+            .scenarios
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i as u64, seed))
+            .map(|(_, s)| s.clone())
+            .collect();
+        let bar = progress_bar(scenarios.len());
         let scenarios_started = std::cell::Cell::new(0u64);
         let progress = |step: audit::Step<'_>| {
             let Some(b) = &bar else { return };
@@ -229,13 +262,12 @@ fn audit_command(args: AuditArgs) -> u8 {
             };
             b.set_message(what.to_owned());
         };
-        let seed = args.seed.unwrap_or_else(rand::random);
-        let cases = args.cases.unwrap_or(inputs.config.audit.cases);
         let plan = audit::Plan {
             config: &inputs.config,
             scenarios: &inputs.scenarios,
             seed,
             cases,
+            shard,
             isolation,
             monitors: !args.no_monitors,
             progress: &progress,
@@ -262,6 +294,7 @@ fn audit_command(args: AuditArgs) -> u8 {
         let drafts = check::run_all(evidence);
         let provenance = provenance(
             &inputs,
+            &scenarios,
             &args,
             seed,
             run.as_ref().and_then(|r| r.pipeline_binary.as_deref()),
@@ -269,11 +302,15 @@ fn audit_command(args: AuditArgs) -> u8 {
             started,
         );
         let today = started_at.date();
-        let mut scenarios = inputs.scenarios.clone();
-        if cases > 0 {
+        let owned_cases = audit::owned_cases(shard, cases, seed);
+        if owned_cases > 0 {
             scenarios.push(scenario::Scenario {
                 id: audit::PROPERTY_SCENARIO.to_owned(),
-                title: format!("{cases} property cases drawn from seed {seed}"),
+                title: if shard == traceless_report::Shard::WHOLE {
+                    traceless_report::merge::properties_title(cases, seed)
+                } else {
+                    format!("{owned_cases} of {cases} property cases drawn from seed {seed} (shard {shard})")
+                },
                 clauses: Vec::new(),
                 requests: Vec::new(),
                 path: PathBuf::new(),
@@ -427,6 +464,7 @@ fn digest(path: &Path) -> FileDigest {
 
 fn provenance(
     inputs: &Inputs,
+    scenarios: &[scenario::Scenario],
     args: &AuditArgs,
     seed: u64,
     binary: Option<&Path>,
@@ -464,7 +502,7 @@ fn provenance(
         config: digest(&inputs.config.path),
         policy: digest(&inputs.config.policy.text),
         clause_map: digest(&inputs.config.policy.clauses),
-        scenarios: inputs.scenarios.iter().map(|s| digest(&s.path)).collect(),
+        scenarios: scenarios.iter().map(|s| digest(&s.path)).collect(),
         seed,
         cases: args.cases.unwrap_or(inputs.config.audit.cases),
         started_at: started_at
@@ -473,6 +511,8 @@ fn provenance(
         duration_ms: started.elapsed().as_millis() as u64,
         kernel,
         ci: !args.allow_degraded,
+        shard: args.shard,
+        merged_from: Vec::new(),
     }
 }
 
@@ -523,6 +563,24 @@ fn report_command(from: &Path, format: &str, out: Option<&Path>) -> anyhow::Resu
         None => print!("{text}"),
     }
     Ok(0)
+}
+
+/// `traceless report --merge`: one report from the shards' reports, in every format.
+fn merge_command(files: &[PathBuf], out: &Path) -> anyhow::Result<u8> {
+    let parts = files
+        .iter()
+        .map(|path| {
+            Ok(traceless_report::merge::Part {
+                file: digest(path),
+                report: traceless_report::load(path)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = traceless_report::merge::merge(parts)?;
+    traceless_report::write_all(&report, out)
+        .with_context(|| format!("writing the merged report to {}", out.display()))?;
+    print_outcome(&report, out, report.provenance.seed);
+    Ok(report.exit_code() as u8)
 }
 
 /// `traceless mocks`' flags, validated by clap.

@@ -143,3 +143,94 @@ fn the_kit_workflow_parses_and_audits_the_kit_config() {
             && s["if"].as_str() == Some("always()")
     }));
 }
+
+/// The YAML blocks of a README section, in order.
+fn readme_yaml(heading: &str) -> Vec<Value> {
+    let readme = readme();
+    let section = readme
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    let section = section.split("\n#").next().unwrap();
+    section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| {
+            let text = block.split("```").next().unwrap();
+            serde_norway::from_str(text)
+                .unwrap_or_else(|e| panic!("a YAML block under {heading:?} does not parse: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_sharded_recipes_run_every_shard_of_one_seed_and_gate_on_the_merge() {
+    let blocks = readme_yaml("### Sharded audits");
+    assert_eq!(blocks.len(), 2, "a GitHub and a GitLab recipe");
+
+    let gh = &blocks[0]["jobs"];
+    let shards = gh["shard"]["strategy"]["matrix"]["shard"]
+        .as_sequence()
+        .unwrap()
+        .len();
+    assert!(shards >= 2);
+    assert_eq!(gh["shard"]["strategy"]["fail-fast"].as_bool(), Some(false));
+    let runs = |job: &Value| -> Vec<String> {
+        job["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let shard_runs = runs(&gh["shard"]);
+    let audit = the_audit("README GitHub recipe", &shard_runs);
+    assert!(
+        audit.contains(&format!("--shard ${{{{ matrix.shard }}}}/{shards}"))
+            && audit.contains("--seed ${{ github.run_id }}")
+            && !audit.contains("||"),
+        "{audit}"
+    );
+    assert_eq!(gh["merge"]["needs"].as_str(), Some("shard"));
+    assert_eq!(
+        gh["merge"]["if"].as_str(),
+        Some("always()"),
+        "a failing shard must still be merged"
+    );
+    let merge_runs = runs(&gh["merge"]);
+    let merge = merge_runs
+        .iter()
+        .find(|r| r.contains("report --merge"))
+        .expect("no merge step");
+    assert!(
+        merge.contains("--out reports/latest") && !merge.contains("||"),
+        "{merge}"
+    );
+
+    let gl = &blocks[1];
+    let shard_job = &gl["audit-shard"];
+    assert!(shard_job["parallel"].as_u64().unwrap() >= 2);
+    let script = strs(&shard_job["script"]);
+    let audit = the_audit("README GitLab recipe", &script);
+    assert!(
+        audit.starts_with("setpriv --reuid=auditor")
+            && audit.contains("--shard $CI_NODE_INDEX/$CI_NODE_TOTAL")
+            && audit.contains("--seed $CI_PIPELINE_ID"),
+        "{audit}"
+    );
+    let gate = &gl["audit"];
+    assert_eq!(gate["when"].as_str(), Some("always"));
+    assert_eq!(gate["needs"][0]["job"].as_str(), Some("audit-shard"));
+    assert!(gate.get("allow_failure").is_none());
+    let script = strs(&gate["script"]);
+    assert!(
+        script
+            .iter()
+            .any(|c| c.contains("report --merge reports/shard-*/report.json")),
+        "{script:?}"
+    );
+    assert_eq!(
+        gate["artifacts"]["reports"]["junit"].as_str(),
+        Some("reports/latest/junit.xml")
+    );
+}

@@ -6,17 +6,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Extra, audit_command, config, report, root};
+use common::{Extra, audit_command, config, report, scenario_glob, script};
 
 fn pipeline(dir: &str, name: &str) -> PathBuf {
-    root().join(format!("harness/tests/{dir}/{name}.py"))
+    script(dir, name)
 }
 
 fn scenarios() -> String {
-    root()
-        .join("harness/tests/shapes/scenarios/*.toml")
-        .display()
-        .to_string()
+    scenario_glob("shapes")
 }
 
 fn audit(dir: &Path, script: &Path, tail: &str, scenario: &str) -> (i32, serde_json::Value) {

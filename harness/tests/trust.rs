@@ -8,28 +8,25 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Extra, audit_command, clause, config, outcomes, processes_with, report, root};
+use common::{
+    Extra, audit_command, clause, config, outcomes, processes_with, report, root, scenario_glob,
+    script,
+};
 
 fn faulty(name: &str) -> PathBuf {
-    root().join(format!("harness/tests/faulty/{name}.py"))
+    script("faulty", name)
 }
 
 fn trust(name: &str) -> PathBuf {
-    root().join(format!("harness/tests/trust/{name}.py"))
+    script("trust", name)
 }
 
 fn faulty_scenarios() -> String {
-    root()
-        .join("harness/tests/faulty/scenarios/*.toml")
-        .display()
-        .to_string()
+    scenario_glob("faulty")
 }
 
 fn trust_scenarios() -> String {
-    root()
-        .join("harness/tests/trust/scenarios/*.toml")
-        .display()
-        .to_string()
+    scenario_glob("trust")
 }
 
 /// Runs an audit to its end: (exit code, report).

@@ -36,7 +36,7 @@ use attribution::attribute;
 use driver::{Driver, Halt};
 
 pub use client::{Client, Payload};
-pub use property::SCENARIO_ID as PROPERTY_SCENARIO;
+pub use property::{SCENARIO_ID as PROPERTY_SCENARIO, owned_cases};
 
 /// The harness's resolver inside the audit's network namespace.
 pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 53);
@@ -67,6 +67,9 @@ pub struct Plan<'a> {
     pub scenarios: &'a [Scenario],
     pub seed: u64,
     pub cases: u32,
+    /// The part of the scenarios and property cases this run does (`--shard k/n`): the whole
+    /// list is given, so that request ids are those of the unsharded run.
+    pub shard: traceless_report::Shard,
     /// Off only to measure the monitors' overhead.
     pub monitors: bool,
     /// Whether this process runs in its own network namespace (see [`traceless_sandbox::isolate`]).
@@ -135,7 +138,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         allowed_hosts: cfg.interception.hosts.clone(),
         allowed_providers: cfg.policy.allowed_providers.clone(),
         no_age_gate: cfg.pipeline.request.age_field.is_none(),
-        property_cases: (plan.cases, 0),
+        property_cases: (property::owned_cases(plan.shard, plan.cases, plan.seed), 0),
         ..Evidence::default()
     };
     (plan.progress)(Step::Phase("starting the pipeline"));
@@ -378,7 +381,12 @@ async fn drive(
     cancel: &CancellationToken,
     errors: &mut Vec<String>,
 ) -> bool {
-    for scenario in plan.scenarios {
+    for (position, scenario) in plan.scenarios.iter().enumerate() {
+        if !plan.shard.owns(position as u64, plan.seed) {
+            // Another shard's: its request ids are skipped, not reused.
+            driver.next_id += scenario.requests.iter().map(|r| r.repeat).sum::<u32>();
+            continue;
+        }
         (plan.progress)(Step::Scenario(&scenario.id));
         tokio::select! {
             r = driver.scenario(scenario) => match r {
@@ -389,12 +397,13 @@ async fn drive(
             () = cancel.cancelled() => return true,
         }
     }
-    if plan.cases == 0 {
+    let owned = property::owned_cases(plan.shard, plan.cases, plan.seed);
+    if owned == 0 {
         return false;
     }
-    (plan.progress)(Step::Phase(&format!("{} property cases", plan.cases)));
+    (plan.progress)(Step::Phase(&format!("{owned} property cases")));
     tokio::select! {
-        failure = property::run(driver, plan.cases, plan.seed, cancel) => {
+        failure = property::run(driver, plan.cases, plan.seed, plan.shard, cancel) => {
             if let Some(f) = failure {
                 errors.push(format!("{f} (replay: traceless audit --seed {})", plan.seed));
             }

@@ -11,6 +11,7 @@ use proptest::test_runner::{
     Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use traceless_mock::Behaviour;
+use traceless_report::Shard;
 use traceless_scan::canary::ImageFormat;
 
 use super::driver::{Driver, Halt};
@@ -19,7 +20,14 @@ use crate::scenario::{
 };
 
 /// The id property requests are reported under.
-pub const SCENARIO_ID: &str = "properties";
+pub const SCENARIO_ID: &str = traceless_report::merge::PROPERTIES_SCENARIO;
+
+/// How many of `cases` cases drawn from `seed` this shard runs.
+pub fn owned_cases(shard: Shard, cases: u32, seed: u64) -> u32 {
+    (0..u64::from(cases))
+        .filter(|&c| shard.owns(c, seed))
+        .count() as u32
+}
 
 /// One drawn case: up to four requests sent at once, and what each provider answers in turn.
 /// Every request to a provider follows its own copy of that provider's script (the mocks route
@@ -135,11 +143,15 @@ fn as_scenario(case: &Case) -> Scenario {
     }
 }
 
-/// Runs `cases` cases from `seed`; returns the failure, shrunk, as a message.
+/// Runs this shard's share of `cases` cases from `seed`; returns the failure, shrunk, as a
+/// message. Every case is drawn in every shard (drawing is cheap and keeps the sequence the
+/// seed gives); a case another shard owns is passed over, its request ids skipped, so the ids
+/// of a sharded run are those of the unsharded one.
 pub async fn run(
     driver: &mut Driver<'_>,
     cases: u32,
     seed: u64,
+    shard: Shard,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Option<String> {
     if cases == 0 {
@@ -167,9 +179,19 @@ pub async fn run(
     );
     let handle = tokio::runtime::Handle::current();
     let driver = RefCell::new(driver);
+    // proptest calls the test through `Fn`: the case count and the shrinking flag are cells.
+    let (drawn, shrinking) = (std::cell::Cell::new(0u64), std::cell::Cell::new(false));
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&strategy, |case| {
             let mut d = driver.borrow_mut();
+            // After a failure every call is a shrink of the failed case: it always runs.
+            if !shrinking.get() {
+                let position = drawn.replace(drawn.get() + 1);
+                if !shard.owns(position, seed) {
+                    d.next_id += case.requests.len() as u32;
+                    return Ok(());
+                }
+            }
             // Interrupted, or the pipeline is dead: reject the remaining cases at once, sending
             // nothing more (the interruption or the crash is reported on its own).
             if cancel.is_cancelled() || d.evidence.crash.is_some() {
@@ -177,6 +199,7 @@ pub async fn run(
             }
             let result = handle.block_on(one_case(&mut d, &case));
             d.evidence.property_cases.1 += 1;
+            shrinking.set(shrinking.get() || matches!(result, Err(TestCaseError::Fail(_))));
             result
         })
     });

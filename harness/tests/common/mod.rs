@@ -140,3 +140,16 @@ pub fn processes_with(needle: &str) -> Vec<(u32, String)> {
         })
         .collect()
 }
+
+/// `harness/tests/<dir>/<name>.py`: a pipeline of the faulty-pipeline family.
+pub fn script(dir: &str, name: &str) -> PathBuf {
+    root().join(format!("harness/tests/{dir}/{name}.py"))
+}
+
+/// The glob of the scenario files in `harness/tests/<dir>/scenarios/`.
+pub fn scenario_glob(dir: &str) -> String {
+    root()
+        .join(format!("harness/tests/{dir}/scenarios/*.toml"))
+        .display()
+        .to_string()
+}

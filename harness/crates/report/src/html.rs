@@ -620,6 +620,9 @@ fn provenance(h: &mut String, report: &Report) {
             "local".to_owned()
         },
     );
+    if let Some(line) = crate::text::sharding(p) {
+        row("sharding", html(&line));
+    }
     row("schema", code(&report.schema));
     h.push_str("</dl>\n");
     if !p.scenarios.is_empty() {

@@ -203,6 +203,15 @@ fn provenance_properties(report: &Report) -> Vec<Property> {
         Property::new("cases", p.cases.to_string()),
         Property::new("started-at", p.started_at.as_str()),
     ];
+    if let Some(shard) = p.shard {
+        props.push(Property::new("shard", shard.to_string()));
+    }
+    if !p.merged_from.is_empty() {
+        props.push(Property::new(
+            "merged-from",
+            p.merged_from.len().to_string(),
+        ));
+    }
     if let Some(commit) = &p.harness_commit {
         props.push(Property::new("harness-commit", commit.as_str()));
     }

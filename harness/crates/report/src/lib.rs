@@ -24,6 +24,7 @@
 mod html;
 mod junit;
 mod markdown;
+pub mod merge;
 mod model;
 pub mod redact;
 pub mod sample;
@@ -41,7 +42,7 @@ use anyhow::{Context as _, bail};
 pub use model::{
     ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MONITOR_STATES,
     MonitorEntry, Orphan, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome,
-    ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
+    ScenarioResult, Shard, TimelineEntry, Verdict, WaiverEntry,
 };
 pub use verdict::Counts;
 

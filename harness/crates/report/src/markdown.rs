@@ -444,6 +444,9 @@ fn provenance(md: &mut String, report: &Report) {
         md_code(&p.kernel),
         if p.ci { ", `--ci`" } else { "" }
     );
+    if let Some(line) = crate::text::sharding(p) {
+        let _ = writeln!(md, "- Sharding: {}", md_text(&line));
+    }
     let _ = writeln!(md, "- Schema `{}`", md_text(&report.schema));
     if !p.scenarios.is_empty() {
         let _ = writeln!(

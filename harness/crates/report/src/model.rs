@@ -131,6 +131,58 @@ pub struct Provenance {
     pub kernel: String,
     /// Whether the audit ran with `--ci` (degraded required monitors make it incomplete).
     pub ci: bool,
+    /// The part of a sharded audit this report covers (`--shard k/n`); absent for a whole audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The shard reports a merged report was made from (`traceless report --merge`), each with
+    /// its digest; absent for a report an audit wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<FileDigest>,
+}
+
+/// One part of a sharded audit: part `index` of `count`, counted from 1 (`--shard 2/3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole audit as one shard.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// Whether the work at `position` (a scenario's place in the audit's list, or a property
+    /// case's number) belongs to this shard. Positions are dealt round the shards from an
+    /// offset the seed picks, so every shard of a seed gets its share and no work is in two.
+    pub fn owns(self, position: u64, seed: u64) -> bool {
+        let count = u64::from(self.count.max(1));
+        (position % count + seed % count) % count == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `k/n` with `1 <= k <= n`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?} is not a shard: expected k/n with 1 <= k <= n, e.g. 2/3");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// A file and its SHA-256 (lowercase hex).

@@ -648,6 +648,8 @@ fn provenance(scenarios: &[ScenarioResult], seed: u64) -> Provenance {
             .map(|k| k.trim().to_owned())
             .unwrap_or_else(|_| "unknown".to_owned()),
         ci: true,
+        shard: None,
+        merged_from: Vec::new(),
     }
 }
 

@@ -105,6 +105,27 @@ pub fn clip(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// What a report says of sharding, plain text for every sink to escape: which shard it covers,
+/// or how many shard reports it was merged from. `None` for a whole audit.
+pub fn sharding(p: &crate::model::Provenance) -> Option<String> {
+    if let Some(shard) = p.shard {
+        return Some(format!(
+            "shard {shard} of a sharded audit: it covers only its share of the scenarios and property cases; `traceless report --merge` joins every shard's report into the audit's verdict"
+        ));
+    }
+    (!p.merged_from.is_empty()).then(|| {
+        format!(
+            "merged from {} shard reports: {}",
+            p.merged_from.len(),
+            p.merged_from
+                .iter()
+                .map(|d| format!("{} (SHA-256 {})", d.path, d.sha256))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
