@@ -9,6 +9,7 @@ mod audit;
 mod memory;
 mod monitor;
 mod pipeline;
+mod scale;
 mod scan;
 
 use std::path::PathBuf;
@@ -34,10 +35,13 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         Some("audit") => audit::run(&args[1..]),
         Some("monitor") => monitor::run(&args[1..]),
         Some("memory") => memory::run(&args[1..]),
+        Some("scale") => scale::run(&args[1..]),
         Some(other) => {
-            bail!("unknown benchmark {other:?}: expected pipeline, scan, memory, audit or monitor")
+            bail!(
+                "unknown benchmark {other:?}: expected pipeline, scan, memory, audit, monitor or scale"
+            )
         }
-        None => bail!("name a benchmark: pipeline, scan, memory, audit or monitor"),
+        None => bail!("name a benchmark: pipeline, scan, memory, audit, monitor or scale"),
     }
 }
 

@@ -96,6 +96,10 @@ enum Command {
         /// A traceless.toml whose `[mocks]` table replaces the accepted and retired model lists.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// How many of the newest calls `GET /recorded` keeps (older ones are dropped, so mocks
+        /// left running for days stay flat in memory).
+        #[arg(long, default_value_t = 100)]
+        keep_recorded: usize,
     },
 }
 
@@ -172,7 +176,9 @@ pub fn main() -> u8 {
             behaviours,
             control_port,
             config,
+            keep_recorded,
         } => mocks_command(MocksArgs {
+            keep_recorded,
             plaintext,
             openai_port,
             gemini_port,
@@ -594,6 +600,7 @@ struct MocksArgs {
     behaviours: Vec<(traceless_mock::Provider, Vec<traceless_mock::Behaviour>)>,
     control_port: u16,
     config: Option<PathBuf>,
+    keep_recorded: usize,
 }
 
 fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
@@ -607,6 +614,7 @@ fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
         behaviours,
         control_port,
         config,
+        keep_recorded,
     } = args;
     let ca_out = ca_out.as_path();
     let models = match &config {
@@ -629,6 +637,7 @@ fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
             gemini_key: gemini_key.clone(),
             models,
             control: Some((std::net::Ipv4Addr::LOCALHOST, control_port).into()),
+            keep_recorded: Some(keep_recorded),
             ..traceless_mock::MockOptions::default()
         })
         .await?;

@@ -33,6 +33,9 @@ pub struct Evidence {
     pub crash: Option<traceless_report::Crash>,
     /// Property cases (planned, run to their end).
     pub property_cases: (u32, u32),
+    /// The requests of property cases that failed (shrinks included): the report lists them one
+    /// by one; the requests of passing cases it aggregates.
+    pub failed_case_requests: std::collections::BTreeSet<RequestId>,
     /// Processes that left the pipeline's tree or outlived its stop, as the stop found them.
     pub orphans: Vec<traceless_sandbox::events::Orphan>,
     /// Daemons found while the audit ran, each the first time a batch's answers were in: they

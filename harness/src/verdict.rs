@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use traceless_report::{
-    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Orphan, Provenance, Report, RequestResult,
-    SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, WaiverEntry,
+    ClauseResult, ClauseVerdict, Finding, MonitorEntry, Orphan, PassingRequests, Provenance,
+    Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, WaiverEntry,
 };
 use traceless_sandbox::events::{EventKind, MonitorState, OrphanReason};
 
@@ -331,12 +331,27 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
         });
     }
     timeline.sort_by_key(|t| t.t_ms);
+    // Property cases: a passing case's requests are counted, not listed (the evidence file
+    // keeps them); a failing case's, and any a finding names, keep their rows and timelines.
+    let (requests, passing) = if s.id == crate::audit::PROPERTY_SCENARIO {
+        let (listed, counted): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| {
+            ev.failed_case_requests.contains(&r.id)
+                || r.status.is_none()
+                || findings.iter().any(|f| f.request == Some(r.id))
+        });
+        let listed_ids: BTreeSet<u32> = listed.iter().map(|r| r.id).collect();
+        timeline.retain(|t| t.request.is_none_or(|id| listed_ids.contains(&id)));
+        (listed, Some(passing_requests(&counted)))
+    } else {
+        (requests, None)
+    };
     ScenarioResult {
         id: s.id.clone(),
         title: s.title.clone(),
         clauses: s.clauses.clone(),
         outcome: outcome(planned, sent, status_ok, has_finding),
         requests_not_sent: planned.saturating_sub(sent),
+        passing,
         requests: requests
             .iter()
             .map(|r| RequestResult {
@@ -353,6 +368,38 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
             .collect(),
         timeline,
     }
+}
+
+/// The requests of passing property cases, aggregated (see [`PassingRequests`]).
+fn passing_requests(requests: &[&crate::evidence::SentRequest]) -> PassingRequests {
+    use sha2::{Digest as _, Sha256};
+    let mut agg = PassingRequests {
+        fingerprint: format!("{:016x}", 0),
+        ..PassingRequests::default()
+    };
+    let mut fingerprint = 0u64;
+    for r in requests {
+        let behaviour = r.behaviour.join(",");
+        let status = r
+            .status
+            .map_or_else(|| "none".to_owned(), |s| s.to_string());
+        let duration = r.ended_ms.saturating_sub(r.started_ms);
+        agg.requests += 1;
+        *agg.providers.entry(r.provider.clone()).or_default() += 1;
+        *agg.statuses.entry(status.clone()).or_default() += 1;
+        *agg.durations
+            .entry(PassingRequests::bucket(duration))
+            .or_default() += 1;
+        agg.total_ms += duration;
+        agg.max_ms = agg.max_ms.max(duration);
+        let hash = Sha256::digest(format!("{}|{}|{behaviour}|{status}", r.id, r.provider));
+        fingerprint = fingerprint.wrapping_add(u64::from_le_bytes(
+            hash[..8].try_into().expect("a SHA-256 has 32 bytes"),
+        ));
+        *agg.behaviours.entry(behaviour).or_default() += 1;
+    }
+    agg.fingerprint = format!("{fingerprint:016x}");
+    agg
 }
 
 /// What a reader of a request's row must know: a status other than expected, the error that
@@ -432,4 +479,110 @@ fn orphans(ev: &Evidence) -> Vec<Orphan> {
             requests: Vec::new(),
         });
     during.chain(at_stop).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::evidence::SentRequest;
+    use crate::scenario::ClientBehaviour;
+
+    fn property_request(id: u32, status: u16) -> SentRequest {
+        SentRequest {
+            id,
+            scenario: crate::audit::PROPERTY_SCENARIO.into(),
+            provider: if id.is_multiple_of(2) {
+                "openai"
+            } else {
+                "gemini"
+            }
+            .into(),
+            age: Age::Confirmed,
+            behaviour: vec![if id.is_multiple_of(5) { "429" } else { "ok" }.into()],
+            client: ClientBehaviour::Normal,
+            expected_status: None,
+            status: Some(status),
+            started_ms: u64::from(id) * 20,
+            ended_ms: u64::from(id) * 20 + 15,
+            response_body: Vec::new(),
+            response_hits: Vec::new(),
+            error: None,
+            had_metadata: false,
+            shared_prompt: false,
+        }
+    }
+
+    /// `cases` property cases, one request each, the last case failed.
+    fn report_of(cases: u32) -> Report {
+        let mut evidence = Evidence {
+            requests: (1..=cases).map(|id| property_request(id, 200)).collect(),
+            property_cases: (cases, cases),
+            ..Evidence::default()
+        };
+        evidence.failed_case_requests.insert(cases);
+        let scenarios = [Scenario {
+            id: crate::audit::PROPERTY_SCENARIO.into(),
+            title: format!("{cases} property cases"),
+            clauses: Vec::new(),
+            requests: Vec::new(),
+            path: PathBuf::new(),
+        }];
+        build(Inputs {
+            evidence: &evidence,
+            drafts: Vec::new(),
+            clauses: &[],
+            scenarios: &scenarios,
+            waivers: &[],
+            today: time::macros::date!(2026 - 01 - 01),
+            required_monitors: &[],
+            allow_degraded: false,
+            interrupted: None,
+            errors: Vec::new(),
+            provenance: Provenance::default(),
+        })
+    }
+
+    #[test]
+    fn passing_property_cases_are_counted_and_a_failing_one_keeps_its_row() {
+        let report = report_of(10);
+        let props = &report.scenarios[0];
+        assert_eq!(
+            props.requests.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [10]
+        );
+        let passing = props.passing.as_ref().unwrap();
+        assert_eq!(passing.requests, 9);
+        assert_eq!(passing.providers["gemini"], 5);
+        assert_eq!(passing.behaviours["429"], 1);
+        assert_eq!(passing.statuses["200"], 9);
+        assert_eq!(passing.durations["le-50"], 9);
+        assert_eq!((passing.total_ms, passing.max_ms), (135, 15));
+        assert!(
+            props.timeline.iter().all(|t| t.request == Some(10)),
+            "a passing request's timeline was kept"
+        );
+        assert_ne!(
+            report_of(11).scenarios[0]
+                .passing
+                .as_ref()
+                .unwrap()
+                .fingerprint,
+            passing.fingerprint
+        );
+    }
+
+    #[test]
+    fn a_report_of_100000_property_cases_stays_under_5_mb_in_every_format() {
+        let report = report_of(100_000);
+        for format in traceless_report::Format::ALL {
+            let text = traceless_report::render(&report, format).unwrap();
+            assert!(
+                text.len() < 5 << 20,
+                "{format}: {} bytes for 100,000 cases",
+                text.len()
+            );
+        }
+    }
 }

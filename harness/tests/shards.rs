@@ -83,12 +83,12 @@ fn merge(files: &[PathBuf], out: &Path) -> (i32, Value) {
 
 type Essence = (
     Vec<(String, String)>,
-    Vec<(String, String, Vec<u64>)>,
+    Vec<(String, String, Vec<u64>, Value, Value)>,
     Value,
 );
 
 /// What must be the same: each clause's verdict, each scenario's outcome and request ids in
-/// order, the property-case count.
+/// order, the passing property cases' request count and fingerprint, the property-case count.
 fn essence(report: &Value) -> Essence {
     let clauses = report["clauses"]
         .as_array()
@@ -107,7 +107,15 @@ fn essence(report: &Value) -> Essence {
                 .iter()
                 .map(|r| r["id"].as_u64().unwrap())
                 .collect();
-            (s["id"].to_string(), s["outcome"].to_string(), ids)
+            // Passing property cases are counted: their number and fingerprint of every
+            // (id, provider, behaviour, status) must match.
+            (
+                s["id"].to_string(),
+                s["outcome"].to_string(),
+                ids,
+                s["passing"]["requests"].clone(),
+                s["passing"]["fingerprint"].clone(),
+            )
         })
         .collect();
     (clauses, scenarios, report["provenance"]["cases"].clone())

@@ -362,12 +362,12 @@ fn a_daemon_is_reported_with_the_request_it_outlived() {
 #[test]
 fn a_seed_replays_concurrent_property_cases_exactly() {
     let cfg = config(&faulty("clean"), &faulty_scenarios(), Extra::default());
-    let run = || {
+    let run_with = |seed: &str| {
         let dir = tempfile::tempdir().unwrap();
         let (code, report) = audit(
             dir.path(),
             &cfg,
-            &["--scenario", "age-gate", "--cases", "12", "--seed", "77"],
+            &["--scenario", "age-gate", "--cases", "12", "--seed", seed],
         );
         assert_eq!(code, 0, "{}", report["summary"]);
         let props = report["scenarios"]
@@ -377,26 +377,29 @@ fn a_seed_replays_concurrent_property_cases_exactly() {
             .find(|s| s["id"] == "properties")
             .unwrap()
             .clone();
-        props["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["provider"].to_string(),
-                    r["provider-behaviour"].to_string(),
-                    r["status"].to_string(),
-                )
-            })
-            .collect::<Vec<_>>()
+        // Passing cases are counted, not listed: their fingerprint covers each request's id,
+        // provider, scripted behaviour and status.
+        (
+            props["passing"]["requests"].as_u64().unwrap(),
+            props["passing"]["fingerprint"].as_str().unwrap().to_owned(),
+            props["passing"]["behaviours"].clone(),
+            props["requests"].as_array().unwrap().len(),
+        )
     };
+    let run = || run_with("77");
     let first = run();
     assert!(
-        first.len() > 12,
+        first.0 > 12,
         "no case sent requests at once: {} requests for 12 cases",
-        first.len()
+        first.0
     );
+    assert_eq!(first.3, 0, "a passing case's request was listed");
     assert_eq!(first, run(), "the same seed drew or answered differently");
+    assert_ne!(
+        first.1,
+        run_with("78").1,
+        "another seed gave the same fingerprint: it pins nothing"
+    );
 }
 
 #[test]

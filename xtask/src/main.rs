@@ -3,7 +3,7 @@
 //! - `cargo xtask ci`: format check, clippy with `-D warnings`, and the whole test suite.
 //! - `cargo xtask audit [--example] [traceless audit flags]`: builds the reference pipeline and
 //!   the harness in release and audits the pipeline with `traceless.toml`.
-//! - `cargo xtask bench pipeline|scan|memory|audit|monitor`: builds in release and runs the
+//! - `cargo xtask bench pipeline|scan|memory|audit|monitor|scale`: builds in release and runs the
 //!   `traceless-bench` crate, which exits non-zero when a performance target is missed.
 //!
 //! xtask has no dependencies: a fresh clone builds it in seconds before the real work starts.
@@ -42,7 +42,7 @@ fn run_command() -> Result {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci                     fmt check, clippy -D warnings, all tests\n  \
                  audit [--example] ...  build the reference pipeline and audit it (flags go to `traceless audit`)\n  \
-                 bench <pipeline|scan|memory|audit|monitor> [flags]   the performance targets"
+                 bench <pipeline|scan|memory|audit|monitor|scale> [flags]   the performance targets"
             );
             bail!("unknown or missing command");
         }

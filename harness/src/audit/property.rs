@@ -224,7 +224,24 @@ async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), TestCaseEr
         Err(Halt::PipelineDied) => return Err(TestCaseError::reject("the pipeline died")),
         Err(Halt::Error(e)) => return Err(TestCaseError::fail(format!("{e:#}"))),
     };
-    for (id, spec) in ids.iter().zip(&specs) {
+    let verdict = judge_case(driver, &ids, &specs);
+    if verdict.is_err() {
+        driver
+            .evidence
+            .failed_case_requests
+            .extend(ids.iter().copied());
+    }
+    verdict
+}
+
+/// A case passes when every request got a status its provider answers allow and no finding
+/// names any of them.
+fn judge_case(
+    driver: &mut Driver<'_>,
+    ids: &[traceless_scan::scan::RequestId],
+    specs: &[&RequestSpec],
+) -> Result<(), TestCaseError> {
+    for (id, spec) in ids.iter().zip(specs) {
         let sent = driver
             .evidence
             .requests
@@ -241,7 +258,7 @@ async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), TestCaseEr
             }
         }
     }
-    let findings = driver.findings_for(&ids);
+    let findings = driver.findings_for(ids);
     if let Some(f) = findings.first() {
         return Err(TestCaseError::fail(format!(
             "{} finding(s), first: [{}] {}",

@@ -102,6 +102,7 @@ impl Mocks {
             opts.models.clone(),
             opts.output_side,
         ));
+        shared.keep_recorded(opts.keep_recorded);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let authority = if opts.tls {

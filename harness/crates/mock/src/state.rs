@@ -34,6 +34,15 @@ pub struct GeminiFile {
     pub upload_id: String,
 }
 
+/// What the mocks received, in arrival order: every call, or the newest `keep` of them.
+#[derive(Debug, Default)]
+struct Recordings {
+    list: VecDeque<RecordedRequest>,
+    /// How many older recordings were dropped to keep the window.
+    dropped: usize,
+    keep: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct Shared {
     pub openai_key: String,
@@ -42,7 +51,7 @@ pub struct Shared {
     pub models: ModelRules,
     /// Side of the square PNG each generation answer carries.
     pub output_side: u32,
-    recorded: Mutex<Vec<RecordedRequest>>,
+    recorded: Mutex<Recordings>,
     tls_refusals: Mutex<Vec<TlsRefusal>>,
     behaviours: Mutex<HashMap<Provider, VecDeque<Behaviour>>>,
     /// Scripts by key, for the requests the router assigns a key: concurrent requests each get
@@ -76,7 +85,7 @@ impl Shared {
             timeout_hold,
             models,
             output_side,
-            recorded: Mutex::new(Vec::new()),
+            recorded: Mutex::new(Recordings::default()),
             tls_refusals: Mutex::new(Vec::new()),
             behaviours: Mutex::new(HashMap::new()),
             keyed: Mutex::new(HashMap::new()),
@@ -87,11 +96,21 @@ impl Shared {
         }
     }
 
-    /// Appends a recording, numbering it in arrival order.
+    /// Appends a recording, numbering it in arrival order; beyond the kept window the oldest
+    /// recording is dropped.
     pub fn record(&self, mut rec: RecordedRequest) {
-        let mut recorded = lock(&self.recorded);
-        rec.seq = recorded.len() as u64;
-        recorded.push(rec);
+        let mut r = lock(&self.recorded);
+        rec.seq = (r.dropped + r.list.len()) as u64;
+        r.list.push_back(rec);
+        while r.keep.is_some_and(|keep| r.list.len() > keep) {
+            r.list.pop_front();
+            r.dropped += 1;
+        }
+    }
+
+    /// Keep only the newest `keep` recordings (`None`: every one, as an audit needs).
+    pub fn keep_recorded(&self, keep: Option<usize>) {
+        lock(&self.recorded).keep = keep;
     }
 
     pub fn recorded(&self) -> Vec<RecordedRequest> {
@@ -100,7 +119,9 @@ impl Shared {
 
     /// Drops every recording so far; numbering and `recorded_from` indexes start again at 0.
     pub fn forget_recorded(&self) {
-        lock(&self.recorded).clear();
+        let mut r = lock(&self.recorded);
+        r.list.clear();
+        r.dropped = 0;
     }
 
     pub fn record_refusal(&self, refusal: TlsRefusal) {
@@ -111,11 +132,14 @@ impl Shared {
         lock(&self.tls_refusals).clone()
     }
 
+    /// The recordings from arrival number `start` on (those still kept).
     pub fn recorded_from(&self, start: usize) -> Vec<RecordedRequest> {
-        lock(&self.recorded)
-            .get(start..)
-            .unwrap_or_default()
-            .to_vec()
+        let r = lock(&self.recorded);
+        r.list
+            .iter()
+            .skip(start.saturating_sub(r.dropped))
+            .cloned()
+            .collect()
     }
 
     pub fn set_behaviour(&self, provider: Provider, seq: Vec<Behaviour>) {
@@ -188,22 +212,8 @@ fn next(queue: Option<&mut VecDeque<Behaviour>>) -> Behaviour {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_routed_request_follows_its_own_script_whatever_the_arrival_order() {
-        let shared = Shared::new(
-            "a".into(),
-            "b".into(),
-            Duration::from_secs(1),
-            ModelRules::default(),
-            64,
-        );
-        shared.set_behaviour(Provider::OpenAi, vec![Behaviour::Unavailable]);
-        shared.set_keyed_behaviour(1, vec![Behaviour::ServerError, Behaviour::Ok]);
-        shared.set_keyed_behaviour(2, vec![Behaviour::SafetyBlock]);
-        shared.set_router(std::sync::Arc::new(|rec: &RecordedRequest| {
-            rec.prompt.as_deref().and_then(|p| p.parse().ok())
-        }));
-        let call = |prompt: &str| RecordedRequest {
+    fn recording(prompt: &str) -> RecordedRequest {
+        RecordedRequest {
             seq: 0,
             at: std::time::SystemTime::now(),
             provider: Provider::OpenAi,
@@ -223,7 +233,52 @@ mod tests {
             behaviour: Behaviour::Ok,
             status: 0,
             output_image: None,
-        };
+        }
+    }
+
+    fn shared() -> Shared {
+        Shared::new(
+            "a".into(),
+            "b".into(),
+            Duration::from_secs(1),
+            ModelRules::default(),
+            64,
+        )
+    }
+
+    #[test]
+    fn a_kept_window_drops_the_oldest_recordings_and_keeps_their_numbers() {
+        let all = shared();
+        let windowed = shared();
+        windowed.keep_recorded(Some(3));
+        for i in 0..5 {
+            all.record(recording(&i.to_string()));
+            windowed.record(recording(&i.to_string()));
+        }
+        let seqs = |v: Vec<RecordedRequest>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(all.recorded()), [0, 1, 2, 3, 4]);
+        assert_eq!(seqs(windowed.recorded()), [2, 3, 4]);
+        assert_eq!(seqs(windowed.recorded_from(3)), [3, 4]);
+        assert_eq!(seqs(windowed.recorded_from(1)), [2, 3, 4]);
+        assert_eq!(seqs(all.recorded_from(3)), [3, 4]);
+    }
+
+    #[test]
+    fn a_routed_request_follows_its_own_script_whatever_the_arrival_order() {
+        let shared = Shared::new(
+            "a".into(),
+            "b".into(),
+            Duration::from_secs(1),
+            ModelRules::default(),
+            64,
+        );
+        shared.set_behaviour(Provider::OpenAi, vec![Behaviour::Unavailable]);
+        shared.set_keyed_behaviour(1, vec![Behaviour::ServerError, Behaviour::Ok]);
+        shared.set_keyed_behaviour(2, vec![Behaviour::SafetyBlock]);
+        shared.set_router(std::sync::Arc::new(|rec: &RecordedRequest| {
+            rec.prompt.as_deref().and_then(|p| p.parse().ok())
+        }));
+        let call = recording;
         // Request 2 arrives first, then request 1 twice (a retry): each takes its own script.
         assert_eq!(
             shared.take_behaviour_for(Provider::OpenAi, &call("2")),

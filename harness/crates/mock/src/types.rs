@@ -211,6 +211,9 @@ pub struct MockOptions {
     pub models: crate::models::ModelRules,
     /// Where to serve the control endpoint (loopback only; port 0 picks one); None for no endpoint.
     pub control: Option<std::net::SocketAddr>,
+    /// Keep only the newest this many recordings (a long-running `traceless mocks` stays flat in
+    /// memory); `None`, the default, keeps every one, as an audit's evidence needs.
+    pub keep_recorded: Option<usize>,
 }
 
 impl Default for MockOptions {
@@ -229,6 +232,7 @@ impl Default for MockOptions {
             output_side: 64,
             models: crate::models::ModelRules::default(),
             control: None,
+            keep_recorded: None,
         }
     }
 }

@@ -424,7 +424,7 @@ fn scenarios(h: &mut String, report: &Report) {
             html(&s.title),
             outcome_pill(s),
             html(&s.clauses.join(", ")),
-            s.requests.len(),
+            crate::text::requests_sent(s),
             findings
         );
     }
@@ -456,6 +456,9 @@ fn scenario(h: &mut String, s: &ScenarioResult) {
         outcome_pill(s),
         html(&s.title)
     );
+    if let Some(p) = &s.passing {
+        let _ = writeln!(h, "<p>{}</p>", html(&crate::text::passing_summary(p)));
+    }
     if !s.requests.is_empty() {
         h.push_str(
             "<table>\n<thead><tr><th class=\"num\">#</th><th>provider</th><th>provider behaviour</th><th>client</th><th>age confirmed</th>\

@@ -145,8 +145,12 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         let mut case = TestCase::new(format!("{} {}", s.id, s.title), status);
         case.set_classname("scenarios");
         case.set_time(Duration::from_millis(
-            s.requests.iter().map(|r| r.duration_ms).sum(),
+            s.requests.iter().map(|r| r.duration_ms).sum::<u64>()
+                + s.passing.as_ref().map_or(0, |p| p.total_ms),
         ));
+        if let Some(p) = &s.passing {
+            case.set_system_out(crate::text::passing_summary(p));
+        }
         scenarios.add_test_case(case);
     }
     junit.add_test_suite(scenarios);

@@ -41,8 +41,8 @@ use anyhow::{Context as _, bail};
 
 pub use model::{
     ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MONITOR_STATES,
-    MonitorEntry, Orphan, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome,
-    ScenarioResult, Shard, TimelineEntry, Verdict, WaiverEntry,
+    MonitorEntry, Orphan, PassingRequests, Provenance, Report, RequestResult, SCHEMA_ID,
+    ScenarioOutcome, ScenarioResult, Shard, TimelineEntry, Verdict, WaiverEntry,
 };
 pub use verdict::Counts;
 

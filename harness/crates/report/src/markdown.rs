@@ -393,12 +393,25 @@ fn scenarios(md: &mut String, report: &Report) {
                 .map(|c| md_text(c))
                 .collect::<Vec<_>>()
                 .join(", "),
-            s.requests.len(),
+            crate::text::requests_sent(s),
             answers,
             findings,
         );
     }
     md.push('\n');
+    for s in &report.scenarios {
+        if let Some(p) = &s.passing {
+            let _ = writeln!(
+                md,
+                "- {}: {}",
+                md_code(&s.id),
+                md_text(&crate::text::passing_summary(p))
+            );
+        }
+    }
+    if report.scenarios.iter().any(|s| s.passing.is_some()) {
+        md.push('\n');
+    }
 }
 
 fn provenance(md: &mut String, report: &Report) {

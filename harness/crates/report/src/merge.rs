@@ -327,9 +327,14 @@ fn merge_properties(parts: &[&ScenarioResult], title: String) -> ScenarioResult 
     let mut requests: Vec<_> = parts.iter().flat_map(|s| s.requests.clone()).collect();
     requests.sort_by_key(|r| r.id);
     let requests_not_sent: u32 = parts.iter().map(|s| s.requests_not_sent).sum();
+    let mut passing: Option<crate::model::PassingRequests> = None;
+    for p in parts.iter().filter_map(|s| s.passing.as_ref()) {
+        passing.get_or_insert_with(Default::default).add(p);
+    }
+    let sent = !requests.is_empty() || passing.as_ref().is_some_and(|p| p.requests > 0);
     let outcome = if parts.iter().any(|s| s.outcome == ScenarioOutcome::Fail) {
         ScenarioOutcome::Fail
-    } else if requests.is_empty() {
+    } else if !sent {
         ScenarioOutcome::NotRun
     } else if requests_not_sent > 0 || parts.iter().any(|s| s.outcome != ScenarioOutcome::Pass) {
         ScenarioOutcome::Incomplete
@@ -349,6 +354,7 @@ fn merge_properties(parts: &[&ScenarioResult], title: String) -> ScenarioResult 
         },
         requests,
         timeline: parts.iter().flat_map(|s| s.timeline.clone()).collect(),
+        passing,
     }
 }
 
@@ -465,9 +471,31 @@ mod tests {
                     ..report.scenarios[0].requests[0].clone()
                 })
                 .collect(),
+            passing: Some(passing(30, 40)),
             ..report.scenarios[0].clone()
         });
         report
+    }
+
+    /// `n` passing requests (ids from `first`), aggregated as an audit does.
+    fn passing(first: u64, n: u64) -> crate::model::PassingRequests {
+        let mut p = crate::model::PassingRequests {
+            fingerprint: format!("{:016x}", 0),
+            ..Default::default()
+        };
+        for id in first..first + n {
+            p.add(&crate::model::PassingRequests {
+                requests: 1,
+                providers: [("openai".to_owned(), 1)].into(),
+                behaviours: [("ok".to_owned(), 1)].into(),
+                statuses: [("200".to_owned(), 1)].into(),
+                durations: [(crate::model::PassingRequests::bucket(id), 1)].into(),
+                total_ms: id,
+                max_ms: id,
+                fingerprint: format!("{:016x}", id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            });
+        }
+        p
     }
 
     /// The whole audit cut as `traceless audit --shard k/n` would run it.
@@ -490,6 +518,12 @@ mod tests {
                     .collect();
                 for mut s in props {
                     s.requests.retain(|r| shard.owns(u64::from(r.id), seed));
+                    // The passing requests dealt the same way, aggregated per shard.
+                    let mut mine = passing(30, 0);
+                    for id in (30..70).filter(|&id| shard.owns(id, seed)) {
+                        mine.add(&passing(id, 1));
+                    }
+                    s.passing = Some(mine);
                     rest.push(s);
                 }
                 p.report.scenarios = rest;
@@ -498,10 +532,17 @@ mod tests {
             .collect()
     }
 
-    fn outline(r: &Report) -> Vec<(String, ScenarioOutcome, usize)> {
+    fn outline(
+        r: &Report,
+    ) -> Vec<(
+        String,
+        ScenarioOutcome,
+        usize,
+        Option<crate::model::PassingRequests>,
+    )> {
         r.scenarios
             .iter()
-            .map(|s| (s.id.clone(), s.outcome, s.requests.len()))
+            .map(|s| (s.id.clone(), s.outcome, s.requests.len(), s.passing.clone()))
             .collect()
     }
 

@@ -346,6 +346,71 @@ pub struct ScenarioResult {
     pub requests: Vec<RequestResult>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
+    /// Property cases only: the requests of passing cases, counted instead of listed (their
+    /// rows and timelines are in the evidence file). Requests of failing cases and requests a
+    /// finding names keep their rows above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passing: Option<PassingRequests>,
+}
+
+/// The requests of passing property cases, aggregated: what was drawn, what came back, how long
+/// it took. Every field adds up across shards, so merged shards give the unsharded figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct PassingRequests {
+    /// How many requests.
+    pub requests: u32,
+    /// Requests per provider.
+    pub providers: std::collections::BTreeMap<String, u32>,
+    /// Requests per scripted provider behaviour (`ok`, `429,ok`, ...).
+    pub behaviours: std::collections::BTreeMap<String, u32>,
+    /// Requests per answered status (`none`: no answer).
+    pub statuses: std::collections::BTreeMap<String, u32>,
+    /// Requests per duration bucket: the key is the bucket's upper bound in milliseconds
+    /// (`le-10`, `le-100`, ..., `gt-10000`).
+    pub durations: std::collections::BTreeMap<String, u32>,
+    /// The sum of their durations, for the mean.
+    pub total_ms: u64,
+    /// The longest.
+    pub max_ms: u64,
+    /// A fingerprint of every (request id, provider, behaviour, status): the wrapping sum of each
+    /// one's hash, 16 hex digits, so two runs drew and got the same exactly when it is equal
+    /// (and shards add up to the unsharded figure).
+    pub fingerprint: String,
+}
+
+impl PassingRequests {
+    /// The duration buckets' upper bounds, in milliseconds.
+    pub const BUCKETS: [u64; 6] = [10, 50, 100, 500, 1_000, 10_000];
+
+    /// The bucket a duration falls in.
+    pub fn bucket(ms: u64) -> String {
+        Self::BUCKETS
+            .iter()
+            .find(|&&b| ms <= b)
+            .map_or_else(|| "gt-10000".to_owned(), |b| format!("le-{b}"))
+    }
+
+    /// Adds another aggregate to this one.
+    pub fn add(&mut self, other: &PassingRequests) {
+        self.requests += other.requests;
+        for (mine, theirs) in [
+            (&mut self.providers, &other.providers),
+            (&mut self.behaviours, &other.behaviours),
+            (&mut self.statuses, &other.statuses),
+            (&mut self.durations, &other.durations),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        }
+        self.total_ms += other.total_ms;
+        self.max_ms = self.max_ms.max(other.max_ms);
+        let sum = u64::from_str_radix(&self.fingerprint, 16)
+            .unwrap_or(0)
+            .wrapping_add(u64::from_str_radix(&other.fingerprint, 16).unwrap_or(0));
+        self.fingerprint = format!("{sum:016x}");
+    }
 }
 
 /// How a scenario went.

@@ -728,6 +728,7 @@ fn scenario(
         requests_not_sent: 0,
         requests,
         timeline,
+        passing: None,
     }
 }
 

@@ -126,6 +126,44 @@ pub fn sharding(p: &crate::model::Provenance) -> Option<String> {
     })
 }
 
+/// How many requests a scenario sent: the listed ones and the passing cases' counted ones.
+pub fn requests_sent(s: &crate::model::ScenarioResult) -> usize {
+    s.requests.len() + s.passing.as_ref().map_or(0, |p| p.requests as usize)
+}
+
+/// One sentence on the passing property cases' requests, plain text for every sink to escape.
+pub fn passing_summary(p: &crate::model::PassingRequests) -> String {
+    let counts = |m: &std::collections::BTreeMap<String, u32>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} requests of passing cases, counted not listed: providers {}; provider behaviours {}; statuses {}; durations {} (mean {} ms, longest {} ms); fingerprint {}",
+        p.requests,
+        counts(&p.providers),
+        counts(&p.behaviours),
+        counts(&p.statuses),
+        {
+            // By bound, not as text: le-10, le-50, le-100, ..., gt-10000.
+            let mut buckets: Vec<_> = p.durations.iter().collect();
+            buckets.sort_by_key(|(k, _)| {
+                let bound = k.split_once('-').and_then(|(_, n)| n.parse::<u64>().ok());
+                (k.starts_with("gt"), bound)
+            });
+            buckets
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        p.total_ms / u64::from(p.requests.max(1)),
+        p.max_ms,
+        p.fingerprint
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,7 +298,7 @@ impl Report {
             }
         }
         for s in &self.scenarios {
-            let sent = !s.requests.is_empty();
+            let sent = !s.requests.is_empty() || s.passing.as_ref().is_some_and(|p| p.requests > 0);
             let consistent = match s.outcome {
                 ScenarioOutcome::NotRun => !sent,
                 ScenarioOutcome::Pass => sent && s.requests_not_sent == 0,

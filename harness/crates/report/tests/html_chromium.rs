@@ -77,7 +77,8 @@ fn dump_dom(html_file: &Path) -> String {
     dom
 }
 
-fn check(report: &Report, banner: &str) {
+/// Checks the page and returns how long Chromium took to load, parse and lay it out.
+fn check(report: &Report, banner: &str) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.html");
     let html = render(report, Format::Html).unwrap();
@@ -101,7 +102,9 @@ fn check(report: &Report, banner: &str) {
         );
     }
 
+    let started = Instant::now();
     let dom = dump_dom(&file);
+    let took = started.elapsed();
     assert!(
         dom.contains(banner),
         "the rendered page does not show {banner:?}"
@@ -135,12 +138,13 @@ fn check(report: &Report, banner: &str) {
         !dom.contains("<b>only</b>"),
         "a waiver justification became markup"
     );
+    took
 }
 
 #[test]
 fn failing_report_renders_in_chromium() {
     let report = sample::failing();
-    check(&report, "FAIL — the policy was broken");
+    let _ = check(&report, "FAIL — the policy was broken");
     assert!(
         render(&report, Format::Html)
             .unwrap()
@@ -150,5 +154,60 @@ fn failing_report_renders_in_chromium() {
 
 #[test]
 fn passing_report_renders_in_chromium() {
-    check(&sample::passing(), "PASS — the policy held under audit");
+    let _ = check(&sample::passing(), "PASS — the policy held under audit");
+}
+
+/// 100,000 passing property cases: counted, not listed, so the page stays small and quick. Timed
+/// side by side with the small sample, so Chromium's own start-up is not counted against it.
+#[test]
+fn a_report_of_100000_property_cases_renders_in_chromium_within_2_s() {
+    let small = sample::passing();
+    let mut big = small.clone();
+    let mut passing = traceless_report::PassingRequests::default();
+    for id in 0..100_000u64 {
+        passing.add(&traceless_report::PassingRequests {
+            requests: 1,
+            providers: [(if id % 2 == 0 { "openai" } else { "gemini" }.to_owned(), 1)].into(),
+            behaviours: [(
+                ["ok", "429,ok", "500", "safety-block"][(id % 4) as usize].to_owned(),
+                1,
+            )]
+            .into(),
+            statuses: [(
+                ["200", "429", "502", "422"][(id % 4) as usize].to_owned(),
+                1,
+            )]
+            .into(),
+            durations: [(traceless_report::PassingRequests::bucket(id % 700), 1)].into(),
+            total_ms: id % 700,
+            max_ms: id % 700,
+            fingerprint: format!("{:016x}", id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        });
+    }
+    big.provenance.cases = 100_000;
+    big.scenarios.push(traceless_report::ScenarioResult {
+        id: "properties".into(),
+        title: "100000 property cases drawn from seed 1000".into(),
+        passing: Some(passing),
+        ..Default::default()
+    });
+    big.summary = big.summary_line();
+    let html = render(&big, Format::Html).unwrap();
+    let json = render(&big, Format::Json).unwrap();
+    assert!(
+        html.len() < 5 << 20 && json.len() < 5 << 20,
+        "{} / {} bytes",
+        html.len(),
+        json.len()
+    );
+    let small_took = check(&small, "PASS — the policy held under audit");
+    let big_took = check(&big, "PASS — the policy held under audit");
+    println!(
+        "chromium: {big_took:?} for 100,000 cases ({} KB), {small_took:?} for the small sample",
+        html.len() / 1024
+    );
+    assert!(
+        big_took.saturating_sub(small_took) < Duration::from_secs(2),
+        "{big_took:?} for 100,000 cases against {small_took:?} for the small sample"
+    );
 }

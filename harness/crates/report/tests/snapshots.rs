@@ -33,7 +33,7 @@ fn audit_cut_short_by_a_crash() {
 #[test]
 fn merged_shards() {
     use traceless_report::merge::{Part, merge};
-    use traceless_report::{FileDigest, Shard};
+    use traceless_report::{FileDigest, PassingRequests, Shard};
     let whole = sample::passing();
     let failing = sample::failing();
     let parts = (1..=2u32)
@@ -48,6 +48,32 @@ fn merged_shards() {
                 .filter(|(i, _)| shard.owns(*i as u64, whole.provenance.seed))
                 .map(|(_, s)| s.clone())
                 .collect();
+            // Its share of 8 passing property cases, one request each, counted not listed.
+            let mut passing = PassingRequests::default();
+            for id in (4..12u32).filter(|&id| shard.owns(u64::from(id), whole.provenance.seed)) {
+                passing.add(&PassingRequests {
+                    requests: 1,
+                    providers: [(if id % 2 == 0 { "openai" } else { "gemini" }.to_owned(), 1)]
+                        .into(),
+                    behaviours: [(if id % 3 == 0 { "429,ok" } else { "ok" }.to_owned(), 1)].into(),
+                    statuses: [("200".to_owned(), 1)].into(),
+                    durations: [(PassingRequests::bucket(u64::from(id) * 9), 1)].into(),
+                    total_ms: u64::from(id) * 9,
+                    max_ms: u64::from(id) * 9,
+                    fingerprint: format!("{:016x}", u64::from(id) << 40),
+                });
+            }
+            report.scenarios.push(traceless_report::ScenarioResult {
+                id: "properties".into(),
+                title: format!("{} of 8 property cases (shard {shard})", passing.requests),
+                clauses: Vec::new(),
+                outcome: traceless_report::ScenarioOutcome::Pass,
+                requests_not_sent: 0,
+                requests: Vec::new(),
+                timeline: Vec::new(),
+                passing: Some(passing),
+            });
+            report.provenance.cases = 8;
             if shard.owns(0, whole.provenance.seed) {
                 // The failing sample's first finding, seen in `openai-ok`, this shard's first.
                 assert_eq!(report.scenarios[0].id, "openai-ok");
