@@ -298,7 +298,22 @@ fn audit_command(args: AuditArgs) -> u8 {
         let empty = crate::evidence::Evidence::default();
         let evidence = run.as_ref().map_or(&empty, |r| &r.evidence);
         let drafts = check::run_all(evidence);
-        let provenance = provenance(
+        // Beside the report, named relative to it: the folder can be moved whole.
+        let evidence_file = match crate::evidence_file::write(
+            evidence,
+            seed,
+            &args.out.join(EVIDENCE_FILE),
+        ) {
+            Ok(sha256) => Some(FileDigest {
+                path: EVIDENCE_FILE.to_owned(),
+                sha256,
+            }),
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                None
+            }
+        };
+        let mut provenance = provenance(
             &inputs,
             &scenarios,
             &args,
@@ -307,6 +322,7 @@ fn audit_command(args: AuditArgs) -> u8 {
             started_at,
             started,
         );
+        provenance.evidence = evidence_file.into_iter().collect();
         let today = started_at.date();
         let owned_cases = audit::owned_cases(shard, cases, seed);
         if owned_cases > 0 {
@@ -353,6 +369,9 @@ fn audit_command(args: AuditArgs) -> u8 {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
 }
+
+/// The evidence file's name in the report folder.
+const EVIDENCE_FILE: &str = "evidence.jsonl";
 
 /// Cancels the audit on SIGINT or SIGTERM, remembering which came first; a second signal ends
 /// the process at once (the pipeline's tree dies with the harness).
@@ -518,6 +537,7 @@ fn provenance(
         kernel,
         ci: !args.allow_degraded,
         shard: args.shard,
+        evidence: Vec::new(),
         merged_from: Vec::new(),
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Data flows one way: [`scenario`] -> [`audit`] (pipeline + mocks + monitors) -> [`evidence`]
 //! -> [`check`] (one module per finding kind) -> [`verdict`] -> report sinks
-//! (`traceless-report`). The scanner (`traceless-scan`), the mocks (`traceless-mock`) and the
+//! (`traceless-report`); the evidence itself is also written out whole ([`evidence_file`],
+//! `evidence.jsonl` beside the report). The scanner (`traceless-scan`), the mocks (`traceless-mock`) and the
 //! sandbox with its monitors (`traceless-sandbox`) are crates of their own.
 //!
 //! **Architecture invariant:** the harness never links the pipeline crate; it audits a black
@@ -22,6 +23,7 @@ pub mod clauses;
 pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod evidence_file;
 pub mod init;
 pub mod scenario;
 pub mod verdict;

@@ -403,6 +403,50 @@ fn a_seed_replays_concurrent_property_cases_exactly() {
 }
 
 #[test]
+fn the_evidence_file_holds_every_request_the_report_counts() {
+    use sha2::Digest as _;
+    let cfg = config(&faulty("clean"), &faulty_scenarios(), Extra::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = audit(dir.path(), &cfg, &["--cases", "10", "--seed", "5"]);
+    assert_eq!(code, 0, "{}", report["summary"]);
+    let listed = &report["provenance"]["evidence"][0];
+    assert_eq!(listed["path"], "evidence.jsonl");
+    let text = std::fs::read(dir.path().join("out/evidence.jsonl")).unwrap();
+    assert_eq!(
+        listed["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&text)),
+        "the report's digest is not the file's"
+    );
+    let records: Vec<serde_json::Value> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["schema"], "traceless.evidence/v1");
+    assert_eq!(records[0]["seed"], 5);
+    let requests_in_file = |scenario: &str| {
+        records
+            .iter()
+            .filter(|r| r["record"] == "request" && r["scenario"] == scenario)
+            .count() as u64
+    };
+    for s in report["scenarios"].as_array().unwrap() {
+        let counted = s["passing"]["requests"].as_u64().unwrap_or(0);
+        let listed = s["requests"].as_array().unwrap().len() as u64;
+        assert_eq!(
+            requests_in_file(s["id"].as_str().unwrap()),
+            counted + listed,
+            "scenario {}",
+            s["id"]
+        );
+    }
+    assert!(
+        records.iter().any(|r| r["record"] == "provider-call"),
+        "no provider call in the evidence file"
+    );
+}
+
+#[test]
 fn the_committed_example_reports_round_trip_through_traceless_report() {
     let examples = root().join("reports/example");
     let mut seen = 0;

@@ -623,6 +623,9 @@ fn provenance(h: &mut String, report: &Report) {
             "local".to_owned()
         },
     );
+    if let Some(files) = crate::text::evidence_files(p) {
+        row("evidence", html(&files));
+    }
     if let Some(line) = crate::text::sharding(p) {
         row("sharding", html(&line));
     }

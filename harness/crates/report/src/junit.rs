@@ -207,6 +207,9 @@ fn provenance_properties(report: &Report) -> Vec<Property> {
         Property::new("cases", p.cases.to_string()),
         Property::new("started-at", p.started_at.as_str()),
     ];
+    for d in &p.evidence {
+        props.push(Property::new("evidence-sha256", d.sha256.as_str()));
+    }
     if let Some(shard) = p.shard {
         props.push(Property::new("shard", shard.to_string()));
     }

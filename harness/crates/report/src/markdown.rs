@@ -457,6 +457,9 @@ fn provenance(md: &mut String, report: &Report) {
         md_code(&p.kernel),
         if p.ci { ", `--ci`" } else { "" }
     );
+    if let Some(files) = crate::text::evidence_files(p) {
+        let _ = writeln!(md, "- Evidence: {}", md_text(&files));
+    }
     if let Some(line) = crate::text::sharding(p) {
         let _ = writeln!(md, "- Sharding: {}", md_text(&line));
     }

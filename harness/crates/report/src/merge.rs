@@ -428,6 +428,24 @@ fn provenance(parts: &[Part]) -> crate::model::Provenance {
             .unwrap_or(0),
         ci: parts.iter().all(|p| p.report.provenance.ci),
         shard: None,
+        // A shard names its evidence file relative to its report: here, relative to the merge's inputs.
+        evidence: parts
+            .iter()
+            .flat_map(|p| {
+                let folder = std::path::Path::new(&p.file.path)
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                p.report
+                    .provenance
+                    .evidence
+                    .iter()
+                    .map(move |d| FileDigest {
+                        path: folder.join(&d.path).display().to_string(),
+                        ..d.clone()
+                    })
+            })
+            .collect(),
         merged_from: parts.iter().map(|p| p.file.clone()).collect(),
         ..first.clone()
     }

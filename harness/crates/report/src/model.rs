@@ -134,6 +134,11 @@ pub struct Provenance {
     /// The part of a sharded audit this report covers (`--shard k/n`); absent for a whole audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// The evidence file(s) behind the report (`evidence.jsonl`: every request, provider call
+    /// and monitor event, one JSON record a line), with their digests: one for an audit, one per
+    /// shard for a merged report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<FileDigest>,
     /// The shard reports a merged report was made from (`traceless report --merge`), each with
     /// its digest; absent for a report an audit wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -649,6 +649,7 @@ fn provenance(scenarios: &[ScenarioResult], seed: u64) -> Provenance {
             .unwrap_or_else(|_| "unknown".to_owned()),
         ci: true,
         shard: None,
+        evidence: Vec::new(),
         merged_from: Vec::new(),
     }
 }

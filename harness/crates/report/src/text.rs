@@ -126,6 +126,17 @@ pub fn sharding(p: &crate::model::Provenance) -> Option<String> {
     })
 }
 
+/// The evidence files behind a report, plain text for every sink to escape; `None` when none.
+pub fn evidence_files(p: &crate::model::Provenance) -> Option<String> {
+    (!p.evidence.is_empty()).then(|| {
+        p.evidence
+            .iter()
+            .map(|d| format!("{} (SHA-256 {})", d.path, d.sha256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// How many requests a scenario sent: the listed ones and the passing cases' counted ones.
 pub fn requests_sent(s: &crate::model::ScenarioResult) -> usize {
     s.requests.len() + s.passing.as_ref().map_or(0, |p| p.requests as usize)

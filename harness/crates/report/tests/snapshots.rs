@@ -74,6 +74,10 @@ fn merged_shards() {
                 passing: Some(passing),
             });
             report.provenance.cases = 8;
+            report.provenance.evidence = vec![FileDigest {
+                path: "evidence.jsonl".into(),
+                sha256: format!("{:064x}", 16 + index),
+            }];
             if shard.owns(0, whole.provenance.seed) {
                 // The failing sample's first finding, seen in `openai-ok`, this shard's first.
                 assert_eq!(report.scenarios[0].id, "openai-ok");
