@@ -1,6 +1,9 @@
 //! `cargo xtask`: the project's build system, in Rust (no Makefile, no shell scripts).
 //!
 //! - `cargo xtask ci`: format check, clippy with `-D warnings`, and the whole test suite.
+//! - `cargo xtask test [--fast]`: the whole test suite, or its fast tier: every unit test, the
+//!   report's schema and snapshots, the CI recipes and the tidy tests; no root, no strace, no
+//!   Python, Node or Chromium, seconds after a build.
 //! - `cargo xtask audit [--example] [traceless audit flags]`: builds the reference pipeline and
 //!   the harness in release and audits the pipeline with `traceless.toml`.
 //! - `cargo xtask bench pipeline|scan|memory|audit|monitor|scale`: builds in release and runs the
@@ -36,11 +39,13 @@ fn run_command() -> Result {
     std::env::set_current_dir(&root).map_err(|e| format!("entering {}: {e}", root.display()))?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("test") => test(&args[1..]),
         Some("audit") => audit(&args[1..]),
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci                     fmt check, clippy -D warnings, all tests\n  \
+                 test [--fast]          every test (the CI gate), or only the tier needing no root or tools\n  \
                  audit [--example] ...  build the reference pipeline and audit it (flags go to `traceless audit`)\n  \
                  bench <pipeline|scan|memory|audit|monitor|scale> [flags]   the performance targets"
             );
@@ -179,6 +184,43 @@ fn ci() -> Result {
     ]))?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     Ok(())
+}
+
+/// The test tiers. The fast one runs anywhere a build runs, as any user: judging, reports,
+/// config, scanner and mock unit tests, and the tidy tests. The full one is the CI gate.
+fn test(args: &[String]) -> Result {
+    match args {
+        [] => {
+            setup()?;
+            run(cargo().args(["test", "--workspace", "--all-targets"]))
+        }
+        [fast] if fast == "--fast" => {
+            run(cargo().args(["test", "--workspace", "--lib", "--bins"]))?;
+            run(cargo().args([
+                "test",
+                "-p",
+                "traceless-report",
+                "--test",
+                "schema",
+                "--test",
+                "snapshots",
+                "--test",
+                "junit",
+                "--test",
+                "step_summary",
+            ]))?;
+            run(cargo().args([
+                "test",
+                "-p",
+                "traceless",
+                "--test",
+                "ci_recipes",
+                "--test",
+                "scan_cli",
+            ]))
+        }
+        other => bail!("unexpected arguments {other:?}; usage: cargo xtask test [--fast]"),
+    }
 }
 
 /// The release binaries every command builds, in one package selection: `cargo build --release -p

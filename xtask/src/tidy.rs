@@ -408,4 +408,98 @@ mod tests {
         let pipeline = release_features(&["traceless-pipeline"]);
         assert!(!rebuilt(&pipeline, &audit).is_empty());
     }
+
+    /// Which workspace crates each crate may depend on (normal, build and dev dependencies
+    /// alike): the direction of ARCHITECTURE.md's code map. The scanner and the report know no
+    /// other crate of ours; the sandbox may scan; the harness composes the four; the benchmarks
+    /// measure the crates, never the harness; the pipeline and xtask stand alone (the harness
+    /// audits the pipeline as a black box and never links it).
+    const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
+        ("traceless-scan", &[]),
+        ("traceless-report", &[]),
+        ("traceless-mock", &[]),
+        ("traceless-sandbox", &["traceless-scan"]),
+        (
+            "traceless",
+            &[
+                "traceless-scan",
+                "traceless-mock",
+                "traceless-sandbox",
+                "traceless-report",
+            ],
+        ),
+        (
+            "traceless-bench",
+            &["traceless-scan", "traceless-sandbox", "traceless-mock"],
+        ),
+        ("traceless-pipeline", &[]),
+        ("xtask", &[]),
+    ];
+
+    /// Dependencies between workspace members that [`MAY_DEPEND_ON`] does not allow, and
+    /// members it does not know: (from, to).
+    fn forbidden_edges(metadata: &serde_json::Value) -> Vec<(String, String)> {
+        let packages = metadata["packages"].as_array().unwrap();
+        let members: Vec<&str> = metadata["workspace_members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|id| {
+                packages
+                    .iter()
+                    .find(|p| p["id"] == *id)
+                    .and_then(|p| p["name"].as_str())
+            })
+            .collect();
+        let mut bad = Vec::new();
+        for p in packages {
+            let name = p["name"].as_str().unwrap();
+            if !members.contains(&name) {
+                continue;
+            }
+            let Some((_, allowed)) = MAY_DEPEND_ON.iter().find(|(n, _)| *n == name) else {
+                bad.push((name.to_owned(), "(not in the dependency map)".to_owned()));
+                continue;
+            };
+            for d in p["dependencies"].as_array().unwrap() {
+                let dep = d["name"].as_str().unwrap();
+                if members.contains(&dep) && !allowed.contains(&dep) {
+                    bad.push((name.to_owned(), dep.to_owned()));
+                }
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn crates_depend_only_in_the_directions_the_code_map_allows() {
+        let bad = forbidden_edges(&metadata());
+        assert!(
+            bad.is_empty(),
+            "dependencies the code map forbids (update ARCHITECTURE.md and MAY_DEPEND_ON if the design changed): {bad:?}"
+        );
+    }
+
+    #[test]
+    fn the_dependency_map_check_fires_on_a_forbidden_edge() {
+        let metadata = serde_json::json!({
+            "workspace_members": ["r", "s", "n"],
+            "packages": [
+                {"id": "r", "name": "traceless-report", "dependencies": [{"name": "traceless-scan"}, {"name": "serde"}]},
+                {"id": "s", "name": "traceless-scan", "dependencies": []},
+                {"id": "n", "name": "newcomer", "dependencies": []},
+                {"id": "x", "name": "serde", "dependencies": []}
+            ]
+        });
+        assert_eq!(
+            forbidden_edges(&metadata),
+            [
+                ("traceless-report".to_owned(), "traceless-scan".to_owned()),
+                (
+                    "newcomer".to_owned(),
+                    "(not in the dependency map)".to_owned()
+                )
+            ]
+        );
+    }
 }

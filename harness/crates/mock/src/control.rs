@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use wiremock::{Respond, ResponseTemplate};
 
+use crate::http::{Incoming, Reply};
 use crate::state::Shared;
 use crate::types::{Behaviour, Provider};
 
@@ -20,9 +20,9 @@ pub(crate) struct Control {
     pub shared: Arc<Shared>,
 }
 
-impl Respond for Control {
-    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let path = request.url.path().trim_end_matches('/');
+impl Control {
+    pub fn respond(&self, request: &Incoming) -> Reply {
+        let path = request.path.trim_end_matches('/');
         let body = String::from_utf8_lossy(&request.body);
         match (request.method.as_str(), path) {
             ("GET", "/behaviour") => ok(&self.scripts()),
@@ -40,8 +40,7 @@ impl Respond for Control {
                 }
             }
             ("GET", "/recorded") => {
-                let recorded = self.shared.recorded();
-                let count = |p: Provider| recorded.iter().filter(|r| r.provider == p).count();
+                let count = |p: Provider| self.shared.received(p);
                 ok(&json!({"openai": count(Provider::OpenAi), "gemini": count(Provider::Gemini)}))
             }
             (method, _) => error(
@@ -53,9 +52,7 @@ impl Respond for Control {
             ),
         }
     }
-}
 
-impl Control {
     fn scripts(&self) -> Value {
         let mut out = json!({"openai": [], "gemini": []});
         for (provider, script) in self.shared.behaviours() {
@@ -65,10 +62,10 @@ impl Control {
     }
 }
 
-fn ok(body: &Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(body)
+fn ok(body: &Value) -> Reply {
+    Reply::json(200, body)
 }
 
-fn error(status: u16, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({"error": message}))
+fn error(status: u16, message: &str) -> Reply {
+    Reply::json(status, &json!({"error": message}))
 }

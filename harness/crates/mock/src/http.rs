@@ -1,10 +1,9 @@
 //! Transport-neutral request and answer types: what the providers' handlers read and write,
-//! whether the request came through wiremock or was caught in plaintext at the TLS port.
+//! whether the request came through the mock server or was caught in plaintext at the TLS port.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use wiremock::ResponseTemplate;
 
 use crate::types::{Behaviour, Endpoint, Provider, RecordedRequest};
 
@@ -22,8 +21,9 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    pub fn from_wiremock(req: &wiremock::Request, tls: bool) -> Incoming {
-        let headers: Vec<(String, String)> = req
+    /// A request as the server read it: head, whole body, and whether it came through TLS.
+    pub fn from_parts(parts: &hyper::http::request::Parts, body: Vec<u8>, tls: bool) -> Incoming {
+        let headers: Vec<(String, String)> = parts
             .headers
             .iter()
             .map(|(k, v)| {
@@ -38,19 +38,14 @@ impl Incoming {
             .find(|(k, _)| k.eq_ignore_ascii_case("host"))
             .map(|(_, v)| v.clone())
             // HTTP/2 carries the authority in the URI rather than a Host header.
-            .or_else(|| {
-                req.url.host_str().map(|h| match req.url.port() {
-                    Some(port) => format!("{h}:{port}"),
-                    None => h.to_owned(),
-                })
-            });
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
         Incoming {
             tls,
-            method: req.method.as_str().to_owned(),
-            path: req.url.path().to_owned(),
-            query: req.url.query().map(|q| q.to_owned()),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
             headers,
-            body: req.body.clone(),
+            body,
             host,
         }
     }
@@ -161,24 +156,30 @@ impl Reply {
         self
     }
 
-    pub fn into_template(self) -> ResponseTemplate {
-        let content_type = self
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let mut template =
-            ResponseTemplate::new(self.status).set_body_raw(self.body, &content_type);
+    /// The answer as the server sends it (the delay is the server's to wait out first).
+    pub fn into_response(self) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+        let mut response =
+            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(self.body)));
+        *response.status_mut() = hyper::StatusCode::from_u16(self.status)
+            .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        let mut typed = false;
         for (k, v) in self.headers {
-            if !k.eq_ignore_ascii_case("content-type") {
-                template = template.append_header(k.as_str(), v.as_str());
+            typed |= k.eq_ignore_ascii_case("content-type");
+            if let (Ok(name), Ok(value)) = (
+                hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                hyper::header::HeaderValue::from_str(&v),
+            ) {
+                headers.append(name, value);
             }
         }
-        if let Some(delay) = self.delay {
-            template = template.set_delay(delay);
+        if !typed {
+            headers.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/octet-stream"),
+            );
         }
-        template
+        response
     }
 }
 

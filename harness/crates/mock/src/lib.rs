@@ -10,8 +10,8 @@
 //! faithful in what they answer (the official Python and Node SDKs parse every answer; see
 //! `tests/sdk.rs` and `tests/sdk_node.rs`).
 //!
-//! [`Mocks`] is the main type: [`Mocks::start`] brings up both providers, each a `wiremock` server
-//! with a responder of our own, behind a small tokio-rustls front that terminates TLS with a
+//! [`Mocks`] is the main type: [`Mocks::start`] brings up both providers, each a small HTTP/1.1
+//! and HTTP/2 server of our own (`server.rs`, which keeps nothing of what it serves), behind a small tokio-rustls front that terminates TLS with a
 //! certificate from a CA made for this run ([`Mocks::ca_pem`]). The front peeks at each connection:
 //! plaintext HTTP arriving at the TLS port is parsed, recorded with `tls: false`, and refused.
 //! [`Mocks::set_behaviour`] scripts faults (429, 5xx, timeouts, safety blocks, malformed or slow
@@ -30,6 +30,7 @@ mod images;
 mod models;
 mod openai;
 mod serve;
+mod server;
 mod state;
 mod tls;
 mod types;
@@ -40,7 +41,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub use models::ModelRules;
 pub use state::Router;
@@ -63,37 +63,30 @@ pub struct Mocks {
     tracker: TaskTracker,
 }
 
-/// One provider's wiremock server and the address clients reach it at.
+/// One provider's server (or the control endpoint) and the address clients reach it at.
 struct Served {
     /// Held for its lifetime: dropping it stops the server.
-    _server: MockServer,
+    _server: server::Server,
     addr: SocketAddr,
 }
 
-/// Answers through a provider's handler and records the exchange.
-struct Responder {
-    provider: Provider,
-    shared: Arc<Shared>,
-    /// Whether requests reaching wiremock came through the TLS front (its port is loopback-only and
-    /// known to the front alone).
-    tls: bool,
-}
-
-impl Respond for Responder {
-    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let inc = http::Incoming::from_wiremock(request, self.tls);
-        let (reply, rec) = match self.provider {
-            Provider::OpenAi => serve::respond::<openai::OpenAi>(&self.shared, &inc),
-            Provider::Gemini => serve::respond::<gemini::Gemini>(&self.shared, &inc),
+/// The handler of a provider's server: answers through the provider's handlers and records the
+/// exchange. `tls`: whether requests reach it through the TLS front (its port is loopback-only
+/// and known to the front alone).
+fn provider_handler(provider: Provider, shared: Arc<Shared>) -> server::Handler {
+    Arc::new(move |inc: &http::Incoming| {
+        let (reply, rec) = match provider {
+            Provider::OpenAi => serve::respond::<openai::OpenAi>(&shared, inc),
+            Provider::Gemini => serve::respond::<gemini::Gemini>(&shared, inc),
         };
-        self.shared.record(rec);
-        reply.into_template()
-    }
+        shared.record(rec);
+        reply
+    })
 }
 
 impl Mocks {
     /// Starts both mocks as the options say. With `tls`, each provider's port is a TLS front and its
-    /// wiremock server listens on a private loopback port behind it.
+    /// server listens on a private loopback port behind it.
     pub async fn start(opts: MockOptions) -> anyhow::Result<Mocks> {
         let shared = Arc::new(Shared::new(
             opts.openai_key.clone(),
@@ -124,7 +117,11 @@ impl Mocks {
                 let listener = std::net::TcpListener::bind(public)
                     .with_context(|| format!("binding the {provider} mock to {public}"))?;
                 let addr = listener.local_addr().context("reading the bound address")?;
-                let server = start_wiremock(listener, provider, &shared, false).await;
+                let server = server::Server::start(
+                    listener,
+                    false,
+                    provider_handler(provider, shared.clone()),
+                )?;
                 served.push(Served {
                     _server: server,
                     addr,
@@ -135,7 +132,8 @@ impl Mocks {
                 std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).with_context(|| {
                     format!("binding the {provider} mock's private port on 127.0.0.1")
                 })?;
-            let server = start_wiremock(inner, provider, &shared, true).await;
+            let server =
+                server::Server::start(inner, true, provider_handler(provider, shared.clone()))?;
             let listener = tokio::net::TcpListener::bind(public)
                 .await
                 .with_context(|| format!("binding the {provider} TLS front to {public}"))?;
@@ -143,7 +141,7 @@ impl Mocks {
             let front = tls::Front {
                 provider,
                 acceptor: tokio_rustls::TlsAcceptor::from(authority.server_config.clone()),
-                upstream: *server.address(),
+                upstream: server.address(),
                 shared: shared.clone(),
                 cancel: cancel.clone(),
                 tracker: tracker.clone(),
@@ -157,7 +155,7 @@ impl Mocks {
         let gemini = served.pop().context("the Gemini mock did not start")?;
         let openai = served.pop().context("the OpenAI mock did not start")?;
         let control = match opts.control {
-            Some(at) => Some(start_control(at, &shared).await?),
+            Some(at) => Some(start_control(at, &shared)?),
             None => None,
         };
         Ok(Mocks {
@@ -254,7 +252,7 @@ impl Mocks {
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;
-        // Dropping `self` stops both wiremock servers (their runtimes end with them).
+        // Dropping `self` stops both servers (their threads end with them).
     }
 }
 
@@ -278,7 +276,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// The control endpoint on its own port; it must be loopback, as it takes orders from anyone.
-async fn start_control(at: SocketAddr, shared: &Arc<Shared>) -> anyhow::Result<Served> {
+fn start_control(at: SocketAddr, shared: &Arc<Shared>) -> anyhow::Result<Served> {
     anyhow::ensure!(
         at.ip().is_loopback(),
         "the control endpoint must listen on a loopback address, not {}",
@@ -286,44 +284,16 @@ async fn start_control(at: SocketAddr, shared: &Arc<Shared>) -> anyhow::Result<S
     );
     let listener = std::net::TcpListener::bind(at)
         .with_context(|| format!("binding the mocks' control endpoint to {at}"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    let server = MockServer::builder()
-        .listener(listener)
-        .disable_request_recording()
-        .start()
-        .await;
-    server
-        .register(
-            Mock::given(wiremock::matchers::any()).respond_with(control::Control {
-                shared: shared.clone(),
-            }),
-        )
-        .await;
+    let control = control::Control {
+        shared: shared.clone(),
+    };
+    let server = server::Server::start(
+        listener,
+        false,
+        Arc::new(move |inc: &http::Incoming| control.respond(inc)),
+    )?;
     Ok(Served {
+        addr: server.address(),
         _server: server,
-        addr,
     })
-}
-
-async fn start_wiremock(
-    listener: std::net::TcpListener,
-    provider: Provider,
-    shared: &Arc<Shared>,
-    tls: bool,
-) -> MockServer {
-    let server = MockServer::builder()
-        .listener(listener)
-        .disable_request_recording()
-        .start()
-        .await;
-    server
-        .register(
-            Mock::given(wiremock::matchers::any()).respond_with(Responder {
-                provider,
-                shared: shared.clone(),
-                tls,
-            }),
-        )
-        .await;
-    server
 }

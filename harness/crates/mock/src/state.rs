@@ -41,6 +41,8 @@ struct Recordings {
     /// How many older recordings were dropped to keep the window.
     dropped: usize,
     keep: Option<usize>,
+    /// Every request each provider received, whether its recording is still kept or not.
+    received: HashMap<Provider, u64>,
 }
 
 #[derive(Debug)]
@@ -101,11 +103,21 @@ impl Shared {
     pub fn record(&self, mut rec: RecordedRequest) {
         let mut r = lock(&self.recorded);
         rec.seq = (r.dropped + r.list.len()) as u64;
+        *r.received.entry(rec.provider).or_default() += 1;
         r.list.push_back(rec);
         while r.keep.is_some_and(|keep| r.list.len() > keep) {
             r.list.pop_front();
             r.dropped += 1;
         }
+    }
+
+    /// How many requests `provider` received so far (kept in the window or not).
+    pub fn received(&self, provider: Provider) -> u64 {
+        lock(&self.recorded)
+            .received
+            .get(&provider)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Keep only the newest `keep` recordings (`None`: every one, as an audit needs).
@@ -122,6 +134,7 @@ impl Shared {
         let mut r = lock(&self.recorded);
         r.list.clear();
         r.dropped = 0;
+        r.received.clear();
     }
 
     pub fn record_refusal(&self, refusal: TlsRefusal) {
@@ -261,6 +274,7 @@ mod tests {
         assert_eq!(seqs(windowed.recorded_from(3)), [3, 4]);
         assert_eq!(seqs(windowed.recorded_from(1)), [2, 3, 4]);
         assert_eq!(seqs(all.recorded_from(3)), [3, 4]);
+        assert_eq!(windowed.received(Provider::OpenAi), 5);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The TLS front: a per-audit CA (rcgen), and a tokio-rustls terminator that passes decrypted bytes to
-//! the plain wiremock server behind it, while catching plaintext HTTP sent to the TLS port as evidence.
+//! the plain mock server behind it, while catching plaintext HTTP sent to the TLS port as evidence.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ pub fn make_authority(extra_hostnames: &[String]) -> anyhow::Result<Authority> {
 pub struct Front {
     pub provider: Provider,
     pub acceptor: TlsAcceptor,
-    /// The plain wiremock server behind this front.
+    /// The plain mock server behind this front.
     pub upstream: SocketAddr,
     pub shared: Arc<Shared>,
     pub cancel: CancellationToken,
