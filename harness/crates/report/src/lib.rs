@@ -26,7 +26,9 @@ mod junit;
 mod markdown;
 pub mod merge;
 mod model;
+#[cfg(feature = "samples")]
 pub mod redact;
+#[cfg(feature = "samples")]
 pub mod sample;
 mod text;
 mod verdict;

@@ -105,6 +105,65 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The programs that wrap the pipeline's command, each optional.
+struct Launchers<'a> {
+    /// strace, and the path it writes its trace to.
+    strace: Option<(&'a Path, &'a str)>,
+    setpriv: Option<&'a Path>,
+    unshare: Option<&'a Path>,
+}
+
+/// The whole command line: `[strace ... -o OUT --] [setpriv --pdeathsig KILL --] [unshare --pid
+/// --fork --kill-child --] command...`. setpriv is only of use after strace: strace forks the next
+/// link itself, and only setpriv can give that one a parent-death signal.
+fn launcher_argv(l: &Launchers<'_>, command: Vec<String>) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
+    if let Some((strace, out)) = l.strace {
+        argv.extend([
+            strace.to_string_lossy().into_owned(),
+            "-f".into(),
+            "--seccomp-bpf".into(),
+            "-ttt".into(),
+            // Paths of fds only: `-yy` also asks the kernel (sock_diag over netlink) about
+            // every socket at every stop, which tripled a request's latency.
+            "-y".into(),
+            // pids from inside the PID namespace are translated to the harness's view
+            "--decode-pids=pidns".into(),
+            "-s".into(),
+            "4096".into(),
+            "-xx".into(),
+            "-e".into(),
+            format!("trace={}", strace::TRACED_SYSCALLS),
+            "-e".into(),
+            format!("raw={}", strace::RAW_SYSCALLS),
+            "-e".into(),
+            "signal=none".into(),
+            "-o".into(),
+            out.to_owned(),
+            "--".into(),
+        ]);
+        if let Some(setpriv) = l.setpriv {
+            argv.extend([
+                setpriv.to_string_lossy().into_owned(),
+                "--pdeathsig".into(),
+                "KILL".into(),
+                "--".into(),
+            ]);
+        }
+    }
+    if let Some(unshare) = l.unshare {
+        argv.extend([
+            unshare.to_string_lossy().into_owned(),
+            "--pid".into(),
+            "--fork".into(),
+            "--kill-child".into(),
+            "--".into(),
+        ]);
+    }
+    argv.extend(command);
+    argv
+}
+
 impl Supervisor {
     /// Starts the pipeline with every monitor the machine allows; see [`Supervisor::statuses`] for what it got.
     pub async fn start(
@@ -217,75 +276,41 @@ impl Supervisor {
         .context("starting the filesystem monitor")?;
         statuses.insert(MonitorKind::Filesystem, filesystem.status());
 
-        // argv: [strace ... --] [unshare --pid --fork --kill-child --] command...
-        let mut argv: Vec<String> = Vec::new();
         let mut trace_pipe: Option<(OwnedFd, OwnedFd)> = None;
-        if let Some(strace_bin) = &strace_bin {
+        let mut trace_out = None;
+        if strace_bin.is_some() {
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .context("creating strace's pipe")?;
             // strace opens the pipe by path, close-on-exec: the pipeline never holds it
-            let out = format!("/proc/{}/fd/{}", std::process::id(), write.as_raw_fd());
-            argv.extend([
-                strace_bin.to_string_lossy().into_owned(),
-                "-f".into(),
-                "--seccomp-bpf".into(),
-                "-ttt".into(),
-                // Paths of fds only: `-yy` also asks the kernel (sock_diag over netlink) about
-                // every socket at every stop, which tripled a request's latency.
-                "-y".into(),
-            ]);
-            // pids from inside the PID namespace are translated to the harness's view
-            argv.push("--decode-pids=pidns".into());
-            argv.extend([
-                "-s".into(),
-                "4096".into(),
-                "-xx".into(),
-                "-e".into(),
-                format!("trace={}", strace::TRACED_SYSCALLS),
-                "-e".into(),
-                format!("raw={}", strace::RAW_SYSCALLS),
-            ]);
-            argv.extend([
-                "-e".into(),
-                "signal=none".into(),
-                "-o".into(),
-                out,
-                "--".into(),
-            ]);
+            trace_out = Some(format!(
+                "/proc/{}/fd/{}",
+                std::process::id(),
+                write.as_raw_fd()
+            ));
             trace_pipe = Some((read, write));
         }
-        if strace_bin.is_some() {
-            // strace forks the next link itself: only setpriv can give that one a parent-death
-            // signal, so that it dies with strace.
-            match find_in_path("setpriv") {
-                Some(setpriv) => argv.extend([
-                    setpriv.to_string_lossy().into_owned(),
-                    "--pdeathsig".into(),
-                    "KILL".into(),
-                    "--".into(),
-                ]),
-                None => {
-                    if let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree) {
-                        s.reason = Some(format!(
-                            "{}setpriv (util-linux) not found: if the harness is killed, the pipeline outlives it",
-                            s.reason
-                                .as_deref()
-                                .map_or(String::new(), |r| format!("{r}; "))
-                        ));
-                    }
-                }
-            }
+        // strace forks the next link itself: only setpriv can give that one a parent-death
+        // signal, so that it dies with strace.
+        let setpriv = strace_bin.as_ref().and_then(|_| find_in_path("setpriv"));
+        if strace_bin.is_some()
+            && setpriv.is_none()
+            && let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree)
+        {
+            s.reason = Some(format!(
+                "{}setpriv (util-linux) not found: if the harness is killed, the pipeline outlives it",
+                s.reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("{r}; "))
+            ));
         }
-        if let Some(unshare_bin) = &unshare_bin {
-            argv.extend([
-                unshare_bin.to_string_lossy().into_owned(),
-                "--pid".into(),
-                "--fork".into(),
-                "--kill-child".into(),
-                "--".into(),
-            ]);
-        }
-        argv.extend(command);
+        let argv = launcher_argv(
+            &Launchers {
+                strace: strace_bin.as_deref().zip(trace_out.as_deref()),
+                setpriv: setpriv.as_deref(),
+                unshare: unshare_bin.as_deref(),
+            },
+            command,
+        );
 
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
@@ -859,5 +884,84 @@ impl TraceReader {
                 kind: traced.kind,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command() -> Vec<String> {
+        vec!["python3".into(), "app.py".into()]
+    }
+
+    /// Where each program and each `--` sits in the command line.
+    fn shape(argv: &[String]) -> Vec<&str> {
+        argv.iter()
+            .map(String::as_str)
+            .filter(|a| *a == "--" || a.starts_with('/') || *a == "python3" || *a == "app.py")
+            .collect()
+    }
+
+    #[test]
+    fn every_launcher_wraps_the_next_in_order() {
+        let (strace, setpriv, unshare) = (
+            Path::new("/usr/bin/strace"),
+            Path::new("/usr/bin/setpriv"),
+            Path::new("/usr/bin/unshare"),
+        );
+        let all = launcher_argv(
+            &Launchers {
+                strace: Some((strace, "/proc/1/fd/7")),
+                setpriv: Some(setpriv),
+                unshare: Some(unshare),
+            },
+            command(),
+        );
+        assert_eq!(
+            shape(&all),
+            [
+                "/usr/bin/strace",
+                "/proc/1/fd/7",
+                "--",
+                "/usr/bin/setpriv",
+                "--",
+                "/usr/bin/unshare",
+                "--",
+                "python3",
+                "app.py"
+            ]
+        );
+        for flag in [
+            "-f",
+            "--seccomp-bpf",
+            "--decode-pids=pidns",
+            "--kill-child",
+            "KILL",
+        ] {
+            assert!(all.iter().any(|a| a == flag), "{flag} missing: {all:?}");
+        }
+        // setpriv only ever follows strace: without strace there is nothing for it to do.
+        let bare = launcher_argv(
+            &Launchers {
+                strace: None,
+                setpriv: Some(setpriv),
+                unshare: Some(unshare),
+            },
+            command(),
+        );
+        assert_eq!(
+            shape(&bare),
+            ["/usr/bin/unshare", "--", "python3", "app.py"]
+        );
+        let nothing = launcher_argv(
+            &Launchers {
+                strace: None,
+                setpriv: None,
+                unshare: None,
+            },
+            command(),
+        );
+        assert_eq!(nothing, command());
     }
 }
