@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's build system, in Rust (no Makefile, no shell scripts).
 //!
 //! - `cargo xtask ci`: format check, clippy with `-D warnings`, and the whole test suite.
+//! - `cargo xtask sdks [--update]`: the official SDK pins against the newest releases; `--update`
+//!   rewrites the pins and lock files, installs them and runs the SDK and example-backend tests.
 //! - `cargo xtask test [--fast]`: the whole test suite, or its fast tier: every unit test, the
 //!   report's schema and snapshots, the CI recipes and the tidy tests; no root, no strace, no
 //!   Python, Node or Chromium, seconds after a build.
@@ -12,6 +14,7 @@
 //! xtask has no dependencies: a fresh clone builds it in seconds before the real work starts.
 //! Whatever needs a crate (the benchmarks above all) lives in its own crate, built in release.
 
+mod sdks;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -40,12 +43,14 @@ fn run_command() -> Result {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("test") => test(&args[1..]),
+        Some("sdks") => sdks::command(&args[1..]),
         Some("audit") => audit(&args[1..]),
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci                     fmt check, clippy -D warnings, all tests\n  \
                  test [--fast]          every test (the CI gate), or only the tier needing no root or tools\n  \
+                 sdks [--update]        the pinned official SDKs against their newest releases; --update refreshes and tests\n  \
                  audit [--example] ...  build the reference pipeline and audit it (flags go to `traceless audit`)\n  \
                  bench <pipeline|scan|memory|audit|monitor|scale> [flags]   the performance targets"
             );
@@ -72,7 +77,7 @@ pub fn run(cmd: &mut Command) -> Result {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
