@@ -146,8 +146,10 @@ pub fn main() -> u8 {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // notify's one warning is its bookkeeping when a watched folder and one inside it
+            // are removed together, which other programs do to their folders in /tmp all day.
             tracing_subscriber::EnvFilter::try_from_env("TRACELESS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,notify::inotify=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -1,143 +1,31 @@
 //! The harness catches each deliberately faulty pipeline in `tests/faulty/` with the right
-//! finding kind, and passes the clean control. Each pipeline is audited from a config alone.
+//! finding kind, and passes the clean control, with every monitor active. Each pipeline is
+//! audited from a config alone, as the user running the test; `rootless.rs` runs the same suite,
+//! judged by the same rule (`common::faulty`), as nobody.
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use common::User;
+use common::faulty::{Audited, audit, check, dir as faulty_dir, expected, seed_of};
 
-use common::root;
-
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Expected {
-    pipeline: Vec<Entry>,
-}
-
-/// What the audit must report for one pipeline (`kinds`), and the side effects it may also
-/// report (`may`); anything else is a false positive. With `error`, the audit cannot be
-/// completed (exit 2) and one of its errors must contain that text.
-#[derive(Deserialize)]
-struct Entry {
-    file: String,
-    kinds: Vec<String>,
-    may: Vec<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-fn faulty_dir() -> PathBuf {
-    root().join("harness/tests/faulty")
-}
-
-fn expected() -> BTreeMap<String, Entry> {
-    let text = std::fs::read_to_string(faulty_dir().join("expected.toml")).unwrap();
-    let e: Expected = toml::from_str(&text).unwrap();
-    e.pipeline
-        .into_iter()
-        .map(|p| (p.file.trim_end_matches(".py").to_owned(), p))
-        .collect()
-}
-
-/// Audits `tests/faulty/<name>.py` and returns (exit code, finding kinds, report).
-fn audit(name: &str) -> (i32, Vec<String>, serde_json::Value) {
-    audit_with(name, "")
-}
-
-/// Audits with `extra` appended to the config (e.g. `[[waiver]]` entries).
+/// Audits with `extra` appended to the config (e.g. `[[waiver]]` entries), with its own seed.
 fn audit_with(name: &str, extra: &str) -> (i32, Vec<String>, serde_json::Value) {
-    // Distinct seeds: audits running side by side must not share canaries.
     audit_args(name, extra, &["--seed", &seed_of(name).to_string()])
 }
 
 /// Audits with `extra` appended to the config and `args` added to the command line.
 fn audit_args(name: &str, extra: &str, args: &[&str]) -> (i32, Vec<String>, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::config(
-        &faulty_dir().join(format!("{name}.py")),
-        &faulty_dir().join("scenarios/*.toml").display().to_string(),
-        common::Extra {
-            tail: extra,
-            ..common::Extra::default()
-        },
-    );
-    let output = common::audit_command(dir.path(), &config, args)
-        .output()
-        .unwrap();
-    let report = common::report(dir.path(), &output);
-    let mut kinds: Vec<String> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_owned())
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    (output.status.code().unwrap_or(-1), kinds, report)
-}
-
-fn seed_of(name: &str) -> u64 {
-    name.bytes()
-        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-}
-
-fn check(name: &str) {
-    let entry = expected()
-        .remove(name)
-        .unwrap_or_else(|| panic!("{name} is not listed in tests/faulty/expected.toml"));
-    let want = entry.kinds;
-    let (code, kinds, report) = audit(name);
-    let summary = serde_json::to_string_pretty(&report["findings"]).unwrap();
-    let unexpected: Vec<_> = kinds
-        .iter()
-        .filter(|k| !want.contains(k) && !entry.may.contains(k))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "{name}: false positives {unexpected:?}\n{summary}"
-    );
-    if let Some(error) = &entry.error {
-        let errors = report["errors"].as_array().unwrap();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.as_str().unwrap().contains(error.as_str())),
-            "{name}: expected an error containing {error:?}, got {errors:?}"
-        );
-        assert_eq!(
-            report["verdict"], "incomplete",
-            "{name}: {}",
-            report["summary"]
-        );
-        assert_eq!(code, 2, "{name}: an incomplete audit must exit 2");
-    } else if want.is_empty() {
-        assert_eq!(
-            kinds,
-            Vec::<String>::new(),
-            "the clean control got findings: {summary}\nerrors: {}",
-            report["errors"]
-        );
-        assert_eq!(
-            code, 0,
-            "clean control: exit {code}, errors: {}",
-            report["errors"]
-        );
-    } else {
-        for k in &want {
-            assert!(
-                kinds.contains(k),
-                "{name}: expected a {k} finding, got {kinds:?}\n{summary}\nerrors: {}",
-                report["errors"]
-            );
-        }
-        assert_eq!(code, 1, "{name}: a finding must exit 1");
-    }
+    let Audited {
+        code,
+        kinds,
+        report,
+    } = audit(name, extra, args, User::Caller);
+    (code, kinds, report)
 }
 
 macro_rules! faulty {
     ($($name:ident),* $(,)?) => {
-        $( #[test] fn $name() { check(stringify!($name)); } )*
+        $( #[test] fn $name() { check(stringify!($name), User::Caller); } )*
         const LISTED: &[&str] = &[$(stringify!($name)),*];
     };
 }

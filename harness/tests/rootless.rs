@@ -4,25 +4,21 @@
 //! forbids unprivileged user namespaces ends the audit with exit 2 and the setting to change.
 //!
 //! Run as root (as CI does), each audit runs twice, as root and as nobody; run by an ordinary user,
-//! each audit is already the rootless one and must match the expected verdicts.
+//! each audit is already the rootless one and must match the expected verdicts. The whole
+//! faulty-pipeline suite runs as nobody too, each pipeline judged by the rule `faulty.rs` applies
+//! as root (`common::faulty::check`).
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::{PermissionsExt as _, chown};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-const NOBODY: u32 = 65534;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+use common::{User, is_root, root, shared_dir};
 
 /// The pipeline binary cargo built beside this test.
 fn pipeline_binary() -> PathBuf {
@@ -41,16 +37,6 @@ fn pipeline_binary() -> PathBuf {
     bin
 }
 
-/// A folder the audit (as either user) can write into, inside a temp dir only the test can delete.
-fn shared_dir(parent: &Path, name: &str) -> PathBuf {
-    let dir = parent.join(name);
-    std::fs::create_dir(&dir).unwrap();
-    if is_root() {
-        chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
-    }
-    dir
-}
-
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     code: Option<i32>,
@@ -64,34 +50,12 @@ struct Outcome {
 /// Runs `traceless audit` on `config` (text written to a fresh folder), as nobody when `as_nobody`.
 fn audit(config: &str, args: &[&str], as_nobody: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    // The temp dir itself is 0700: let nobody through to the folders made for it.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cfg = dir.path().join("traceless.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let tmp = shared_dir(dir.path(), "tmp");
-    let home = shared_dir(dir.path(), "home");
-    let out = shared_dir(dir.path(), "out");
-    let mut cmd = if as_nobody {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_traceless"),
-        ]);
-        c
+    let user = if as_nobody {
+        User::Nobody
     } else {
-        Command::new(env!("CARGO_BIN_EXE_traceless"))
+        User::Caller
     };
-    let output = cmd
-        .args(["audit", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .args(args)
-        .env("TMPDIR", &tmp)
-        .env("HOME", &home)
-        .env_remove("XDG_CACHE_HOME")
+    let output = common::audit_command_as(dir.path(), config, args, user)
         .output()
         .unwrap();
     let log = format!(
@@ -99,10 +63,8 @@ fn audit(config: &str, args: &[&str], as_nobody: bool) -> Outcome {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("report.json")).unwrap_or_else(|e| panic!("no report: {e}\n{log}")),
-    )
-    .unwrap();
+    let report = common::report(dir.path(), &output);
+    let tmp = dir.path().join("tmp");
     let leftover: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .flatten()
@@ -166,30 +128,13 @@ fn reference_config() -> String {
         )
 }
 
-/// A faulty pipeline of `tests/faulty/`, on its scenarios, with the built-in policy.
+/// A faulty pipeline of `tests/faulty/`, on its scenarios.
 fn faulty_config(name: &str) -> String {
-    let faulty = root().join("harness/tests/faulty");
-    format!(
-        r#"[pipeline]
-command = ["python3", "{script}"]
-startup_timeout_ms = 15000
-shutdown_grace_ms = 3000
-
-[pipeline.env]
-TRACELESS_LISTEN = "127.0.0.1:{{port}}"
-OPENAI_BASE_URL = "{{openai_url}}/v1"
-GEMINI_BASE_URL = "{{gemini_url}}/v1beta"
-OPENAI_API_KEY = "{{openai_key}}"
-GEMINI_API_KEY = "{{gemini_key}}"
-TRACELESS_EXTRA_CA = "{{ca_file}}"
-PYTHONDONTWRITEBYTECODE = "1"
-
-[audit]
-scenarios = ["{scenarios}/*.toml"]
-cases = 0
-"#,
-        script = faulty.join(format!("{name}.py")).display(),
-        scenarios = faulty.join("scenarios").display(),
+    let faulty = common::faulty::dir();
+    common::config(
+        &faulty.join(format!("{name}.py")),
+        &faulty.join("scenarios/*.toml").display().to_string(),
+        common::Extra::default(),
     )
 }
 
@@ -220,6 +165,41 @@ fn faulty_pipelines_are_caught_rootless_as_under_root() {
             "{name}: {o:?}"
         );
     }
+}
+
+/// The whole faulty-pipeline suite as nobody: every pipeline of `tests/faulty/expected.toml`,
+/// the clean control included, gets what `faulty.rs` requires of it, with every monitor active.
+/// As many audits run side by side as `faulty.rs` runs tests.
+#[test]
+fn the_faulty_suite_gives_its_expected_verdicts_as_nobody() {
+    let names: Vec<String> = common::faulty::expected().into_keys().collect();
+    let threads = std::env::var("RUST_TEST_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(name) = names.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    // Its panic message is printed; the others still run.
+                    let run = || common::faulty::check(name, User::Nobody);
+                    if std::panic::catch_unwind(run).is_err() {
+                        failed.lock().unwrap().push(name.as_str());
+                    }
+                }
+            });
+        }
+    });
+    eprintln!(
+        "{} faulty pipelines as nobody, {threads} at a time: {:.1?}",
+        names.len(),
+        started.elapsed()
+    );
+    let failed = failed.into_inner().unwrap();
+    assert!(failed.is_empty(), "failed as nobody: {failed:?}");
 }
 
 /// As nobody, inside a user namespace whose `user.max_user_namespaces` allows exactly one more,

@@ -3,8 +3,13 @@
 
 #![allow(dead_code)] // each test crate uses its own part
 
+pub mod faulty;
+
+use std::os::unix::fs::{PermissionsExt as _, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+const NOBODY: u32 = 65534;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,6 +83,66 @@ pub fn audit_command(dir: &Path, config_text: &str, args: &[&str]) -> Command {
         .arg("--out")
         .arg(dir.join("out"))
         .args(args);
+    cmd
+}
+
+/// Who runs an audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum User {
+    /// The user running the test.
+    Caller,
+    /// `nobody`, through `setpriv`, when the test runs as root; otherwise the caller, who is
+    /// then unprivileged already.
+    Nobody,
+}
+
+impl User {
+    /// The user id the audit runs as.
+    pub fn uid(self) -> u32 {
+        if self == User::Nobody && is_root() {
+            NOBODY
+        } else {
+            nix::unistd::geteuid().as_raw()
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A folder `<parent>/<name>` an audit can write into as either user (`parent` is the test's).
+pub fn shared_dir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    if is_root() {
+        chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    dir
+}
+
+/// [`audit_command`] run by `user`, with its own `TMPDIR` (`<dir>/tmp`, empty when the audit is
+/// over) and `HOME` (`<dir>/home`); `<dir>/out` is made for it, since the audit checks the
+/// report folder for writing before anything starts.
+pub fn audit_command_as(dir: &Path, config_text: &str, args: &[&str], user: User) -> Command {
+    // A temp dir is 0700: let nobody through to the folders made for it.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = shared_dir(dir, "tmp");
+    let home = shared_dir(dir, "home");
+    shared_dir(dir, "out");
+    let audit = audit_command(dir, config_text, args);
+    let mut cmd = if user == User::Nobody && is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(audit.get_program())
+            .args(audit.get_args());
+        c
+    } else {
+        audit
+    };
+    cmd.env("TMPDIR", &tmp)
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME");
     cmd
 }
 

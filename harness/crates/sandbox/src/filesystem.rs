@@ -191,19 +191,28 @@ impl SyscallSink {
 /// Watches `dir` and every folder under it. A folder the harness may not read cannot be watched;
 /// it is skipped when the pipeline, which runs with the harness's credentials, could not create
 /// anything in it either (a rootless audit meets other users' private folders in /tmp), and is a
-/// blind spot the monitor reports otherwise.
+/// blind spot the monitor reports otherwise. A folder removed while its watch is set up (another
+/// program's temp folder in /tmp) held nothing left to watch, and is skipped too: should it come
+/// back, its parent's watch sees it created.
 fn watch_tree(w: &mut RecommendedWatcher, dir: &Path, problems: &mut Vec<String>) {
     let denied = |e: &notify::Error| matches!(&e.kind, notify::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied);
+    let vanished = |e: &notify::Error| match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    };
     match w.watch(dir, RecursiveMode::Recursive) {
         Ok(()) => return,
-        Err(e) if !denied(&e) => {
+        Err(e) if !denied(&e) && !vanished(&e) => {
             problems.push(format!("cannot watch {}: {e}", dir.display()));
             return;
         }
-        // Some folder below is closed to us, and notify stops at the first: go down level by
-        // level (new folders are then watched as they appear, see `Worker::on_notify`).
+        // Some folder below is closed to us or went away meanwhile, and notify stops at the
+        // first: go down level by level (new folders are then watched as they appear, see
+        // `Worker::on_notify`).
         Err(_) => {}
     }
+    // `dir` itself gone: no write can reach it, so `pipeline_may_write` says no.
     if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
         if pipeline_may_write(dir) {
             problems.push(format!("cannot watch {}: {e}", dir.display()));
@@ -544,6 +553,17 @@ mod tests {
             roots,
             vec![PathBuf::from("/tmp"), PathBuf::from("/var/tmp")]
         );
+    }
+
+    /// What `watch_tree` meets when a folder it listed is removed before its watch is set up.
+    #[test]
+    fn a_folder_gone_before_its_watch_is_no_blind_spot() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let mut w = RecommendedWatcher::new(|_| {}, notify::Config::default()).unwrap();
+        let mut problems = Vec::new();
+        watch_tree(&mut w, &gone, &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
     }
 
     #[test]
