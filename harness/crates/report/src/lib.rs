@@ -41,7 +41,7 @@ use anyhow::{Context as _, bail};
 pub use model::{
     ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MONITOR_STATES,
     MonitorEntry, Orphan, Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome,
-    ScenarioResult, TimelineEntry, Verdict, WaiverEntry,
+    ScenarioResult, ServiceEntry, TimelineEntry, Verdict, WaiverEntry,
 };
 pub use verdict::Counts;
 
