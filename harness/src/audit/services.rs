@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use traceless_sandbox::events::EventLog;
+use traceless_sandbox::filesystem::scan_file;
 use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
 use traceless_scan::scan::{Scanner, Subject};
 
@@ -300,14 +301,15 @@ fn scan_one(p: &Planned, scanner: &Scanner) -> ServiceScan {
     };
     let mut unread = Vec::new();
     for path in files_under(&p.root, &mut unread) {
-        let Ok(bytes) = std::fs::read(&path) else {
+        // In pieces: a database's files can be far larger than memory should hold at once.
+        let scanned = std::fs::File::open(&path).and_then(|mut f| scan_file(&mut f, scanner));
+        let Ok((size, hits, _)) = scanned else {
             unread.push(path);
             continue;
         };
         out.files += 1;
-        out.bytes += bytes.len() as u64;
-        let hits: Vec<_> = scanner
-            .scan(&bytes)
+        out.bytes += size;
+        let hits: Vec<_> = hits
             .into_iter()
             .filter(|h| h.needle.subject != Subject::ApiKey)
             .collect();
