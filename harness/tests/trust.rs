@@ -238,11 +238,16 @@ fn interrupt_without_report(
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let env = format!("TRUST_MARKER = {:?}", marker.display().to_string());
+    // A declared service carries the marker too: it must end with everything else.
+    let service = format!(
+        "[[service]]\nname = \"idle\"\ncommand = [\"sleep\", \"600\"]\nready = [\"true\"]\nenv = {{ {env} }}\n"
+    );
     let cfg = config(
         &trust("stubborn_daemon"),
         &trust_scenarios(),
         Extra {
             env: &env,
+            tail: &service,
             ..Extra::default()
         },
     );
