@@ -168,8 +168,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         Ok(started) => started,
         Err(e) => {
             errors.push(format!("{e:#}"));
-            services::stop_all(running).await;
-            evidence.services = scan_services(&planned, &scanner).await;
+            evidence.services = stop_services(running, &planned, &scanner).await;
             return Ok(gathered(evidence, errors, &cancel, pipeline_binary));
         }
     };
@@ -253,8 +252,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     if !cfg.services.is_empty() {
         (plan.progress)(Step::Phase("stopping the services, scanning their folders"));
     }
-    services::stop_all(running).await;
-    evidence.services = scan_services(&planned, &scanner).await;
+    evidence.services = stop_services(running, &planned, &scanner).await;
 
     evidence.events = log.snapshot();
     evidence.keep_own_files();
@@ -308,11 +306,14 @@ fn gathered(
     }
 }
 
-/// Each declared service's folder, read with every needle known now, off the runtime.
-async fn scan_services(
+/// Stops the declared services, then reads each one's folder with every needle known now (off
+/// the runtime: a database's files can be large).
+async fn stop_services(
+    running: Vec<services::Running>,
     planned: &[services::Planned],
     scanner: &Arc<RwLock<Scanner>>,
 ) -> Vec<crate::evidence::ServiceScan> {
+    services::stop_all(running).await;
     let (planned, scanner) = (planned.to_vec(), scanner.clone());
     tokio::task::spawn_blocking(move || {
         services::scan(&planned, &scanner.read().expect("scanner lock"))
