@@ -138,16 +138,6 @@ impl Validator<'_> {
             let t = self.template(&v, &key(&format!("env.{k}")), &known, names)?;
             env.push((k, t));
         }
-        let port = match raw.port {
-            Some(p) if *p.get_ref() == 0 => {
-                return self.err(
-                    p.span(),
-                    &key("port"),
-                    "must be the port the service listens on (1-65535), or left out for a free port handed over as {port}",
-                );
-            }
-            p => p.map(Spanned::into_inner),
-        };
         let url = match raw.url {
             Some(u) => self.template(&u, &key("url"), &known, names)?,
             None => Template("127.0.0.1:{port}".to_owned()),
@@ -159,16 +149,10 @@ impl Validator<'_> {
                 .map(|(i, c)| self.argv(c, dir, &key(&format!("{what}[{i}]")), &known, names))
                 .collect()
         };
-        let user = match raw.user {
-            Some(u) if u.get_ref().trim().is_empty() => {
-                return self.err(u.span(), &key("user"), "must name a user, e.g. \"nobody\"");
-            }
-            u => u.map(Spanned::into_inner),
-        };
         Ok(ServiceConfig {
             command,
             env,
-            port,
+            port: self.service_port(raw.port, &key("port"))?,
             url,
             ready,
             ready_timeout: Duration::from_millis(
@@ -177,9 +161,33 @@ impl Validator<'_> {
             stop_grace: Duration::from_millis(raw.stop_grace_ms.map_or(5_000, Spanned::into_inner)),
             setup: lists(raw.setup, "setup")?,
             init: lists(raw.init, "init")?,
-            user,
+            user: self.service_user(raw.user, &key("user"))?,
             name,
         })
+    }
+
+    fn service_port(&self, raw: Option<Spanned<u16>>, key: &str) -> Result<Option<u16>, FileError> {
+        match raw {
+            Some(p) if *p.get_ref() == 0 => self.err(
+                p.span(),
+                key,
+                "must be the port the service listens on (1-65535), or left out for a free port handed over as {port}",
+            ),
+            p => Ok(p.map(Spanned::into_inner)),
+        }
+    }
+
+    fn service_user(
+        &self,
+        raw: Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<String>, FileError> {
+        match raw {
+            Some(u) if u.get_ref().trim().is_empty() => {
+                self.err(u.span(), key, "must name a user, e.g. \"nobody\"")
+            }
+            u => Ok(u.map(Spanned::into_inner)),
+        }
     }
 
     fn service_ready(
