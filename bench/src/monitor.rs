@@ -137,6 +137,7 @@ async fn supervise(
         trace_syscalls,
         pid_namespace: true,
         ignore_paths: vec![],
+        unwatched_files: false,
     };
     let supervisor = Supervisor::start(spec, scanner.clone(), EventLog::new()).await?;
     let health = format!("http://{addr}/healthz");

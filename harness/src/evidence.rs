@@ -45,6 +45,23 @@ pub struct Evidence {
     pub no_age_gate: bool,
     /// How long image bytes may stay in memory after their request ended.
     pub memory_grace_ms: u64,
+    /// Each declared local service's folder, scanned once it had stopped (one per `[[service]]`).
+    pub services: Vec<ServiceScan>,
+}
+
+/// What a declared local service kept: its folder, read file by file with every needle once the
+/// pipeline and the service had stopped.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceScan {
+    pub name: String,
+    pub data_dir: std::path::PathBuf,
+    /// Files read, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// The files that hold canaries: their path relative to the service's folder, and the hits.
+    pub hits: Vec<(String, Vec<Hit>)>,
+    /// Why the folder was not read, or not all of it.
+    pub error: Option<String>,
 }
 
 /// A daemon of the pipeline's found after a batch of requests was answered.

@@ -152,6 +152,16 @@ pub fn build(inp: Inputs<'_>) -> Report {
         interrupted: inp.interrupted,
         crash: ev.crash.clone(),
         orphans: orphans(ev),
+        services: ev
+            .services
+            .iter()
+            .map(|s| traceless_report::ServiceEntry {
+                name: s.name.clone(),
+                data_dir: s.data_dir.display().to_string(),
+                files_scanned: s.files,
+                bytes_scanned: s.bytes,
+            })
+            .collect(),
     };
     // An expired waiver is an error above: the audit cannot pass until it is renewed or removed.
     report.verdict = report.derived_verdict();

@@ -1,7 +1,8 @@
-//! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, Flask on
-//! openai, Flask on google-genai with Pillow, Express on fetch, a Fastify job API on the openai npm
-//! SDK), each from its own `traceless.toml` alone: the clean one passes, and
-//! each planted bug is reported with the finding kinds it must produce, and no kind it could not.
+//! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, alone and
+//! with PostgreSQL as a declared local service, Flask on openai, Flask on google-genai with Pillow,
+//! Express on fetch, a Fastify job API on the openai npm SDK), each from its own `traceless.toml`
+//! alone: the clean ones pass, and each planted bug is reported with the finding kinds it must
+//! produce, and no kind it could not.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::sync::Mutex;
 /// same two cores, so running them side by side would only make each slower and noisier.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const PYTHON_MODULES: &str = "fastapi, uvicorn, flask, waitress, google.genai, openai, PIL";
+const PYTHON_MODULES: &str =
+    "fastapi, uvicorn, flask, waitress, google.genai, openai, PIL, psycopg";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +41,20 @@ fn require_python_packages() {
             .lines()
             .last()
             .unwrap_or_default()
+    );
+}
+
+/// PostgreSQL's server programs, for the backends that declare it as a service; missing, the test
+/// fails with the command that installs them (never a skip).
+fn require_postgresql() {
+    let found = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|v| v.path().join("bin/postgres").is_file());
+    assert!(
+        found,
+        "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): apt-get install postgresql"
     );
 }
 
@@ -203,6 +219,18 @@ fn audit_with(name: &str, config: &str) -> Audit {
     }
 }
 
+/// A clean backend: no finding, and the audit passes (exit 0).
+fn assert_clean(a: &Audit) {
+    assert!(
+        a.kinds.is_empty(),
+        "the clean backend got findings: {}\n{}",
+        a.findings(),
+        a.log
+    );
+    assert_eq!(a.code, 0, "{}", a.log);
+    assert_eq!(a.report["verdict"], "pass");
+}
+
 /// A planted bug: every `must` kind is found, nothing outside `may` is, and the audit exits 1.
 fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
     for kind in must {
@@ -231,14 +259,7 @@ fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
 fn fastapi_genai_streaming_backend_passes() {
     require_python_packages();
     let a = audit("fastapi_genai");
-    assert!(
-        a.kinds.is_empty(),
-        "the clean backend got findings: {}\n{}",
-        a.findings(),
-        a.log
-    );
-    assert_eq!(a.code, 0, "{}", a.log);
-    assert_eq!(a.report["verdict"], "pass");
+    assert_clean(&a);
     // It really generated (through the SDK's stream) and really refused: not a pass by doing nothing.
     assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
     assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
@@ -369,6 +390,75 @@ fn fastify_jobs_followed_by_its_event_stream() {
     fastify_jobs_prompt_in_the_job_log_is_caught("traceless-events.toml");
 }
 
+/// The service's folder was read and reported: the storage clauses were judged with it.
+fn assert_service_scanned(a: &Audit) {
+    let services = a.report["services"].as_array().unwrap_or_else(|| {
+        panic!("no services in the report\n{}", a.log);
+    });
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(services[0]["name"], "postgresql");
+    assert!(
+        services[0]["files-scanned"].as_u64().unwrap() > 100,
+        "{services:?}"
+    );
+    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)], "{}", a.log);
+    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+}
+
+#[test]
+fn fastapi_pg_counters_keeps_numbers_only_and_passes() {
+    require_python_packages();
+    require_postgresql();
+    let a = audit("fastapi_pg_counters");
+    assert_clean(&a);
+    assert_service_scanned(&a);
+    let verdict = |id: &str| {
+        a.report["clauses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["verdict"].clone())
+            .unwrap()
+    };
+    assert_eq!(verdict("4b-not-stored"), "pass");
+}
+
+#[test]
+fn fastapi_pg_history_prompts_in_the_database_are_caught() {
+    require_python_packages();
+    require_postgresql();
+    let a = audit("fastapi_pg_history");
+    assert_caught("fastapi_pg_history", &a, &["service-retention"], &[]);
+    assert_service_scanned(&a);
+    // Every answered edit left its instruction in the database, each named with its file.
+    let answered = a.report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["requests"].as_array().unwrap().iter())
+        .filter(|r| r["status"] == 200)
+        .count();
+    let retained: Vec<&str> = a.report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "service-retention")
+        .map(|f| f["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        retained.iter().all(
+            |s| s.starts_with("the prompt of request ") && s.contains(" in postgresql's data/")
+        ),
+        "{retained:#?}"
+    );
+    let requests: BTreeSet<&str> = retained
+        .iter()
+        .filter_map(|s| s.split_whitespace().nth(4))
+        .collect();
+    assert_eq!(requests.len(), answered, "{retained:#?}");
+}
+
 #[test]
 fn every_example_backend_has_a_test() {
     let mut on_disk: Vec<String> = std::fs::read_dir(backends_dir())
@@ -383,6 +473,8 @@ fn every_example_backend_has_a_test() {
         [
             "express_fetch",
             "fastapi_genai",
+            "fastapi_pg_counters",
+            "fastapi_pg_history",
             "fastify_jobs",
             "flask_genai_pillow",
             "flask_openai"

@@ -235,11 +235,16 @@ fn interrupt_without_report(
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let env = format!("TRUST_MARKER = {:?}", marker.display().to_string());
+    // A declared service carries the marker too: it must end with everything else.
+    let service = format!(
+        "[[service]]\nname = \"idle\"\ncommand = [\"sleep\", \"600\"]\nready = [\"true\"]\nenv = {{ {env} }}\n"
+    );
     let cfg = config(
         &trust("stubborn_daemon"),
         &trust_scenarios(),
         Extra {
             env: &env,
+            tail: &service,
             ..Extra::default()
         },
     );
@@ -479,4 +484,55 @@ fn the_committed_example_reports_round_trip_through_traceless_report() {
         }
     }
     assert!(seen >= 2, "no example reports under {}", examples.display());
+}
+
+/// A declared service that cannot be started leaves the audit incomplete, naming the service and
+/// why, and leaves nothing behind: neither its processes nor its folder.
+#[test]
+fn a_service_that_cannot_start_passes_nothing_and_leaves_nothing() {
+    for (table, why) in [
+        (
+            "command = [\"sleep\", \"600\"]\nready_timeout_ms = 300",
+            "service stuck: it did not become ready",
+        ),
+        (
+            "command = [\"sleep\", \"600\"]\nsetup = [[\"sh\", \"-c\", \"echo no initdb here >&2; exit 3\"]]",
+            "service stuck: a setup command: `sh -c echo no initdb here >&2; exit 3` failed (exit status: 3): no initdb here",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let needle = format!("TRUST_SERVICE={}", dir.path().display());
+        let tail = format!(
+            "[[service]]\nname = \"stuck\"\n{table}\nenv = {{ TRUST_SERVICE = {:?} }}\n",
+            dir.path().display().to_string()
+        );
+        let cfg = config(
+            &faulty("clean"),
+            &faulty_scenarios(),
+            Extra {
+                tail: &tail,
+                ..Extra::default()
+            },
+        );
+        let output = audit_command(dir.path(), &cfg, &["--scenario", "both-providers"])
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        let report = report(dir.path(), &output);
+        assert_eq!(output.status.code(), Some(2), "{}", report["summary"]);
+        assert_eq!(report["verdict"], "incomplete");
+        let errors = report["errors"].to_string();
+        assert!(
+            errors.contains("starting the declared services: "),
+            "{errors}"
+        );
+        assert!(errors.contains(why), "{errors}");
+        assert_eq!(outcomes(&report)[0].1, "not-run");
+        let left = processes_with(&needle);
+        assert!(left.is_empty(), "left running: {left:?}");
+        let files: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+        assert!(files.is_empty(), "left behind: {files:?}");
+    }
 }

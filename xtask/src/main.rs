@@ -88,6 +88,9 @@ const DEBIAN: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("rg", "ripgrep"),
     ("ip", "iproute2"),
+    // The example backends' database: postgresql-common's pg_ctlcluster comes with the server,
+    // whose own programs live off PATH, in /usr/lib/postgresql/<version>/bin.
+    ("pg_ctlcluster", "postgresql"),
 ];
 
 /// Debian packages an audit's monitors need: syscall tracing and the PID namespace launcher.

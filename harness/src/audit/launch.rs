@@ -20,6 +20,8 @@ pub struct Workspace {
     pub home: PathBuf,
     pub workdir: PathBuf,
     pub ca_file: PathBuf,
+    /// The declared services' folders, one each (not the pipeline's: never watched for it).
+    pub services: PathBuf,
 }
 
 impl Workspace {
@@ -38,6 +40,7 @@ impl Workspace {
         Ok(Workspace {
             workdir: cfg.pipeline.workdir.clone().unwrap_or(private_work),
             ca_file: root.path().join("audit-ca.pem"),
+            services: root.path().join("services"),
             tmpdir,
             home,
             _root: root,
@@ -61,17 +64,19 @@ impl Keys {
     }
 }
 
-/// The values of the config's placeholders (`{port}`, `{openai_url}`, ...).
-pub type Values = BTreeMap<&'static str, String>;
+/// The values of the config's placeholders (`{port}`, `{openai_url}`, `{service.NAME.port}`, ...).
+pub type Values = BTreeMap<String, String>;
 
+/// The placeholders' values; `services` are each declared service's.
 pub fn values(
     port: u16,
     openai_url: String,
     gemini_url: String,
     keys: &Keys,
     ws: &Workspace,
+    services: Vec<(String, String)>,
 ) -> Values {
-    [
+    let fixed = [
         ("port", port.to_string()),
         ("openai_url", openai_url),
         ("gemini_url", gemini_url),
@@ -80,8 +85,12 @@ pub fn values(
         ("ca_file", ws.ca_file.display().to_string()),
         ("tmpdir", ws.tmpdir.display().to_string()),
         ("workdir", ws.workdir.display().to_string()),
-    ]
-    .into()
+    ];
+    fixed
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(services)
+        .collect()
 }
 
 /// The pipeline's launch spec: the config's command and environment filled from `values`, and
@@ -113,7 +122,8 @@ pub fn pipeline_spec(cfg: &Config, values: &Values, ws: &Workspace, traced: bool
         watch_roots: vec![],
         trace_syscalls: traced,
         pid_namespace: true,
-        ignore_paths: vec![ws.ca_file.clone()],
+        ignore_paths: vec![ws.ca_file.clone(), ws.services.clone()],
+        unwatched_files: false,
     }
 }
 
@@ -142,10 +152,10 @@ pub fn plaintext_probe_skipped(cfg: &Config) -> Option<String> {
 /// untraced, without the switch that would allow plaintext.
 pub fn plaintext_spec(cfg: &Config, values: &Values, ws: &Workspace, port: u16) -> PipelineSpec {
     let mut probe_values = values.clone();
-    probe_values.insert("port", port.to_string());
+    probe_values.insert("port".to_owned(), port.to_string());
     for key in ["openai_url", "gemini_url"] {
         let url = probe_values[key].replacen("https://", "http://", 1);
-        probe_values.insert(key, url);
+        probe_values.insert(key.to_owned(), url);
     }
     let mut spec = pipeline_spec(cfg, &probe_values, ws, false);
     spec.env
@@ -236,6 +246,7 @@ mod tests {
             home: "/t/home".into(),
             workdir: "/t/work".into(),
             ca_file: "/t/ca.pem".into(),
+            services: "/t/services".into(),
         }
     }
 
@@ -253,8 +264,11 @@ mod tests {
             "https://127.0.0.3".into(),
             &keys,
             &ws,
+            vec![("service.db.port".into(), "5433".into())],
         );
+        assert_eq!(v["service.db.port"], "5433");
         let spec = pipeline_spec(&cfg, &v, &ws, true);
+        assert!(spec.ignore_paths.contains(&ws.services));
         assert_eq!(spec.command, ["run", "--port", "4242"]);
         assert!(
             spec.env

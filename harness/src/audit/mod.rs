@@ -2,8 +2,9 @@
 //! gather the evidence, stop everything. Judging the evidence is [`crate::check`]'s job.
 //!
 //! The stages, in order: [`launch`] (folders, keys, placeholder values, the launch spec),
-//! the mocks and the resolver, the pipeline, [`driver`] (scenarios, then [`property`] cases),
-//! settling and [`probes`], the stop, the plaintext-URL probe, and gathering the evidence.
+//! the mocks and the resolver, the declared [`services`], the pipeline, [`driver`] (scenarios,
+//! then [`property`] cases), settling and [`probes`], the stop, the plaintext-URL probe, the
+//! services' stop and the scan of their folders, and gathering the evidence.
 
 mod attribution;
 mod client;
@@ -15,6 +16,7 @@ mod pinning;
 mod prepare;
 mod probes;
 mod property;
+mod services;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -103,6 +105,7 @@ pub struct RunResult {
 pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<RunResult> {
     let cfg = plan.config;
     let ws = launch::Workspace::create(cfg)?;
+    let planned = services::plan(&cfg.services, &ws.services)?;
     let isolated = plan.isolation.state == traceless_sandbox::events::MonitorState::Active;
     let log = EventLog::new();
     let keys = launch::Keys::fresh();
@@ -126,7 +129,15 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let port = cfg.pipeline.port.map_or_else(launch::free_port, Ok)?;
     let pipeline_addr = SocketAddr::from(([127, 0, 0, 1], port));
     allowed_addresses.push(pipeline_addr.to_string());
-    let values = launch::values(port, mocks.openai_url(), mocks.gemini_url(), &keys, &ws);
+    allowed_addresses.extend(services::addresses(&planned));
+    let values = launch::values(
+        port,
+        mocks.openai_url(),
+        mocks.gemini_url(),
+        &keys,
+        &ws,
+        services::placeholders(&cfg.services, &planned),
+    );
     let spec = launch::pipeline_spec(cfg, &values, &ws, plan.monitors);
     let pipeline_binary = launch::which(&spec.command[0]);
 
@@ -141,16 +152,29 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         property_cases: (property::owned_cases(plan.shard, plan.cases, plan.seed), 0),
         ..Evidence::default()
     };
-    (plan.progress)(Step::Phase("starting the pipeline"));
-    let ready = launch::readiness(&cfg.pipeline.health, pipeline_addr);
-    let (supervisor, healthy) =
-        match start_pipeline(&spec, &ready, cfg, &scanner, &log, &cancel).await {
-            Ok(started) => started,
-            Err(e) => {
-                errors.push(format!("starting the pipeline: {e:#}"));
-                return Ok(gathered(evidence, errors, &cancel, pipeline_binary));
-            }
-        };
+    if !cfg.services.is_empty() {
+        (plan.progress)(Step::Phase("starting the services"));
+    }
+    let (running, started) = services::start_all(&cfg.services, &planned, &cancel).await;
+    let pipeline_started = match started {
+        Ok(()) => {
+            (plan.progress)(Step::Phase("starting the pipeline"));
+            let ready = launch::readiness(&cfg.pipeline.health, pipeline_addr);
+            start_pipeline(&spec, &ready, cfg, &scanner, &log, &cancel)
+                .await
+                .map(|started| (started, ready))
+                .context("starting the pipeline")
+        }
+        Err(e) => Err(e.context("starting the declared services")),
+    };
+    let ((supervisor, healthy), ready) = match pipeline_started {
+        Ok(started) => started,
+        Err(e) => {
+            errors.push(format!("{e:#}"));
+            evidence.services = stop_services(running, &planned, &scanner).await;
+            return Ok(gathered(evidence, errors, &cancel, pipeline_binary));
+        }
+    };
     let mut interrupted = cancel.is_cancelled();
     if let Err(e) = healthy {
         errors.push(format!(
@@ -228,6 +252,11 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         }
     }
 
+    if !cfg.services.is_empty() {
+        (plan.progress)(Step::Phase("stopping the services, scanning their folders"));
+    }
+    evidence.services = stop_services(running, &planned, &scanner).await;
+
     evidence.events = log.snapshot();
     evidence.keep_own_files();
     for id in crate::check::still_processing(&evidence) {
@@ -278,6 +307,22 @@ fn gathered(
         interrupted: cancel.is_cancelled(),
         pipeline_binary,
     }
+}
+
+/// Stops the declared services, then reads each one's folder with every needle known now (off
+/// the runtime: a database's files can be large).
+async fn stop_services(
+    running: Vec<services::Running>,
+    planned: &[services::Planned],
+    scanner: &Arc<RwLock<Scanner>>,
+) -> Vec<crate::evidence::ServiceScan> {
+    services::stop_all(running).await;
+    let (planned, scanner) = (planned.to_vec(), scanner.clone());
+    tokio::task::spawn_blocking(move || {
+        services::scan(&planned, &scanner.read().expect("scanner lock"))
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// The mock providers, behind TLS from a fresh CA; inside the private namespace on the

@@ -3,7 +3,7 @@
 use traceless_sandbox::events::{EventKind, MonitorKind};
 use traceless_scan::scan::Subject;
 
-use super::{Draft, Kind, hit_items, main_request, subject_name};
+use super::{Draft, Kind, hit_items, main_request, subject_names};
 use crate::evidence::Evidence;
 
 pub const KIND: Kind = Kind {
@@ -52,12 +52,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
         if hits.is_empty() {
             continue;
         }
-        let mut what: Vec<String> = hits
-            .iter()
-            .map(|h| subject_name(h.needle.subject))
-            .collect();
-        what.sort();
-        what.dedup();
+        let what = subject_names(&hits);
         let mut evidence = hit_items("log", Some(e), &location, &hits);
         if let EventKind::Output { excerpt, .. } = &e.kind
             && let Some(first) = evidence.first_mut()

@@ -10,6 +10,7 @@ mod memory_retention;
 mod personal_data;
 mod provider_retention;
 mod public_exposure;
+mod service_retention;
 mod unlisted_egress;
 mod wrong_recipient;
 
@@ -57,6 +58,7 @@ pub const KINDS: &[Kind] = &[
     wrong_recipient::KIND,
     cross_request_leak::KIND,
     public_exposure::KIND,
+    service_retention::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
@@ -162,6 +164,17 @@ pub fn subject_name(s: Subject) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{s:?}"))
+}
+
+/// The subjects these hits are of, sorted, each once.
+pub fn subject_names(hits: &[Hit]) -> Vec<String> {
+    let mut what: Vec<String> = hits
+        .iter()
+        .map(|h| subject_name(h.needle.subject))
+        .collect();
+    what.sort();
+    what.dedup();
+    what
 }
 
 fn encoding_name(h: &Hit) -> String {

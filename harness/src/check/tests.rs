@@ -576,3 +576,76 @@ fn a_request_still_in_a_provider_call_is_not_judged_for_memory() {
     check(|ev| memory_at(1200, ev), &["memory-retention"]);
     assert!(memory_retention::still_processing(&clean()).is_empty());
 }
+
+fn postgres(hits: Vec<(String, Vec<Hit>)>) -> crate::evidence::ServiceScan {
+    crate::evidence::ServiceScan {
+        name: "postgresql".into(),
+        data_dir: "/t/services/postgresql/data".into(),
+        files: 900,
+        bytes: 40_000_000,
+        hits,
+        error: None,
+    }
+}
+
+#[test]
+fn a_canary_in_a_service_folder_is_service_retention_per_file_and_request() {
+    let wal = "data/pg_wal/000000010000000000000001".to_owned();
+    let mut ev = clean();
+    ev.services = vec![postgres(vec![(
+        wal,
+        vec![
+            hit(7, Subject::Prompt),
+            hit(7, Subject::DeviceId),
+            hit(8, Subject::Prompt),
+        ],
+    )])];
+    let drafts = run_all(&ev);
+    let summaries: Vec<&str> = drafts.iter().map(|d| d.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        [
+            "the device-id and prompt of request 7 are in postgresql's data/pg_wal/000000010000000000000001",
+            "the prompt of request 8 is in postgresql's data/pg_wal/000000010000000000000001",
+        ]
+    );
+    assert!(drafts.iter().all(|d| d.kind == "service-retention"));
+    assert_eq!(drafts[0].request, Some(7));
+    assert_eq!(
+        drafts[0].evidence[0].location,
+        "postgresql:data/pg_wal/000000010000000000000001 @ 10"
+    );
+}
+
+#[test]
+fn service_retention_is_exercised_by_a_whole_folder_read_after_an_answer() {
+    let k = kind("service-retention").unwrap();
+    // No service declared: nothing outside the pipeline could keep anything.
+    assert_eq!(not_run_reason(k, &clean()), None);
+    let scanned = Evidence {
+        services: vec![postgres(Vec::new())],
+        ..clean()
+    };
+    assert_eq!(not_run_reason(k, &scanned), None);
+    let unanswered = Evidence {
+        requests: Vec::new(),
+        services: vec![postgres(Vec::new())],
+        ..clean()
+    };
+    assert_eq!(
+        not_run_reason(k, &unanswered).as_deref(),
+        Some("no request was answered")
+    );
+    let partial = Evidence {
+        services: vec![crate::evidence::ServiceScan {
+            error: Some("1 file(s) or folder(s) could not be read".into()),
+            ..postgres(Vec::new())
+        }],
+        ..clean()
+    };
+    let reason = not_run_reason(k, &partial).unwrap();
+    assert!(
+        reason.contains("service postgresql was not read whole"),
+        "{reason}"
+    );
+}

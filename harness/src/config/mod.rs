@@ -5,6 +5,7 @@ pub mod error;
 mod images;
 mod job;
 mod raw;
+mod service;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ pub use error::FileError;
 pub use images::ExtraImage;
 pub use job::{Follow, Health, JobId, JobMapping};
 use raw::RawConfig;
+pub use service::{ServiceConfig, ServiceReady};
 
 /// The placeholders a command or environment value may use; each is filled per run.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -53,6 +55,8 @@ pub struct Config {
     pub interception: Interception,
     /// Which models the mocks accept and answer as retired (`[mocks]`; defaults otherwise).
     pub mocks: traceless_mock::ModelRules,
+    /// Local services the backend needs (`[[service]]`), started before it and stopped after.
+    pub services: Vec<ServiceConfig>,
     pub waivers: Vec<Waiver>,
 }
 
@@ -196,35 +200,54 @@ impl Template {
         &self.0
     }
 
-    pub fn fill(&self, values: &BTreeMap<&str, String>) -> String {
+    pub fn fill<K: AsRef<str>>(&self, values: &BTreeMap<K, String>) -> String {
         let mut out = self.0.clone();
         for (name, value) in values {
-            out = out.replace(&format!("{{{name}}}"), value);
+            out = out.replace(&format!("{{{}}}", name.as_ref()), value);
         }
         out
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
+    /// `s`, if every `{placeholder}` in it is one of `known`.
+    fn parse(s: &str, known: &[String]) -> Result<Self, TemplateError> {
         let mut rest = s;
         while let Some(start) = rest.find('{') {
             let after = &rest[start + 1..];
             let Some(end) = after.find('}') else {
-                return Err(format!("unclosed `{{` in {s:?}"));
+                return Err(TemplateError::Unclosed(s.to_owned()));
             };
             let name = &after[..end];
-            if !PLACEHOLDERS.contains(&name) {
-                return Err(format!(
-                    "unknown placeholder `{{{name}}}`; known: {}",
-                    PLACEHOLDERS
-                        .iter()
-                        .map(|p| format!("{{{p}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            if !known.iter().any(|k| k == name) {
+                return Err(TemplateError::Unknown(name.to_owned(), known.to_vec()));
             }
             rest = &after[end + 1..];
         }
         Ok(Self(s.to_owned()))
+    }
+}
+
+/// Why a string is not a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplateError {
+    Unclosed(String),
+    /// The placeholder, and the ones known where it was used.
+    Unknown(String, Vec<String>),
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::Unclosed(s) => write!(f, "unclosed `{{` in {s:?}"),
+            TemplateError::Unknown(name, known) => write!(
+                f,
+                "unknown placeholder `{{{name}}}`; known: {}",
+                known
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 }
 
@@ -267,7 +290,9 @@ impl Validator<'_> {
     fn config(&self, raw: RawConfig) -> Result<Config, FileError> {
         let dir = self.dir();
         let policy = self.policy(raw.policy, &dir)?;
-        let pipeline = self.pipeline(raw.pipeline, &dir)?;
+        let services = self.services(raw.service, &dir)?;
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        let pipeline = self.pipeline(raw.pipeline, &dir, &names)?;
         let audit = self.audit(raw.audit, &dir)?;
         let interception = self.interception(raw.interception)?;
         let mocks = self.mocks(raw.mocks)?;
@@ -285,6 +310,7 @@ impl Validator<'_> {
             audit,
             interception,
             mocks,
+            services,
             waivers,
         })
     }
@@ -381,27 +407,14 @@ impl Validator<'_> {
         &self,
         raw: Spanned<raw::RawPipeline>,
         dir: &Path,
+        services: &[String],
     ) -> Result<PipelineConfig, FileError> {
-        let span = raw.span();
         let raw = raw.into_inner();
-        let cmd_span = raw.command.span();
-        let command_raw = raw.command.into_inner();
-        if command_raw.is_empty() {
-            return self.err(cmd_span, "pipeline.command", "must name a program to run");
-        }
-        let mut command = Vec::new();
-        for (i, arg) in command_raw.into_iter().enumerate() {
-            let s = arg.span();
-            let text = resolve_relative(arg.get_ref(), dir, i == 0);
-            let t = Template::parse(&text)
-                .or_else(|m| self.err(s, &format!("pipeline.command[{i}]"), m))?;
-            command.push(t);
-        }
+        let known = service::pipeline_placeholders(services);
+        let command = self.argv(raw.command, dir, "pipeline.command", &known, services)?;
         let mut env = Vec::new();
         for (k, v) in raw.env {
-            let s = v.span();
-            let t = Template::parse(v.get_ref())
-                .or_else(|m| self.err(s, &format!("pipeline.env.{k}"), m))?;
+            let t = self.template(&v, &format!("pipeline.env.{k}"), &known, services)?;
             env.push((k, t));
         }
         let health = self.health(raw.health, raw.health_statuses)?;
@@ -429,7 +442,6 @@ impl Validator<'_> {
             }
             p => p.map(Spanned::into_inner),
         };
-        let _ = span;
         Ok(PipelineConfig {
             command,
             env,

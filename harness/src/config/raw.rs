@@ -18,8 +18,13 @@ pub struct RawConfig {
     #[serde(default)]
     pub mocks: RawMocks,
     #[serde(default)]
+    pub service: Vec<Spanned<RawService>>,
+    #[serde(default)]
     pub waiver: Vec<Spanned<RawWaiver>>,
 }
+
+/// A command line: a program and its arguments.
+pub type RawArgv = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +38,7 @@ pub struct RawPolicy {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPipeline {
-    pub command: Spanned<Vec<Spanned<String>>>,
+    pub command: RawArgv,
     pub health: Option<Spanned<String>>,
     /// The statuses of `GET health` that mean ready (default: 200).
     pub health_statuses: Option<Spanned<Vec<Spanned<u16>>>>,
@@ -148,4 +153,25 @@ pub struct RawWaiver {
     pub clause: Option<Spanned<String>>,
     pub justification: Spanned<String>,
     pub expires: Spanned<String>,
+}
+
+/// `[[service]]`: a local service the backend needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: Spanned<String>,
+    pub command: RawArgv,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    pub url: Option<Spanned<String>>,
+    /// `"tcp"` or a command line.
+    pub ready: Option<Spanned<toml::Value>>,
+    pub ready_timeout_ms: Option<Spanned<u64>>,
+    pub stop_grace_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub setup: Vec<RawArgv>,
+    #[serde(default)]
+    pub init: Vec<RawArgv>,
+    pub user: Option<Spanned<String>>,
 }

@@ -80,7 +80,7 @@ fn fixtures_outside_their_folder_are_allowed_only_by_the_audit_key() {
 
 #[test]
 fn placeholders_are_filled() {
-    let t = Template::parse("{openai_url}/v1").unwrap();
+    let t = Template::parse("{openai_url}/v1", &service::pipeline_placeholders(&[])).unwrap();
     let values = [("openai_url", "https://127.0.0.1:9".to_owned())].into();
     assert_eq!(t.fill(&values), "https://127.0.0.1:9/v1");
 }
@@ -108,7 +108,7 @@ fn bad_configs_name_file_line_and_key() {
         "[pipeline]\ncommand = [\"x\"]\n\n[[waiver]]\nkind = \"disk-persistance\"\njustification = \"x\"\nexpires = \"2027-01-01\"\n",
         "<dir>/traceless.toml:5: `waiver.kind`: unknown finding kind \"disk-persistance\"; known: disk-persistence, log-leak, \
          unlisted-egress, memory-retention, provider-retention, personal-data, insecure-transport, child-data, \
-         wrong-recipient, cross-request-leak, public-exposure",
+         wrong-recipient, cross-request-leak, public-exposure, service-retention",
     );
     check_err(
         "[pipeline]\ncommand = [\"x\"]\n[[waiver]]\nclause = \"2d\"\njustification = \"x\"\nexpires = \"soon\"\n",
@@ -373,5 +373,79 @@ fn extra_image_parts_are_declared_and_checked() {
     check_err(
         "[pipeline]\ncommand = [\"x\"]\n[[pipeline.request.images]]\nfield = \"mask\"\nheight = 0\n",
         "<dir>/traceless.toml:5: `pipeline.request.images.height`: 0: expected 1 to 2048 pixels",
+    );
+}
+
+const POSTGRES: &str = "[[service]]\nname = \"postgresql\"\ncommand = [\"postgres\", \"-D\", \"{data_dir}\", \"-p\", \"{port}\"]\n";
+
+#[test]
+fn a_service_is_declared_with_its_commands_and_its_placeholders() {
+    let dir = dir_with_policy();
+    let source = format!(
+        "[pipeline]\ncommand = [\"./backend\"]\n[pipeline.env]\nDATABASE_URL = \"{{service.postgresql.url}}\"\n\
+         {POSTGRES}url = \"postgresql://127.0.0.1:{{port}}/app\"\nsetup = [[\"initdb\", \"-D\", \"{{data_dir}}\"]]\n\
+         ready = [\"pg_isready\", \"-p\", \"{{port}}\"]\nuser = \"nobody\"\n"
+    );
+    let cfg = parse(&dir.path().join("traceless.toml"), &source).unwrap();
+    let [pg] = cfg.services.as_slice() else {
+        panic!("{:?}", cfg.services)
+    };
+    assert_eq!(pg.name, "postgresql");
+    assert_eq!(pg.port, None);
+    assert_eq!(pg.user.as_deref(), Some("nobody"));
+    assert_eq!(pg.setup.len(), 1);
+    assert!(matches!(&pg.ready, ServiceReady::Command(argv) if argv[0].raw() == "pg_isready"));
+    let values: BTreeMap<String, String> = [("port".to_owned(), "5433".to_owned())].into();
+    assert_eq!(pg.url.fill(&values), "postgresql://127.0.0.1:5433/app");
+    assert_eq!(cfg.pipeline.env[0].1.raw(), "{service.postgresql.url}");
+    // Without `url`, the address; without `ready`, the port.
+    let plain = parse(
+        &dir.path().join("traceless.toml"),
+        &format!("{MINIMAL}{POSTGRES}port = 5432\n"),
+    )
+    .unwrap();
+    assert_eq!(plain.services[0].url.raw(), "127.0.0.1:{port}");
+    assert_eq!(plain.services[0].ready, ServiceReady::Tcp);
+    assert_eq!(plain.services[0].port, Some(5432));
+}
+
+#[test]
+fn a_bad_service_names_its_line_and_key() {
+    check_err(
+        &format!("{MINIMAL}{POSTGRES}port = 0\n"),
+        "<dir>/traceless.toml:6: `service.postgresql.port`: must be the port the service listens on (1-65535), \
+         or left out for a free port handed over as {port}",
+    );
+    check_err(
+        &format!("{MINIMAL}{POSTGRES}port = 70000\n"),
+        "<dir>/traceless.toml:6: invalid value: integer `70000`, expected u16",
+    );
+    check_err(
+        &format!("{MINIMAL}{POSTGRES}{POSTGRES}"),
+        "<dir>/traceless.toml:7: `service.name`: a second [[service]] named \"postgresql\"",
+    );
+    check_err(
+        &format!("{MINIMAL}[pipeline.env]\nDB = \"{{service.postgres.url}}\"\n{POSTGRES}"),
+        "<dir>/traceless.toml:4: `pipeline.env.DB`: `{service.postgres.url}` names no [[service]] \"postgres\" \
+         (declared: postgresql); a service's placeholders are {service.NAME.port} and {service.NAME.url}",
+    );
+    check_err(
+        &format!("{MINIMAL}[pipeline.env]\nDB = \"{{service.cache.port}}\"\n"),
+        "<dir>/traceless.toml:4: `pipeline.env.DB`: `{service.cache.port}` names no [[service]] \"cache\" \
+         (none is declared); a service's placeholders are {service.NAME.port} and {service.NAME.url}",
+    );
+    check_err(
+        &format!("{MINIMAL}{POSTGRES}ready = \"http\"\n"),
+        "<dir>/traceless.toml:6: `service.postgresql.ready`: must be \"tcp\" (the port accepts connections) or a \
+         command that exits 0 once ready, e.g. [\"pg_isready\", \"-h\", \"127.0.0.1\", \"-p\", \"{port}\"]",
+    );
+    check_err(
+        &format!("{MINIMAL}{POSTGRES}init = [[\"psql\", \"{{workdir}}\"]]\n"),
+        "<dir>/traceless.toml:6: `service.postgresql.init[0][1]`: unknown placeholder `{workdir}`; known: {port}, \
+         {data_dir}, {service.postgresql.port}, {service.postgresql.url}",
+    );
+    check_err(
+        &format!("{MINIMAL}[[service]]\nname = \"my db\"\ncommand = [\"x\"]\n"),
+        "<dir>/traceless.toml:4: `service.name`: \"my db\" is not a service name (letters, digits, '-' and '_')",
     );
 }

@@ -92,6 +92,7 @@ pub fn render(report: &Report) -> String {
     findings(&mut h, report);
     scenarios(&mut h, report);
     monitors(&mut h, report);
+    services(&mut h, report);
     waivers(&mut h, report);
     provenance(&mut h, report);
     h.push_str("</body>\n</html>\n");
@@ -540,6 +541,24 @@ fn monitors(h: &mut String, report: &Report) {
             pill(class, &m.state),
             if m.required { "yes" } else { "no" },
             html(m.reason.as_deref().unwrap_or_default())
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn services(h: &mut String, report: &Report) {
+    if report.services.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"services\">\n<h2>Local services</h2>\n<p>Each folder was read whole, once the service had stopped.</p>\n<table>\n<thead><tr><th>service</th><th>data folder</th><th class=\"num\">files read</th><th class=\"num\">bytes read</th></tr></thead>\n<tbody>\n");
+    for s in &report.services {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            html(&s.name),
+            html(&s.data_dir),
+            s.files_scanned,
+            s.bytes_scanned
         );
     }
     h.push_str("</tbody>\n</table>\n</section>\n");

@@ -225,6 +225,15 @@ fn provenance_properties(report: &Report) -> Vec<Property> {
     if let Some(sha) = &p.pipeline_sha256 {
         props.push(Property::new("pipeline-sha256", sha.as_str()));
     }
+    for s in &report.services {
+        props.push(Property::new(
+            format!("service.{}", s.name),
+            format!(
+                "{} file(s), {} byte(s) read in {}",
+                s.files_scanned, s.bytes_scanned, s.data_dir
+            ),
+        ));
+    }
     props
 }
 

@@ -44,7 +44,7 @@ use anyhow::{Context as _, bail};
 pub use model::{
     ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MONITOR_STATES,
     MonitorEntry, Orphan, PassingRequests, Provenance, Report, RequestResult, SCHEMA_ID,
-    ScenarioOutcome, ScenarioResult, Shard, TimelineEntry, Verdict, WaiverEntry,
+    ScenarioOutcome, ScenarioResult, ServiceEntry, Shard, TimelineEntry, Verdict, WaiverEntry,
 };
 pub use verdict::Counts;
 

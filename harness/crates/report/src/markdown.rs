@@ -20,6 +20,7 @@ pub fn render(report: &Report) -> String {
     clauses(&mut md, report);
     findings(&mut md, report);
     monitors(&mut md, report);
+    services(&mut md, report);
     waivers(&mut md, report);
     scenarios(&mut md, report);
     provenance(&mut md, report);
@@ -309,6 +310,27 @@ fn monitors(md: &mut String, report: &Report) {
             state,
             if m.required { "yes" } else { "no" },
             m.reason.as_deref().map(md_text).unwrap_or_default()
+        );
+    }
+    md.push('\n');
+}
+
+fn services(md: &mut String, report: &Report) {
+    if report.services.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### Local services\n\nEach folder was read whole, once the service had stopped.\n\n\
+         | service | data folder | files read | bytes read |\n| --- | --- | ---: | ---: |\n",
+    );
+    for s in &report.services {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            md_text(&s.name),
+            md_code(&s.data_dir),
+            s.files_scanned,
+            s.bytes_scanned
         );
     }
     md.push('\n');

@@ -105,6 +105,20 @@ pub fn merge(mut parts: Vec<Part>) -> anyhow::Result<Report> {
             .iter()
             .flat_map(|p| p.report.orphans.clone())
             .collect(),
+        // Each shard ran its own copy of every declared service, and read its own folder.
+        services: parts
+            .iter()
+            .flat_map(|p| {
+                let label = shard_label(p);
+                p.report
+                    .services
+                    .iter()
+                    .map(move |s| crate::model::ServiceEntry {
+                        name: format!("{} (shard {label})", s.name),
+                        ..s.clone()
+                    })
+            })
+            .collect(),
         ..Report::default()
     };
     for part in parts.iter().filter(|p| p.report.crash.is_some()) {

@@ -43,6 +43,10 @@ pub struct Report {
     /// Processes of the pipeline's tree that left it (a new session, a new parent) or outlived
     /// the stop; the harness killed them.
     pub orphans: Vec<Orphan>,
+    /// The declared local services (`[[service]]`) whose folders were scanned at the end; left
+    /// out when the configuration declares none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEntry>,
 }
 
 impl Default for Report {
@@ -63,6 +67,7 @@ impl Default for Report {
             interrupted: None,
             crash: None,
             orphans: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -482,6 +487,17 @@ pub struct Orphan {
     /// The requests that had been answered when it was first found (it outlived them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<u32>,
+}
+
+/// A declared local service and what of its folder was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct ServiceEntry {
+    pub name: String,
+    /// Its data folder (the `{data_dir}` it was given), made for the audit and removed after it.
+    pub data_dir: String,
+    pub files_scanned: u64,
+    pub bytes_scanned: u64,
 }
 
 /// One request a scenario sent to the pipeline.

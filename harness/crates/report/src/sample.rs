@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::model::{
     ClauseResult, ClauseVerdict, Crash, EvidenceItem, FileDigest, Finding, MonitorEntry, Orphan,
-    Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry,
-    Verdict, WaiverEntry,
+    Provenance, Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, ServiceEntry,
+    TimelineEntry, Verdict, WaiverEntry,
 };
 
 /// One clause of the map: (id, section, title, sentence, checks or the reason it is not tested).
@@ -258,7 +258,7 @@ pub fn cut_short() -> Report {
 
 /// A failing audit: disk persistence, a log leak, unlisted egress, memory retention and child
 /// data; a waived insecure-transport finding; clauses not tested; the syscall monitor degraded;
-/// an expired waiver that waives nothing.
+/// an expired waiver that waives nothing; a declared database whose folder was read.
 pub fn failing() -> Report {
     let tmp = audit_tmp();
     let upload = tmp
@@ -538,7 +538,18 @@ pub fn failing() -> Report {
             used: false,
         },
     ];
-    finish(findings, scenarios, monitors(true), waivers, 12)
+    let mut report = finish(findings, scenarios, monitors(true), waivers, 12);
+    // The database the backend declared: its folder was read whole, and held nothing.
+    report.services = vec![ServiceEntry {
+        name: "postgresql".into(),
+        data_dir: tmp
+            .join("services/postgresql/data")
+            .to_string_lossy()
+            .into_owned(),
+        files_scanned: 972,
+        bytes_scanned: 40_554_496,
+    }];
+    report
 }
 
 /// Builds the clauses from the clause map and the findings (as the harness's judging does),

@@ -255,7 +255,8 @@ fn looks_like_image(head: &[u8]) -> bool {
 /// Only an image (by its magic bytes) is read whole, to be decoded; anything else is scanned in
 /// [`READ_CHUNK`] pieces. The watched roots include /tmp, which every program on the machine
 /// writes: a build's large temporary file must cost the harness one piece, not its size.
-fn scan_file(
+/// Returns the bytes read, the hits, and an image's match by perceptual hash.
+pub fn scan_file(
     file: &mut File,
     scanner: &Scanner,
 ) -> io::Result<(u64, Vec<Hit>, Option<ImageMatch>)> {

@@ -58,6 +58,9 @@ pub struct PipelineSpec {
     pub pid_namespace: bool,
     /// The harness's own files (e.g. the CA file it hands to the pipeline, its report dir): never evidence.
     pub ignore_paths: Vec<PathBuf>,
+    /// No filesystem monitor: a helper whose files are not the audited program's (a declared
+    /// local service, whose data folder is scanned once at the end instead).
+    pub unwatched_files: bool,
 }
 
 /// How the run ended.
@@ -262,19 +265,20 @@ impl Supervisor {
             MonitorStatus::active(MonitorKind::Memory),
         );
 
-        let mut roots: Vec<PathBuf> =
-            vec![spec.workdir.clone(), spec.tmpdir.clone(), spec.home.clone()];
-        roots.extend(SHARED_ROOTS.iter().map(PathBuf::from));
-        roots.extend(spec.watch_roots.iter().cloned());
-        let fs_scanner = scanner.clone();
-        let fs_log = log.clone();
-        let ignore = spec.ignore_paths.clone();
-        let filesystem = tokio::task::spawn_blocking(move || {
-            FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log)
-        })
-        .await
-        .context("starting the filesystem monitor")?;
-        statuses.insert(MonitorKind::Filesystem, filesystem.status());
+        let filesystem = if spec.unwatched_files {
+            statuses.insert(
+                MonitorKind::Filesystem,
+                MonitorStatus::unavailable(
+                    MonitorKind::Filesystem,
+                    "not watched: this program's files are not evidence",
+                ),
+            );
+            None
+        } else {
+            let fs = watch_files(&spec, &scanner, &log).await?;
+            statuses.insert(MonitorKind::Filesystem, fs.status());
+            Some(fs)
+        };
 
         let mut trace_pipe: Option<(OwnedFd, OwnedFd)> = None;
         let mut trace_out = None;
@@ -380,7 +384,7 @@ impl Supervisor {
                     main_exit: main_exit.clone(),
                     log: log.clone(),
                     tree: tree.clone(),
-                    sink: filesystem.syscall_sink(),
+                    sink: filesystem.as_ref().map(FilesystemMonitor::syscall_sink),
                     interpreter: TraceInterpreter::new(pid_namespace),
                     own_write_end: trace_write.clone(),
                 };
@@ -412,7 +416,7 @@ impl Supervisor {
             stderr_tail,
             readers,
             trace_reader,
-            filesystem: Some(filesystem),
+            filesystem,
             statuses: Arc::new(Mutex::new(statuses)),
             main_exit,
             pid_namespace,
@@ -703,6 +707,24 @@ fn started_ms(log: &EventLog, start_ticks: u64) -> Option<u64> {
     Some(log.ms_at_unix(now - age))
 }
 
+/// The filesystem monitor on the spec's folders and the shared ones.
+async fn watch_files(
+    spec: &PipelineSpec,
+    scanner: &Arc<RwLock<Scanner>>,
+    log: &EventLog,
+) -> anyhow::Result<FilesystemMonitor> {
+    let mut roots: Vec<PathBuf> =
+        vec![spec.workdir.clone(), spec.tmpdir.clone(), spec.home.clone()];
+    roots.extend(SHARED_ROOTS.iter().map(PathBuf::from));
+    roots.extend(spec.watch_roots.iter().cloned());
+    let fs_scanner = scanner.clone();
+    let fs_log = log.clone();
+    let ignore = spec.ignore_paths.clone();
+    tokio::task::spawn_blocking(move || FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log))
+        .await
+        .context("starting the filesystem monitor")
+}
+
 /// Runs `job` on the launcher thread: one thread, started on first use, that lives as long as the
 /// process. Children forked there keep their parent-death signal for the life of the harness.
 async fn on_launcher_thread<T: Send + 'static>(
@@ -837,7 +859,7 @@ struct TraceReader {
     main_exit: Arc<Mutex<Option<ProcessExit>>>,
     log: EventLog,
     tree: Arc<ProcessTree>,
-    sink: SyscallSink,
+    sink: Option<SyscallSink>,
     interpreter: TraceInterpreter,
     own_write_end: Arc<Mutex<Option<OwnedFd>>>,
 }
@@ -872,9 +894,15 @@ impl TraceReader {
                     self.tree.note_started(traced.pid, *parent)
                 }
                 EventKind::Open { path, .. } => {
-                    self.sink.opened_for_write(path.clone(), traced.pid)
+                    if let Some(sink) = &self.sink {
+                        sink.opened_for_write(path.clone(), traced.pid);
+                    }
                 }
-                EventKind::Closed { path, .. } => self.sink.closed(path.clone(), traced.pid),
+                EventKind::Closed { path, .. } => {
+                    if let Some(sink) = &self.sink {
+                        sink.closed(path.clone(), traced.pid);
+                    }
+                }
                 _ => {}
             }
             self.log.push(Event {

@@ -74,6 +74,7 @@ impl Dirs {
             trace_syscalls: trace,
             pid_namespace: pid_ns,
             ignore_paths: Vec::new(),
+            unwatched_files: false,
         }
     }
 }

@@ -133,12 +133,19 @@ def healthz():
 @app.post("/api/edit")
 def edit(req: EditRequest):
     # A plain `def`: FastAPI runs it in its thread pool, so the blocking SDK stream is fine here.
+    return answer(req)
+
+
+def answer(req: EditRequest, outcome=lambda req, ok: None) -> JSONResponse:
+    """The answer to an edit; `outcome(req, ok)` is told how it went (for apps built on this one)."""
     try:
         image = generate(req)
     except ApiError as e:
         response = error_response(e)
     else:
+        outcome(req, True)
         return JSONResponse({"image": base64.b64encode(image).decode()}, headers={"Cache-Control": "no-store"})
+    outcome(req, False)
     # A failed call leaves reference cycles behind (the SDK's retry state and the exception's
     # traceback), and they hold this request's frames, and so the photo, until the next garbage
     # collection. Collect now, with the exceptions out of scope, so the photo goes with the request.
@@ -172,12 +179,13 @@ def generate(req: EditRequest) -> bytes:
         raise ApiError(502, "provider_error", "the provider could not be reached") from None
 
 
-def main() -> None:
+def main(api: FastAPI = app) -> None:
+    """Serves `api` (this app, or one built on its functions) the way this app is deployed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not provider_base_url_is_safe():
         sys.exit("GOOGLE_GEMINI_BASE_URL must be an https:// URL: photos are never sent in plaintext")
     uvicorn.run(
-        app,
+        api,
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
         access_log=False,
