@@ -211,7 +211,11 @@ impl Driver<'_> {
             at_ms: self.log.since_start_ms(),
             in_flight: in_flight.to_vec(),
             scenario: Some(scenario.to_owned()),
-            stderr_tail: self.supervisor.stderr_tail(),
+            // What it wrote as it died may still be in the pipe: read it to its end first.
+            stderr_tail: self
+                .supervisor
+                .final_stderr_tail(std::time::Duration::from_secs(1))
+                .await,
         });
         true
     }

@@ -89,7 +89,11 @@ pub async fn plaintext(
         r = supervisor.wait_ready(ready, Duration::from_secs(10)) => match r {
             Ok(()) => Started::Healthy,
             Err(e) => match supervisor.main_exit() {
-                Some((code, signal)) => Started::Exited { code, signal, stderr: supervisor.stderr_tail() },
+                Some((code, signal)) => Started::Exited {
+                    code,
+                    signal,
+                    stderr: supervisor.final_stderr_tail(Duration::from_secs(1)).await,
+                },
                 None => Started::Undecided(format!("{e:#}")),
             },
         },

@@ -455,7 +455,18 @@ impl Supervisor {
         self.main_exit().is_some() || self.tree.main().is_some_and(|m| !proctree::is_live(m))
     }
 
-    /// The last bytes the pipeline wrote to stderr.
+    /// The last bytes a pipeline that died wrote to stderr: its output is first read to its end
+    /// (every process holding it has exited), waiting at most `wait`, so the lines it wrote as it
+    /// died are in it.
+    pub async fn final_stderr_tail(&self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while !self.readers.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.stderr_tail()
+    }
+
+    /// The last bytes the pipeline wrote to stderr so far.
     pub fn stderr_tail(&self) -> String {
         self.stderr_tail
             .lock()
@@ -494,7 +505,7 @@ impl Supervisor {
                     });
                 bail!(
                     "the pipeline exited ({how}) before {url} answered; stderr ends with:\n{}",
-                    self.stderr_tail()
+                    self.final_stderr_tail(Duration::from_secs(1)).await
                 );
             }
             let last_error = match tokio::time::timeout(Duration::from_secs(2), ready.probe()).await

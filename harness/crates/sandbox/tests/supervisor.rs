@@ -862,3 +862,25 @@ for t in threads: t.join()
         "{events:#?}"
     );
 }
+
+/// A pipeline's last words before it dies are in the crash report: the tail is taken once its
+/// stderr was read to the end, not whatever the reader had got to when the death was noticed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stderr_tail_of_a_dead_pipeline_holds_its_last_words() {
+    let dirs = Dirs::new();
+    // Half a megabyte of ordinary log lines for the reader to scan, then the last words, then death.
+    let script = "import os, sys\n\
+for i in range(8000): sys.stderr.write('INFO handled request %d without incident\\n' % i)\n\
+sys.stderr.write('FATAL giving up now\\n'); sys.stderr.flush(); os._exit(70)\n";
+    let sup = Supervisor::start(
+        dirs.spec(py(script), vec![], true, true),
+        scanner_for(&needle("last-words")),
+        EventLog::new(),
+    )
+    .await
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || sup.main_ended()).await);
+    let tail = sup.final_stderr_tail(Duration::from_secs(5)).await;
+    assert!(tail.ends_with("FATAL giving up now\n"), "{tail:?}");
+    sup.stop(Duration::from_secs(1)).await;
+}
