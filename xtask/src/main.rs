@@ -132,6 +132,19 @@ fn install_debian(wanted: &[(&str, &str)]) -> Result {
 }
 
 /// Installs what the tests need when it is missing; quick when everything is there.
+/// `pip install -r requirements`, quietly.
+pub fn pip_install(requirements: &str) -> Result {
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        requirements,
+    ]))
+}
+
 fn setup() -> Result {
     install_debian(DEBIAN)?;
     // The official SDKs the mocks must satisfy, and the example backends' packages.
@@ -147,15 +160,7 @@ fn setup() -> Result {
             "harness/crates/mock/tests/sdk/requirements.txt",
             "harness/tests/backends/requirements.txt",
         ] {
-            run(Command::new("python3").args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                requirements,
-            ]))?;
+            pip_install(requirements)?;
         }
     }
     // The example Node backends' packages, and the official npm SDK the mocks must satisfy.

@@ -193,15 +193,7 @@ pub fn command(args: &[String]) -> Result {
         std::fs::write(file, repin(&text, *eco, package, version))
             .map_err(|e| format!("writing {file}: {e}"))?;
         match eco {
-            Ecosystem::Pip => run(Command::new("python3").args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                file,
-            ]))?,
+            Ecosystem::Pip => crate::pip_install(file)?,
             // Rewrites package-lock.json to the new pin.
             Ecosystem::Npm => run(Command::new("npm").args([
                 "install",

@@ -279,13 +279,7 @@ mod tests {
 
     #[test]
     fn a_routed_request_follows_its_own_script_whatever_the_arrival_order() {
-        let shared = Shared::new(
-            "a".into(),
-            "b".into(),
-            Duration::from_secs(1),
-            ModelRules::default(),
-            64,
-        );
+        let shared = shared();
         shared.set_behaviour(Provider::OpenAi, vec![Behaviour::Unavailable]);
         shared.set_keyed_behaviour(1, vec![Behaviour::ServerError, Behaviour::Ok]);
         shared.set_keyed_behaviour(2, vec![Behaviour::SafetyBlock]);
