@@ -7,22 +7,15 @@
 //! holds the monitor's snapshot of /tmp, a few bytes a file (`watch_cost.rs`): with it keyed by
 //! paths, a /tmp holding a fresh clone's build (60,000 files) pushed this test over its limit.
 
+mod common;
+
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use common::peak_rss_kib;
 use traceless_sandbox::events::{EventKind, EventLog};
 use traceless_sandbox::supervisor::{PipelineSpec, Supervisor};
 use traceless_scan::scan::{NeedleId, Scanner, Subject};
-
-/// Peak resident memory of this process so far, in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_megabytes_of_stdout_neither_stall_nor_grow_the_harness() {

@@ -2,21 +2,14 @@
 //! the harness a few bytes a file, not a copy of every path; and the end-of-run sweep still
 //! reports exactly what changed. (A map keyed by the paths cost 13 MB for these 20,000 files.) Alone in its binary so the memory measure is its own.
 
+mod common;
+
 use std::sync::{Arc, RwLock};
 
+use common::peak_rss_kib;
 use traceless_sandbox::events::{EventKind, EventLog};
 use traceless_sandbox::filesystem::FilesystemMonitor;
 use traceless_scan::scan::Scanner;
-
-/// Peak resident memory of this process so far, in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn twenty_thousand_files_under_a_root_cost_the_monitor_under_four_megabytes() {
