@@ -536,3 +536,51 @@ fn a_service_that_cannot_start_passes_nothing_and_leaves_nothing() {
         assert!(files.is_empty(), "left behind: {files:?}");
     }
 }
+
+#[test]
+fn a_copy_written_after_its_request_was_retired_is_still_found_by_the_end_of_run_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let glob = root()
+        .join("harness/tests/trust/retire/*.toml")
+        .display()
+        .to_string();
+    let cfg = config(
+        &trust("write_behind"),
+        &glob,
+        Extra {
+            tail: "live_requests = 2",
+            ..Extra::default()
+        },
+    );
+    let output = audit_command(dir.path(), &cfg, &[])
+        .env("TRACELESS_LOG", "warn,traceless=info")
+        .output()
+        .unwrap();
+    let report = report(dir.path(), &output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("requests were retired to disk"),
+        "no needle was retired, so this audit proves nothing about the sweep: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", report["summary"]);
+    let backlog = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "disk-persistence")
+        .unwrap_or_else(|| panic!("no disk finding: {}", report["findings"]));
+    // Live scans alone (requests 8..=12 when the file was written) would cover five of its
+    // twelve images.
+    let summary = backlog["summary"].as_str().unwrap();
+    let covered: u64 = summary
+        .split(" holds ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        covered > 11 * 9000,
+        "the backlog holds twelve images of about 9.3 KB: {summary}"
+    );
+    assert_eq!(backlog["request"], 1, "{summary}");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use traceless_mock::{Behaviour, RecordedRequest};
 use traceless_sandbox::events::EventLog;
-use traceless_scan::scan::{RequestId, Scanner, Subject};
+use traceless_scan::scan::{Hit, RequestId, Scanner, Subject};
 
 use crate::evidence::{ProviderCall, SentRequest};
 
@@ -66,13 +66,27 @@ pub fn owners(
     requests: &[SentRequest],
     log: &EventLog,
 ) -> Owners {
+    owners_by(call, &live_hits(call, scanner), scanner, requests, log)
+}
+
+/// The live needles in a call: its wire (headers, query, body), then each image it carried.
+fn live_hits(call: &RecordedRequest, scanner: &Scanner) -> Vec<Hit> {
+    let mut hits = scanner.scan(&wire(call));
+    for img in &call.images {
+        hits.extend(scanner.scan(img));
+    }
+    hits
+}
+
+/// [`owners`] from the call's canary hits; perceptual matches come from `scanner`.
+fn owners_by(
+    call: &RecordedRequest,
+    hits: &[Hit],
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Owners {
     let t = arrival_ms(call, log);
-    let hits: Vec<_> = call
-        .images
-        .iter()
-        .flat_map(|img| scanner.scan(img))
-        .chain(scanner.scan(&wire(call)))
-        .collect();
     let mut images: Vec<RequestId> = hits
         .iter()
         .filter(|h| h.needle.subject == Subject::Image)
@@ -122,21 +136,58 @@ fn in_flight(ids: &mut Vec<RequestId>, requests: &[SentRequest], t: u64) -> Vec<
     std::mem::take(ids)
 }
 
-/// Every recorded call with its owners and canary hits, as evidence.
+/// Every recorded call with its owners and canary hits (live needles), as evidence.
 pub fn attribute(
     recorded: &[RecordedRequest],
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
 ) -> Vec<ProviderCall> {
+    let hits = recorded.iter().map(|r| live_hits(r, scanner)).collect();
+    attributed(recorded, hits, scanner, requests, log)
+}
+
+/// [`attribute`] with every needle, retired ones too: the evidence of the whole run's calls.
+pub fn attribute_swept(
+    recorded: &[RecordedRequest],
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> std::io::Result<Vec<ProviderCall>> {
+    // Haystack i is call `owner[i]`'s wire (`None`) or one of its images.
+    let parts: Vec<(usize, Option<usize>)> = recorded
+        .iter()
+        .enumerate()
+        .flat_map(|(c, r)| {
+            std::iter::once((c, None)).chain((0..r.images.len()).map(move |i| (c, Some(i))))
+        })
+        .collect();
+    let swept = scanner.sweep(parts.len(), |i| {
+        let (c, part) = parts[i];
+        Some(match part {
+            None => std::borrow::Cow::Owned(wire(&recorded[c])),
+            Some(img) => std::borrow::Cow::Borrowed(recorded[c].images[img].as_slice()),
+        })
+    })?;
+    let mut hits = vec![Vec::new(); recorded.len()];
+    for ((c, _), h) in parts.into_iter().zip(swept) {
+        hits[c].extend(h);
+    }
+    Ok(attributed(recorded, hits, scanner, requests, log))
+}
+
+fn attributed(
+    recorded: &[RecordedRequest],
+    hits: Vec<Vec<Hit>>,
+    scanner: &Scanner,
+    requests: &[SentRequest],
+    log: &EventLog,
+) -> Vec<ProviderCall> {
     recorded
         .iter()
-        .map(|r| {
-            let mut hits = scanner.scan(&wire(r));
-            for img in &r.images {
-                hits.extend(scanner.scan(img));
-            }
-            let owners = owners(r, scanner, requests, log);
+        .zip(hits)
+        .map(|(r, hits)| {
+            let owners = owners_by(r, &hits, scanner, requests, log);
             ProviderCall {
                 recorded: r.clone(),
                 t_ms: arrival_ms(r, log),

@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use anyhow::Context as _;
+
 use traceless_mock::{Mocks, Provider, RecordedRequest};
 use traceless_sandbox::events::EventLog;
 use traceless_sandbox::supervisor::Supervisor;
@@ -34,6 +36,11 @@ pub struct Driver<'a> {
     /// after is what that batch may have caused.
     pub batch_marks: (usize, usize),
     pub evidence: &'a mut Evidence,
+    /// Needles of requests before this one are retired from the live index.
+    pub retired_before: RequestId,
+    /// Requests that ended this long (log ms) before the latest memory scan began have been judged
+    /// by it.
+    pub memory_judged_ms: Option<u64>,
 }
 
 /// Why driving stopped before the end.
@@ -74,6 +81,9 @@ impl Driver<'_> {
                 }
                 let specs = vec![spec; batch as usize];
                 ids.extend(self.send_batch(&scenario.id, &specs).await?);
+                // Within a long scenario too, at most once per grace period: judges its early
+                // requests, which lets their needles retire.
+                self.memory_check(false).await?;
             }
         }
         Ok(ids)
@@ -161,11 +171,51 @@ impl Driver<'_> {
             });
         }
         self.attribute_new_calls();
+        self.retire_judged()?;
         self.note_orphans(scenario, &ids);
         if self.crashed(scenario, &ids).await {
             return Err(Halt::PipelineDied);
         }
         Ok(ids)
+    }
+
+    /// Retires the needles of requests every live watcher is done with, so the live index holds
+    /// about `[audit] live_requests` requests whatever the audit's length. A request is done with
+    /// once its answer was scanned and its provider calls attributed (both per batch), it is not
+    /// among the latest `live_requests`, and, with memory scans on, a memory scan began at least
+    /// one grace period after it ended. Retires in steps of `live_requests`, so each rebuild of the
+    /// live index is paid for by as many new requests. What is gathered at the end of the run
+    /// (files left, answers, provider calls, service folders) is swept with every needle.
+    fn retire_judged(&mut self) -> anyhow::Result<()> {
+        let window = self.cfg.audit.live_requests;
+        let grace = self.cfg.policy.memory_grace.as_millis() as u64;
+        let recent = self.next_id.saturating_sub(window);
+        let watermark = self
+            .evidence
+            .requests
+            .iter()
+            .rev()
+            .take_while(|r| r.id >= self.retired_before)
+            .filter(|r| {
+                r.id >= recent
+                    || (self.memory_scans
+                        && self
+                            .memory_judged_ms
+                            .is_none_or(|judged| r.ended_ms + grace > judged))
+            })
+            .map(|r| r.id)
+            .min()
+            .unwrap_or(self.next_id)
+            .min(recent);
+        if watermark >= self.retired_before + window {
+            self.scanner
+                .write()
+                .expect("scanner lock")
+                .retire_before(watermark)
+                .context("retiring judged needles to disk")?;
+            self.retired_before = watermark;
+        }
+        Ok(())
     }
 
     /// Records the pipeline's daemons that were not there before this batch: processes that
@@ -224,7 +274,7 @@ impl Driver<'_> {
     /// grace period).
     pub fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
         let (events_from, calls_from) = self.batch_marks;
-        self.scan_answers(Some(ids));
+        self.scan_answers(ids);
         let since = self
             .evidence
             .requests
@@ -295,10 +345,12 @@ impl Driver<'_> {
             // still judged by the first scan at least one grace period after it ends.
             return Ok(());
         }
+        let began = self.log.since_start_ms();
         let supervisor = self.supervisor.clone();
         // The supervisor records what it finds in the event log itself.
         tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
         self.last_memory_scan = Some(std::time::Instant::now());
+        self.memory_judged_ms = Some(began);
         self.evidence.memory_scans.push(self.log.since_start_ms());
         Ok(())
     }
@@ -325,14 +377,33 @@ impl Driver<'_> {
         self.seen_calls += recorded.len();
     }
 
-    /// Scans these requests' answers for every needle known now (other requests' data in them
-    /// is a cross-request leak).
-    pub fn scan_answers(&mut self, ids: Option<&[RequestId]>) {
+    /// Scans these requests' answers for the live needles (other requests' data in an answer is
+    /// a cross-request leak).
+    pub fn scan_answers(&mut self, ids: &[RequestId]) {
         let scanner = self.scanner.read().expect("scanner lock");
         for req in &mut self.evidence.requests {
-            if ids.is_none_or(|ids| ids.contains(&req.id)) {
+            if ids.contains(&req.id) {
                 req.response_hits = scanner.scan(&req.response_body);
             }
         }
+    }
+
+    /// Scans every answer again with every needle, retired ones too.
+    pub fn sweep_answers(&mut self) -> std::io::Result<()> {
+        let scanner = self.scanner.read().expect("scanner lock");
+        let requests = &mut self.evidence.requests;
+        let hits = {
+            let bodies: Vec<&[u8]> = requests
+                .iter()
+                .map(|r| r.response_body.as_slice())
+                .collect();
+            scanner.sweep(bodies.len(), |i| {
+                Some(std::borrow::Cow::Borrowed(bodies[i]))
+            })?
+        };
+        for (req, hits) in requests.iter_mut().zip(hits) {
+            req.response_hits = hits;
+        }
+        Ok(())
     }
 }

@@ -144,13 +144,26 @@ fn candidate_paths(
     out
 }
 
-/// Asks for each candidate; the first answer that carries a canary is the probe's finding.
+/// A probe whose answers carried no live needle, while older needles were retired: its answers
+/// wait for one sweep with every needle.
+struct Pending {
+    what: String,
+    answers: Vec<Answer>,
+}
+
+/// A probe's answer: URL, status, body.
+type Answer = (String, u16, Vec<u8>);
+
+/// Asks for each candidate; the first answer that carries a canary is the probe's finding. With
+/// needles retired, answers without a live hit are kept in `pending` for the sweep.
 async fn first_exposed(
     client: &Client,
     candidates: &[String],
     scanner: &RwLock<Scanner>,
     what: &str,
+    pending: &mut Vec<Pending>,
 ) -> Option<ExposureProbe> {
+    let mut answers = Vec::new();
     for path in candidates {
         let Some((status, body)) = client.get(path).await else {
             continue;
@@ -167,27 +180,60 @@ async fn first_exposed(
                 what: what.to_owned(),
             });
         }
+        answers.push((path.clone(), status, body));
+    }
+    if !answers.is_empty() && scanner.read().expect("scanner lock").retired_requests() > 0 {
+        pending.push(Pending {
+            what: what.to_owned(),
+            answers,
+        });
     }
     None
 }
 
-/// Probes every written file and every link the answers named.
+/// The pending probes' first answers that carry any needle, retired ones included.
+fn sweep_pending(pending: &[Pending], scanner: &Scanner) -> std::io::Result<Vec<ExposureProbe>> {
+    let answers: Vec<(&Pending, &Answer)> = pending
+        .iter()
+        .flat_map(|p| p.answers.iter().map(move |a| (p, a)))
+        .collect();
+    let hits = scanner.sweep(answers.len(), |i| {
+        Some(std::borrow::Cow::Borrowed(answers[i].1.2.as_slice()))
+    })?;
+    let mut out: Vec<ExposureProbe> = Vec::new();
+    for ((p, (url, status, _)), hits) in answers.into_iter().zip(hits) {
+        if !hits.is_empty() && !out.iter().any(|o| o.what == p.what) {
+            out.push(ExposureProbe {
+                url: url.clone(),
+                status: *status,
+                hits,
+                what: p.what.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Probes every written file and every link the answers named. A failure to read retired
+/// needles back goes to `errors`.
 pub async fn probe(
     client: &Client,
     workdir: &Path,
     files: &[PathBuf],
     links: &[AnswerLink],
     scanner: &RwLock<Scanner>,
+    errors: &mut Vec<String>,
 ) -> Vec<ExposureProbe> {
     let workdir = workdir
         .canonicalize()
         .unwrap_or_else(|_| workdir.to_path_buf());
     let prefixes = prefixes_in(links);
     let mut out = Vec::new();
+    let mut pending = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let candidates = candidate_paths(&workdir, file, &prefixes, i < MAX_TRAVERSAL_FILES);
         let what = format!("{} (written by the pipeline)", file.display());
-        out.extend(first_exposed(client, &candidates, scanner, &what).await);
+        out.extend(first_exposed(client, &candidates, scanner, &what, &mut pending).await);
     }
     // A link to a written file already found exposed is the same exposure, reported once.
     let found: BTreeSet<String> = out.iter().map(|p| p.url.clone()).collect();
@@ -206,7 +252,21 @@ pub async fn probe(
             "what request {}'s answer named ({}), still after the audit",
             l.request, l.link
         );
-        out.extend(first_exposed(client, &candidates, scanner, &what).await);
+        out.extend(first_exposed(client, &candidates, scanner, &what, &mut pending).await);
+    }
+    if !pending.is_empty() {
+        match sweep_pending(&pending, &scanner.read().expect("scanner lock")) {
+            Ok(swept) => {
+                for p in swept {
+                    if !out.iter().any(|o| o.url == p.url) {
+                        out.push(p);
+                    }
+                }
+            }
+            Err(e) => errors.push(format!(
+                "the public-exposure probe could not read retired needles back: {e}"
+            )),
+        }
     }
     out
 }

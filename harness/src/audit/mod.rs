@@ -34,7 +34,7 @@ use traceless_scan::scan::{NeedleId, Scanner, Subject};
 use crate::config::Config;
 use crate::evidence::{Evidence, PlaintextProbe, ProbeOutcome};
 use crate::scenario::Scenario;
-use attribution::attribute;
+use attribution::{attribute, attribute_swept};
 use driver::{Driver, Halt};
 
 pub use client::{Client, Payload};
@@ -196,14 +196,26 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             seen_calls: 0,
             batch_marks: (0, 0),
             evidence: &mut evidence,
+            retired_before: 1,
+            memory_judged_ms: None,
         };
         interrupted |= drive(&mut driver, plan, &cancel, &mut errors).await;
         settle(&mut driver, interrupted, &mut errors).await;
+        let retired = scanner.read().expect("scanner lock").retired_requests();
+        if retired > 0 {
+            tracing::info!(
+                "needles of {retired} requests were retired to disk during the run; the end of the run sweeps them too"
+            );
+        }
         if !interrupted && driver.evidence.crash.is_none() {
             (plan.progress)(Step::Phase("probing for public exposure"));
             let written = probes::written_files(&log.snapshot(), plan.monitors);
             // Outputs become needles only once their call is attributed: look again at what is left.
-            probes::rescan(&written, &scanner.read().expect("scanner lock"), &log);
+            if let Err(e) = probes::rescan(&written, &scanner.read().expect("scanner lock"), &log) {
+                errors.push(format!(
+                    "scanning the written files with every needle: {e:#}"
+                ));
+            }
             let links = exposure::links_in_answers(
                 evidence
                     .requests
@@ -211,8 +223,15 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
                     .map(|r| (r.id, r.response_body.as_slice())),
                 client.base(),
             );
-            evidence.exposure_probes =
-                exposure::probe(&client, &ws.workdir, &written, &links, &scanner).await;
+            evidence.exposure_probes = exposure::probe(
+                &client,
+                &ws.workdir,
+                &written,
+                &links,
+                &scanner,
+                &mut errors,
+            )
+            .await;
             evidence.exposure_probed = true;
         }
     }
@@ -272,12 +291,25 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     ) {
         errors.push(e);
     }
-    evidence.provider_calls = attribute(
+    match attribute_swept(
         &recorded,
         &scanner.read().expect("scanner lock"),
         &evidence.requests,
         &log,
-    );
+    ) {
+        Ok(calls) => evidence.provider_calls = calls,
+        Err(e) => {
+            errors.push(format!(
+                "attributing the provider calls with every needle: {e:#}"
+            ));
+            evidence.provider_calls = attribute(
+                &recorded,
+                &scanner.read().expect("scanner lock"),
+                &evidence.requests,
+                &log,
+            );
+        }
+    }
     for id in crate::check::still_processing(&evidence) {
         tracing::warn!(
             "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
@@ -462,7 +494,9 @@ async fn drive(
 /// pipeline still runs, a last memory scan a grace period after the last request.
 async fn settle(driver: &mut Driver<'_>, interrupted: bool, errors: &mut Vec<String>) {
     driver.attribute_new_calls();
-    driver.scan_answers(None);
+    if let Err(e) = driver.sweep_answers() {
+        errors.push(format!("scanning the answers with every needle: {e:#}"));
+    }
     if !interrupted
         && driver.evidence.crash.is_none()
         && let Err(e) = driver.memory_check(true).await

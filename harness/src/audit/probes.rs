@@ -1,6 +1,7 @@
 //! After the scenarios: the files the pipeline wrote (scanned again once every output is known),
 //! and whether it refuses plaintext provider URLs at start-up.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind};
 use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
-use traceless_scan::scan::Scanner;
+use traceless_scan::scan::{ImageMatch, Scanner};
 
 use crate::evidence::ProbeOutcome;
 
@@ -37,28 +38,37 @@ pub fn written_files(events: &[Event], traced: bool) -> Vec<PathBuf> {
     out
 }
 
-/// Scans again every written file still on disk with every needle known now (a generated
-/// image becomes a needle only after its provider call is attributed).
-pub fn rescan(files: &[PathBuf], scanner: &Scanner, log: &EventLog) {
-    for path in files {
-        let Ok(bytes) = std::fs::read(path) else {
+/// Scans again every written file still on disk with every needle known now, retired ones too (a
+/// generated image becomes a needle only after its provider call is attributed; a file written
+/// late may hold the image of a request judged long ago).
+pub fn rescan(files: &[PathBuf], scanner: &Scanner, log: &EventLog) -> std::io::Result<()> {
+    // Size and perceptual match, taken at a file's first read (hashes are never retired).
+    let mut first_read: Vec<Option<(u64, Option<ImageMatch>)>> = vec![None; files.len()];
+    let hits = scanner.sweep(files.len(), |i| {
+        let bytes = std::fs::read(&files[i]).ok()?;
+        if first_read[i].is_none() {
+            first_read[i] = Some((bytes.len() as u64, scanner.match_image(&bytes)));
+        }
+        Some(Cow::Owned(bytes))
+    })?;
+    for ((path, hits), read) in files.iter().zip(hits).zip(first_read) {
+        let Some((size, image_match)) = read else {
             continue;
         };
-        let hits = scanner.scan(&bytes);
-        let image_match = scanner.match_image(&bytes);
         if !hits.is_empty() || image_match.is_some() {
             log.record(
                 MonitorKind::Filesystem,
                 None,
                 EventKind::FileWritten {
                     path: path.clone(),
-                    size: bytes.len() as u64,
+                    size,
                     hits,
                     image_match,
                 },
             );
         }
     }
+    Ok(())
 }
 
 /// What the pipeline did when started with plaintext provider URLs.

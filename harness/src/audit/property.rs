@@ -225,6 +225,11 @@ async fn one_case(driver: &mut Driver<'_>, case: &Case) -> Result<(), TestCaseEr
         Err(Halt::Error(e)) => return Err(TestCaseError::fail(format!("{e:#}"))),
     };
     let verdict = judge_case(driver, &ids, &specs);
+    // At most once per grace period: judges earlier cases' memory, which lets their needles
+    // retire (memory findings are judged over the whole run, not per case).
+    if let Err(e) = driver.memory_check(false).await {
+        return Err(TestCaseError::fail(format!("a memory scan: {e:#}")));
+    }
     if verdict.is_err() {
         driver
             .evidence

@@ -288,9 +288,33 @@ pub async fn stop_all(running: Vec<Running>) {
     }
 }
 
-/// Reads every file of each service's folder with every needle. Blocking: run it off the runtime.
+/// Reads every file of each service's folder with every needle, retired ones too (the folder is
+/// read once per generation). Blocking: run it off the runtime.
 pub fn scan(planned: &[Planned], scanner: &Scanner) -> Vec<ServiceScan> {
-    planned.iter().map(|p| scan_one(p, scanner)).collect()
+    let mut scans: Vec<ServiceScan> = planned.iter().map(|p| scan_one(p, scanner)).collect();
+    for generation in scanner.generations().skip(1) {
+        let generation = match generation {
+            Ok(g) => g,
+            Err(e) => {
+                for s in &mut scans {
+                    s.error.get_or_insert_with(|| {
+                        format!("retired needles could not be read back: {e}")
+                    });
+                }
+                break;
+            }
+        };
+        for (p, into) in planned.iter().zip(&mut scans) {
+            for (file, hits) in scan_one(p, &generation).hits {
+                match into.hits.iter_mut().find(|(f, _)| *f == file) {
+                    Some((_, known)) => known.extend(hits),
+                    None => into.hits.push((file, hits)),
+                }
+            }
+            into.hits.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+    }
+    scans
 }
 
 fn scan_one(p: &Planned, scanner: &Scanner) -> ServiceScan {

@@ -1,7 +1,10 @@
 //! `disk-persistence`: image data or a derived image written to disk, even briefly.
 
+use std::collections::HashMap;
+use std::path::Path;
 use traceless_sandbox::events::{EventKind, MonitorKind};
-use traceless_scan::scan::MIN_COPY;
+
+use traceless_scan::scan::{Hit, ImageMatch, MIN_COPY};
 
 use super::{Draft, Kind, hit_items, is_image_data, item, main_request, request_at};
 use crate::evidence::Evidence;
@@ -15,42 +18,53 @@ pub const KIND: Kind = Kind {
     exercised,
 };
 
-fn run(ev: &Evidence) -> Vec<Draft> {
-    let mut out: Vec<Draft> = Vec::new();
-    let mut reported = std::collections::HashSet::new();
+/// Every scan of each file, merged: the image hits of all of them (a file scanned when written
+/// knows only the live needles, its scan at the end of the run every needle) and the first
+/// perceptual match.
+fn merged_scans(ev: &Evidence) -> HashMap<&Path, (Vec<Hit>, Option<ImageMatch>)> {
+    let mut merged: HashMap<&Path, (Vec<Hit>, Option<ImageMatch>)> = HashMap::new();
     for e in &ev.events {
-        // A file scanned at close and again at the end is one finding.
         if let EventKind::FileWritten {
             path,
             hits,
             image_match,
             ..
         } = &e.kind
-            && (hits.iter().any(|h| is_image_data(h.needle.subject)) || image_match.is_some())
-            && !reported.insert(path.clone())
         {
-            continue;
+            let (all, first_match) = merged.entry(path.as_path()).or_default();
+            for h in hits.iter().filter(|h| is_image_data(h.needle.subject)) {
+                if !all.contains(h) {
+                    all.push(h.clone());
+                }
+            }
+            if first_match.is_none() {
+                *first_match = *image_match;
+            }
         }
+    }
+    for (hits, _) in merged.values_mut() {
+        hits.sort_by_key(|h| (h.offset, h.needle));
+    }
+    merged
+}
+
+fn run(ev: &Evidence) -> Vec<Draft> {
+    let mut out: Vec<Draft> = Vec::new();
+    let merged = merged_scans(ev);
+    let mut reported = std::collections::HashSet::new();
+    for e in &ev.events {
         match &e.kind {
-            EventKind::FileWritten {
-                path,
-                size,
-                hits,
-                image_match,
-            } => {
-                let image_hits: Vec<_> = hits
-                    .iter()
-                    .filter(|h| is_image_data(h.needle.subject))
-                    .cloned()
-                    .collect();
+            // A file scanned at close and again at the end is one finding, at its first scan.
+            EventKind::FileWritten { path, size, .. } if reported.insert(path.clone()) => {
+                let (image_hits, image_match) = &merged[path.as_path()];
                 let loc = path.display().to_string();
                 if !image_hits.is_empty() {
-                    let bytes = super::covered_bytes(&image_hits);
+                    let bytes = super::covered_bytes(image_hits);
                     out.push(Draft {
                         kind: KIND.name,
                         summary: format!("{loc} ({size} bytes) holds {bytes} byte(s) of uploaded or generated image data"),
-                        request: main_request(&image_hits),
-                        evidence: hit_items("file", Some(e), &loc, &image_hits),
+                        request: main_request(image_hits),
+                        evidence: hit_items("file", Some(e), &loc, image_hits),
                     });
                 } else if let Some(m) = image_match {
                     out.push(Draft {

@@ -140,7 +140,13 @@ pub struct AuditConfig {
     pub cases: u32,
     pub required_monitors: Vec<String>,
     pub request_timeout: Duration,
+    /// How many of the latest requests keep their needles in the live index: older ones, once
+    /// judged by a memory scan, are retired to disk (see `Scanner::retire_before`).
+    pub live_requests: u32,
 }
+
+/// Default of `[audit] live_requests`: about 40-80 MB of live index for 48x40 to 128x128 uploads.
+pub const LIVE_REQUESTS: u32 = 32;
 
 /// The folder scenario fixtures come from. A fixture path that leads outside it (`..`, an
 /// absolute path, a symbolic link) is refused unless `[audit] allow_outside_fixtures = true`: a
@@ -610,8 +616,20 @@ impl Validator<'_> {
                 }
             }
         }
+        let live_requests = match raw.live_requests {
+            None => LIVE_REQUESTS,
+            Some(n) if *n.get_ref() == 0 => {
+                return self.err(
+                    n.span(),
+                    "audit.live_requests",
+                    "must be at least 1 (the requests whose needles stay in memory)".to_owned(),
+                );
+            }
+            Some(n) => n.into_inner(),
+        };
         Ok(AuditConfig {
             scenarios,
+            live_requests,
             fixtures: Fixtures {
                 dir: fixtures,
                 allow_outside: raw.allow_outside_fixtures.is_some_and(Spanned::into_inner),

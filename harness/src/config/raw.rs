@@ -125,6 +125,7 @@ pub struct RawAudit {
     pub cases: Option<Spanned<u32>>,
     pub required_monitors: Option<Spanned<Vec<Spanned<String>>>>,
     pub request_timeout_ms: Option<Spanned<u64>>,
+    pub live_requests: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

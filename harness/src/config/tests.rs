@@ -449,3 +449,14 @@ fn a_bad_service_names_its_line_and_key() {
         "<dir>/traceless.toml:4: `service.name`: \"my db\" is not a service name (letters, digits, '-' and '_')",
     );
 }
+
+#[test]
+fn live_requests_defaults_to_32_and_refuses_zero() {
+    let dir = dir_with_policy();
+    let cfg = parse(&dir.path().join("traceless.toml"), MINIMAL).unwrap();
+    assert_eq!(cfg.audit.live_requests, LIVE_REQUESTS);
+    check_err(
+        &format!("{MINIMAL}[audit]\nlive_requests = 0\n"),
+        "<dir>/traceless.toml:4: `audit.live_requests`: must be at least 1 (the requests whose needles stay in memory)",
+    );
+}

@@ -16,6 +16,7 @@
 mod index;
 mod layers;
 mod phash;
+mod retired;
 mod tokens;
 
 use image_hasher::ImageHash;
@@ -180,6 +181,29 @@ pub struct Scanner {
     tokens: tokens::TokenIndex,
     /// Every byte that occurs in some token form, one bit each.
     token_bytes: ByteSet,
+    /// Needles retired from the live index, on disk (see [`Scanner::retire_before`]).
+    retired: Option<retired::Retired>,
+}
+
+/// Bytes of retired needle forms rebuilt into one scanner at a time by [`Scanner::generations`]: indexed,
+/// about nine times this in memory.
+pub const RETIRED_BATCH_BYTES: usize = 8 << 20;
+
+/// One generation of needles: the live scanner, or a batch of retired needles rebuilt from disk.
+pub enum Generation<'a> {
+    Live(&'a Scanner),
+    Retired(Box<Scanner>),
+}
+
+impl std::ops::Deref for Generation<'_> {
+    type Target = Scanner;
+
+    fn deref(&self) -> &Scanner {
+        match self {
+            Generation::Live(s) => s,
+            Generation::Retired(s) => s,
+        }
+    }
 }
 
 /// A set of byte values.
@@ -285,6 +309,115 @@ impl Scanner {
             form,
             base,
         });
+    }
+
+    /// Moves every needle of requests `1..before` out of the live index to disk: [`Scanner::scan`] and its kin
+    /// no longer find them, [`Scanner::generations`] and [`Scanner::sweep`] still do. Request 0 (the audit's
+    /// own secrets) and perceptual hashes are never retired. The live index is rebuilt over what stays, so a
+    /// caller retires in batches (at least as much as stays), which keeps the rebuilds' cost linear overall.
+    /// Returns how many needle forms and tokens were retired.
+    pub fn retire_before(&mut self, before: RequestId) -> std::io::Result<usize> {
+        let gone = |n: &NeedleId| n.request != 0 && n.request < before;
+        let mut records = Vec::new();
+        let mut kept_forms = Vec::new();
+        let mut kept_meta = Vec::new();
+        let mut requests = std::collections::BTreeSet::new();
+        for (form, meta) in std::mem::take(&mut self.forms)
+            .into_iter()
+            .zip(std::mem::take(&mut self.form_meta))
+        {
+            if gone(&meta.needle) {
+                requests.insert(meta.needle.request);
+                records.push(retired::Record::Form {
+                    needle: meta.needle,
+                    form: meta.form,
+                    base: meta.base,
+                    bytes: form.bytes,
+                });
+            } else {
+                kept_forms.push(form);
+                kept_meta.push(meta);
+            }
+        }
+        for (needle, text) in self.tokens.split_off(gone) {
+            requests.insert(needle.request);
+            records.push(retired::Record::Token { needle, text });
+        }
+        self.forms = kept_forms;
+        self.form_meta = kept_meta;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        self.index = index::GramIndex::default();
+        self.index.extend(&self.forms);
+        let store = match &mut self.retired {
+            Some(store) => store,
+            None => self.retired.insert(retired::Retired::create()?),
+        };
+        store.append(&records)?;
+        store.requests += requests.len() as u64;
+        Ok(records.len())
+    }
+
+    /// Bytes of needle forms in the live index (about a ninth of its memory).
+    pub fn live_form_bytes(&self) -> usize {
+        self.forms.iter().map(|f| f.bytes.len()).sum()
+    }
+
+    /// Requests whose needles were retired to disk (a request retired in two steps counts twice).
+    pub fn retired_requests(&self) -> u64 {
+        self.retired.as_ref().map_or(0, |r| r.requests)
+    }
+
+    /// Every needle, a generation at a time: this scanner's live needles, then each batch of
+    /// [`RETIRED_BATCH_BYTES`] of retired ones rebuilt from disk. Scanning a haystack with every
+    /// generation finds what one scanner holding every needle would (perceptual hashes live only in the
+    /// first).
+    pub fn generations(&self) -> impl Iterator<Item = std::io::Result<Generation<'_>>> + '_ {
+        std::iter::once(Ok(Generation::Live(self))).chain(
+            self.retired
+                .iter()
+                .flat_map(|r| r.batches(RETIRED_BATCH_BYTES))
+                .map(|batch| batch.map(|b| Generation::Retired(Box::new(Scanner::rebuilt(b))))),
+        )
+    }
+
+    /// A scanner over retired records.
+    fn rebuilt(records: Vec<retired::Record>) -> Scanner {
+        let mut s = Scanner::new();
+        for r in records {
+            match r {
+                retired::Record::Form {
+                    needle,
+                    form,
+                    base,
+                    bytes,
+                } => s.add_form_at(needle, form, bytes, base),
+                retired::Record::Token { needle, text } => s.add_token(needle, &text),
+            }
+        }
+        s.index.extend(&s.forms);
+        s
+    }
+
+    /// [`Scanner::scan`] with every needle, live and retired, of `count` haystacks that `hay` hands
+    /// out by index (`None`: skip it). Each haystack is asked for once per generation, so files are read
+    /// again rather than held.
+    pub fn sweep<'h>(
+        &self,
+        count: usize,
+        mut hay: impl FnMut(usize) -> Option<std::borrow::Cow<'h, [u8]>>,
+    ) -> std::io::Result<Vec<Vec<Hit>>> {
+        let mut out = vec![Vec::new(); count];
+        for generation in self.generations() {
+            let generation = generation?;
+            for (i, hits) in out.iter_mut().enumerate() {
+                if let Some(h) = hay(i) {
+                    hits.extend(generation.scan(&h));
+                }
+            }
+        }
+        Ok(out.into_iter().map(merge).collect())
     }
 
     /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.

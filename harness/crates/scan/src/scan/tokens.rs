@@ -159,6 +159,26 @@ impl TokenIndex {
         }
     }
 
+    /// Removes the tokens whose needle `gone` picks, and returns them; the rest stay in one automaton.
+    pub fn split_off(&mut self, gone: impl Fn(&NeedleId) -> bool) -> Vec<(NeedleId, String)> {
+        if !self
+            .segments
+            .iter()
+            .any(|s| s.tokens.iter().any(|(n, _)| gone(n)))
+        {
+            return Vec::new();
+        }
+        let (retired, kept): (Vec<_>, Vec<_>) = self
+            .segments
+            .drain(..)
+            .flat_map(|s| s.tokens)
+            .partition(|(n, _)| gone(n));
+        if !kept.is_empty() {
+            self.segments.push(TokenSet::build(kept));
+        }
+        retired
+    }
+
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }
