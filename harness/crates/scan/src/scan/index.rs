@@ -286,7 +286,11 @@ impl Segment {
             dropped.extend(newly_dropped);
             dropped.sort_unstable();
         }
-        let buckets = entries.len().next_power_of_two().clamp(1 << 4, 1 << 26);
+        // About four entries a bucket: a lookup's binary search stays within one cache line or two,
+        // and the bucket table costs one byte an entry, not four to eight.
+        let buckets = (entries.len() / 4)
+            .next_power_of_two()
+            .clamp(1 << 4, 1 << 26);
         let bucket_shift = 64 - buckets.trailing_zeros();
         let mut bucket_starts = vec![0u32; buckets + 1];
         for e in &entries {
@@ -349,7 +353,19 @@ impl GramIndex {
         let filters = self
             .filters
             .get_or_insert_with(|| Filters::with_room_for([0, 0]));
-        let mut entries = Vec::new();
+        // Room for every sampled gram: pages never written (grams found uninformative) are never
+        // made resident, and growing by doubling would hold the old and new arrays at once.
+        let room = new
+            .clone()
+            .map(|f| {
+                forms[f]
+                    .bytes
+                    .len()
+                    .saturating_sub(GRAM - 1)
+                    .div_ceil(NEEDLE_STRIDE)
+            })
+            .sum();
+        let mut entries = Vec::with_capacity(room);
         for f in new {
             for (gram, pos) in sampled_grams(&forms[f]) {
                 filters.insert(gram);

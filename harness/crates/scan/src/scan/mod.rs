@@ -186,8 +186,9 @@ pub struct Scanner {
 }
 
 /// Bytes of retired needle forms rebuilt into one scanner at a time by [`Scanner::generations`]: indexed,
-/// about nine times this in memory.
-pub const RETIRED_BATCH_BYTES: usize = 8 << 20;
+/// about ten times this in memory at its peak (heaptrack of the default audit: with 8 MB batches the end-of-run sweep was the
+/// default audit's peak, 185 MB of one rebuilt index).
+pub const RETIRED_BATCH_BYTES: usize = 4 << 20;
 
 /// One generation of needles: the live scanner, or a batch of retired needles rebuilt from disk.
 pub enum Generation<'a> {
