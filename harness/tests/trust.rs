@@ -537,15 +537,16 @@ fn a_service_that_cannot_start_passes_nothing_and_leaves_nothing() {
     }
 }
 
-#[test]
-fn a_copy_written_after_its_request_was_retired_is_still_found_by_the_end_of_run_sweep() {
+/// Audits a backend with `live_requests = 2` on the twelve-request scenario, checking that
+/// needles were actually retired (else the audit proves nothing about the sweep).
+fn audit_with_retired_needles(backend: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let glob = root()
         .join("harness/tests/trust/retire/*.toml")
         .display()
         .to_string();
     let cfg = config(
-        &trust("write_behind"),
+        &trust(backend),
         &glob,
         Extra {
             tail: "live_requests = 2",
@@ -563,6 +564,12 @@ fn a_copy_written_after_its_request_was_retired_is_still_found_by_the_end_of_run
         "no needle was retired, so this audit proves nothing about the sweep: {stderr}"
     );
     assert_eq!(output.status.code(), Some(1), "{}", report["summary"]);
+    report
+}
+
+#[test]
+fn a_copy_written_after_its_request_was_retired_is_still_found_by_the_end_of_run_sweep() {
+    let report = audit_with_retired_needles("write_behind");
     let backlog = report["findings"]
         .as_array()
         .unwrap()
@@ -583,4 +590,27 @@ fn a_copy_written_after_its_request_was_retired_is_still_found_by_the_end_of_run
         "the backlog holds twelve images of about 9.3 KB: {summary}"
     );
     assert_eq!(backlog["request"], 1, "{summary}");
+}
+
+#[test]
+fn a_copy_printed_after_its_request_was_retired_is_still_found_by_the_end_of_run_sweep() {
+    let report = audit_with_retired_needles("print_behind");
+    let logged: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "log-leak")
+        .collect();
+    // Live scans alone (requests 11 and 12 live when the backlog was printed) name neither
+    // request 1 nor any request before 11.
+    let requests: std::collections::BTreeSet<u64> = logged
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap())
+        .filter_map(|item| item["request"].as_u64())
+        .chain(logged.iter().filter_map(|f| f["request"].as_u64()))
+        .collect();
+    assert!(
+        requests.contains(&1),
+        "request 1's image was printed in base64: {requests:?} {logged:?}"
+    );
 }

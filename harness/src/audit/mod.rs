@@ -241,7 +241,14 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         Ok(supervisor) => {
             let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
             evidence.orphans = stop.orphans.clone();
-            evidence.monitors = statuses(stop.statuses, &plan.isolation, &evidence);
+            let mut monitor_statuses = stop.statuses;
+            match sweep_spool(stop.spool, &scanner, &log).await {
+                Ok(incomplete) => degrade(&mut monitor_statuses, incomplete),
+                Err(e) => errors.push(format!(
+                    "scanning the pipeline's output and files again with every needle: {e:#}"
+                )),
+            }
+            evidence.monitors = statuses(monitor_statuses, &plan.isolation, &evidence);
         }
         Err(_) => errors.push(
             "the supervisor is still shared: the pipeline was not stopped cleanly".to_owned(),
@@ -318,6 +325,45 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     mocks.shutdown().await;
     drop(ws);
     Ok(gathered(evidence, errors, &cancel, pipeline_binary).with_interrupted(interrupted))
+}
+
+/// Scans what the logs and filesystem monitors read with every needle, retired ones and outputs
+/// attributed late too, and records what the live scans missed. Returns the monitors whose
+/// bytes were not all kept, and why.
+async fn sweep_spool(
+    spool: Arc<traceless_sandbox::spool::Spool>,
+    scanner: &Arc<RwLock<Scanner>>,
+    log: &EventLog,
+) -> anyhow::Result<Vec<(MonitorKind, String)>> {
+    let (scanner, log) = (scanner.clone(), log.clone());
+    tokio::task::spawn_blocking(move || {
+        let scanner = scanner.read().expect("scanner lock");
+        let swept = log.with_events(|known| spool.sweep(&scanner, known))?;
+        if !swept.events.is_empty() {
+            tracing::info!(
+                "the end-of-run sweep of the pipeline's output and files found {} more event(s)",
+                swept.events.len()
+            );
+        }
+        for e in swept.events {
+            log.push(e);
+        }
+        Ok(swept.incomplete)
+    })
+    .await?
+}
+
+/// Marks each monitor in `incomplete` degraded, with the reason.
+fn degrade(statuses: &mut [MonitorStatus], incomplete: Vec<(MonitorKind, String)>) {
+    for (monitor, why) in incomplete {
+        if let Some(s) = statuses.iter_mut().find(|s| s.monitor == monitor) {
+            s.state = MonitorState::Degraded;
+            s.reason = Some(match s.reason.take() {
+                Some(before) => format!("{before}; {why}"),
+                None => why,
+            });
+        }
+    }
 }
 
 impl RunResult {

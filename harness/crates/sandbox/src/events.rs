@@ -239,6 +239,11 @@ impl EventLog {
             .clone()
     }
 
+    /// Lends every event so far to `f`, without copying them.
+    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        f(&self.inner.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The events pushed after the first `start`, in push order.
     pub fn snapshot_from(&self, start: usize) -> Vec<Event> {
         self.inner

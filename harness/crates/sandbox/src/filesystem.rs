@@ -24,6 +24,7 @@ use traceless_scan::scan::{Hit, ImageMatch, Scanner, StreamState};
 use walkdir::WalkDir;
 
 use crate::events::{EventKind, EventLog, MonitorKind, MonitorStatus};
+use crate::spool::Spool;
 
 /// Images up to this size are read whole and decoded; larger ones, and every other file, are
 /// scanned in chunks.
@@ -122,6 +123,8 @@ struct Tracked {
 
 struct Worker {
     scanner: Arc<RwLock<Scanner>>,
+    /// Every file's content as read, for the end-of-run sweep.
+    spool: Arc<Spool>,
     log: EventLog,
     roots: Vec<PathBuf>,
     ignore: Vec<PathBuf>,
@@ -132,12 +135,14 @@ struct Worker {
 }
 
 impl FilesystemMonitor {
-    /// Snapshots and watches `roots` (missing ones are skipped); `ignore` lists the harness's own paths.
+    /// Snapshots and watches `roots` (missing ones are skipped); `ignore` lists the harness's own
+    /// paths. What it reads of each file goes to `spool` too.
     pub fn start(
         roots: Vec<PathBuf>,
         ignore: Vec<PathBuf>,
         scanner: Arc<RwLock<Scanner>>,
         log: EventLog,
+        spool: Arc<Spool>,
     ) -> Self {
         let roots: Vec<PathBuf> = dedup_roots(
             roots
@@ -178,6 +183,7 @@ impl FilesystemMonitor {
         };
         let mut worker = Worker {
             scanner,
+            spool,
             log,
             before: Snapshot::default(),
             roots,
@@ -311,6 +317,15 @@ pub fn scan_file(
     file: &mut File,
     scanner: &Scanner,
 ) -> io::Result<(u64, Vec<Hit>, Option<ImageMatch>)> {
+    scan_file_copying(file, scanner, |_| {})
+}
+
+/// [`scan_file`], handing every byte read to `copy` as well.
+pub fn scan_file_copying(
+    file: &mut File,
+    scanner: &Scanner,
+    mut copy: impl FnMut(&[u8]),
+) -> io::Result<(u64, Vec<Hit>, Option<ImageMatch>)> {
     use std::os::unix::fs::FileExt;
     let size = file.metadata()?.len();
     let mut head = [0u8; 12];
@@ -318,6 +333,7 @@ pub fn scan_file(
     if size <= IMAGE_LIMIT && looks_like_image(&head[..head_len]) {
         let mut bytes = Vec::with_capacity(size as usize);
         file.read_to_end(&mut bytes)?;
+        copy(&bytes);
         let hits = scanner.scan(&bytes);
         let image_match = if looks_like_image(&bytes) {
             scanner.match_image(&bytes)
@@ -335,6 +351,7 @@ pub fn scan_file(
         if n == 0 {
             break;
         }
+        copy(&buf[..n]);
         hits.extend(scanner.scan_chunk(&mut state, &buf[..n]));
         total += n as u64;
     }
@@ -520,7 +537,12 @@ impl Worker {
             return;
         }
         let scanner = self.scanner.read().unwrap_or_else(|e| e.into_inner());
-        let Ok((size, hits, image_match)) = scan_file(&mut file, &scanner) else {
+        let mut copy = self
+            .spool
+            .file(path.to_path_buf(), pid, self.log.since_start_ms());
+        let Ok((size, hits, image_match)) =
+            scan_file_copying(&mut file, &scanner, |bytes| copy.push(bytes))
+        else {
             return;
         };
         drop(scanner);

@@ -29,6 +29,7 @@ pub mod isolate;
 pub mod memory;
 pub mod output;
 pub mod proctree;
+pub mod spool;
 pub mod strace;
 pub mod supervisor;
 

@@ -1,7 +1,9 @@
 //! The logs monitor: stdout and stderr read as they come, scanned as one stream each, only a tail kept.
 //!
 //! A pipeline may print without end; the harness reads continuously (so the pipeline never blocks on a
-//! full pipe) and keeps nothing but a bounded tail for error messages and the events for chunks with hits.
+//! full pipe) and keeps in memory nothing but a bounded tail for error messages and the events for
+//! chunks with hits. Every chunk also goes to the run's [`Spool`] on disk, swept with every needle at
+//! the end.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use traceless_scan::scan::{Hit, Scanner, StreamState};
 
 use crate::events::{EventKind, EventLog, MonitorKind};
+use crate::spool::Spool;
 
 /// How much of each stream is kept for error messages.
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -43,13 +46,15 @@ pub fn excerpt_in(hit: &Hit, hay: &[u8], hay_offset: u64) -> String {
     local.excerpt(hay)
 }
 
-/// Reads a stream to its end, scanning each chunk and keeping the tail.
+/// Reads a stream to its end, scanning each chunk, keeping the tail, and spooling every chunk
+/// for the end-of-run sweep.
 pub async fn pump(
     mut stream: impl AsyncRead + Unpin,
     name: &'static str,
     scanner: Arc<RwLock<Scanner>>,
     log: EventLog,
     tail: Arc<Mutex<Tail>>,
+    spool: Arc<Spool>,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut state = StreamState::default();
@@ -77,6 +82,7 @@ pub async fn pump(
                 },
             );
         }
+        spool.stream(name, offset, log.since_start_ms(), chunk);
         tail.lock().unwrap_or_else(|e| e.into_inner()).push(chunk);
         offset += n as u64;
     }

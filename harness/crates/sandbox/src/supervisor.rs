@@ -40,6 +40,7 @@ use crate::filesystem::{FilesystemMonitor, SyscallSink};
 use crate::memory;
 use crate::output::{self, Tail};
 use crate::proctree::{self, ProcessTree};
+use crate::spool::Spool;
 use crate::strace::{self, ProcessExit, TraceInterpreter};
 
 /// What to run and how to watch it.
@@ -71,6 +72,8 @@ pub struct StopReport {
     /// Processes that outlived the main process or left its session; all were killed.
     pub orphans: Vec<Orphan>,
     pub statuses: Vec<MonitorStatus>,
+    /// What the logs and filesystem monitors read, complete now: sweep it with every needle.
+    pub spool: Arc<Spool>,
 }
 
 /// The roots every run watches, besides the spec's own.
@@ -90,6 +93,7 @@ pub struct Supervisor {
     readers: Vec<JoinHandle<()>>,
     trace_reader: Option<std::thread::JoinHandle<()>>,
     filesystem: Option<FilesystemMonitor>,
+    spool: Arc<Spool>,
     statuses: Arc<Mutex<BTreeMap<MonitorKind, MonitorStatus>>>,
     /// How the main process ended, as strace saw it (strace itself outlives it while daemons run).
     main_exit: Arc<Mutex<Option<ProcessExit>>>,
@@ -259,6 +263,7 @@ impl Supervisor {
                 s.reason.clone().unwrap_or_default()
             ));
         }
+        let spool = Arc::new(Spool::default());
         statuses.insert(MonitorKind::Logs, MonitorStatus::active(MonitorKind::Logs));
         statuses.insert(
             MonitorKind::Memory,
@@ -275,7 +280,7 @@ impl Supervisor {
             );
             None
         } else {
-            let fs = watch_files(&spec, &scanner, &log).await?;
+            let fs = watch_files(&spec, &scanner, &log, &spool).await?;
             statuses.insert(MonitorKind::Filesystem, fs.status());
             Some(fs)
         };
@@ -365,6 +370,7 @@ impl Supervisor {
                 scanner.clone(),
                 log.clone(),
                 Arc::new(Mutex::new(Tail::default())),
+                spool.clone(),
             )));
         }
         if let Some(stderr) = child.stderr.take() {
@@ -374,6 +380,7 @@ impl Supervisor {
                 scanner.clone(),
                 log.clone(),
                 stderr_tail.clone(),
+                spool.clone(),
             )));
         }
         let main_exit = Arc::new(Mutex::new(None));
@@ -417,6 +424,7 @@ impl Supervisor {
             readers,
             trace_reader,
             filesystem,
+            spool,
             statuses: Arc::new(Mutex::new(statuses)),
             main_exit,
             pid_namespace,
@@ -689,6 +697,7 @@ impl Supervisor {
             signal,
             orphans: orphans.into_values().collect(),
             statuses: self.statuses(),
+            spool: self.spool.clone(),
         }
     }
 }
@@ -723,6 +732,7 @@ async fn watch_files(
     spec: &PipelineSpec,
     scanner: &Arc<RwLock<Scanner>>,
     log: &EventLog,
+    spool: &Arc<Spool>,
 ) -> anyhow::Result<FilesystemMonitor> {
     let mut roots: Vec<PathBuf> =
         vec![spec.workdir.clone(), spec.tmpdir.clone(), spec.home.clone()];
@@ -731,9 +741,12 @@ async fn watch_files(
     let fs_scanner = scanner.clone();
     let fs_log = log.clone();
     let ignore = spec.ignore_paths.clone();
-    tokio::task::spawn_blocking(move || FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log))
-        .await
-        .context("starting the filesystem monitor")
+    let spool = spool.clone();
+    tokio::task::spawn_blocking(move || {
+        FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log, spool)
+    })
+    .await
+    .context("starting the filesystem monitor")
 }
 
 /// Runs `job` on the launcher thread: one thread, started on first use, that lives as long as the

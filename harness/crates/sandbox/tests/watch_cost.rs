@@ -37,6 +37,7 @@ fn twenty_thousand_files_under_a_root_cost_the_monitor_under_four_megabytes() {
         Vec::new(),
         Arc::new(RwLock::new(Scanner::new())),
         log.clone(),
+        Arc::new(traceless_sandbox::spool::Spool::default()),
     );
     std::fs::write(&changed, b"written during the run").unwrap();
     monitor.finish();

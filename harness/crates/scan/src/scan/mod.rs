@@ -124,7 +124,8 @@ impl Hit {
         out
     }
 
-    fn end(&self) -> u64 {
+    /// The offset just past the hit.
+    pub fn end(&self) -> u64 {
         self.offset + self.len
     }
 }
