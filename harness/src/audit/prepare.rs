@@ -170,15 +170,16 @@ fn pad_png(bytes: &mut Vec<u8>, target: usize, rng: &mut impl rand::Rng) {
     }
     let data_len = target - bytes.len() - CHUNK_OVERHEAD;
     let iend = bytes.split_off(bytes.len() - IEND);
-    let mut chunk = Vec::with_capacity(data_len + CHUNK_OVERHEAD);
-    chunk.extend_from_slice(&(data_len as u32).to_be_bytes());
-    chunk.extend_from_slice(b"tlPd");
-    let mut data = vec![0u8; data_len];
-    rng.fill_bytes(&mut data);
-    chunk.extend_from_slice(&data);
-    let crc = crc32fast::hash(&chunk[4..]);
-    chunk.extend_from_slice(&crc.to_be_bytes());
-    bytes.extend_from_slice(&chunk);
+    // Built in place: a 20 MB pad held in a chunk, then copied, peaked at four times its size.
+    bytes.reserve_exact(data_len + CHUNK_OVERHEAD + IEND);
+    let chunk = bytes.len();
+    bytes.extend_from_slice(&(data_len as u32).to_be_bytes());
+    bytes.extend_from_slice(b"tlPd");
+    let data = bytes.len();
+    bytes.resize(data + data_len, 0);
+    rng.fill_bytes(&mut bytes[data..]);
+    let crc = crc32fast::hash(&bytes[chunk + 4..]);
+    bytes.extend_from_slice(&crc.to_be_bytes());
     bytes.extend_from_slice(&iend);
 }
 

@@ -30,18 +30,21 @@ pub(crate) struct Form {
     pub bytes: Vec<u8>,
 }
 
-/// An indexed gram. Ordered by key, then location, which is the order of entries in a segment.
+/// An indexed gram, 8 bytes: the top half of its key and where it is, in units of [`NEEDLE_STRIDE`] bytes
+/// of all forms laid end to end (each form starting at an even offset, see `GramIndex::starts`). Ordered by
+/// key, then location, which is the order of entries in a segment. Two grams may share a half key; every
+/// candidate is verified byte by byte anyway, so that only costs a rare failed verification.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
-    key: u64,
-    form: u32,
-    pos: u32,
+    key: u32,
+    loc: u32,
 }
+const _: () = assert!(NEEDLE_STRIDE == 2, "locations count pairs of bytes");
 
-/// The lookup key of a gram: a bijection (equal keys mean equal grams) whose top bits pick the bucket whatever
-/// the bucket count, so segments sorted by key merge linearly, without a re-sort.
-fn key(gram: u64) -> u64 {
-    (gram ^ (gram >> 31)).wrapping_mul(BUCKET_MUL)
+/// The lookup key of a gram: the top half of a bijection of it, whose top bits pick the bucket whatever the
+/// bucket count, so segments sorted by key merge linearly, without a re-sort.
+fn key(gram: u64) -> u32 {
+    ((gram ^ (gram >> 31)).wrapping_mul(BUCKET_MUL) >> 32) as u32
 }
 
 /// A verified copy: `hay[hay_start..hay_end] == forms[form][src_start..]`.
@@ -212,6 +215,9 @@ pub(crate) struct GramIndex {
     segments: Vec<Segment>,
     /// Forms `0..indexed` are in the segments and filters.
     indexed: usize,
+    /// Where each indexed form starts when all lie end to end, each at an even offset; one more
+    /// entry: where the next form would start.
+    starts: Vec<u64>,
 }
 
 /// Segments are merged while the one before the last is at most this many times the last. Merge work per entry
@@ -225,7 +231,7 @@ struct Segment {
     bucket_starts: Vec<u32>,
     entries: Vec<Entry>,
     /// Keys dropped from this segment for repeating too often, sorted, so a merge drops them too.
-    dropped: Vec<u64>,
+    dropped: Vec<u32>,
 }
 
 fn load(b: &[u8], at: usize) -> u64 {
@@ -257,7 +263,7 @@ fn sampled_grams(form: &Form) -> impl Iterator<Item = (u64, usize)> + '_ {
 
 impl Segment {
     /// A segment from entries already sorted; drops keys listed in `dropped` and keys repeated too often.
-    fn from_sorted(mut entries: Vec<Entry>, mut dropped: Vec<u64>) -> Segment {
+    fn from_sorted(mut entries: Vec<Entry>, mut dropped: Vec<u32>) -> Segment {
         let mut newly_dropped = Vec::new();
         let mut known = 0;
         let mut kept = 0;
@@ -291,7 +297,7 @@ impl Segment {
         let buckets = (entries.len() / 4)
             .next_power_of_two()
             .clamp(1 << 4, 1 << 26);
-        let bucket_shift = 64 - buckets.trailing_zeros();
+        let bucket_shift = 32 - buckets.trailing_zeros();
         let mut bucket_starts = vec![0u32; buckets + 1];
         for e in &entries {
             bucket_starts[(e.key >> bucket_shift) as usize + 1] += 1;
@@ -332,7 +338,7 @@ impl Segment {
     }
 
     /// The entries whose gram has key `key`.
-    fn lookup(&self, key: u64) -> &[Entry] {
+    fn lookup(&self, key: u32) -> &[Entry] {
         let bucket = (key >> self.bucket_shift) as usize;
         let range = &self.entries
             [self.bucket_starts[bucket] as usize..self.bucket_starts[bucket + 1] as usize];
@@ -350,6 +356,17 @@ impl GramIndex {
         }
         let new = self.indexed..forms.len();
         self.indexed = forms.len();
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        for f in new.clone() {
+            let next = self.starts[f] + (forms[f].bytes.len() as u64).next_multiple_of(2);
+            assert!(
+                next / 2 <= u64::from(u32::MAX),
+                "the copy index holds at most 8 GiB of needle forms"
+            );
+            self.starts.push(next);
+        }
         let filters = self
             .filters
             .get_or_insert_with(|| Filters::with_room_for([0, 0]));
@@ -371,8 +388,7 @@ impl GramIndex {
                 filters.insert(gram);
                 entries.push(Entry {
                     key: key(gram),
-                    form: f as u32,
-                    pos: pos as u32,
+                    loc: ((self.starts[f] + pos as u64) / 2) as u32,
                 });
             }
         }
@@ -475,12 +491,15 @@ impl GramIndex {
     ) {
         let key = key(gram);
         for e in self.segments.iter().flat_map(|s| s.lookup(key)) {
-            let src = &forms[e.form as usize].bytes;
-            let j = e.pos as usize;
+            let at = u64::from(e.loc) * 2;
+            let form = self.starts.partition_point(|&s| s <= at) - 1;
+            let src = &forms[form].bytes;
+            let j = (at - self.starts[form]) as usize;
+            let form = form as u32;
             // Already reported as part of a longer copy on the same diagonal?
             let diag = p as i64 - j as i64;
             let seen = out[first..].iter().rev().take(64).any(|m| {
-                m.form == e.form
+                m.form == form
                     && m.hay_start as i64 - m.src_start as i64 == diag
                     && m.hay_start <= p
                     && p < m.hay_end
@@ -492,7 +511,7 @@ impl GramIndex {
             let fwd = common_prefix(&hay[p..], &src[j..]);
             if back + fwd >= MIN_COPY {
                 out.push(RawMatch {
-                    form: e.form,
+                    form,
                     hay_start: p - back,
                     hay_end: p + fwd,
                     src_start: j - back,
