@@ -138,7 +138,7 @@ fn in_flight(ids: &mut Vec<RequestId>, requests: &[SentRequest], t: u64) -> Vec<
 
 /// Every recorded call with its owners and canary hits (live needles), as evidence.
 pub fn attribute(
-    recorded: &[RecordedRequest],
+    recorded: Vec<RecordedRequest>,
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
@@ -147,13 +147,23 @@ pub fn attribute(
     attributed(recorded, hits, scanner, requests, log)
 }
 
-/// [`attribute`] with every needle, retired ones too: the evidence of the whole run's calls.
+/// [`attribute`] with every needle, retired ones too: the evidence of the whole run's calls. When
+/// the retired needles cannot be read back, the calls are attributed with the live ones only, and
+/// the error comes beside them.
 pub fn attribute_swept(
-    recorded: &[RecordedRequest],
+    recorded: Vec<RecordedRequest>,
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
-) -> std::io::Result<Vec<ProviderCall>> {
+) -> (Vec<ProviderCall>, Option<std::io::Error>) {
+    match swept_hits(&recorded, scanner) {
+        Ok(hits) => (attributed(recorded, hits, scanner, requests, log), None),
+        Err(e) => (attribute(recorded, scanner, requests, log), Some(e)),
+    }
+}
+
+/// Every needle's hits in each call: its wire, then each image it carried.
+fn swept_hits(recorded: &[RecordedRequest], scanner: &Scanner) -> std::io::Result<Vec<Vec<Hit>>> {
     // Haystack i is call `owner[i]`'s wire (`None`) or one of its images.
     let parts: Vec<(usize, Option<usize>)> = recorded
         .iter()
@@ -173,25 +183,25 @@ pub fn attribute_swept(
     for ((c, _), h) in parts.into_iter().zip(swept) {
         hits[c].extend(h);
     }
-    Ok(attributed(recorded, hits, scanner, requests, log))
+    Ok(hits)
 }
 
 fn attributed(
-    recorded: &[RecordedRequest],
+    recorded: Vec<RecordedRequest>,
     hits: Vec<Vec<Hit>>,
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
 ) -> Vec<ProviderCall> {
     recorded
-        .iter()
+        .into_iter()
         .zip(hits)
         .map(|(r, hits)| {
-            let owners = owners_by(r, &hits, scanner, requests, log);
+            let owners = owners_by(&r, &hits, scanner, requests, log);
             ProviderCall {
-                recorded: r.clone(),
-                t_ms: arrival_ms(r, log),
-                answered_ms: answered_ms(r, log),
+                t_ms: arrival_ms(&r, log),
+                answered_ms: answered_ms(&r, log),
+                recorded: r,
                 carried_images_of: owners.images,
                 attributed_to: owners.any,
                 hits,

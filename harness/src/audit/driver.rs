@@ -298,7 +298,7 @@ impl Driver<'_> {
                 .filter(|r| ids.contains(&r.id))
                 .cloned()
                 .collect(),
-            provider_calls: attribute(&calls, &scanner, &self.evidence.requests, self.log),
+            provider_calls: attribute(calls, &scanner, &self.evidence.requests, self.log),
             events: self
                 .log
                 .snapshot_from(events_from)

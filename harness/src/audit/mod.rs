@@ -34,7 +34,7 @@ use traceless_scan::scan::{NeedleId, Scanner, Subject};
 use crate::config::Config;
 use crate::evidence::{Evidence, PlaintextProbe, ProbeOutcome};
 use crate::scenario::Scenario;
-use attribution::{attribute, attribute_swept};
+use attribution::attribute_swept;
 use driver::{Driver, Halt};
 
 pub use client::{Client, Payload};
@@ -290,7 +290,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
         );
     }
-    let recorded = mocks.recorded();
+    let recorded = mocks.take_recorded();
     if let Some(e) = pinning::error(
         &mocks.tls_refusals(),
         &recorded,
@@ -298,24 +298,17 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     ) {
         errors.push(e);
     }
-    match attribute_swept(
-        &recorded,
+    let (calls, sweep_error) = attribute_swept(
+        recorded,
         &scanner.read().expect("scanner lock"),
         &evidence.requests,
         &log,
-    ) {
-        Ok(calls) => evidence.provider_calls = calls,
-        Err(e) => {
-            errors.push(format!(
-                "attributing the provider calls with every needle: {e:#}"
-            ));
-            evidence.provider_calls = attribute(
-                &recorded,
-                &scanner.read().expect("scanner lock"),
-                &evidence.requests,
-                &log,
-            );
-        }
+    );
+    evidence.provider_calls = calls;
+    if let Some(e) = sweep_error {
+        errors.push(format!(
+            "attributing the provider calls with every needle: {e:#}"
+        ));
     }
     for id in crate::check::still_processing(&evidence) {
         tracing::warn!(
@@ -567,7 +560,7 @@ async fn plaintext_probe(
         &cfg.pipeline.health,
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
     );
-    let calls_before = mocks.recorded().len();
+    let calls_before = mocks.recorded_count();
     let variables = launch::url_variables(cfg);
     let started = probes::plaintext(spec, &ready, scanner, cancel).await?;
     // A plaintext request that reached a mock is acceptance, whatever the process did next.

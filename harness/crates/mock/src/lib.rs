@@ -229,6 +229,18 @@ impl Mocks {
         self.shared.recorded()
     }
 
+    /// How many requests arrived so far: what [`Mocks::recorded_from`] counts from, without
+    /// copying a recording.
+    pub fn recorded_count(&self) -> usize {
+        self.shared.recorded_count()
+    }
+
+    /// Every kept recording, moved out rather than copied (the end of an audit takes them once:
+    /// a copy doubled the memory they hold); later arrivals are numbered on from them.
+    pub fn take_recorded(&self) -> Vec<RecordedRequest> {
+        self.shared.take_recorded()
+    }
+
     /// TLS connections whose client refused the mock's certificate, in arrival order.
     pub fn tls_refusals(&self) -> Vec<TlsRefusal> {
         self.shared.tls_refusals()

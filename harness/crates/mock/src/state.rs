@@ -129,6 +129,19 @@ impl Shared {
         self.recorded_from(0)
     }
 
+    /// How many requests arrived so far, kept or not: the arrival number of the next.
+    pub fn recorded_count(&self) -> usize {
+        let r = lock(&self.recorded);
+        r.dropped + r.list.len()
+    }
+
+    /// Moves every kept recording out; numbering goes on where it was.
+    pub fn take_recorded(&self) -> Vec<RecordedRequest> {
+        let mut r = lock(&self.recorded);
+        r.dropped += r.list.len();
+        r.list.drain(..).collect()
+    }
+
     /// Drops every recording so far; numbering and `recorded_from` indexes start again at 0.
     pub fn forget_recorded(&self) {
         let mut r = lock(&self.recorded);
@@ -275,6 +288,22 @@ mod tests {
         assert_eq!(seqs(windowed.recorded_from(1)), [2, 3, 4]);
         assert_eq!(seqs(all.recorded_from(3)), [3, 4]);
         assert_eq!(windowed.received(Provider::OpenAi), 5);
+    }
+
+    #[test]
+    fn taken_recordings_leave_and_later_ones_are_numbered_on() {
+        let shared = shared();
+        for i in 0..3 {
+            shared.record(recording(&i.to_string()));
+        }
+        assert_eq!(shared.recorded_count(), 3);
+        let seqs = |v: Vec<RecordedRequest>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(shared.take_recorded()), [0, 1, 2]);
+        assert!(shared.recorded().is_empty());
+        shared.record(recording("3"));
+        assert_eq!(shared.recorded_count(), 4);
+        assert_eq!(seqs(shared.recorded_from(3)), [3]);
+        assert_eq!(seqs(shared.take_recorded()), [3]);
     }
 
     #[test]
