@@ -79,6 +79,10 @@ enum Command {
         /// Where to write the mocks' CA certificate (PEM).
         #[arg(long, default_value = "traceless-mocks-ca.pem")]
         ca_out: PathBuf,
+        /// Where to write the Google service-account JSON the mocks made for this run (Vertex AI:
+        /// its key alone gets a token from the Gemini mock's `/token`).
+        #[arg(long, default_value = "traceless-mocks-service-account.json")]
+        service_account_out: PathBuf,
         #[arg(long, default_value = "sk-traceless-local")]
         openai_key: String,
         #[arg(long, default_value = "traceless-local")]
@@ -173,6 +177,7 @@ pub fn main() -> u8 {
             openai_port,
             gemini_port,
             ca_out,
+            service_account_out,
             openai_key,
             gemini_key,
             behaviours,
@@ -185,6 +190,7 @@ pub fn main() -> u8 {
             openai_port,
             gemini_port,
             ca_out,
+            service_account_out,
             openai_key,
             gemini_key,
             behaviours,
@@ -617,6 +623,7 @@ struct MocksArgs {
     openai_port: u16,
     gemini_port: u16,
     ca_out: PathBuf,
+    service_account_out: PathBuf,
     openai_key: String,
     gemini_key: String,
     behaviours: Vec<(traceless_mock::Provider, Vec<traceless_mock::Behaviour>)>,
@@ -631,6 +638,7 @@ fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
         openai_port,
         gemini_port,
         ca_out,
+        service_account_out,
         openai_key,
         gemini_key,
         behaviours,
@@ -677,10 +685,13 @@ fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
         if let Some(control) = mocks.control_url() {
             lines.push(format!("TRACELESS_MOCKS_CONTROL={control}"));
         }
+        let account = write_announced(&service_account_out, &mocks.service_account_json()?)?;
+        lines.push(format!(
+            "GOOGLE_APPLICATION_CREDENTIALS={}",
+            account.display()
+        ));
         if let Some(ca) = mocks.ca_pem() {
-            std::fs::write(ca_out, ca).with_context(|| format!("writing {}", ca_out.display()))?;
-            let ca_file = std::path::absolute(ca_out)
-                .with_context(|| format!("resolving {}", ca_out.display()))?;
+            let ca_file = write_announced(ca_out, &ca)?;
             // The names the audit sets for a pipeline too: Python SDKs, requests, Node and curl.
             for name in [
                 "SSL_CERT_FILE",
@@ -703,4 +714,11 @@ fn mocks_command(args: MocksArgs) -> anyhow::Result<u8> {
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     served
+}
+
+/// Writes a file `traceless mocks` hands out (the user's alone), and the absolute path it
+/// announces for it.
+fn write_announced(path: &Path, text: &str) -> anyhow::Result<PathBuf> {
+    audit::launch::write_private(path, text)?;
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }

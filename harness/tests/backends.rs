@@ -124,19 +124,36 @@ impl Audit {
         lines.join("\n")
     }
 
-    /// The status each request of a scenario got, in order.
-    fn statuses(&self, scenario: &str) -> Vec<Option<u64>> {
-        let s = self.report["scenarios"]
+    fn scenario(&self, id: &str) -> &serde_json::Value {
+        self.report["scenarios"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["id"] == scenario)
-            .unwrap_or_else(|| panic!("scenario {scenario} missing from the report\n{}", self.log));
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("scenario {id} missing from the report\n{}", self.log))
+    }
+
+    /// The status each request of a scenario got, in order.
+    fn statuses(&self, scenario: &str) -> Vec<Option<u64>> {
+        let s = self.scenario(scenario);
         s["requests"]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| r["status"].as_u64())
+            .collect()
+    }
+
+    /// What the mock of `source` ("mock openai", "mock gemini") recorded during a scenario, as its
+    /// timeline shows each call attributed to one of the scenario's requests.
+    fn provider_calls(&self, scenario: &str, source: &str) -> Vec<String> {
+        let s = self.scenario(scenario);
+        s["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["source"] == source && e["request"].is_u64())
+            .map(|e| e["what"].as_str().unwrap().to_owned())
             .collect()
     }
 
@@ -255,19 +272,60 @@ fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
     assert_eq!(a.report["verdict"], "fail");
 }
 
+/// A clean backend that really answered: each scenario of `../scenarios/{provider}-*.toml` got the
+/// statuses of a generation, a refusal and a provider failure (not a pass by doing nothing), and
+/// the one call of `{provider}-photo` reached its mock's `path` and was attributed to the request.
+fn assert_clean_and_answered(a: &Audit, provider: &str, path: &str) {
+    assert_clean(a);
+    let statuses = |scenario: &str| a.statuses(&format!("{provider}-{scenario}"));
+    assert_eq!(statuses("photo"), vec![Some(200)]);
+    assert_eq!(statuses("burst"), vec![Some(200); 4]);
+    assert_eq!(statuses("age-gate"), vec![Some(403); 2]);
+    assert_eq!(statuses("provider-failure"), vec![Some(200), Some(502)]);
+    let calls = a.provider_calls(&format!("{provider}-photo"), &format!("mock {provider}"));
+    assert_eq!(calls.len(), 1, "{calls:?}\n{}", a.log);
+    assert!(
+        calls[0].starts_with(&format!("POST {path}")) && calls[0].contains("answered 200"),
+        "{calls:?}"
+    );
+}
+
 #[test]
 fn fastapi_genai_streaming_backend_passes() {
     require_python_packages();
     let a = audit("fastapi_genai");
-    assert_clean(&a);
-    // It really generated (through the SDK's stream) and really refused: not a pass by doing nothing.
-    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
-    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
-    assert_eq!(a.statuses("gemini-age-gate"), vec![Some(403); 2]);
-    assert_eq!(
-        a.statuses("gemini-provider-failure"),
-        vec![Some(200), Some(502)]
+    // It really generated (through the SDK's stream) and really refused.
+    assert_clean_and_answered(
+        &a,
+        "gemini",
+        "/v1/models/gemini-2.5-flash-image:streamGenerateContent",
     );
+}
+
+#[test]
+fn fastapi_vertex_on_the_audits_service_account_passes() {
+    require_python_packages();
+    let a = audit("fastapi_vertex");
+    // Vertex AI's publisher-model path: the token the mocks' service account got was accepted.
+    assert_clean_and_answered(
+        &a,
+        "gemini",
+        "/v1beta1/projects/traceless-audit/locations/us-central1/publishers/google/models/gemini-2.5-flash-image:streamGenerateContent",
+    );
+}
+
+#[test]
+fn flask_azure_on_a_deployment_passes() {
+    require_python_packages();
+    let a = audit("flask_azure");
+    // Azure's deployment path, the deployment recorded as the model.
+    assert_clean_and_answered(
+        &a,
+        "openai",
+        "/openai/deployments/photo-restyle/images/edits",
+    );
+    let calls = a.provider_calls("openai-photo", "mock openai");
+    assert!(calls[0].contains("model photo-restyle"), "{calls:?}");
 }
 
 #[test]
@@ -475,7 +533,9 @@ fn every_example_backend_has_a_test() {
             "fastapi_genai",
             "fastapi_pg_counters",
             "fastapi_pg_history",
+            "fastapi_vertex",
             "fastify_jobs",
+            "flask_azure",
             "flask_genai_pillow",
             "flask_openai"
         ],

@@ -340,6 +340,34 @@ async fn stop_and_check_ports(served: Served) -> (Duration, String) {
     stopped
 }
 
+/// The default name of the service-account JSON `traceless mocks` writes.
+const SERVICE_ACCOUNT: &str = "traceless-mocks-service-account.json";
+
+/// The Google service account is written (the user's alone) and announced absolute, with the
+/// Gemini mock's token endpoint as its `token_uri`.
+fn assert_service_account(served: &Served, cwd: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = cwd.join(SERVICE_ACCOUNT).canonicalize().unwrap();
+    assert_eq!(
+        Path::new(served.var("GOOGLE_APPLICATION_CREDENTIALS")),
+        path
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(json["type"], "service_account");
+    assert_eq!(
+        json["token_uri"],
+        format!("{}/token", served.var("GOOGLE_GEMINI_BASE_URL"))
+    );
+    assert!(
+        json["private_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     let cwd = tempfile::tempdir().unwrap();
@@ -367,6 +395,7 @@ async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     assert!(served.var("OPENAI_BASE_URL").ends_with("/v1"));
     assert!(served.var("GEMINI_BASE_URL").ends_with("/v1beta"));
     assert_ne!(served.var("OPENAI_BASE_URL"), served.var("GEMINI_BASE_URL"));
+    assert_service_account(&served, cwd.path());
 
     // The CA is written before readiness is announced, as exactly one PEM certificate.
     let pem = std::fs::read(&ca_file).expect("the CA file exists once the mocks are ready");
@@ -392,10 +421,14 @@ async fn tls_mocks_announce_serve_both_providers_and_stop_on_sigterm() {
     let (took, stderr) = stop_and_check_ports(served).await;
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     eprintln!("`traceless mocks` (TLS) stopped {took:?} after SIGTERM");
-    // Only the CA file it was asked for remains; nothing in its temp dir, nothing elsewhere.
+    // Only the files it hands out remain; nothing in its temp dir, nothing elsewhere.
     assert_eq!(
         files_under(cwd.path()),
-        vec![PathBuf::from("certs"), PathBuf::from("certs/mocks-ca.pem")]
+        vec![
+            PathBuf::from("certs"),
+            PathBuf::from("certs/mocks-ca.pem"),
+            PathBuf::from(SERVICE_ACCOUNT)
+        ]
     );
     assert_eq!(
         std::fs::read(&ca_file).unwrap(),
@@ -427,13 +460,13 @@ async fn plaintext_mocks_serve_http_write_no_ca_and_stop_on_sigterm() {
     check_gemini(&http, &served).await;
     drop(http);
 
+    assert_service_account(&served, cwd.path());
     let (took, _) = stop_and_check_ports(served).await;
     eprintln!("`traceless mocks` (plaintext) stopped {took:?} after SIGTERM");
-    // No CA file (not even the default name) and no temp files.
-    assert!(
-        files_under(cwd.path()).is_empty(),
-        "{:?}",
-        files_under(cwd.path())
+    // No CA file (not even the default name) and no temp files: the service account alone.
+    assert_eq!(
+        files_under(cwd.path()),
+        vec![PathBuf::from(SERVICE_ACCOUNT)]
     );
     assert!(
         files_under(tmp.path()).is_empty(),

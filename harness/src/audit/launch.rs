@@ -20,6 +20,9 @@ pub struct Workspace {
     pub home: PathBuf,
     pub workdir: PathBuf,
     pub ca_file: PathBuf,
+    /// The Google service-account JSON the mocks made for this audit (`{gcp_credentials}`),
+    /// written only when the config asks for it.
+    pub gcp_credentials: PathBuf,
     /// The declared services' folders, one each (not the pipeline's: never watched for it).
     pub services: PathBuf,
 }
@@ -40,6 +43,7 @@ impl Workspace {
         Ok(Workspace {
             workdir: cfg.pipeline.workdir.clone().unwrap_or(private_work),
             ca_file: root.path().join("audit-ca.pem"),
+            gcp_credentials: root.path().join("gcp-service-account.json"),
             services: root.path().join("services"),
             tmpdir,
             home,
@@ -83,6 +87,7 @@ pub fn values(
         ("openai_key", keys.openai.clone()),
         ("gemini_key", keys.gemini.clone()),
         ("ca_file", ws.ca_file.display().to_string()),
+        ("gcp_credentials", ws.gcp_credentials.display().to_string()),
         ("tmpdir", ws.tmpdir.display().to_string()),
         ("workdir", ws.workdir.display().to_string()),
     ];
@@ -122,9 +127,51 @@ pub fn pipeline_spec(cfg: &Config, values: &Values, ws: &Workspace, traced: bool
         watch_roots: vec![],
         trace_syscalls: traced,
         pid_namespace: true,
-        ignore_paths: vec![ws.ca_file.clone(), ws.services.clone()],
+        ignore_paths: vec![
+            ws.ca_file.clone(),
+            ws.gcp_credentials.clone(),
+            ws.services.clone(),
+        ],
         unwatched_files: false,
     }
+}
+
+/// Whether the pipeline's command or environment names `{name}`.
+pub fn uses_placeholder(cfg: &Config, name: &str) -> bool {
+    let mark = format!("{{{name}}}");
+    cfg.pipeline.command.iter().any(|t| t.raw().contains(&mark))
+        || cfg
+            .pipeline
+            .env
+            .iter()
+            .any(|(_, t)| t.raw().contains(&mark))
+}
+
+/// Writes the mocks' Google service account where `{gcp_credentials}` points, readable by the
+/// audit's user alone, when the config names it (making its key takes a moment).
+pub fn write_gcp_credentials(
+    cfg: &Config,
+    ws: &Workspace,
+    mocks: &traceless_mock::Mocks,
+) -> anyhow::Result<()> {
+    if !uses_placeholder(cfg, "gcp_credentials") {
+        return Ok(());
+    }
+    write_private(&ws.gcp_credentials, &mocks.service_account_json()?)
+}
+
+/// Writes `text` to `path`, readable and writable by this user alone (it may hold a private key).
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The environment variables that carry a provider URL: the plaintext probe rewrites them.
@@ -246,6 +293,7 @@ mod tests {
             home: "/t/home".into(),
             workdir: "/t/work".into(),
             ca_file: "/t/ca.pem".into(),
+            gcp_credentials: "/t/gcp.json".into(),
             services: "/t/services".into(),
         }
     }
@@ -267,8 +315,13 @@ mod tests {
             vec![("service.db.port".into(), "5433".into())],
         );
         assert_eq!(v["service.db.port"], "5433");
+        assert_eq!(v["gcp_credentials"], "/t/gcp.json");
         let spec = pipeline_spec(&cfg, &v, &ws, true);
         assert!(spec.ignore_paths.contains(&ws.services));
+        assert!(spec.ignore_paths.contains(&ws.gcp_credentials));
+        // The service account is made only for a config that hands it on.
+        assert!(uses_placeholder(&cfg, "port") && uses_placeholder(&cfg, "openai_url"));
+        assert!(!uses_placeholder(&cfg, "gcp_credentials"));
         assert_eq!(spec.command, ["run", "--port", "4242"]);
         assert!(
             spec.env

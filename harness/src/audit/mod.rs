@@ -11,7 +11,7 @@ mod client;
 mod driver;
 mod exposure;
 mod job;
-mod launch;
+pub(crate) mod launch;
 mod pinning;
 mod prepare;
 mod probes;
@@ -112,6 +112,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     let mocks = start_mocks(cfg, &keys, isolated).await?;
     std::fs::write(&ws.ca_file, mocks.ca_pem().unwrap_or_default())
         .context("writing the audit CA")?;
+    launch::write_gcp_credentials(cfg, &ws, &mocks)?;
     let mut allowed_addresses = vec![
         mocks.openai_addr().to_string(),
         mocks.gemini_addr().to_string(),

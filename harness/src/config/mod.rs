@@ -27,6 +27,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "openai_key",
     "gemini_key",
     "ca_file",
+    "gcp_credentials",
     "tmpdir",
     "workdir",
 ];

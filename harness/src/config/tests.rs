@@ -90,7 +90,7 @@ fn bad_configs_name_file_line_and_key() {
     check_err(
         "[pipeline]\ncommand = [\"x\"]\n[pipeline.env]\nA = \"{opneai_url}\"\n",
         "<dir>/traceless.toml:4: `pipeline.env.A`: unknown placeholder `{opneai_url}`; known: {port}, {openai_url}, \
-         {gemini_url}, {openai_key}, {gemini_key}, {ca_file}, {tmpdir}, {workdir}",
+         {gemini_url}, {openai_key}, {gemini_key}, {ca_file}, {gcp_credentials}, {tmpdir}, {workdir}",
     );
     check_err(
         "[policy]\nallowed_providers = [\"openai\", \"anthropic\"]\n[pipeline]\ncommand = [\"x\"]\n",

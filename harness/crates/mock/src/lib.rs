@@ -185,6 +185,24 @@ impl Mocks {
         self.url(self.gemini.addr)
     }
 
+    /// The Google service-account JSON of this run (made on first call): Google's SDKs in Vertex
+    /// AI mode sign their token requests with its key, and the Gemini mock's token endpoint
+    /// (`token_uri`, `{gemini_url}/token`) takes no other key.
+    pub fn service_account_json(&self) -> anyhow::Result<String> {
+        if self.shared.service_account.get().is_none() {
+            let made = gemini::account::ServiceAccount::generate()?;
+            // Another caller may have made one meanwhile: the first one set stays.
+            let _ = self.shared.service_account.set(made);
+        }
+        let account = self
+            .shared
+            .service_account
+            .get()
+            .context("no service account")?;
+        let json = account.json(&format!("{}/token", self.gemini_url()));
+        Ok(serde_json::to_string_pretty(&json)?)
+    }
+
     pub fn openai_addr(&self) -> SocketAddr {
         self.openai.addr
     }

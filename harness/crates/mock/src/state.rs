@@ -65,6 +65,9 @@ pub struct Shared {
     pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
     /// Access tokens the mocked Google token endpoint issued; Vertex AI calls must carry one.
     pub google_tokens: Mutex<std::collections::HashSet<String>>,
+    /// The Google service account of this run, made when first asked for: its key alone signs
+    /// the assertions the token endpoint takes.
+    pub service_account: std::sync::OnceLock<crate::gemini::account::ServiceAccount>,
 }
 
 /// Locks a mutex, carrying on through a poisoned one: the data stays usable evidence even if a
@@ -95,6 +98,7 @@ impl Shared {
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
             google_tokens: Mutex::new(std::collections::HashSet::new()),
+            service_account: std::sync::OnceLock::new(),
         }
     }
 
@@ -235,7 +239,7 @@ fn next(queue: Option<&mut VecDeque<Behaviour>>) -> Behaviour {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn recording(prompt: &str) -> RecordedRequest {
@@ -262,7 +266,7 @@ mod tests {
         }
     }
 
-    fn shared() -> Shared {
+    pub(crate) fn shared() -> Shared {
         Shared::new(
             "a".into(),
             "b".into(),

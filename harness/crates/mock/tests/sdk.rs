@@ -178,10 +178,14 @@ async fn google_genai_in_vertex_mode_with_a_service_account() {
         .expect("mocks start");
     let input = png(40, 40);
     let files = sdk_files(&mocks, &input);
+    // The JSON a backend is given: the run's own service account.
+    let account = files.ca.with_file_name("service-account.json");
+    std::fs::write(&account, mocks.service_account_json().unwrap()).unwrap();
     let env = [
         ("TRACELESS_CA_FILE", files.ca.display().to_string()),
         ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
         ("TRACELESS_GEMINI_URL", mocks.gemini_url()),
+        ("TRACELESS_SERVICE_ACCOUNT", account.display().to_string()),
     ];
     let said = run_script("vertex_sdk.py", &env).await;
     assert!(said.contains("all answers parsed"), "{said}");
@@ -192,16 +196,23 @@ async fn google_genai_in_vertex_mode_with_a_service_account() {
         [
             Endpoint::OAuthToken,
             Endpoint::GenerateContent,
-            Endpoint::StreamGenerateContent
+            Endpoint::StreamGenerateContent,
+            Endpoint::OAuthToken
         ],
         "{:?}",
         rec.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
-    assert!(rec.iter().all(|r| r.status == 200 && r.rejected.is_none()));
+    assert!(
+        rec[..3]
+            .iter()
+            .all(|r| r.status == 200 && r.rejected.is_none())
+    );
+    // The account the script made itself got no token.
+    assert_eq!(rec[3].status, 400);
     assert!(
         rec[1]
             .path
-            .contains("/projects/audit-project/locations/us-central1/publishers/google/models/")
+            .contains("/projects/traceless-audit/locations/us-central1/publishers/google/models/")
     );
     assert_eq!(rec[1].model.as_deref(), Some("gemini-3.1-flash-lite-image"));
     assert_eq!(rec[1].images, vec![input.clone()]);

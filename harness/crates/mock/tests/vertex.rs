@@ -1,29 +1,37 @@
-//! Vertex AI on the Gemini mock: a service account's signed assertion exchanged at the mocked
-//! token endpoint, then publisher-model paths with that bearer token, recorded like Gemini calls.
+//! Vertex AI on the Gemini mock: the run's service account's signed assertion exchanged at the
+//! mocked token endpoint (no other key gets a token), then publisher-model paths with that bearer
+//! token, recorded like Gemini calls.
 
 mod common;
 
 use base64::Engine as _;
 use common::*;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::DecodePrivateKey as _;
+use rsa::sha2::Sha256;
+use rsa::signature::{SignatureEncoding as _, Signer as _};
 use serde_json::{Value, json};
 use traceless_mock::{Endpoint, Mocks};
 
 const MODEL_PATH: &str = "/v1/projects/audit-project/locations/us-central1/publishers/google/models/gemini-3.1-flash-lite-image";
 
-fn assertion(claims: &Value) -> String {
+/// A JWT signed with the private key of a service-account JSON, as google-auth signs one.
+fn assertion(account: &Value, claims: &Value) -> String {
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    format!(
-        "{}.{}.{}",
-        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
-        b64(claims.to_string().as_bytes()),
-        b64(b"signed-by-a-key-made-for-the-audit")
-    )
+    let pem = account["private_key"].as_str().unwrap();
+    let key = SigningKey::<Sha256>::new(rsa::PrivateKey::from_pkcs8_pem(pem).unwrap());
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT","kid":"traceless-audit-key"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    format!("{input}.{}", b64(&key.sign(input.as_bytes()).to_vec()))
 }
 
-async fn token(mocks: &Mocks, claims: &Value) -> (u16, Value) {
+async fn token(mocks: &Mocks, account: &Value, claims: &Value) -> (u16, Value) {
     let form = format!(
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={}",
-        assertion(claims)
+        assertion(account, claims)
     );
     let res = client(mocks)
         .post(format!("{}/token", mocks.gemini_url()))
@@ -34,6 +42,13 @@ async fn token(mocks: &Mocks, claims: &Value) -> (u16, Value) {
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn generate(
@@ -60,17 +75,34 @@ async fn generate(
 async fn service_account_token_then_publisher_model_calls() {
     let mocks = start().await;
     let image = png(32, 32);
-    let claims = json!({"iss": "audit@audit-project.iam.gserviceaccount.com",
+    let account: Value = serde_json::from_str(&mocks.service_account_json().unwrap()).unwrap();
+    assert_eq!(
+        account["token_uri"],
+        format!("{}/token", mocks.gemini_url())
+    );
+    let email = account["client_email"].as_str().unwrap();
+    let claims = json!({"iss": email,
                         "scope": "https://www.googleapis.com/auth/cloud-platform",
-                        "aud": "https://oauth2.googleapis.com/token"});
-    let (status, body) = token(&mocks, &claims).await;
+                        "aud": "https://oauth2.googleapis.com/token",
+                        "iat": now(), "exp": now() + 3600});
+    let (status, body) = token(&mocks, &account, &claims).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let (status, body) = token(&mocks, &json!({"iss": "x"})).await;
+    let (status, body) = token(&mocks, &account, &json!({"iss": email})).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))
+    );
+    // The same claims signed by a key the mocks did not make get no token.
+    let stranger = start().await;
+    let other: Value = serde_json::from_str(&stranger.service_account_json().unwrap()).unwrap();
+    stranger.shutdown().await;
+    let (status, body) = token(&mocks, &other, &claims).await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (400, Some("Invalid JWT Signature.")),
+        "{body}"
     );
 
     let (status, body) = generate(&mocks, "generateContent", Some(&access), &image).await;
@@ -105,15 +137,16 @@ async fn service_account_token_then_publisher_model_calls() {
         [
             Endpoint::OAuthToken,
             Endpoint::OAuthToken,
+            Endpoint::OAuthToken,
             Endpoint::GenerateContent,
             Endpoint::StreamGenerateContent,
             Endpoint::GenerateContent,
             Endpoint::GenerateContent
         ]
     );
-    assert_eq!(rec[2].model.as_deref(), Some("gemini-3.1-flash-lite-image"));
-    assert_eq!(rec[2].images, vec![image.clone()]);
-    assert!(rec[2].output_image.is_some() && rec[3].output_image.is_some());
-    assert!(rec[4].rejected.is_some() && rec[5].rejected.is_some());
+    assert_eq!(rec[3].model.as_deref(), Some("gemini-3.1-flash-lite-image"));
+    assert_eq!(rec[3].images, vec![image.clone()]);
+    assert!(rec[3].output_image.is_some() && rec[4].output_image.is_some());
+    assert!(rec[5].rejected.is_some() && rec[6].rejected.is_some());
     mocks.shutdown().await;
 }

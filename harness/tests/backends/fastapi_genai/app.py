@@ -10,7 +10,9 @@ client addresses) and no proxy headers trusted; only plain https provider URLs a
 
 Configuration (environment): GEMINI_API_KEY (or GOOGLE_API_KEY), GOOGLE_GEMINI_BASE_URL (optional,
 an https origin), GEMINI_IMAGE_MODEL (default gemini-2.5-flash-image), PORT (default 8000),
-HOST (default 127.0.0.1).
+HOST (default 127.0.0.1). On Vertex AI (../fastapi_vertex), the SDK reads GOOGLE_GENAI_USE_VERTEXAI,
+GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_LOCATION, GOOGLE_APPLICATION_CREDENTIALS and GOOGLE_VERTEX_BASE_URL
+instead of the key and the Gemini URL.
 """
 
 import base64
@@ -42,9 +44,10 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 
 def provider_base_url_is_safe() -> bool:
-    """An override of the Gemini endpoint must still be TLS: photos never travel in plaintext."""
-    url = os.environ.get("GOOGLE_GEMINI_BASE_URL", "")
-    return url == "" or url.startswith("https://")
+    """An override of the Gemini or Vertex AI endpoint must still be TLS: photos never travel in
+    plaintext."""
+    urls = (os.environ.get(name, "") for name in ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL"))
+    return all(url == "" or url.startswith("https://") for url in urls)
 
 
 def make_client() -> genai.Client:
@@ -183,7 +186,7 @@ def main(api: FastAPI = app) -> None:
     """Serves `api` (this app, or one built on its functions) the way this app is deployed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not provider_base_url_is_safe():
-        sys.exit("GOOGLE_GEMINI_BASE_URL must be an https:// URL: photos are never sent in plaintext")
+        sys.exit("GOOGLE_GEMINI_BASE_URL and GOOGLE_VERTEX_BASE_URL must be https:// URLs: photos are never sent in plaintext")
     uvicorn.run(
         api,
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -5,6 +5,7 @@
 //! the key check (`auth`). This file routes a request to its surface; the steps every request goes
 //! through are the shared skeleton in `crate::serve`.
 
+pub(crate) mod account;
 mod auth;
 mod error;
 mod files;
@@ -64,7 +65,7 @@ impl Api for Gemini {
             Endpoint::FilesDelete => Ok(Request::Files(files::FilesRequest::Delete(
                 route.file_id.clone().unwrap_or_default(),
             ))),
-            Endpoint::OAuthToken => Ok(Request::Token(token::examine(inc)?)),
+            Endpoint::OAuthToken => Ok(Request::Token(token::examine(shared, inc)?)),
             Endpoint::Models => {
                 rec.model.clone_from(&route.model);
                 Ok(Request::Models(route.model.clone()))

@@ -1,6 +1,8 @@
-"""Drives the Gemini mock as Vertex AI with the official google-genai SDK (`vertexai=True`): a
-service-account JSON signed by a key made for this run, its token endpoint the mock's, and
-generate_content plus streaming on a current image model. Exits non-zero on the first surprise."""
+"""Drives the Gemini mock as Vertex AI with the official google-genai SDK (`vertexai=True`): the
+mocks' own service-account JSON (its key made for this run, its token endpoint the mock's), then
+generate_content plus streaming on a current image model; and a service account made here, whose
+key the mock never saw, gets no token (google-auth's RefreshError). Exits non-zero on the first
+surprise."""
 
 import json
 import os
@@ -11,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google import genai
 from google.genai import types
+from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -23,34 +26,27 @@ with open(os.environ["TRACELESS_INPUT_PNG"], "rb") as f:
 # google-auth fetches the token with requests, which trusts this bundle.
 os.environ["REQUESTS_CA_BUNDLE"] = ca_file
 
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-pem = key.private_bytes(
-    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-).decode()
-info = {
-    "type": "service_account",
-    "project_id": "audit-project",
-    "private_key_id": "traceless-audit-key",
-    "private_key": pem,
-    "client_email": "audit@audit-project.iam.gserviceaccount.com",
-    "client_id": "100000000000000000001",
-    "token_uri": f"{base}/token",
-}
-# The JSON a backend would be given, read back as the SDK's users read it.
-creds = service_account.Credentials.from_service_account_info(
-    json.loads(json.dumps(info)), scopes=["https://www.googleapis.com/auth/cloud-platform"]
-)
-client = genai.Client(
-    vertexai=True,
-    project="audit-project",
-    location="us-central1",
-    credentials=creds,
-    http_options=types.HttpOptions(
-        base_url=base,
-        client_args={"verify": ssl.create_default_context(cafile=ca_file)},
-        retry_options=types.HttpRetryOptions(attempts=1),
-    ),
-)
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+with open(os.environ["TRACELESS_SERVICE_ACCOUNT"]) as f:
+    info = json.load(f)
+
+
+def vertex_client(creds):
+    return genai.Client(
+        vertexai=True,
+        project=info["project_id"],
+        location="us-central1",
+        credentials=creds,
+        http_options=types.HttpOptions(
+            base_url=base,
+            client_args={"verify": ssl.create_default_context(cafile=ca_file)},
+            retry_options=types.HttpRetryOptions(attempts=1),
+        ),
+    )
+
+
+# The JSON a backend would be given, read as the SDK's users read it.
+client = vertex_client(service_account.Credentials.from_service_account_info(info, scopes=SCOPES))
 MODEL = "gemini-3.1-flash-lite-image"
 contents = [types.Part.from_bytes(data=input_png, mime_type="image/png"), "vertex edit tlp-vertex000001"]
 config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
@@ -71,4 +67,18 @@ assert len(imgs) == 1, resp
 assert_png(imgs[0], "vertex generate_content inline_data")
 chunks = list(client.models.generate_content_stream(model=MODEL, contents=contents, config=config))
 assert len([i for c in chunks for i in images_of(c)]) == 1, chunks
+
+# A key made here: same account name, same token endpoint, but the mock never saw its key.
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+pem = key.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+forged = vertex_client(
+    service_account.Credentials.from_service_account_info({**info, "private_key": pem}, scopes=SCOPES)
+)
+try:
+    forged.models.generate_content(model=MODEL, contents=contents, config=config)
+    raise SystemExit("a service account the mock did not make got a token")
+except RefreshError as e:
+    assert "Invalid JWT Signature" in str(e), e
 print("vertex: all answers parsed")
