@@ -4,10 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{ClauseVerdict, Crash, Report, ScenarioOutcome, Verdict};
-use crate::rows::{
-    self, Cell, Column, FindingItem, FindingRows, Pill, ScenarioRows, Span, Table, Tag, Target,
-    WaiverUse,
-};
+use crate::rows::{self, Cell, Column, FindingRows, Markup, Pill, ScenarioRows, Table, WaiverUse};
 use crate::text::{attr, clip, duration, html, in_flight, offset, plural};
 
 /// Timelines longer than this are folded into a `<details>` element.
@@ -163,6 +160,69 @@ fn pill(class: &str, text: &str) -> String {
     format!("<span class=\"pill {}\">{}</span>", attr(class), html(text))
 }
 
+fn outcome_pill(outcome: ScenarioOutcome, not_sent: u32) -> String {
+    match outcome {
+        ScenarioOutcome::Pass => pill("pass", "passed"),
+        ScenarioOutcome::Fail => pill("fail", "failed"),
+        ScenarioOutcome::NotRun => pill("not-tested", "not run"),
+        ScenarioOutcome::Incomplete => {
+            pill("incomplete", &format!("incomplete: {not_sent} not sent"))
+        }
+    }
+}
+
+/// HTML's markup for the rows' spans.
+struct Html;
+
+impl Markup for Html {
+    fn text(&self, text: &str) -> String {
+        html(text)
+    }
+    fn code(&self, text: &str) -> String {
+        format!("<code>{}</code>", html(text))
+    }
+    fn long_code(&self, text: &str) -> String {
+        format!("<code class=\"wrap\">{}</code>", html(text))
+    }
+    fn em(&self, text: &str) -> String {
+        format!("<em>{}</em>", html(text))
+    }
+    fn strong(&self, text: &str) -> String {
+        format!("<strong>{}</strong>", html(text))
+    }
+    fn line_break(&self) -> String {
+        "<br>".to_owned()
+    }
+    fn finding_link(&self, id: &str) -> String {
+        format!(
+            "<a href=\"#{}\">{}</a>",
+            attr(&finding_anchor(id)),
+            html(id)
+        )
+    }
+    fn scenario_link(&self, id: &str) -> String {
+        format!(
+            "<a href=\"#scenario-{}\"><code>{}</code></a>",
+            attr(id),
+            html(id)
+        )
+    }
+    fn clause_link(&self, id: &str, section: &str) -> String {
+        format!(
+            "<a href=\"#clause-{}\">§{} <code>{}</code></a>",
+            attr(id),
+            html(section),
+            html(id)
+        )
+    }
+    fn quote(&self, sentence: &str) -> String {
+        format!("<span class=\"sentence\">“{}”</span>", html(sentence))
+    }
+    fn pill(&self, state: &Pill, text: &str) -> String {
+        state_pill(state, text)
+    }
+}
+
 /// A state as a coloured pill: its class, and the words on it.
 fn state_pill(state: &Pill, text: &str) -> String {
     match *state {
@@ -179,42 +239,8 @@ fn state_pill(state: &Pill, text: &str) -> String {
     }
 }
 
-fn outcome_pill(outcome: ScenarioOutcome, not_sent: u32) -> String {
-    match outcome {
-        ScenarioOutcome::Pass => pill("pass", "passed"),
-        ScenarioOutcome::Fail => pill("fail", "failed"),
-        ScenarioOutcome::NotRun => pill("not-tested", "not run"),
-        ScenarioOutcome::Incomplete => {
-            pill("incomplete", &format!("incomplete: {not_sent} not sent"))
-        }
-    }
-}
-
-/// A cell's spans as HTML, every text escaped.
-fn cell(cell: &Cell) -> String {
-    cell.iter().map(span).collect()
-}
-
-fn span(s: &Span) -> String {
-    let t = &s.text;
-    match &s.tag {
-        Tag::Text => html(t),
-        Tag::Code => format!("<code>{}</code>", html(t)),
-        Tag::LongCode => format!("<code class=\"wrap\">{}</code>", html(t)),
-        Tag::Em => format!("<em>{}</em>", html(t)),
-        Tag::Break => "<br>".to_owned(),
-        Tag::Link(Target::Finding) => {
-            format!("<a href=\"#{}\">{}</a>", attr(&finding_anchor(t)), html(t))
-        }
-        Tag::Link(Target::Scenario) => {
-            format!(
-                "<a href=\"#scenario-{}\"><code>{}</code></a>",
-                attr(t),
-                html(t)
-            )
-        }
-        Tag::Pill(p) => state_pill(p, t),
-    }
+fn cell(c: &Cell) -> String {
+    rows::cell(&Html, c)
 }
 
 /// `<td>`, or `<td class="num">` in a numeric column (likewise `<th>`).
@@ -315,12 +341,12 @@ fn clauses(h: &mut String, report: &Report) {
     for c in rows::clauses(report) {
         let _ = writeln!(
             h,
-            "<tr id=\"clause-{}\"><td>{}</td><td><strong>{}</strong> <code>{}</code><br><span class=\"sentence\">“{}”</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"clause-{}\"><td>{}</td><td><strong>{}</strong> <code>{}</code><br>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             attr(c.id),
             html(c.section),
             html(c.title),
             html(c.id),
-            html(c.sentence),
+            Html.quote(c.sentence),
             state_pill(&Pill::Clause(c.verdict), ""),
             cell(&c.checks),
             cell(&c.findings)
@@ -363,7 +389,7 @@ fn finding(h: &mut String, f: &FindingRows) {
     );
     h.push_str("<ul>\n");
     for item in &f.items {
-        let _ = writeln!(h, "<li>{}</li>", finding_item(item));
+        let _ = writeln!(h, "<li>{}</li>", rows::item(&Html, item));
     }
     h.push_str("</ul>\n");
     if f.evidence.rows.is_empty() {
@@ -372,24 +398,6 @@ fn finding(h: &mut String, f: &FindingRows) {
     }
     table(h, EVIDENCE_TABLE, &f.evidence);
     h.push_str("</article>\n");
-}
-
-fn finding_item(item: &FindingItem) -> String {
-    match item {
-        FindingItem::Breaks {
-            id,
-            clause: Some((section, sentence)),
-        } => format!(
-            "Breaks <a href=\"#clause-{}\">§{} <code>{}</code></a>: <span class=\"sentence\">“{}”</span>",
-            attr(id),
-            html(section),
-            html(id),
-            html(sentence)
-        ),
-        FindingItem::Breaks { id, clause: None } => format!("Breaks <code>{}</code>", html(id)),
-        FindingItem::Scenario(c) => format!("Scenario {}", cell(c)),
-        FindingItem::Waived(w) => format!("<strong>Waived:</strong> {}", html(w)),
-    }
 }
 
 fn scenarios(h: &mut String, report: &Report) {

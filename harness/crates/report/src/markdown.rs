@@ -4,10 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{ClauseVerdict, Crash, Report, ScenarioOutcome, Verdict};
-use crate::rows::{
-    self, Answer, Cell, FindingItem, FindingRows, Pill, ScenarioRows, Span, Table, Tag, Target,
-    WaiverUse,
-};
+use crate::rows::{self, Answer, Cell, FindingRows, Markup, Pill, ScenarioRows, Table, WaiverUse};
 use crate::text::{clip, duration, in_flight, md_code, md_text, offset, plural};
 
 /// Renders the report as GitHub-flavoured Markdown.
@@ -170,21 +167,49 @@ fn state(state: &Pill, text: &str) -> String {
     }
 }
 
-/// A cell's spans as inline Markdown, every text escaped.
-fn cell(cell: &Cell) -> String {
-    cell.iter().map(span).collect()
+/// Markdown's markup for the rows' spans.
+struct Md;
+
+impl Markup for Md {
+    fn text(&self, text: &str) -> String {
+        md_text(text)
+    }
+    fn code(&self, text: &str) -> String {
+        md_code(text)
+    }
+    fn long_code(&self, text: &str) -> String {
+        md_code(text)
+    }
+    fn em(&self, text: &str) -> String {
+        format!("_{}_", md_text(text))
+    }
+    fn strong(&self, text: &str) -> String {
+        format!("**{}**", md_text(text))
+    }
+    fn line_break(&self) -> String {
+        " — ".to_owned()
+    }
+    fn finding_link(&self, id: &str) -> String {
+        format!("[{}](#{})", md_text(id), anchor(id))
+    }
+    /// GitHub gives scenarios no anchor: the id, as code.
+    fn scenario_link(&self, id: &str) -> String {
+        md_code(id)
+    }
+    /// GitHub gives clause rows no anchor: section and id, as text.
+    fn clause_link(&self, id: &str, section: &str) -> String {
+        format!("§{} {}", md_text(section), md_code(id))
+    }
+    fn quote(&self, sentence: &str) -> String {
+        format!("“{}”", md_text(sentence))
+    }
+    fn pill(&self, pill: &Pill, text: &str) -> String {
+        state(pill, text)
+    }
 }
 
-fn span(s: &Span) -> String {
-    let t = &s.text;
-    match &s.tag {
-        Tag::Text => md_text(t),
-        Tag::Code | Tag::LongCode | Tag::Link(Target::Scenario) => md_code(t),
-        Tag::Em => format!("_{}_", md_text(t)),
-        Tag::Break => " — ".to_owned(),
-        Tag::Link(Target::Finding) => format!("[{}](#{})", md_text(t), anchor(t)),
-        Tag::Pill(p) => state(p, t),
-    }
+fn cell(c: &Cell) -> String {
+    rows::cell(&Md, c)
 }
 
 /// A GFM table (numeric columns aligned right), then a blank line.
@@ -258,7 +283,7 @@ fn finding(md: &mut String, f: &FindingRows) {
         md_text(f.summary)
     );
     for item in &f.items {
-        let _ = writeln!(md, "- {}", finding_item(item));
+        let _ = writeln!(md, "- {}", rows::item(&Md, item));
     }
     md.push('\n');
     if f.evidence.rows.is_empty() {
@@ -266,23 +291,6 @@ fn finding(md: &mut String, f: &FindingRows) {
         return;
     }
     table(md, &f.evidence);
-}
-
-fn finding_item(item: &FindingItem) -> String {
-    match item {
-        FindingItem::Breaks {
-            id,
-            clause: Some((section, sentence)),
-        } => format!(
-            "Breaks §{} {}: “{}”",
-            md_text(section),
-            md_code(id),
-            md_text(sentence)
-        ),
-        FindingItem::Breaks { id, clause: None } => format!("Breaks {}", md_code(id)),
-        FindingItem::Scenario(c) => format!("Scenario {}", cell(c)),
-        FindingItem::Waived(w) => format!("**Waived:** {}", md_text(w)),
-    }
 }
 
 fn monitors(md: &mut String, report: &Report) {

@@ -4,6 +4,8 @@
 //! Nothing here judges: the report already has. A cell is plain text in spans, each tagged with
 //! what it is (code, a link to a finding, a verdict), never with how a format shows it.
 
+mod markup;
+
 use std::collections::HashMap;
 
 use crate::model::{
@@ -11,6 +13,8 @@ use crate::model::{
     RequestResult, ScenarioOutcome, ScenarioResult, WaiverEntry,
 };
 use crate::text::{clip, duration, offset, passing_summary, requests_sent};
+
+pub use markup::{Markup, cell, item};
 
 /// No excerpt is shown longer than this, whatever the report holds.
 const EXCERPT_MAX_CHARS: usize = 160;
