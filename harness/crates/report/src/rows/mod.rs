@@ -573,3 +573,6 @@ pub fn scenario_files(p: &Provenance) -> Table {
         (cells, false)
     })
 }
+
+#[cfg(test)]
+mod tests;
