@@ -530,7 +530,7 @@ fn provenance(h: &mut String, report: &Report) {
 /// The provenance as terms and their (HTML) descriptions.
 fn provenance_list(report: &Report) -> Vec<(&'static str, String)> {
     let p = &report.provenance;
-    let code = |s: &str| format!("<code class=\"wrap\">{}</code>", html(s));
+    let code = |s: &str| Html.long_code(s);
     let mut list = vec![
         ("harness", format!("traceless {}", html(&p.harness_version))),
         (
@@ -553,6 +553,14 @@ fn provenance_list(report: &Report) -> Vec<(&'static str, String)> {
             format!("{}<br>SHA-256 {}", code(&d.path), code(&d.sha256)),
         ));
     }
+    list.extend(run_list(report));
+    list
+}
+
+/// The provenance of the run itself: seed, start, kernel, mode, evidence, sharding, schema.
+fn run_list(report: &Report) -> Vec<(&'static str, String)> {
+    let p = &report.provenance;
+    let code = |s: &str| Html.long_code(s);
     let seed = format!(
         "{} ({}; replay with {})",
         p.seed,
@@ -564,13 +572,13 @@ fn provenance_list(report: &Report) -> Vec<(&'static str, String)> {
     } else {
         "local"
     };
-    list.extend([
+    let mut list = vec![
         ("seed", seed),
         ("started", html(&p.started_at)),
         ("duration", duration(p.duration_ms)),
         ("kernel", code(&p.kernel)),
         ("mode", mode.to_owned()),
-    ]);
+    ];
     list.extend(crate::text::evidence_files(p).map(|f| ("evidence", html(&f))));
     list.extend(crate::text::sharding(p).map(|s| ("sharding", html(&s))));
     list.push(("schema", code(&report.schema)));
