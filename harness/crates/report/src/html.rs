@@ -1,18 +1,14 @@
 //! `report.html`: one self-contained page (inline CSS, no scripts, nothing fetched) that reads
 //! offline and prints with a page per section. Every string from the report is escaped.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{
-    ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, ScenarioResult, Verdict,
-};
+use crate::model::{ClauseVerdict, Crash, Report, ScenarioOutcome, Verdict};
+use crate::rows::{self, Cell, Column, FindingRows, Markup, Pill, ScenarioRows, Table, WaiverUse};
 use crate::text::{attr, clip, duration, html, in_flight, offset, plural};
 
 /// Timelines longer than this are folded into a `<details>` element.
 const TIMELINE_FOLD: usize = 12;
-/// No excerpt is shown longer than this, whatever the report holds.
-const EXCERPT_MAX_CHARS: usize = 160;
 
 const STYLE: &str = r#"
 :root { --fail: #b42318; --fail-bg: #fde8e7; --pass: #067647; --pass-bg: #e3f6ec; --warn: #93370d;
@@ -164,12 +160,118 @@ fn pill(class: &str, text: &str) -> String {
     format!("<span class=\"pill {}\">{}</span>", attr(class), html(text))
 }
 
-fn clause_pill(verdict: ClauseVerdict) -> String {
-    let text = match verdict {
-        ClauseVerdict::NotTested => "not tested",
-        other => other.as_str(),
-    };
-    pill(verdict.as_str(), text)
+fn outcome_pill(outcome: ScenarioOutcome, not_sent: u32) -> String {
+    match outcome {
+        ScenarioOutcome::Pass => pill("pass", "passed"),
+        ScenarioOutcome::Fail => pill("fail", "failed"),
+        ScenarioOutcome::NotRun => pill("not-tested", "not run"),
+        ScenarioOutcome::Incomplete => {
+            pill("incomplete", &format!("incomplete: {not_sent} not sent"))
+        }
+    }
+}
+
+/// HTML's markup for the rows' spans.
+struct Html;
+
+impl Markup for Html {
+    fn text(&self, text: &str) -> String {
+        html(text)
+    }
+    fn code(&self, text: &str) -> String {
+        format!("<code>{}</code>", html(text))
+    }
+    fn long_code(&self, text: &str) -> String {
+        format!("<code class=\"wrap\">{}</code>", html(text))
+    }
+    fn em(&self, text: &str) -> String {
+        format!("<em>{}</em>", html(text))
+    }
+    fn strong(&self, text: &str) -> String {
+        format!("<strong>{}</strong>", html(text))
+    }
+    fn line_break(&self) -> String {
+        "<br>".to_owned()
+    }
+    fn finding_link(&self, id: &str) -> String {
+        format!(
+            "<a href=\"#{}\">{}</a>",
+            attr(&finding_anchor(id)),
+            html(id)
+        )
+    }
+    fn scenario_link(&self, id: &str) -> String {
+        format!(
+            "<a href=\"#scenario-{}\"><code>{}</code></a>",
+            attr(id),
+            html(id)
+        )
+    }
+    fn clause_link(&self, id: &str, section: &str) -> String {
+        format!(
+            "<a href=\"#clause-{}\">§{} <code>{}</code></a>",
+            attr(id),
+            html(section),
+            html(id)
+        )
+    }
+    fn quote(&self, sentence: &str) -> String {
+        format!("<span class=\"sentence\">“{}”</span>", html(sentence))
+    }
+    fn pill(&self, state: &Pill, text: &str) -> String {
+        state_pill(state, text)
+    }
+}
+
+/// A state as a coloured pill: its class, and the words on it.
+fn state_pill(state: &Pill, text: &str) -> String {
+    match *state {
+        Pill::Clause(ClauseVerdict::NotTested) => pill("not-tested", "not tested"),
+        Pill::Clause(verdict) => pill(verdict.as_str(), verdict.as_str()),
+        Pill::Scenario { outcome, not_sent } => outcome_pill(outcome, not_sent),
+        Pill::Finding { waived: true } => pill("waived", "waived"),
+        Pill::Finding { waived: false } => pill("fail", "fail"),
+        Pill::Monitor { active: true } => pill("pass", text),
+        Pill::Monitor { active: false } => pill(text, text),
+        Pill::Waiver(WaiverUse::Expired) => pill("expired", "expired: waives nothing"),
+        Pill::Waiver(WaiverUse::Used) => pill("waived", "used"),
+        Pill::Waiver(WaiverUse::Unused) => pill("unused", "unused"),
+    }
+}
+
+fn cell(c: &Cell) -> String {
+    rows::cell(&Html, c)
+}
+
+/// `<td>`, or `<td class="num">` in a numeric column (likewise `<th>`).
+fn open(element: &str, column: &Column) -> String {
+    if column.numeric {
+        format!("<{element} class=\"num\">")
+    } else {
+        format!("<{element}>")
+    }
+}
+
+/// A table after its opening tag (which may carry a class and columns): head, rows, end.
+fn table(h: &mut String, opening: &str, t: &Table) {
+    h.push_str(opening);
+    h.push_str("<thead><tr>");
+    for c in t.columns {
+        let _ = write!(h, "{}{}</th>", open("th", c), html(c.name));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in &t.rows {
+        h.push_str(if row.flagged {
+            "<tr class=\"bad\">"
+        } else {
+            "<tr>"
+        });
+        for (c, column) in row.cells.iter().zip(t.columns) {
+            let _ = write!(h, "{}{}</td>", open("td", column), cell(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
 }
 
 fn errors(h: &mut String, report: &Report) {
@@ -198,30 +300,12 @@ fn run_state(h: &mut String, report: &Report) {
         ));
     }
     if let Some(c) = &report.crash {
-        parts.push(format!(
-            "<h2>The pipeline died</h2>\n<p>{} at {}{}{}; the requests after it were not sent.</p>\n<pre>{}</pre>",
-            html(&c.status),
-            html(&offset(c.at_ms)),
-            c.scenario
-                .as_deref()
-                .map(|s| format!(", during scenario <code>{}</code>", html(s)))
-                .unwrap_or_default(),
-            in_flight(&c.in_flight),
-            html(&c.stderr_tail)
-        ));
+        parts.push(crash(c));
     }
     if !report.orphans.is_empty() {
-        let mut t = "<h2>Processes that left the pipeline's tree</h2>\n<table>\n<thead><tr><th class=\"num\">pid</th><th>command</th><th>what it did</th></tr></thead>\n<tbody>\n".to_owned();
-        for o in &report.orphans {
-            let _ = writeln!(
-                t,
-                "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                o.pid,
-                html(&clip(&o.argv.join(" "), 120)),
-                html(&o.detail)
-            );
-        }
-        t.push_str("</tbody>\n</table>");
+        let mut t = "<h2>Processes that left the pipeline's tree</h2>\n".to_owned();
+        table(&mut t, "<table>\n", &rows::orphans(report));
+        t.pop();
         parts.push(t);
     }
     if !parts.is_empty() {
@@ -233,48 +317,39 @@ fn run_state(h: &mut String, report: &Report) {
     }
 }
 
+fn crash(c: &Crash) -> String {
+    format!(
+        "<h2>The pipeline died</h2>\n<p>{} at {}{}{}; the requests after it were not sent.</p>\n<pre>{}</pre>",
+        html(&c.status),
+        html(&offset(c.at_ms)),
+        c.scenario
+            .as_deref()
+            .map(|s| format!(", during scenario <code>{}</code>", html(s)))
+            .unwrap_or_default(),
+        in_flight(&c.in_flight),
+        html(&c.stderr_tail)
+    )
+}
+
 fn clauses(h: &mut String, report: &Report) {
     h.push_str("<section class=\"first\" id=\"clauses\">\n<h2>Policy clauses</h2>\n");
     if report.clauses.is_empty() {
-        h.push_str("<p>No clause map was loaded.</p>\n</section>\n");
+        let _ = writeln!(h, "<p>{}</p>\n</section>", rows::NO_CLAUSES);
         return;
     }
     h.push_str("<table>\n<thead><tr><th>§</th><th>clause</th><th>verdict</th><th>checks</th><th>findings / reason</th></tr></thead>\n<tbody>\n");
-    for c in &report.clauses {
-        let checks = if c.checks.is_empty() {
-            "—".to_owned()
-        } else {
-            c.checks
-                .iter()
-                .map(|k| format!("<code>{}</code>", html(k)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let mut findings = c
-            .findings
-            .iter()
-            .map(|f| format!("<a href=\"#{}\">{}</a>", attr(&finding_anchor(f)), html(f)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if let Some(reason) = &c.reason {
-            let _ = write!(
-                findings,
-                "{}<em>{}</em>",
-                if findings.is_empty() { "" } else { "<br>" },
-                html(reason)
-            );
-        }
+    for c in rows::clauses(report) {
         let _ = writeln!(
             h,
-            "<tr id=\"clause-{}\"><td>{}</td><td><strong>{}</strong> <code>{}</code><br><span class=\"sentence\">“{}”</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            attr(&c.id),
-            html(&c.section),
-            html(&c.title),
-            html(&c.id),
-            html(&c.sentence),
-            clause_pill(c.verdict),
-            checks,
-            findings
+            "<tr id=\"clause-{}\"><td>{}</td><td><strong>{}</strong> <code>{}</code><br>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            attr(c.id),
+            html(c.section),
+            html(c.title),
+            html(c.id),
+            Html.quote(c.sentence),
+            state_pill(&Pill::Clause(c.verdict), ""),
+            cell(&c.checks),
+            cell(&c.findings)
         );
     }
     h.push_str("</tbody>\n</table>\n</section>\n");
@@ -287,281 +362,140 @@ fn finding_anchor(id: &str) -> String {
 fn findings(h: &mut String, report: &Report) {
     h.push_str("<section id=\"findings\">\n<h2>Findings</h2>\n");
     if report.findings.is_empty() {
-        h.push_str(
-            "<p>None: no monitor saw a canary where the policy forbids it.</p>\n</section>\n",
-        );
+        let _ = writeln!(h, "<p>{}</p>\n</section>", rows::NO_FINDINGS);
         return;
     }
-    let clauses: HashMap<&str, &ClauseResult> =
-        report.clauses.iter().map(|c| (c.id.as_str(), c)).collect();
-    for f in &report.findings {
-        finding(h, f, &clauses);
+    for f in rows::findings(report) {
+        finding(h, &f);
     }
     h.push_str("</section>\n");
 }
 
-fn finding(h: &mut String, f: &Finding, clauses: &HashMap<&str, &ClauseResult>) {
+const EVIDENCE_TABLE: &str = "<table class=\"evidence\">\n<colgroup><col style=\"width:9%\"><col style=\"width:9%\"><col style=\"width:6%\"><col style=\"width:20%\">\
+     <col style=\"width:18%\"><col style=\"width:10%\"><col style=\"width:10%\"><col style=\"width:18%\"></colgroup>\n";
+
+fn finding(h: &mut String, f: &FindingRows) {
+    let waived = f.pill == Pill::Finding { waived: true };
     let _ = writeln!(
         h,
         "<article class=\"finding{}\" id=\"{}\">\n<h3>{} {} <code>{}</code> <code>{}</code><br>{}</h3>",
-        if f.is_waived() { " waived" } else { "" },
-        attr(&finding_anchor(&f.id)),
-        html(&f.id),
-        if f.is_waived() {
-            pill("waived", "waived")
-        } else {
-            pill("fail", "fail")
-        },
-        html(&f.code),
-        html(&f.kind),
-        html(&f.summary)
+        if waived { " waived" } else { "" },
+        attr(&finding_anchor(f.id)),
+        html(f.id),
+        state_pill(&f.pill, ""),
+        html(f.code),
+        html(f.kind),
+        html(f.summary)
     );
     h.push_str("<ul>\n");
-    for id in &f.clauses {
-        match clauses.get(id.as_str()) {
-            Some(c) => {
-                let _ = writeln!(
-                    h,
-                    "<li>Breaks <a href=\"#clause-{}\">§{} <code>{}</code></a>: <span class=\"sentence\">“{}”</span></li>",
-                    attr(id),
-                    html(&c.section),
-                    html(id),
-                    html(&c.sentence)
-                );
-            }
-            None => {
-                let _ = writeln!(h, "<li>Breaks <code>{}</code></li>", html(id));
-            }
-        }
-    }
-    if let Some(s) = &f.scenario {
-        let request = f
-            .request
-            .map(|r| format!(", request {r}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            h,
-            "<li>Scenario <a href=\"#scenario-{}\"><code>{}</code></a>{request}</li>",
-            attr(s),
-            html(s)
-        );
-    }
-    if let Some(w) = &f.waiver {
-        let _ = writeln!(h, "<li><strong>Waived:</strong> {}</li>", html(w));
+    for item in &f.items {
+        let _ = writeln!(h, "<li>{}</li>", rows::item(&Html, item));
     }
     h.push_str("</ul>\n");
-    if f.evidence.is_empty() {
-        h.push_str("<p><em>No evidence recorded.</em></p>\n</article>\n");
+    if f.evidence.rows.is_empty() {
+        let _ = writeln!(h, "<p><em>{}</em></p>\n</article>", rows::NO_EVIDENCE);
         return;
     }
-    h.push_str(
-        "<table class=\"evidence\">\n<colgroup><col style=\"width:9%\"><col style=\"width:9%\"><col style=\"width:6%\"><col style=\"width:20%\">\
-         <col style=\"width:18%\"><col style=\"width:10%\"><col style=\"width:10%\"><col style=\"width:18%\"></colgroup>\n\
-         <thead><tr><th class=\"num\">at</th><th>source</th><th class=\"num\">pid</th><th>location</th><th>detail</th>\
-         <th>encoding</th><th class=\"num\">matched</th><th>excerpt</th></tr></thead>\n<tbody>\n",
-    );
-    for e in &f.evidence {
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code class=\"wrap\">{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            e.at_ms.map(offset).unwrap_or_default(),
-            html(&e.source),
-            e.pid.map(|p| p.to_string()).unwrap_or_default(),
-            html(&e.location),
-            html(&e.detail),
-            e.encoding
-                .as_deref()
-                .map(|x| format!("<code>{}</code>", html(x)))
-                .unwrap_or_default(),
-            e.matched_bytes
-                .map(|b| format!("{b} B"))
-                .unwrap_or_default(),
-            e.excerpt
-                .as_deref()
-                .map(|x| format!(
-                    "<code class=\"wrap\">{}</code>",
-                    html(&clip(x, EXCERPT_MAX_CHARS))
-                ))
-                .unwrap_or_default(),
-        );
-    }
-    h.push_str("</tbody>\n</table>\n</article>\n");
+    table(h, EVIDENCE_TABLE, &f.evidence);
+    h.push_str("</article>\n");
 }
 
 fn scenarios(h: &mut String, report: &Report) {
     h.push_str("<section id=\"scenarios\">\n<h2>Scenarios</h2>\n");
     if report.scenarios.is_empty() {
-        h.push_str("<p>No scenario ran.</p>\n</section>\n");
+        let _ = writeln!(h, "<p>{}</p>\n</section>", rows::NO_SCENARIOS);
         return;
     }
     h.push_str(
         "<table>\n<thead><tr><th>scenario</th><th>result</th><th>clauses</th><th class=\"num\">requests</th><th>findings</th></tr></thead>\n<tbody>\n",
     );
-    for s in &report.scenarios {
-        let findings = report
-            .findings
-            .iter()
-            .filter(|f| f.scenario.as_deref() == Some(s.id.as_str()))
-            .map(|f| {
-                let waived = if f.is_waived() { " (waived)" } else { "" };
-                format!(
-                    "<a href=\"#{}\">{}</a>{waived}",
-                    attr(&finding_anchor(&f.id)),
-                    html(&f.id)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+    let scenarios = rows::scenarios(report);
+    for s in &scenarios {
         let _ = writeln!(
             h,
             "<tr{}><td><a href=\"#scenario-{}\"><code>{}</code></a> {}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            if s.outcome == ScenarioOutcome::Pass {
-                ""
-            } else {
-                " class=\"bad\""
-            },
-            attr(&s.id),
-            html(&s.id),
-            html(&s.title),
-            outcome_pill(s),
-            html(&s.clauses.join(", ")),
-            crate::text::requests_sent(s),
-            findings
+            if s.flagged { " class=\"bad\"" } else { "" },
+            attr(s.id),
+            html(s.id),
+            html(s.title),
+            state_pill(&s.pill, ""),
+            html(&s.clauses),
+            s.requests_sent,
+            cell(&s.findings)
         );
     }
     h.push_str("</tbody>\n</table>\n");
-    for s in &report.scenarios {
+    for s in &scenarios {
         scenario(h, s);
     }
     h.push_str("</section>\n");
 }
 
-fn outcome_pill(s: &ScenarioResult) -> String {
-    match s.outcome {
-        ScenarioOutcome::Pass => pill("pass", "passed"),
-        ScenarioOutcome::Fail => pill("fail", "failed"),
-        ScenarioOutcome::NotRun => pill("not-tested", "not run"),
-        ScenarioOutcome::Incomplete => pill(
-            "incomplete",
-            &format!("incomplete: {} not sent", s.requests_not_sent),
-        ),
-    }
-}
-
-fn scenario(h: &mut String, s: &ScenarioResult) {
+fn scenario(h: &mut String, s: &ScenarioRows) {
     let _ = writeln!(
         h,
         "<article id=\"scenario-{}\">\n<h3><code>{}</code> {} {}</h3>",
-        attr(&s.id),
-        html(&s.id),
-        outcome_pill(s),
-        html(&s.title)
+        attr(s.id),
+        html(s.id),
+        state_pill(&s.pill, ""),
+        html(s.title)
     );
     if let Some(p) = &s.passing {
-        let _ = writeln!(h, "<p>{}</p>", html(&crate::text::passing_summary(p)));
+        let _ = writeln!(h, "<p>{}</p>", html(p));
     }
-    if !s.requests.is_empty() {
-        h.push_str(
-            "<table>\n<thead><tr><th class=\"num\">#</th><th>provider</th><th>provider behaviour</th><th>client</th><th>age confirmed</th>\
-             <th class=\"num\">status</th><th class=\"num\">expected</th><th class=\"num\">duration</th><th>note</th></tr></thead>\n<tbody>\n",
-        );
-        for r in &s.requests {
-            let wrong = matches!(r.expected_status, Some(want) if r.status != Some(want));
-            let _ = writeln!(
-                h,
-                "<tr{}><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                if wrong { " class=\"bad\"" } else { "" },
-                r.id,
-                html(&r.provider),
-                html(&r.provider_behaviour.join(", ")),
-                html(&r.client),
-                if r.age_confirmed { "yes" } else { "no" },
-                r.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "—".to_owned()),
-                r.expected_status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "—".to_owned()),
-                duration(r.duration_ms),
-                html(r.note.as_deref().unwrap_or_default())
-            );
-        }
-        h.push_str("</tbody>\n</table>\n");
+    if !s.requests.rows.is_empty() {
+        table(h, "<table>\n", &s.requests);
     }
-    if s.timeline.is_empty() {
-        h.push_str("<p><em>No timeline recorded.</em></p>\n</article>\n");
+    timeline(h, &s.timeline);
+    h.push_str("</article>\n");
+}
+
+fn timeline(h: &mut String, t: &Table) {
+    if t.rows.is_empty() {
+        h.push_str("<p><em>No timeline recorded.</em></p>\n");
         return;
     }
-    let fold = s.timeline.len() > TIMELINE_FOLD;
+    let fold = t.rows.len() > TIMELINE_FOLD;
     if fold {
         let _ = writeln!(
             h,
             "<details>\n<summary>Timeline: {}</summary>",
-            plural(s.timeline.len(), "event")
+            plural(t.rows.len(), "event")
         );
     } else {
         h.push_str("<p>Timeline</p>\n");
     }
-    h.push_str("<table>\n<thead><tr><th class=\"num\">t</th><th>source</th><th class=\"num\">request</th><th>what</th></tr></thead>\n<tbody>\n");
-    for t in &s.timeline {
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            offset(t.t_ms),
-            html(&t.source),
-            t.request.map(|r| r.to_string()).unwrap_or_default(),
-            html(&t.what)
-        );
-    }
-    h.push_str("</tbody>\n</table>\n");
+    table(h, "<table>\n", t);
     if fold {
         h.push_str("</details>\n");
     }
-    h.push_str("</article>\n");
 }
 
 fn monitors(h: &mut String, report: &Report) {
     h.push_str("<section id=\"monitors\">\n<h2>Monitors</h2>\n");
     if report.monitors.is_empty() {
-        h.push_str("<p><strong>No monitor reported its status.</strong></p>\n</section>\n");
-        return;
-    }
-    h.push_str("<table>\n<thead><tr><th>monitor</th><th>state</th><th>required</th><th>reason</th></tr></thead>\n<tbody>\n");
-    for m in &report.monitors {
-        let class = if m.is_active() {
-            "pass"
-        } else {
-            m.state.as_str()
-        };
         let _ = writeln!(
             h,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if m.is_active() { "" } else { " class=\"bad\"" },
-            html(&m.name),
-            pill(class, &m.state),
-            if m.required { "yes" } else { "no" },
-            html(m.reason.as_deref().unwrap_or_default())
+            "<p><strong>{}</strong></p>\n</section>",
+            rows::NO_MONITORS
         );
+        return;
     }
-    h.push_str("</tbody>\n</table>\n</section>\n");
+    table(h, "<table>\n", &rows::monitors(report));
+    h.push_str("</section>\n");
 }
 
 fn services(h: &mut String, report: &Report) {
     if report.services.is_empty() {
         return;
     }
-    h.push_str("<section id=\"services\">\n<h2>Local services</h2>\n<p>Each folder was read whole, once the service had stopped.</p>\n<table>\n<thead><tr><th>service</th><th>data folder</th><th class=\"num\">files read</th><th class=\"num\">bytes read</th></tr></thead>\n<tbody>\n");
-    for s in &report.services {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            html(&s.name),
-            html(&s.data_dir),
-            s.files_scanned,
-            s.bytes_scanned
-        );
-    }
-    h.push_str("</tbody>\n</table>\n</section>\n");
+    let _ = writeln!(
+        h,
+        "<section id=\"services\">\n<h2>Local services</h2>\n<p>{}</p>",
+        rows::SERVICES_NOTE
+    );
+    table(h, "<table>\n", &rows::services(report));
+    h.push_str("</section>\n");
 }
 
 fn waivers(h: &mut String, report: &Report) {
@@ -570,85 +504,16 @@ fn waivers(h: &mut String, report: &Report) {
         h.push_str("<p>None configured.</p>\n</section>\n");
         return;
     }
-    h.push_str("<table>\n<thead><tr><th>target</th><th>justification</th><th>expires</th><th>status</th></tr></thead>\n<tbody>\n");
-    for w in &report.waivers {
-        let status = match (w.expired, w.used) {
-            (true, _) => pill("expired", "expired: waives nothing"),
-            (false, true) => pill("waived", "used"),
-            (false, false) => pill("unused", "unused"),
-        };
-        let _ = writeln!(
-            h,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html(&w.target),
-            html(&w.justification),
-            html(&w.expires),
-            status
-        );
-    }
-    h.push_str("</tbody>\n</table>\n</section>\n");
+    table(h, "<table>\n", &rows::waivers(report));
+    h.push_str("</section>\n");
 }
 
 fn provenance(h: &mut String, report: &Report) {
     let p = &report.provenance;
     h.push_str("<section id=\"provenance\">\n<h2>Provenance</h2>\n<dl>\n");
-    let mut row = |k: &str, v: String| {
+    for (k, v) in provenance_list(report) {
         let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", html(k), v);
-    };
-    let code = |s: &str| format!("<code class=\"wrap\">{}</code>", html(s));
-    row("harness", format!("traceless {}", html(&p.harness_version)));
-    row(
-        "harness commit",
-        p.harness_commit
-            .as_deref()
-            .map(code)
-            .unwrap_or_else(|| "unknown".to_owned()),
-    );
-    row("pipeline command", code(&p.pipeline_command.join(" ")));
-    row(
-        "pipeline SHA-256",
-        p.pipeline_sha256
-            .as_deref()
-            .map(code)
-            .unwrap_or_else(|| "not a file".to_owned()),
-    );
-    for (k, d) in [
-        ("config", &p.config),
-        ("policy", &p.policy),
-        ("clause map", &p.clause_map),
-    ] {
-        row(
-            k,
-            format!("{}<br>SHA-256 {}", code(&d.path), code(&d.sha256)),
-        );
     }
-    row(
-        "seed",
-        format!(
-            "{} ({}; replay with {})",
-            p.seed,
-            plural(p.cases as usize, "property case"),
-            code(&format!("traceless audit --seed {}", p.seed))
-        ),
-    );
-    row("started", html(&p.started_at));
-    row("duration", duration(p.duration_ms));
-    row("kernel", code(&p.kernel));
-    row(
-        "mode",
-        if p.ci {
-            "CI (<code>--ci</code>)".to_owned()
-        } else {
-            "local".to_owned()
-        },
-    );
-    if let Some(files) = crate::text::evidence_files(p) {
-        row("evidence", html(&files));
-    }
-    if let Some(line) = crate::text::sharding(p) {
-        row("sharding", html(&line));
-    }
-    row("schema", code(&report.schema));
     h.push_str("</dl>\n");
     if !p.scenarios.is_empty() {
         let _ = writeln!(
@@ -656,16 +521,66 @@ fn provenance(h: &mut String, report: &Report) {
             "<details>\n<summary>{} and their SHA-256</summary>",
             plural(p.scenarios.len(), "scenario file")
         );
-        h.push_str("<table>\n<thead><tr><th>file</th><th>SHA-256</th></tr></thead>\n<tbody>\n");
-        for d in &p.scenarios {
-            let _ = writeln!(
-                h,
-                "<tr><td><code class=\"wrap\">{}</code></td><td><code class=\"wrap\">{}</code></td></tr>",
-                html(&d.path),
-                html(&d.sha256)
-            );
-        }
-        h.push_str("</tbody>\n</table>\n</details>\n");
+        table(h, "<table>\n", &rows::scenario_files(p));
+        h.push_str("</details>\n");
     }
     h.push_str("</section>\n");
+}
+
+/// The provenance as terms and their (HTML) descriptions.
+fn provenance_list(report: &Report) -> Vec<(&'static str, String)> {
+    let p = &report.provenance;
+    let code = |s: &str| Html.long_code(s);
+    let mut list = vec![
+        ("harness", format!("traceless {}", html(&p.harness_version))),
+        (
+            "harness commit",
+            p.harness_commit
+                .as_deref()
+                .map_or_else(|| "unknown".to_owned(), code),
+        ),
+        ("pipeline command", code(&p.pipeline_command.join(" "))),
+        (
+            "pipeline SHA-256",
+            p.pipeline_sha256
+                .as_deref()
+                .map_or_else(|| "not a file".to_owned(), code),
+        ),
+    ];
+    for (k, d) in rows::inputs(p) {
+        list.push((
+            k,
+            format!("{}<br>SHA-256 {}", code(&d.path), code(&d.sha256)),
+        ));
+    }
+    list.extend(run_list(report));
+    list
+}
+
+/// The provenance of the run itself: seed, start, kernel, mode, evidence, sharding, schema.
+fn run_list(report: &Report) -> Vec<(&'static str, String)> {
+    let p = &report.provenance;
+    let code = |s: &str| Html.long_code(s);
+    let seed = format!(
+        "{} ({}; replay with {})",
+        p.seed,
+        plural(p.cases as usize, "property case"),
+        code(&rows::replay_command(p))
+    );
+    let mode = if p.ci {
+        "CI (<code>--ci</code>)"
+    } else {
+        "local"
+    };
+    let mut list = vec![
+        ("seed", seed),
+        ("started", html(&p.started_at)),
+        ("duration", duration(p.duration_ms)),
+        ("kernel", code(&p.kernel)),
+        ("mode", mode.to_owned()),
+    ];
+    list.extend(crate::text::evidence_files(p).map(|f| ("evidence", html(&f))));
+    list.extend(crate::text::sharding(p).map(|s| ("sharding", html(&s))));
+    list.push(("schema", code(&report.schema)));
+    list
 }

@@ -28,6 +28,7 @@ pub mod merge;
 mod model;
 #[cfg(feature = "samples")]
 pub mod redact;
+mod rows;
 #[cfg(feature = "samples")]
 pub mod sample;
 mod text;

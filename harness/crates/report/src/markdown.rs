@@ -1,14 +1,11 @@
 //! `report.md`: the verdict in one line, then the clause matrix, findings with evidence,
 //! monitors, waivers, scenarios and provenance; GitHub-flavoured, fit for a step summary.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{ClauseResult, ClauseVerdict, Finding, Report, ScenarioOutcome, Verdict};
+use crate::model::{ClauseVerdict, Crash, Report, ScenarioOutcome, Verdict};
+use crate::rows::{self, Answer, Cell, FindingRows, Markup, Pill, ScenarioRows, Table, WaiverUse};
 use crate::text::{clip, duration, in_flight, md_code, md_text, offset, plural};
-
-/// No excerpt is shown longer than this, whatever the report holds.
-const EXCERPT_MAX_CHARS: usize = 160;
 
 /// Renders the report as GitHub-flavoured Markdown.
 pub fn render(report: &Report) -> String {
@@ -112,88 +109,142 @@ fn run_state(md: &mut String, report: &Report) {
         );
     }
     if let Some(c) = &report.crash {
-        let _ = writeln!(
-            md,
-            "### ⚠️ The pipeline died\n\n{} at {}{}{}; the requests after it were not sent.\n",
-            md_text(&c.status),
-            offset(c.at_ms),
-            c.scenario
-                .as_deref()
-                .map(|s| format!(", during scenario {}", md_code(s)))
-                .unwrap_or_default(),
-            in_flight(&c.in_flight)
-        );
-        if !c.stderr_tail.is_empty() {
-            // A fence the tail cannot close: one backtick longer than its longest run.
-            let longest = c
-                .stderr_tail
-                .split(|ch| ch != '`')
-                .map(str::len)
-                .max()
-                .unwrap_or(0);
-            let fence = "`".repeat((longest + 1).max(3));
-            let _ = writeln!(
-                md,
-                "Its stderr ends with:\n\n{fence}text\n{}\n{fence}\n",
-                c.stderr_tail
-            );
-        }
+        crash(md, c);
     }
     if !report.orphans.is_empty() {
-        md.push_str(
-            "### Processes that left the pipeline's tree\n\n| pid | command | what it did |\n| ---: | --- | --- |\n",
-        );
-        for o in &report.orphans {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                o.pid,
-                md_code(&clip(&o.argv.join(" "), 120)),
-                md_text(&o.detail)
-            );
-        }
-        md.push('\n');
+        md.push_str("### Processes that left the pipeline's tree\n\n");
+        table(md, &rows::orphans(report));
     }
+}
+
+/// How the pipeline died, and the end of its stderr in a fence it cannot close.
+fn crash(md: &mut String, c: &Crash) {
+    let _ = writeln!(
+        md,
+        "### ⚠️ The pipeline died\n\n{} at {}{}{}; the requests after it were not sent.\n",
+        md_text(&c.status),
+        offset(c.at_ms),
+        c.scenario
+            .as_deref()
+            .map(|s| format!(", during scenario {}", md_code(s)))
+            .unwrap_or_default(),
+        in_flight(&c.in_flight)
+    );
+    if !c.stderr_tail.is_empty() {
+        // A fence the tail cannot close: one backtick longer than its longest run.
+        let longest = c
+            .stderr_tail
+            .split(|ch| ch != '`')
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        let fence = "`".repeat((longest + 1).max(3));
+        let _ = writeln!(
+            md,
+            "Its stderr ends with:\n\n{fence}text\n{}\n{fence}\n",
+            c.stderr_tail
+        );
+    }
+}
+
+/// A state as an icon and words.
+fn state(state: &Pill, text: &str) -> String {
+    match *state {
+        Pill::Clause(verdict) => clause_cell(verdict).to_owned(),
+        Pill::Scenario { outcome, not_sent } => match outcome {
+            ScenarioOutcome::Pass => "✅ passed".to_owned(),
+            ScenarioOutcome::Fail => "❌ **failed**".to_owned(),
+            ScenarioOutcome::NotRun => "⚪ not run".to_owned(),
+            ScenarioOutcome::Incomplete => format!("⚠️ incomplete ({not_sent} not sent)"),
+        },
+        Pill::Finding { waived: true } => "🔶 waived".to_owned(),
+        Pill::Finding { waived: false } => "❌".to_owned(),
+        Pill::Monitor { active: true } => format!("✅ {}", md_text(text)),
+        Pill::Monitor { active: false } => format!("⚠️ **{}**", md_text(text)),
+        Pill::Waiver(WaiverUse::Expired) => "⚠️ expired (waives nothing)".to_owned(),
+        Pill::Waiver(WaiverUse::Used) => "used".to_owned(),
+        Pill::Waiver(WaiverUse::Unused) => "unused".to_owned(),
+    }
+}
+
+/// Markdown's markup for the rows' spans.
+struct Md;
+
+impl Markup for Md {
+    fn text(&self, text: &str) -> String {
+        md_text(text)
+    }
+    fn code(&self, text: &str) -> String {
+        md_code(text)
+    }
+    fn long_code(&self, text: &str) -> String {
+        md_code(text)
+    }
+    fn em(&self, text: &str) -> String {
+        format!("_{}_", md_text(text))
+    }
+    fn strong(&self, text: &str) -> String {
+        format!("**{}**", md_text(text))
+    }
+    fn line_break(&self) -> String {
+        " — ".to_owned()
+    }
+    fn finding_link(&self, id: &str) -> String {
+        format!("[{}](#{})", md_text(id), anchor(id))
+    }
+    /// GitHub gives scenarios no anchor: the id, as code.
+    fn scenario_link(&self, id: &str) -> String {
+        md_code(id)
+    }
+    /// GitHub gives clause rows no anchor: section and id, as text.
+    fn clause_link(&self, id: &str, section: &str) -> String {
+        format!("§{} {}", md_text(section), md_code(id))
+    }
+    fn quote(&self, sentence: &str) -> String {
+        format!("“{}”", md_text(sentence))
+    }
+    fn pill(&self, pill: &Pill, text: &str) -> String {
+        state(pill, text)
+    }
+}
+
+fn cell(c: &Cell) -> String {
+    rows::cell(&Md, c)
+}
+
+/// A GFM table (numeric columns aligned right), then a blank line.
+fn table(md: &mut String, t: &Table) {
+    let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+    let rules: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| if c.numeric { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(md, "| {} |\n| {} |", names.join(" | "), rules.join(" | "));
+    for row in &t.rows {
+        let cells: Vec<String> = row.cells.iter().map(cell).collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md.push('\n');
 }
 
 fn clauses(md: &mut String, report: &Report) {
     md.push_str("### Clauses\n\n");
     if report.clauses.is_empty() {
-        md.push_str("No clause map was loaded.\n\n");
+        let _ = writeln!(md, "{}\n", rows::NO_CLAUSES);
         return;
     }
     md.push_str("| clause | verdict | checks | findings / reason |\n| --- | --- | --- | --- |\n");
-    for c in &report.clauses {
-        let checks = if c.checks.is_empty() {
-            "—".to_owned()
-        } else {
-            c.checks
-                .iter()
-                .map(|k| md_code(k))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let mut findings = c
-            .findings
-            .iter()
-            .map(|f| format!("[{0}](#{1})", md_text(f), anchor(f)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if let Some(reason) = &c.reason {
-            if !findings.is_empty() {
-                findings.push_str(" — ");
-            }
-            let _ = write!(findings, "_{}_", md_text(reason));
-        }
+    for c in rows::clauses(report) {
         let _ = writeln!(
             md,
             "| §{} {} {} | {} | {} | {} |",
-            md_text(&c.section),
-            md_text(&c.title),
-            md_code(&c.id),
+            md_text(c.section),
+            md_text(c.title),
+            md_code(c.id),
             clause_cell(c.verdict),
-            checks,
-            findings,
+            cell(&c.checks),
+            cell(&c.findings),
         );
     }
     md.push('\n');
@@ -210,228 +261,108 @@ fn anchor(finding_id: &str) -> String {
 }
 
 fn findings(md: &mut String, report: &Report) {
+    md.push_str("### Findings\n\n");
     if report.findings.is_empty() {
-        md.push_str(
-            "### Findings\n\nNone: no monitor saw a canary where the policy forbids it.\n\n",
-        );
+        let _ = writeln!(md, "{}\n", rows::NO_FINDINGS);
         return;
     }
-    let clauses: HashMap<&str, &ClauseResult> =
-        report.clauses.iter().map(|c| (c.id.as_str(), c)).collect();
-    md.push_str("### Findings\n\n");
-    for f in &report.findings {
-        finding(md, f, &clauses);
+    for f in rows::findings(report) {
+        finding(md, &f);
     }
 }
 
-fn finding(md: &mut String, f: &Finding, clauses: &HashMap<&str, &ClauseResult>) {
-    let mark = if f.is_waived() { "🔶 waived" } else { "❌" };
+fn finding(md: &mut String, f: &FindingRows) {
     let _ = writeln!(
         md,
         "#### <a id=\"{}\"></a>{} {} {} {} — {}\n",
-        anchor(&f.id),
-        mark,
-        md_text(&f.id),
-        md_code(&f.code),
-        md_code(&f.kind),
-        md_text(&f.summary)
+        anchor(f.id),
+        state(&f.pill, ""),
+        md_text(f.id),
+        md_code(f.code),
+        md_code(f.kind),
+        md_text(f.summary)
     );
-    for id in &f.clauses {
-        match clauses.get(id.as_str()) {
-            Some(c) => {
-                let _ = writeln!(
-                    md,
-                    "- Breaks §{} {}: “{}”",
-                    md_text(&c.section),
-                    md_code(id),
-                    md_text(&c.sentence)
-                );
-            }
-            None => {
-                let _ = writeln!(md, "- Breaks {}", md_code(id));
-            }
-        }
-    }
-    if let Some(s) = &f.scenario {
-        let _ = write!(md, "- Scenario {}", md_code(s));
-        if let Some(r) = f.request {
-            let _ = write!(md, ", request {r}");
-        }
-        md.push('\n');
-    }
-    if let Some(w) = &f.waiver {
-        let _ = writeln!(md, "- **Waived:** {}", md_text(w));
+    for item in &f.items {
+        let _ = writeln!(md, "- {}", rows::item(&Md, item));
     }
     md.push('\n');
-    if f.evidence.is_empty() {
-        md.push_str("_No evidence recorded._\n\n");
+    if f.evidence.rows.is_empty() {
+        let _ = writeln!(md, "_{}_\n", rows::NO_EVIDENCE);
         return;
     }
-    md.push_str("| at | source | pid | location | detail | encoding | matched | excerpt |\n");
-    md.push_str("| ---: | --- | ---: | --- | --- | --- | ---: | --- |\n");
-    for e in &f.evidence {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            e.at_ms.map(offset).unwrap_or_default(),
-            md_text(&e.source),
-            e.pid.map(|p| p.to_string()).unwrap_or_default(),
-            md_code(&e.location),
-            md_text(&e.detail),
-            e.encoding.as_deref().map(md_code).unwrap_or_default(),
-            e.matched_bytes
-                .map(|b| format!("{b} B"))
-                .unwrap_or_default(),
-            e.excerpt
-                .as_deref()
-                .map(|x| md_code(&clip(x, EXCERPT_MAX_CHARS)))
-                .unwrap_or_default(),
-        );
-    }
-    md.push('\n');
+    table(md, &f.evidence);
 }
 
 fn monitors(md: &mut String, report: &Report) {
     md.push_str("### Monitors\n\n");
     if report.monitors.is_empty() {
-        md.push_str("⚠️ No monitor reported its status.\n\n");
+        let _ = writeln!(md, "⚠️ {}\n", rows::NO_MONITORS);
         return;
     }
-    md.push_str("| monitor | state | required | reason |\n| --- | --- | --- | --- |\n");
-    for m in &report.monitors {
-        let state = match m.state.as_str() {
-            "active" => "✅ active".to_owned(),
-            other => format!("⚠️ **{}**", md_text(other)),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
-            md_text(&m.name),
-            state,
-            if m.required { "yes" } else { "no" },
-            m.reason.as_deref().map(md_text).unwrap_or_default()
-        );
-    }
-    md.push('\n');
+    table(md, &rows::monitors(report));
 }
 
 fn services(md: &mut String, report: &Report) {
     if report.services.is_empty() {
         return;
     }
-    md.push_str(
-        "### Local services\n\nEach folder was read whole, once the service had stopped.\n\n\
-         | service | data folder | files read | bytes read |\n| --- | --- | ---: | ---: |\n",
-    );
-    for s in &report.services {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
-            md_text(&s.name),
-            md_code(&s.data_dir),
-            s.files_scanned,
-            s.bytes_scanned
-        );
-    }
-    md.push('\n');
+    let _ = writeln!(md, "### Local services\n\n{}\n", rows::SERVICES_NOTE);
+    table(md, &rows::services(report));
 }
 
 fn waivers(md: &mut String, report: &Report) {
     if report.waivers.is_empty() {
         return;
     }
-    md.push_str(
-        "### Waivers\n\n| target | justification | expires | status |\n| --- | --- | --- | --- |\n",
-    );
-    for w in &report.waivers {
-        let status = match (w.expired, w.used) {
-            (true, _) => "⚠️ expired (waives nothing)",
-            (false, true) => "used",
-            (false, false) => "unused",
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
-            md_code(&w.target),
-            md_text(&w.justification),
-            md_text(&w.expires),
-            status
-        );
-    }
-    md.push('\n');
+    md.push_str("### Waivers\n\n");
+    table(md, &rows::waivers(report));
 }
 
 fn scenarios(md: &mut String, report: &Report) {
     md.push_str("### Scenarios\n\n");
     if report.scenarios.is_empty() {
-        md.push_str("No scenario ran.\n\n");
+        let _ = writeln!(md, "{}\n", rows::NO_SCENARIOS);
         return;
     }
     md.push_str("| scenario | result | clauses | requests | answers | findings |\n| --- | --- | --- | ---: | --- | --- |\n");
-    for s in &report.scenarios {
-        let answers = s
-            .requests
-            .iter()
-            .map(|r| {
-                let got = r
-                    .status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "—".to_owned());
-                match r.expected_status {
-                    Some(want) if r.status != Some(want) => format!("**{got} ≠ {want}**"),
-                    _ => got,
-                }
-            })
-            .collect::<Vec<_>>();
-        let answers = clip(&answers.join(" "), 120);
-        let findings = report
-            .findings
-            .iter()
-            .filter(|f| f.scenario.as_deref() == Some(s.id.as_str()))
-            .map(|f| {
-                format!(
-                    "[{}](#{}){}",
-                    md_text(&f.id),
-                    anchor(&f.id),
-                    if f.is_waived() { " (waived)" } else { "" }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+    let scenarios = rows::scenarios(report);
+    for s in &scenarios {
         let _ = writeln!(
             md,
             "| {} {} | {} | {} | {} | {} | {} |",
-            md_code(&s.id),
-            md_text(&s.title),
-            match s.outcome {
-                ScenarioOutcome::Pass => "✅ passed".to_owned(),
-                ScenarioOutcome::Fail => "❌ **failed**".to_owned(),
-                ScenarioOutcome::NotRun => "⚪ not run".to_owned(),
-                ScenarioOutcome::Incomplete =>
-                    format!("⚠️ incomplete ({} not sent)", s.requests_not_sent),
-            },
-            s.clauses
-                .iter()
-                .map(|c| md_text(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            crate::text::requests_sent(s),
-            answers,
-            findings,
+            md_code(s.id),
+            md_text(s.title),
+            state(&s.pill, ""),
+            md_text(&s.clauses),
+            s.requests_sent,
+            answers(&s.answers),
+            cell(&s.findings),
         );
     }
     md.push('\n');
-    for s in &report.scenarios {
+    passing(md, &scenarios);
+}
+
+/// Each request's status, wrong ones in bold with the expected one, clipped to a cell.
+fn answers(answers: &[Answer]) -> String {
+    let words: Vec<String> = answers
+        .iter()
+        .map(|a| match a.wanted {
+            Some(want) => format!("**{} ≠ {want}**", a.got),
+            None => a.got.clone(),
+        })
+        .collect();
+    clip(&words.join(" "), 120)
+}
+
+/// The passing property cases of each scenario that has some, one line each.
+fn passing(md: &mut String, scenarios: &[ScenarioRows]) {
+    for s in scenarios {
         if let Some(p) = &s.passing {
-            let _ = writeln!(
-                md,
-                "- {}: {}",
-                md_code(&s.id),
-                md_text(&crate::text::passing_summary(p))
-            );
+            let _ = writeln!(md, "- {}: {}", md_code(s.id), md_text(p));
         }
     }
-    if report.scenarios.iter().any(|s| s.passing.is_some()) {
+    if scenarios.iter().any(|s| s.passing.is_some()) {
         md.push('\n');
     }
 }
@@ -452,24 +383,45 @@ fn provenance(md: &mut String, report: &Report) {
     if let Some(sha) = &p.pipeline_sha256 {
         let _ = writeln!(md, "- Pipeline SHA-256: {}", md_code(sha));
     }
-    for (what, d) in [
-        ("Config", &p.config),
-        ("Policy", &p.policy),
-        ("Clause map", &p.clause_map),
-    ] {
+    for (what, d) in rows::inputs(p) {
         let _ = writeln!(
             md,
-            "- {what}: {} SHA-256 {}",
+            "- {}: {} SHA-256 {}",
+            capitalised(what),
             md_code(&d.path),
             md_code(&d.sha256)
         );
     }
+    run_lines(md, report);
+    if !p.scenarios.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n<details><summary>Digests of {}</summary>\n",
+            plural(p.scenarios.len(), "scenario file")
+        );
+        table(md, &rows::scenario_files(p));
+        md.push_str("</details>\n");
+    }
+}
+
+/// `clause map` -> `Clause map`.
+fn capitalised(words: &str) -> String {
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The provenance of the run itself: seed, start, kernel, evidence, sharding, schema.
+fn run_lines(md: &mut String, report: &Report) {
+    let p = &report.provenance;
     let _ = writeln!(
         md,
         "- Seed {} with {} (replay: {})",
         p.seed,
         plural(p.cases as usize, "property case"),
-        md_code(&format!("traceless audit --seed {}", p.seed))
+        md_code(&rows::replay_command(p))
     );
     let _ = writeln!(
         md,
@@ -486,16 +438,4 @@ fn provenance(md: &mut String, report: &Report) {
         let _ = writeln!(md, "- Sharding: {}", md_text(&line));
     }
     let _ = writeln!(md, "- Schema `{}`", md_text(&report.schema));
-    if !p.scenarios.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n<details><summary>Digests of {}</summary>\n",
-            plural(p.scenarios.len(), "scenario file")
-        );
-        md.push_str("| file | SHA-256 |\n| --- | --- |\n");
-        for d in &p.scenarios {
-            let _ = writeln!(md, "| {} | {} |", md_code(&d.path), md_code(&d.sha256));
-        }
-        md.push_str("\n</details>\n");
-    }
 }
