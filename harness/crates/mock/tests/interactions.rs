@@ -186,6 +186,27 @@ async fn malformed_requests_are_refused_400_in_the_interactions_envelope() {
 }
 
 #[tokio::test]
+async fn a_refused_input_still_records_every_image_it_carried() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    let image = json!({"type": "image", "mime_type": "image/png", "data": b64(&input)});
+    for list in [
+        json!([42, image]),
+        json!([{"type": "user_input", "content": ["x", image]}]),
+    ] {
+        let (status, _, text) =
+            post(&mocks, Some(KEY), &json!({"model": MODEL, "input": list})).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("expected an object"), "{text}");
+    }
+    let rec = mocks.recorded();
+    assert!(
+        rec.iter()
+            .all(|r| r.images == vec![input.clone()] && r.rejected.is_some())
+    );
+}
+
+#[tokio::test]
 async fn a_missing_or_wrong_key_is_refused_401_authentication_but_recorded() {
     let mocks = start_keyed().await;
     let input = png(16, 16);

@@ -88,7 +88,10 @@ pub(super) fn examine(
         ));
     };
     let Some(kind) = models::kind(&shared.models, &model) else {
-        let message = models::not_found(&model, &route.version).message;
+        let message = format!(
+            "models/{model} is not found for API version {}.",
+            route.version
+        );
         return Err(refusal(404, "model_not_found", message));
     };
     let input_tokens = input_tokens?;
@@ -139,6 +142,7 @@ fn read_input(
     input: Option<&Value>,
     rec: &mut RecordedRequest,
 ) -> Result<u32, ApiError> {
+    let mut first_error = None;
     let blocks = match input {
         None | Some(Value::Null) => return Err(invalid("Missing required parameter 'input'.")),
         Some(Value::String(text)) => {
@@ -146,7 +150,7 @@ fn read_input(
             return Ok(text_tokens(text));
         }
         Some(Value::Object(block)) => vec![("input".to_owned(), block)],
-        Some(Value::Array(items)) => content_blocks(items)?,
+        Some(Value::Array(items)) => content_blocks(items, &mut first_error),
         Some(_) => {
             return Err(invalid(
                 "Invalid value at 'input': expected a string, a content block or a list.",
@@ -155,7 +159,6 @@ fn read_input(
     };
     let mut texts = Vec::new();
     let mut tokens = 0;
-    let mut first_error = None;
     for (at, block) in blocks {
         match read_block(shared, &at, block, &mut texts, rec) {
             Ok(t) => tokens += t,
@@ -174,14 +177,19 @@ fn read_input(
 type Placed<'a> = (String, &'a Map<String, Value>);
 
 /// The content blocks of a list input, each with its place: the items themselves, or the content
-/// of its `user_input` and `model_output` steps (other steps carry no content blocks).
-fn content_blocks(items: &[Value]) -> Result<Vec<Placed<'_>>, ApiError> {
+/// of its `user_input` and `model_output` steps (other steps carry no content blocks). What is not
+/// an object is skipped, and the first one kept as the refusal.
+fn content_blocks<'a>(items: &'a [Value], first_error: &mut Option<ApiError>) -> Vec<Placed<'a>> {
     let mut blocks = Vec::new();
+    let mut not_object = |at: String| {
+        first_error.get_or_insert_with(|| {
+            invalid(format!("Invalid value at '{at}': expected an object."))
+        });
+    };
     for (i, item) in items.iter().enumerate() {
         let Some(item) = item.as_object() else {
-            return Err(invalid(format!(
-                "Invalid value at 'input[{i}]': expected an object."
-            )));
+            not_object(format!("input[{i}]"));
+            continue;
         };
         let kind = item.get("type").and_then(Value::as_str).unwrap_or_default();
         if !STEP_TYPES_WITH_CONTENT.contains(&kind) {
@@ -191,14 +199,13 @@ fn content_blocks(items: &[Value]) -> Result<Vec<Placed<'_>>, ApiError> {
         let content = item.get("content").and_then(Value::as_array);
         for (j, block) in content.into_iter().flatten().enumerate() {
             let Some(block) = block.as_object() else {
-                return Err(invalid(format!(
-                    "Invalid value at 'input[{i}].content[{j}]': expected an object."
-                )));
+                not_object(format!("input[{i}].content[{j}]"));
+                continue;
             };
             blocks.push((format!("input[{i}].content[{j}]"), block));
         }
     }
-    Ok(blocks)
+    blocks
 }
 
 /// One content block: text is collected, media decoded and checked (images recorded).
