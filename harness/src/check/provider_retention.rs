@@ -1,5 +1,5 @@
-//! `provider-retention`: the provider was asked to keep data (Responses `store` not false, a Files
-//! API upload, a `user` field).
+//! `provider-retention`: the provider was asked to keep data (Responses or Interactions `store` not
+//! false, a Files API upload, a `user` field).
 
 use traceless_mock::Endpoint;
 
@@ -26,6 +26,11 @@ fn run(ev: &Evidence) -> Vec<Draft> {
             }
             Endpoint::Responses if r.store != Some(false) => reasons.push(format!(
                 "Responses API call with store = {} (the API stores responses for 30 days unless store is false)",
+                r.store.map_or("absent".to_owned(), |s| s.to_string())
+            )),
+            Endpoint::Interactions if r.store != Some(false) => reasons.push(format!(
+                "Interactions API call with store = {} (the API keeps the interaction for later retrieval unless \
+                 store is false)",
                 r.store.map_or("absent".to_owned(), |s| s.to_string())
             )),
             _ => {}

@@ -263,6 +263,21 @@ fn each_check_fires_on_its_violation() {
         &["provider-retention"],
     );
     check(
+        |ev| {
+            ev.provider_calls
+                .push(call(Provider::Gemini, Endpoint::Interactions, &[]))
+        },
+        &["provider-retention"],
+    );
+    check(
+        |ev| {
+            let mut stored_not = call(Provider::Gemini, Endpoint::Interactions, &[]);
+            stored_not.recorded.store = Some(false);
+            ev.provider_calls.push(stored_not)
+        },
+        &[],
+    );
+    check(
         |ev| ev.provider_calls[0].recorded.user = Some("dev-1".into()),
         &["provider-retention"],
     );

@@ -20,6 +20,17 @@ pub fn random_png(side: u32) -> Vec<u8> {
     out
 }
 
+/// A fresh `side` x `side` JPEG of random pixels, for an answer that asks for `image/jpeg`.
+pub fn random_jpeg(side: u32) -> Vec<u8> {
+    let mut pixels = vec![0u8; (side * side * 3) as usize];
+    rand::fill(&mut pixels[..]);
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .write_image(&pixels, side, side, ExtendedColorType::Rgb8)
+        .expect("encoding a JPEG into memory cannot fail");
+    out
+}
+
 /// The container a byte string is, by its magic number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
@@ -101,6 +112,9 @@ mod tests {
             assert_eq!(sniff(&a), Sniffed::Png);
             assert_eq!(decode_dimensions(&a).unwrap(), (side, side));
             assert_ne!(a, b);
+            let j = random_jpeg(side);
+            assert_eq!(sniff(&j), Sniffed::Jpeg);
+            assert_eq!(decode_dimensions(&j).unwrap(), (side, side));
             // Random pixels do not compress: about 3 bytes a pixel, as a real photo-like answer.
             assert!(
                 a.len() as u32 >= side * side * 3,

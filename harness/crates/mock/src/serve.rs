@@ -35,10 +35,12 @@ pub(crate) trait Api {
         route: &Self::Route,
     ) -> Result<(), Self::Error>;
     fn message(err: &Self::Error) -> String;
-    fn error_reply(err: &Self::Error) -> Reply;
+    /// The refusal as the surface `route` addressed words it (one provider may serve surfaces with
+    /// different error envelopes).
+    fn error_reply(route: &Self::Route, err: &Self::Error) -> Reply;
     /// The provider's answer to an infrastructure fault (429, 500, 503, timeout), which comes before
     /// the request is even looked at; None for every other behaviour.
-    fn fault(behaviour: Behaviour, model: Option<&str>) -> Option<Reply>;
+    fn fault(route: &Self::Route, behaviour: Behaviour, model: Option<&str>) -> Option<Reply>;
     /// The answer to a valid request under `behaviour` (ok, a safety block, ...), and the image it
     /// carries.
     fn answer(
@@ -58,7 +60,7 @@ pub(crate) fn respond<A: Api>(shared: &Shared, inc: &Incoming) -> (Reply, Record
 
     if let Err(auth) = A::authenticate(shared, inc, &route) {
         rec.rejected = Some(A::message(&auth));
-        return finish(rec, A::error_reply(&auth));
+        return finish(rec, A::error_reply(&route, &auth));
     }
     if let Err(err) = &examined {
         rec.rejected = Some(A::message(err));
@@ -70,7 +72,7 @@ pub(crate) fn respond<A: Api>(shared: &Shared, inc: &Incoming) -> (Reply, Record
         Behaviour::Ok
     };
     rec.behaviour = behaviour;
-    if let Some(reply) = A::fault(behaviour, rec.model.as_deref()) {
+    if let Some(reply) = A::fault(&route, behaviour, rec.model.as_deref()) {
         let reply = match behaviour {
             Behaviour::Timeout => reply.delayed(shared.timeout_hold),
             _ => reply,
@@ -80,7 +82,7 @@ pub(crate) fn respond<A: Api>(shared: &Shared, inc: &Incoming) -> (Reply, Record
 
     let request = match examined {
         Ok(request) => request,
-        Err(err) => return finish(rec, A::error_reply(&err)),
+        Err(err) => return finish(rec, A::error_reply(&route, &err)),
     };
     let (mut reply, output) = A::answer(shared, inc, request, behaviour);
     rec.output_image = output;

@@ -255,6 +255,9 @@ pub enum Endpoint {
     GenerateContent,
     /// Gemini `models/{model}:streamGenerateContent`.
     StreamGenerateContent,
+    /// Gemini Interactions API `POST /{version}/interactions` (answered as server-sent events when the
+    /// body says `stream: true`).
+    Interactions,
     /// Gemini resumable upload: the start and every chunk sent to the upload URL.
     FilesUpload,
     /// Google's OAuth token endpoint (`POST /token` at `oauth2.googleapis.com`, served by the Gemini
@@ -279,6 +282,7 @@ impl Endpoint {
                 | Endpoint::Responses
                 | Endpoint::GenerateContent
                 | Endpoint::StreamGenerateContent
+                | Endpoint::Interactions
         )
     }
 }
@@ -317,7 +321,8 @@ pub struct RecordedRequest {
     pub model: Option<String>,
     /// OpenAI `user`; Gemini has no such field.
     pub user: Option<String>,
-    /// OpenAI Responses `store` as sent: None when absent (the real default is true).
+    /// OpenAI Responses or Gemini Interactions `store` as sent: None when absent (both APIs default
+    /// to true).
     pub store: Option<bool>,
     /// Every image the request carried, decoded (multipart part, base64, data URL, inline data, upload).
     #[serde(with = "crate::b64::list")]

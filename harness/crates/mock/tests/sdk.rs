@@ -60,16 +60,21 @@ async fn run_script(name: &str, env: &[(&str, String)]) -> String {
     run_sdk_script(cmd, name, &unset, env).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_sdks_parse_every_answer() {
-    require_sdks().await;
-    let mocks = Mocks::start(MockOptions {
+/// Both mocks, accepting the keys the scripts are given.
+async fn start_keyed() -> Mocks {
+    Mocks::start(MockOptions {
         openai_key: OPENAI_KEY.into(),
         gemini_key: GEMINI_KEY.into(),
         ..Default::default()
     })
     .await
-    .expect("mocks start");
+    .expect("mocks start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_parse_every_answer() {
+    require_sdks().await;
+    let mocks = start_keyed().await;
     let input = png(40, 40);
     let files = sdk_files(&mocks, &input);
     let script_for = vec![
@@ -216,4 +221,56 @@ async fn google_genai_in_vertex_mode_with_a_service_account() {
     );
     assert_eq!(rec[1].model.as_deref(), Some("gemini-3.1-flash-lite-image"));
     assert_eq!(rec[1].images, vec![input.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_genai_interactions_send_an_image_and_get_one_back() {
+    require_sdks().await;
+    let mocks = start_keyed().await;
+    let input = png(40, 40);
+    let files = sdk_files(&mocks, &input);
+    mocks.set_behaviour(
+        Provider::Gemini,
+        vec![
+            Behaviour::Ok,
+            Behaviour::Ok,
+            Behaviour::RateLimited { retry_after_s: 1 },
+        ],
+    );
+    let env = [
+        ("TRACELESS_CA_FILE", files.ca.display().to_string()),
+        ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
+        ("TRACELESS_GEMINI_URL", mocks.gemini_url()),
+        ("TRACELESS_GEMINI_KEY", GEMINI_KEY.into()),
+    ];
+    let said = run_script("interactions_sdk.py", &env).await;
+    assert!(said.contains("all interactions answers parsed"), "{said}");
+
+    let rec = mocks.recorded();
+    let seen: Vec<(Endpoint, &str, u16)> = rec
+        .iter()
+        .map(|r| (r.endpoint, r.path.as_str(), r.status))
+        .collect();
+    // google-genai 3.6.1 calls the Interactions API on its default version, v1.
+    let create = (Endpoint::Interactions, "/v1/interactions");
+    assert_eq!(
+        seen,
+        [
+            (create.0, create.1, 200),
+            (create.0, create.1, 200),
+            (create.0, create.1, 429)
+        ]
+    );
+    for r in &rec {
+        assert!(r.tls && r.rejected.is_none(), "{:?}", r.rejected);
+        assert_eq!(r.model.as_deref(), Some("gemini-3.1-flash-lite-image"));
+        assert_eq!(r.images, vec![input.clone()]);
+        assert_eq!(
+            r.prompt.as_deref(),
+            Some("sdk interactions tlp-sdk00000005")
+        );
+        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY));
+    }
+    assert!(rec[0].output_image.is_some() && rec[1].output_image.is_some());
+    mocks.shutdown().await;
 }

@@ -76,37 +76,46 @@ pub(super) fn error_reply(err: &ApiError) -> Reply {
     google_reply(err.code, &err.body())
 }
 
-/// The answer to an infrastructure fault; None for behaviours that need the request read first.
-pub(super) fn fault(behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
-    match behaviour {
-        Behaviour::RateLimited { retry_after_s } => Some(rate_limited(model, retry_after_s)),
-        Behaviour::ServerError => Some(error_reply(&ApiError {
+/// The answer to an infrastructure fault, in the envelope `render` writes; None for behaviours that
+/// need the request read first.
+pub(super) fn fault(
+    behaviour: Behaviour,
+    model: Option<&str>,
+    render: fn(&ApiError) -> Reply,
+) -> Option<Reply> {
+    let err = match behaviour {
+        Behaviour::RateLimited { retry_after_s } => {
+            let reply = render(&rate_limited(model, retry_after_s));
+            return Some(reply.header("retry-after", retry_after_s.to_string()));
+        }
+        Behaviour::ServerError => ApiError {
             code: 500,
             status: "INTERNAL",
             message: "An internal error has occurred. Please retry or report in \
                       https://developers.generativeai.google/guide/troubleshooting"
                 .into(),
             details: Vec::new(),
-        })),
-        Behaviour::Unavailable => Some(error_reply(&ApiError {
+        },
+        Behaviour::Unavailable => ApiError {
             code: 503,
             status: "UNAVAILABLE",
             message: "The model is overloaded. Please try again later.".into(),
             details: Vec::new(),
-        })),
-        Behaviour::Timeout => Some(error_reply(&ApiError {
+        },
+        Behaviour::Timeout => ApiError {
             code: 504,
             status: "DEADLINE_EXCEEDED",
             message: "Deadline expired before operation could complete.".into(),
             details: Vec::new(),
-        })),
-        _ => None,
-    }
+        },
+        _ => return None,
+    };
+    Some(render(&err))
 }
 
-fn rate_limited(model: Option<&str>, retry_after_s: u32) -> Reply {
+fn rate_limited(model: Option<&str>, retry_after_s: u32) -> ApiError {
     let model = model.unwrap_or("gemini-2.5-flash-image");
-    let err = ApiError {
+    ApiError {
         code: 429,
         status: "RESOURCE_EXHAUSTED",
         message: "You exceeded your current quota, please check your plan and billing details. For more information \
@@ -123,8 +132,7 @@ fn rate_limited(model: Option<&str>, retry_after_s: u32) -> Reply {
                 "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}),
             json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_after_s}s")}),
         ],
-    };
-    error_reply(&err).header("retry-after", retry_after_s.to_string())
+    }
 }
 
 #[cfg(test)]

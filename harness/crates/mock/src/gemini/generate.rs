@@ -23,7 +23,7 @@ pub(crate) struct GenerateRequest {
 }
 
 /// Inline data limit per request (raised from 20 MB to 100 MB in January 2026).
-const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+pub(super) const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
 
 const SUPPORTED_INLINE: &[&str] = &[
     "image/png",
@@ -288,16 +288,40 @@ fn check_inline(inline: &Value, at: &str, rec: &mut RecordedRequest) -> Result<u
     }
     let mime = either(inline, "mimeType", "mime_type")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .unwrap_or_default();
     let data = inline
         .get("data")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(bytes) = crate::images::decode_base64(data) else {
-        let shown: String = data.chars().take(40).collect();
+    let blob = Blob {
+        request: "GenerateContentRequest",
+        at: format!("{at}.inline_data"),
+        mime,
+        data,
+    };
+    check_blob(&blob, rec)
+}
+
+/// Inline bytes as a request carried them, and where (for the error messages).
+pub(super) struct Blob<'a> {
+    /// The request message's name, as the API's messages give it.
+    pub request: &'a str,
+    /// The blob's path in the request, e.g. `contents[0].parts[1].inline_data`.
+    pub at: String,
+    pub mime: &'a str,
+    /// Base64, as sent.
+    pub data: &'a str,
+}
+
+/// Decodes and judges inline bytes as the service does, recording them when they are (or claim to
+/// be) an image; returns their token cost.
+pub(super) fn check_blob(blob: &Blob, rec: &mut RecordedRequest) -> Result<u32, ApiError> {
+    let Blob { request, at, .. } = blob;
+    let mime = blob.mime.to_ascii_lowercase();
+    let Some(bytes) = crate::images::decode_base64(blob.data) else {
+        let shown: String = blob.data.chars().take(40).collect();
         return Err(ApiError::invalid(format!(
-            "Invalid value at '{at}.inline_data.data' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
+            "Invalid value at '{at}.data' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
         )));
     };
     if mime.starts_with("image/") || crate::images::looks_like_image(&bytes) {
@@ -305,7 +329,7 @@ fn check_inline(inline: &Value, at: &str, rec: &mut RecordedRequest) -> Result<u
     }
     if mime.is_empty() {
         return Err(ApiError::invalid(format!(
-            "* GenerateContentRequest.{at}.inline_data.mime_type: mime_type must be specified\n"
+            "* {request}.{at}.mime_type: mime_type must be specified\n"
         )));
     }
     if !SUPPORTED_INLINE.contains(&mime.as_str())
@@ -336,6 +360,11 @@ fn check_file_ref(shared: &Shared, file: &Value) -> Result<(), ApiError> {
         .and_then(|f| either(f, "fileUri", "file_uri"))
         .and_then(Value::as_str)
         .unwrap_or_default();
+    check_file_uri(shared, uri)
+}
+
+/// A Files API file a request refers to by URI must exist and be fully uploaded.
+pub(super) fn check_file_uri(shared: &Shared, uri: &str) -> Result<(), ApiError> {
     let id = uri.rsplit("files/").next().unwrap_or_default();
     let files = lock(&shared.gemini_files);
     match files.get(id) {

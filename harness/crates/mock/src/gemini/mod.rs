@@ -1,7 +1,8 @@
-//! The Gemini mock: generateContent and streamGenerateContent (SSE or JSON array), the resumable
-//! Files API, and the models list, with the real API's validation, answer shapes and error envelopes.
+//! The Gemini mock: generateContent and streamGenerateContent (SSE or JSON array), the Interactions
+//! API (one Interaction or SSE events), the resumable Files API, and the models list, with the real
+//! API's validation, answer shapes and error envelopes.
 //!
-//! One module per API surface (`generate`, `files`, `models`), plus the error envelope (`error`) and
+//! One module per API surface (`generate`, `interactions`, `files`, `models`), plus the error envelope (`error`) and
 //! the key check (`auth`). This file routes a request to its surface; the steps every request goes
 //! through are the shared skeleton in `crate::serve`.
 
@@ -10,6 +11,7 @@ mod auth;
 mod error;
 mod files;
 mod generate;
+mod interactions;
 mod models;
 mod token;
 
@@ -27,6 +29,7 @@ pub(crate) struct Gemini;
 #[derive(Debug)]
 pub(crate) enum Request {
     Generate(generate::GenerateRequest),
+    Interactions(interactions::InteractionsRequest),
     Files(files::FilesRequest),
     Token(token::TokenRequest),
     Models(Option<String>),
@@ -57,6 +60,9 @@ impl Api for Gemini {
             Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
                 generate::examine(shared, inc, route, rec).map(Request::Generate)
             }
+            Endpoint::Interactions => {
+                interactions::examine(shared, inc, route, rec).map(Request::Interactions)
+            }
             Endpoint::FilesUpload => files::examine_upload(inc, rec).map(Request::Files),
             Endpoint::FilesGet => Ok(Request::Files(match &route.file_id {
                 Some(id) => files::FilesRequest::Get(id.clone()),
@@ -85,6 +91,9 @@ impl Api for Gemini {
         if route.vertex {
             return auth::check_token(shared, inc);
         }
+        if route.endpoint == Endpoint::Interactions {
+            return auth::check(shared, inc).map_err(interactions::unauthenticated);
+        }
         auth::check(shared, inc)
     }
 
@@ -92,12 +101,12 @@ impl Api for Gemini {
         err.message.clone()
     }
 
-    fn error_reply(err: &ApiError) -> Reply {
-        error::error_reply(err)
+    fn error_reply(route: &Route, err: &ApiError) -> Reply {
+        route.envelope()(err)
     }
 
-    fn fault(behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
-        error::fault(behaviour, model)
+    fn fault(route: &Route, behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
+        error::fault(behaviour, model, route.envelope())
     }
 
     fn answer(
@@ -108,6 +117,9 @@ impl Api for Gemini {
     ) -> (Reply, Option<Vec<u8>>) {
         match request {
             Request::Generate(request) => generate::answer(request, behaviour, shared.output_side),
+            Request::Interactions(request) => {
+                interactions::answer(request, behaviour, shared.output_side)
+            }
             Request::Files(request) => (files::answer(shared, inc, request), None),
             Request::Token(request) => (token::answer(shared, request), None),
             Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
@@ -137,6 +149,17 @@ pub(crate) struct Route {
     /// Vertex AI: the path was `/{v}/projects/{p}/locations/{l}/publishers/google/models/...`,
     /// authenticated by an OAuth access token.
     vertex: bool,
+}
+
+impl Route {
+    /// How refusals on this route are worded: the Interactions API has its own envelope.
+    fn envelope(&self) -> fn(&ApiError) -> Reply {
+        if self.endpoint == Endpoint::Interactions {
+            interactions::error_reply
+        } else {
+            error::error_reply
+        }
+    }
 }
 
 /// A Vertex AI publisher-model path as the Gemini API path it stands for:
@@ -205,6 +228,10 @@ fn route(inc: &Incoming) -> Route {
         }
         return r;
     }
+    if rest == "interactions" && method == "POST" {
+        r.endpoint = Endpoint::Interactions;
+        return r;
+    }
     if rest == "models" && method == "GET" {
         r.endpoint = Endpoint::Models;
         return r;
@@ -256,22 +283,21 @@ mod tests {
             (r.endpoint, r.version.as_str()),
             (Endpoint::StreamGenerateContent, "v1")
         );
-        assert_eq!(
-            route(&inc("POST", "/upload/v1beta/files")).endpoint,
-            Endpoint::FilesUpload
-        );
-        assert_eq!(
-            route(&inc("GET", "/v1beta/files/abc")).endpoint,
-            Endpoint::FilesGet
-        );
-        assert_eq!(
-            route(&inc("DELETE", "/v1beta/files/abc")).endpoint,
-            Endpoint::FilesDelete
-        );
-        assert_eq!(route(&inc("GET", "/v2/models")).endpoint, Endpoint::Unknown);
-        assert_eq!(
-            route(&inc("PUT", "/v1beta/models/x:generateContent")).endpoint,
-            Endpoint::Unknown
-        );
+        for (method, path, endpoint) in [
+            ("POST", "/upload/v1beta/files", Endpoint::FilesUpload),
+            ("GET", "/v1beta/files/abc", Endpoint::FilesGet),
+            ("DELETE", "/v1beta/files/abc", Endpoint::FilesDelete),
+            ("POST", "/v1beta/interactions", Endpoint::Interactions),
+            ("POST", "/v1/interactions", Endpoint::Interactions),
+            ("GET", "/v1beta/interactions", Endpoint::Unknown),
+            ("GET", "/v2/models", Endpoint::Unknown),
+            ("PUT", "/v1beta/models/x:generateContent", Endpoint::Unknown),
+        ] {
+            assert_eq!(
+                route(&inc(method, path)).endpoint,
+                endpoint,
+                "{method} {path}"
+            );
+        }
     }
 }

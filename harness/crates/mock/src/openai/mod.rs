@@ -120,11 +120,11 @@ impl Api for OpenAi {
         err.message.clone()
     }
 
-    fn error_reply(err: &ApiError) -> Reply {
+    fn error_reply(_route: &Route, err: &ApiError) -> Reply {
         error::error_reply(err)
     }
 
-    fn fault(behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
+    fn fault(_route: &Route, behaviour: Behaviour, model: Option<&str>) -> Option<Reply> {
         error::fault(behaviour, model)
     }
 

@@ -1,31 +1,18 @@
 """Drives the Gemini mock with the official google-genai SDK; exits non-zero if any answer is not parsed as expected."""
 
 import os
-import ssl
 import sys
 
 from google import genai
 from google.genai import errors, types
 
 sys.path.insert(0, os.path.dirname(__file__))
+from genai_client import client_and_input  # noqa: E402
 from pngcheck import assert_png  # noqa: E402
 
-base = os.environ["TRACELESS_GEMINI_URL"]
-key = os.environ["TRACELESS_GEMINI_KEY"]
-ca_file = os.environ["TRACELESS_CA_FILE"]
-with open(os.environ["TRACELESS_INPUT_PNG"], "rb") as f:
-    input_png = f.read()
+client, input_png = client_and_input()
 MODEL = "gemini-2.5-flash-image"
 
-ctx = ssl.create_default_context(cafile=ca_file)
-client = genai.Client(
-    api_key=key,
-    http_options=types.HttpOptions(
-        base_url=base,
-        client_args={"verify": ctx},
-        retry_options=types.HttpRetryOptions(attempts=1),
-    ),
-)
 config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
 contents = [types.Part.from_bytes(data=input_png, mime_type="image/png"), "sdk gemini tlp-sdk00000003"]
 

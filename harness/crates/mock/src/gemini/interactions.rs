@@ -1,0 +1,560 @@
+//! The Interactions API, `POST /{version}/interactions`: a model, an input of text, content blocks
+//! or steps carrying inline or uploaded images, the requested output checked per model, answered as
+//! one Interaction or as server-sent events, and refused in the API's own envelope
+//! (`{"error":{"code":"invalid_request","message":...}}`).
+//!
+//! The wire shapes are google-genai 3.6.1's (`_gaos/types/interactions`): an Interaction's output is
+//! a `model_output` step whose content blocks are `{"type":"text"}` and
+//! `{"type":"image","mime_type","data"}`; a stream is `interaction.created`, `step.start`,
+//! `step.delta` (one per content block), `step.stop`, `interaction.completed`, then `[DONE]`.
+
+use serde_json::{Map, Value, json};
+
+use super::error::{google_reply, with_google_headers};
+use super::generate::{Blob, MAX_REQUEST_BYTES, check_blob, check_file_uri};
+use super::models::{self, Kind};
+use super::{ApiError, Route};
+use crate::http::{Incoming, Reply};
+use crate::ids;
+use crate::state::Shared;
+use crate::types::{Behaviour, RecordedRequest};
+
+/// An Interactions create request understood and found valid.
+#[derive(Debug)]
+pub(crate) struct InteractionsRequest {
+    model: String,
+    /// The answer's image format (`image/png` or `image/jpeg`); None for a text-only answer.
+    image: Option<&'static str>,
+    stream: bool,
+    input_tokens: u32,
+}
+
+/// The create body's fields (google-genai 3.6.1's `CreateModelInteraction` and
+/// `CreateAgentInteraction`).
+const REQUEST_FIELDS: &[&str] = &[
+    "model",
+    "agent",
+    "agent_config",
+    "background",
+    "cached_content",
+    "continuation_token",
+    "environment",
+    "generation_config",
+    "input",
+    "labels",
+    "previous_interaction_id",
+    "response_format",
+    "response_mime_type",
+    "response_modalities",
+    "safety_settings",
+    "service_tier",
+    "store",
+    "stream",
+    "system_instruction",
+    "tools",
+    "webhook_config",
+];
+
+const STEP_TYPES_WITH_CONTENT: &[&str] = &["user_input", "model_output"];
+const MEDIA_TYPES: &[&str] = &["image", "audio", "document", "video"];
+
+pub(super) fn examine(
+    shared: &Shared,
+    inc: &Incoming,
+    route: &Route,
+    rec: &mut RecordedRequest,
+) -> Result<InteractionsRequest, ApiError> {
+    let body = parse_body(inc)?;
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .map(|m| m.trim_start_matches("models/").to_owned());
+    rec.model.clone_from(&model);
+    rec.store = body.get("store").and_then(Value::as_bool);
+    // Everything the input carried is recorded before anything is judged.
+    let input_tokens = read_input(shared, body.get("input"), rec);
+    if let Some(name) = body.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
+        return Err(refusal(
+            400,
+            "parameter_unknown",
+            format!("Unknown parameter '{name}'."),
+        ));
+    }
+    let Some(model) = model else {
+        return Err(refusal(
+            400,
+            "invalid_request",
+            "Missing required parameter 'model'.",
+        ));
+    };
+    let Some(kind) = models::kind(&shared.models, &model) else {
+        let message = format!(
+            "models/{model} is not found for API version {}.",
+            route.version
+        );
+        return Err(refusal(404, "model_not_found", message));
+    };
+    let input_tokens = input_tokens?;
+    let image = output_image(&body, kind)?;
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true)
+        || inc.query_param("alt").as_deref() == Some("sse");
+    Ok(InteractionsRequest {
+        model,
+        image,
+        stream,
+        input_tokens,
+    })
+}
+
+/// A refusal worded as the Interactions API words it: its own `code` string.
+fn refusal(code: u16, status: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        code,
+        status,
+        message: message.into(),
+        details: Vec::new(),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    refusal(400, "invalid_request", message)
+}
+
+fn parse_body(inc: &Incoming) -> Result<Map<String, Value>, ApiError> {
+    if inc.body.len() > MAX_REQUEST_BYTES {
+        return Err(invalid(format!(
+            "Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+        )));
+    }
+    match serde_json::from_slice(&inc.body) {
+        Ok(Value::Object(body)) => Ok(body),
+        Ok(_) => Err(invalid(
+            "Invalid JSON payload received. Expected an object at the top level.",
+        )),
+        Err(e) => Err(invalid(format!("Invalid JSON payload received. {e}"))),
+    }
+}
+
+/// Reads the input (a string, one content block, a list of content blocks, or a list of steps),
+/// recording its text and images; returns its token cost, or the first thing the API refuses.
+fn read_input(
+    shared: &Shared,
+    input: Option<&Value>,
+    rec: &mut RecordedRequest,
+) -> Result<u32, ApiError> {
+    let mut first_error = None;
+    let blocks = match input {
+        None | Some(Value::Null) => return Err(invalid("Missing required parameter 'input'.")),
+        Some(Value::String(text)) => {
+            rec.prompt = Some(text.clone());
+            return Ok(text_tokens(text));
+        }
+        Some(Value::Object(block)) => vec![("input".to_owned(), block)],
+        Some(Value::Array(items)) => content_blocks(items, &mut first_error),
+        Some(_) => {
+            return Err(invalid(
+                "Invalid value at 'input': expected a string, a content block or a list.",
+            ));
+        }
+    };
+    let mut texts = Vec::new();
+    let mut tokens = 0;
+    for (at, block) in blocks {
+        match read_block(shared, &at, block, &mut texts, rec) {
+            Ok(t) => tokens += t,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if !texts.is_empty() {
+        rec.prompt = Some(texts.join("\n"));
+    }
+    first_error.map_or(Ok(tokens), Err)
+}
+
+/// A content block of the input, with its place in the request (`input[0].content[1]`).
+type Placed<'a> = (String, &'a Map<String, Value>);
+
+/// The content blocks of a list input, each with its place: the items themselves, or the content
+/// of its `user_input` and `model_output` steps (other steps carry no content blocks). What is not
+/// an object is skipped, and the first one kept as the refusal.
+fn content_blocks<'a>(items: &'a [Value], first_error: &mut Option<ApiError>) -> Vec<Placed<'a>> {
+    let mut blocks = Vec::new();
+    let mut not_object = |at: String| {
+        first_error.get_or_insert_with(|| {
+            invalid(format!("Invalid value at '{at}': expected an object."))
+        });
+    };
+    for (i, item) in items.iter().enumerate() {
+        let Some(item) = item.as_object() else {
+            not_object(format!("input[{i}]"));
+            continue;
+        };
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or_default();
+        if !STEP_TYPES_WITH_CONTENT.contains(&kind) {
+            blocks.push((format!("input[{i}]"), item));
+            continue;
+        }
+        let content = item.get("content").and_then(Value::as_array);
+        for (j, block) in content.into_iter().flatten().enumerate() {
+            let Some(block) = block.as_object() else {
+                not_object(format!("input[{i}].content[{j}]"));
+                continue;
+            };
+            blocks.push((format!("input[{i}].content[{j}]"), block));
+        }
+    }
+    blocks
+}
+
+/// One content block: text is collected, media decoded and checked (images recorded).
+fn read_block(
+    shared: &Shared,
+    at: &str,
+    block: &Map<String, Value>,
+    texts: &mut Vec<String>,
+    rec: &mut RecordedRequest,
+) -> Result<u32, ApiError> {
+    let kind = block.get("type").and_then(Value::as_str);
+    let fields: &[&str] = match kind {
+        Some("text") => &["type", "text", "annotations"],
+        Some(k) if MEDIA_TYPES.contains(&k) => &["type", "data", "mime_type", "uri", "resolution"],
+        Some(other) if STEP_TYPES.contains(&other) => return Ok(0),
+        Some(other) => {
+            return Err(invalid(format!(
+                "The value '{other}' is not supported for 'type' at '{at}'."
+            )));
+        }
+        None => return Err(invalid(format!("Missing required field 'type' at '{at}'."))),
+    };
+    if let Some(name) = block.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(refusal(
+            400,
+            "parameter_unknown",
+            format!("Unknown parameter '{name}' at '{at}'."),
+        ));
+    }
+    if kind == Some("text") {
+        let Some(text) = block.get("text").and_then(Value::as_str) else {
+            return Err(invalid(format!("Missing required field 'text' at '{at}'.")));
+        };
+        texts.push(text.to_owned());
+        return Ok(text_tokens(text));
+    }
+    read_media(shared, at, block, rec)
+}
+
+/// Steps that carry no content blocks (tool calls and results, thoughts): history, not input media.
+const STEP_TYPES: &[&str] = &[
+    "thought",
+    "function_call",
+    "function_result",
+    "code_execution_call",
+    "code_execution_result",
+    "url_context_call",
+    "url_context_result",
+    "google_search_call",
+    "google_search_result",
+    "mcp_server_tool_call",
+    "mcp_server_tool_result",
+    "file_search_call",
+    "file_search_result",
+    "google_maps_call",
+    "google_maps_result",
+];
+
+/// A media block: inline base64 `data` (with its `mime_type`) or a `uri` (a Files API file must exist).
+fn read_media(
+    shared: &Shared,
+    at: &str,
+    block: &Map<String, Value>,
+    rec: &mut RecordedRequest,
+) -> Result<u32, ApiError> {
+    let text = |field: &str| block.get(field).and_then(Value::as_str);
+    if let Some(data) = text("data") {
+        let blob = Blob {
+            request: "CreateInteractionRequest",
+            at: at.to_owned(),
+            mime: text("mime_type").unwrap_or_default(),
+            data,
+        };
+        return check_blob(&blob, rec);
+    }
+    match text("uri") {
+        Some(uri) if uri.contains("/files/") || uri.starts_with("files/") => {
+            check_file_uri(shared, uri).map(|()| 258)
+        }
+        Some(_) => Ok(258),
+        None => Err(invalid(format!(
+            "One of 'data' or 'uri' must be set at '{at}'."
+        ))),
+    }
+}
+
+fn text_tokens(text: &str) -> u32 {
+    (text.chars().count() / 4).max(1) as u32
+}
+
+/// The image the answer carries, by its format, as the request's output settings and the model
+/// allow: `response_modalities` (deprecated), `response_format` blocks, and the deprecated
+/// `generation_config.image_config`. None for a text-only answer.
+fn output_image(body: &Map<String, Value>, kind: Kind) -> Result<Option<&'static str>, ApiError> {
+    let modalities = modalities(body)?;
+    let formats: Vec<&Map<String, Value>> = match body.get("response_format") {
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_object).collect(),
+        Some(Value::Object(one)) => vec![one],
+        _ => Vec::new(),
+    };
+    let image_format = formats
+        .iter()
+        .find(|f| f.get("type").and_then(Value::as_str) == Some("image"));
+    if let Some(format) = image_format {
+        check_image_format(format, "response_format")?;
+    }
+    if let Some(config) = body
+        .get("generation_config")
+        .and_then(|c| c.get("image_config"))
+        .and_then(Value::as_object)
+    {
+        check_image_format(config, "generation_config.image_config")?;
+    }
+    let asks_image = image_format.is_some()
+        || modalities
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|m| m == "image"));
+    if asks_image && kind != Kind::Image {
+        return Err(invalid(
+            "Model does not support the requested response modalities: image",
+        ));
+    }
+    let text_only = !asks_image && (modalities.is_some() || !formats.is_empty());
+    if kind != Kind::Image || text_only {
+        return Ok(None);
+    }
+    let jpeg = image_format.and_then(|f| f.get("mime_type")) == Some(&json!("image/jpeg"));
+    Ok(Some(if jpeg { "image/jpeg" } else { "image/png" }))
+}
+
+/// `response_modalities`, lowercased; each must be one the API knows.
+fn modalities(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = body.get("response_modalities") else {
+        return Ok(None);
+    };
+    let Some(list) = list.as_array() else {
+        return Err(invalid(
+            "Invalid value at 'response_modalities': expected a list.",
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        let m = m.as_str().unwrap_or_default().to_ascii_lowercase();
+        if !matches!(
+            m.as_str(),
+            "text" | "image" | "audio" | "video" | "document"
+        ) {
+            return Err(invalid(format!(
+                "The value '{m}' is not supported for 'response_modalities[{i}]'."
+            )));
+        }
+        out.push(m);
+    }
+    Ok(Some(out))
+}
+
+/// An image format's aspect ratio, size and media type must be ones the API offers.
+fn check_image_format(format: &Map<String, Value>, at: &str) -> Result<(), ApiError> {
+    const RATIOS: &[&str] = &[
+        "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "1:8", "8:1",
+        "1:4", "4:1",
+    ];
+    const SIZES: &[&str] = &["512", "1K", "2K", "4K"];
+    const TYPES: &[&str] = &["image/jpeg"];
+    for (field, allowed) in [
+        ("aspect_ratio", RATIOS),
+        ("image_size", SIZES),
+        ("mime_type", TYPES),
+    ] {
+        if let Some(value) = format.get(field)
+            && !value.as_str().is_some_and(|v| allowed.contains(&v))
+        {
+            return Err(invalid(format!(
+                "The value {value} is not supported for '{field}' at '{at}'. Supported values are {}.",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the model produced: the interaction's final status, its output content blocks, the errors
+/// recorded on it, and the image it carries.
+struct Outcome {
+    status: &'static str,
+    content: Vec<Value>,
+    errors: Vec<Value>,
+    output_tokens: u32,
+    image: Option<Vec<u8>>,
+}
+
+fn outcome(request: &InteractionsRequest, behaviour: Behaviour, output_side: u32) -> Outcome {
+    let blocked = |code: &str, message: &str| Outcome {
+        status: "failed",
+        content: Vec::new(),
+        errors: vec![json!({"code": code, "message": message})],
+        output_tokens: 0,
+        image: None,
+    };
+    match behaviour {
+        Behaviour::SafetyBlock => {
+            return blocked(
+                "prohibited_content",
+                "The prompt was blocked: PROHIBITED_CONTENT.",
+            );
+        }
+        Behaviour::SafetyBlockImage => {
+            return blocked(
+                "image_safety",
+                "Unable to show the generated image. The image was filtered out because it violated Google's \
+                 Generative AI Prohibited Use policy. You will not be charged for blocked images.",
+            );
+        }
+        _ => {}
+    }
+    let Some(mime) = request.image else {
+        let text = "I can describe the picture, but this model answers with text only.";
+        return Outcome {
+            status: "completed",
+            content: vec![json!({"type": "text", "text": text})],
+            errors: Vec::new(),
+            output_tokens: 24,
+            image: None,
+        };
+    };
+    let image = if mime == "image/jpeg" {
+        crate::images::random_jpeg(output_side)
+    } else {
+        crate::images::random_png(output_side)
+    };
+    let data = crate::images::encode_base64(&image);
+    Outcome {
+        status: "completed",
+        content: vec![
+            json!({"type": "text", "text": "Here is the edited image."}),
+            json!({"type": "image", "mime_type": mime, "data": data}),
+        ],
+        errors: Vec::new(),
+        output_tokens: 1290,
+        image: Some(image),
+    }
+}
+
+fn usage(input_tokens: u32, outcome: &Outcome) -> Value {
+    let mut usage = json!({
+        "total_input_tokens": input_tokens,
+        "total_output_tokens": outcome.output_tokens,
+        "total_tokens": input_tokens + outcome.output_tokens,
+        "input_tokens_by_modality": [{"modality": "text", "tokens": input_tokens}]
+    });
+    if outcome.output_tokens > 0 {
+        let modality = if outcome.image.is_some() {
+            "image"
+        } else {
+            "text"
+        };
+        usage["output_tokens_by_modality"] =
+            json!([{"modality": modality, "tokens": outcome.output_tokens}]);
+    }
+    usage
+}
+
+/// The answer to a valid create request, after validation and infrastructure faults.
+pub(super) fn answer(
+    request: InteractionsRequest,
+    behaviour: Behaviour,
+    output_side: u32,
+) -> (Reply, Option<Vec<u8>>) {
+    let outcome = outcome(&request, behaviour, output_side);
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let mut interaction = json!({
+        "id": format!("v1_{}", ids::alnum(43)),
+        "object": "interaction",
+        "model": request.model,
+        "status": outcome.status,
+        "created": ids::rfc3339(now),
+        "updated": ids::rfc3339(now),
+        "usage": usage(request.input_tokens, &outcome),
+    });
+    if !outcome.errors.is_empty() {
+        interaction["errors"] = json!(outcome.errors);
+    }
+    let reply = if request.stream {
+        event_stream(interaction, &outcome)
+    } else {
+        let mut whole = interaction;
+        whole["steps"] = if outcome.content.is_empty() {
+            json!([])
+        } else {
+            json!([{"type": "model_output", "content": outcome.content}])
+        };
+        google_reply(200, &whole)
+    };
+    (reply, outcome.image)
+}
+
+/// The interaction as server-sent events: created (in progress), the model output step's start,
+/// one delta per content block and stop, any errors, completed (with usage), then `[DONE]`.
+fn event_stream(interaction: Value, outcome: &Outcome) -> Reply {
+    let mut created = interaction.clone();
+    if let Some(fields) = created.as_object_mut() {
+        fields.retain(|k, _| matches!(k.as_str(), "id" | "object" | "model" | "created"));
+        fields.insert("status".into(), json!("in_progress"));
+    }
+    let mut events = vec![json!({"event_type": "interaction.created", "interaction": created})];
+    if !outcome.content.is_empty() {
+        events.push(
+            json!({"event_type": "step.start", "index": 0, "step": {"type": "model_output"}}),
+        );
+        for block in &outcome.content {
+            events.push(json!({"event_type": "step.delta", "index": 0, "delta": block}));
+        }
+        events.push(json!({"event_type": "step.stop", "index": 0}));
+    }
+    for error in &outcome.errors {
+        events.push(json!({"event_type": "error", "error": error}));
+    }
+    events.push(json!({"event_type": "interaction.completed", "interaction": interaction}));
+    let mut body = String::new();
+    for (n, event) in events.iter_mut().enumerate() {
+        event["event_id"] = json!(n.to_string());
+        let name = event["event_type"].as_str().unwrap_or_default().to_owned();
+        body.push_str(&format!("event: {name}\ndata: {event}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    with_google_headers(Reply::new(200, "text/event-stream", body.into_bytes()))
+}
+
+/// A refusal in the Interactions API's envelope, `{"error":{"code","message"}}`, whose `code` is the
+/// API's own string; refusals shared with generateContent (Google's statuses) are translated.
+pub(super) fn error_reply(err: &ApiError) -> Reply {
+    let code = match err.status {
+        "INVALID_ARGUMENT" => "invalid_request",
+        "UNAUTHENTICATED" => "authentication",
+        "PERMISSION_DENIED" => "permission_denied",
+        "NOT_FOUND" => "not_found",
+        "RESOURCE_EXHAUSTED" => "rate_limit_exceeded",
+        "INTERNAL" => "api_error",
+        "UNAVAILABLE" => "unavailable",
+        "DEADLINE_EXCEEDED" => "deadline_exceeded",
+        own => own,
+    };
+    let body = json!({"error": {"code": code, "message": err.message}});
+    google_reply(err.code, &body)
+}
+
+/// A missing or wrong API key: the Interactions API answers both 401 `authentication`.
+pub(super) fn unauthenticated(err: ApiError) -> ApiError {
+    refusal(401, "authentication", err.message)
+}

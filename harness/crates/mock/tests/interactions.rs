@@ -1,0 +1,361 @@
+//! The Gemini Interactions API over TLS: a create request with image input is recorded like
+//! generateContent, answered with an image as one Interaction or as server-sent events, validated
+//! and refused in the API's own envelope, and subject to scripted behaviours.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider};
+
+const KEY: &str = "AIzaTestKey0000000000000000000000000";
+const MODEL: &str = "gemini-3.1-flash-lite-image";
+const PROMPT: &str = "put this person on a beach";
+
+async fn start_keyed() -> Mocks {
+    start_with(MockOptions {
+        gemini_key: KEY.into(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// A create body as google-genai 3.6.1 sends `input=[image, text]`: one `user_input` step.
+fn create(model: &str, image: &[u8], stream: bool) -> Value {
+    json!({
+        "model": model,
+        "input": [{"type": "user_input", "content": [
+            {"type": "image", "mime_type": "image/png", "data": b64(image)},
+            {"type": "text", "text": PROMPT}]}],
+        "response_modalities": ["image"],
+        "stream": stream
+    })
+}
+
+async fn post(mocks: &Mocks, key: Option<&str>, body: &Value) -> (u16, String, String) {
+    let mut req = client(mocks)
+        .post(format!("{}/v1beta/interactions", mocks.gemini_url()))
+        .json(body);
+    if let Some(key) = key {
+        req = req.header("x-goog-api-key", key);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, content_type, res.text().await.unwrap())
+}
+
+/// The image content block of an Interaction's `model_output` step.
+fn image_of(interaction: &Value) -> (String, Vec<u8>) {
+    let steps = interaction["steps"].as_array().expect("steps");
+    let block = steps
+        .iter()
+        .filter(|s| s["type"] == "model_output")
+        .flat_map(|s| s["content"].as_array().unwrap())
+        .find(|c| c["type"] == "image")
+        .expect("an image content block");
+    let mime = block["mime_type"].as_str().unwrap().to_owned();
+    (mime, unb64(block["data"].as_str().unwrap()))
+}
+
+#[tokio::test]
+async fn create_records_the_model_and_image_and_answers_an_interaction_with_an_image() {
+    let mocks = start_keyed().await;
+    let input = png(40, 30);
+    let (status, content_type, text) = post(&mocks, Some(KEY), &create(MODEL, &input, false)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["model"], MODEL);
+    assert!(body["id"].as_str().unwrap().starts_with("v1_"));
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let (mime, image) = image_of(&body);
+    assert_eq!(mime, "image/png");
+    assert!(is_png(&image));
+
+    let rec = mocks.recorded();
+    assert_eq!(rec.len(), 1);
+    let r = &rec[0];
+    assert_eq!(
+        (r.provider, r.endpoint, r.status),
+        (Provider::Gemini, Endpoint::Interactions, 200)
+    );
+    assert_eq!(r.model.as_deref(), Some(MODEL));
+    assert_eq!(r.images, vec![input]);
+    assert_eq!(r.prompt.as_deref(), Some(PROMPT));
+    assert_eq!(r.rejected, None);
+    assert_eq!(r.store, None);
+    assert_eq!(r.output_image.as_deref(), Some(image.as_slice()));
+}
+
+#[tokio::test]
+async fn input_in_every_documented_shape_is_recorded() {
+    let mocks = start_keyed().await;
+    let (a, b) = (png(20, 20), jpeg(24, 16));
+    let block =
+        |img: &[u8], mime: &str| json!({"type": "image", "mime_type": mime, "data": b64(img)});
+    let inputs = [
+        json!("just text"),
+        block(&a, "image/png"),
+        json!([block(&a, "image/png"), {"type": "text", "text": "two"}, block(&b, "image/jpeg")]),
+        json!([{"type": "user_input", "content": [block(&a, "image/png")]},
+               {"type": "model_output", "content": [block(&b, "image/jpeg")]},
+               {"type": "user_input", "content": [{"type": "text", "text": "again"}]}]),
+    ];
+    for input in &inputs {
+        let body = json!({"model": MODEL, "input": input, "store": false});
+        let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+        assert_eq!(status, 200, "{input}: {text}");
+    }
+    let rec = mocks.recorded();
+    let images: Vec<_> = rec.iter().map(|r| r.images.clone()).collect();
+    assert_eq!(
+        images,
+        vec![
+            vec![],
+            vec![a.clone()],
+            vec![a.clone(), b.clone()],
+            vec![a, b]
+        ]
+    );
+    assert_eq!(rec[0].prompt.as_deref(), Some("just text"));
+    assert!(rec.iter().all(|r| r.store == Some(false)));
+}
+
+#[tokio::test]
+async fn an_unknown_or_retired_model_is_refused_404_model_not_found() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    for model in ["gemini-9-imaginary", "gemini-2.5-flash-image-preview"] {
+        let (status, _, text) = post(&mocks, Some(KEY), &create(model, &input, false)).await;
+        assert_eq!(status, 404, "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["code"], "model_not_found");
+        assert!(body["error"]["message"].as_str().unwrap().contains(model));
+    }
+    // Refused, but what it carried is still evidence.
+    let rec = mocks.recorded();
+    assert!(rec.iter().all(|r| r.images == vec![input.clone()]));
+    assert!(rec.iter().all(|r| r.rejected.is_some()));
+}
+
+#[tokio::test]
+async fn malformed_requests_are_refused_400_in_the_interactions_envelope() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    let mut unknown = create(MODEL, &input, false);
+    unknown["temperature"] = json!(0.5);
+    let mut bad_b64 = create(MODEL, &input, false);
+    bad_b64["input"][0]["content"][0]["data"] = json!("not base64 !!");
+    let mut not_image = create(MODEL, &input, false);
+    not_image["input"][0]["content"][0]["data"] = json!(b64(b"plain bytes, no picture"));
+    let mut bad_ratio = create(MODEL, &input, false);
+    bad_ratio["response_format"] = json!({"type": "image", "aspect_ratio": "7:3"});
+    let text_model_image = create("gemini-2.5-flash", &input, false);
+    let cases = [
+        (json!({"input": "no model"}), "invalid_request"),
+        (json!({"model": MODEL}), "invalid_request"),
+        (unknown, "parameter_unknown"),
+        (bad_b64, "invalid_request"),
+        (not_image, "invalid_request"),
+        (bad_ratio, "invalid_request"),
+        (text_model_image, "invalid_request"),
+        (
+            json!({"model": MODEL, "input": [{"type": "hologram"}]}),
+            "invalid_request",
+        ),
+    ];
+    for (body, code) in &cases {
+        let (status, _, text) = post(&mocks, Some(KEY), body).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(err["error"]["code"], *code, "{body}: {text}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let rec = mocks.recorded();
+    assert_eq!(rec.len(), cases.len());
+    assert!(rec.iter().all(|r| r.rejected.is_some() && r.status == 400));
+}
+
+#[tokio::test]
+async fn a_refused_input_still_records_every_image_it_carried() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    let image = json!({"type": "image", "mime_type": "image/png", "data": b64(&input)});
+    for list in [
+        json!([42, image]),
+        json!([{"type": "user_input", "content": ["x", image]}]),
+    ] {
+        let (status, _, text) =
+            post(&mocks, Some(KEY), &json!({"model": MODEL, "input": list})).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("expected an object"), "{text}");
+    }
+    let rec = mocks.recorded();
+    assert!(
+        rec.iter()
+            .all(|r| r.images == vec![input.clone()] && r.rejected.is_some())
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_is_refused_401_authentication_but_recorded() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    for key in [None, Some("AIzaWrongKey000000000000000000000000")] {
+        let (status, _, text) = post(&mocks, key, &create(MODEL, &input, false)).await;
+        assert_eq!(status, 401, "{text}");
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(err["error"]["code"], "authentication");
+    }
+    // The key is also taken from the query, as for generateContent.
+    let res = client(&mocks)
+        .post(format!(
+            "{}/v1beta/interactions?key={KEY}",
+            mocks.gemini_url()
+        ))
+        .json(&create(MODEL, &input, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let rec = mocks.recorded();
+    assert_eq!(
+        rec.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [401, 401, 200]
+    );
+    assert!(rec.iter().all(|r| r.images == vec![input.clone()]));
+}
+
+#[tokio::test]
+async fn scripted_behaviours_apply_as_for_generate_content() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    mocks.set_behaviour(
+        Provider::Gemini,
+        vec![
+            Behaviour::RateLimited { retry_after_s: 7 },
+            Behaviour::ServerError,
+            Behaviour::SafetyBlock,
+            Behaviour::Ok,
+        ],
+    );
+    let res = client(&mocks)
+        .post(format!("{}/v1beta/interactions", mocks.gemini_url()))
+        .header("x-goog-api-key", KEY)
+        .json(&create(MODEL, &input, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert_eq!(res.headers()["retry-after"], "7");
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "rate_limit_exceeded");
+
+    let (status, _, text) = post(&mocks, Some(KEY), &create(MODEL, &input, false)).await;
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("\"api_error\""), "{text}");
+
+    let (status, _, text) = post(&mocks, Some(KEY), &create(MODEL, &input, false)).await;
+    assert_eq!(status, 200, "{text}");
+    let blocked: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(blocked["status"], "failed");
+    assert_eq!(blocked["errors"][0]["code"], "prohibited_content");
+    assert_eq!(blocked["steps"], json!([]));
+
+    let (status, _, text) = post(&mocks, Some(KEY), &create(MODEL, &input, false)).await;
+    assert_eq!(status, 200, "{text}");
+    let rec = mocks.recorded();
+    let seen: Vec<_> = rec.iter().map(|r| (r.behaviour, r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (Behaviour::RateLimited { retry_after_s: 7 }, 429),
+            (Behaviour::ServerError, 500),
+            (Behaviour::SafetyBlock, 200),
+            (Behaviour::Ok, 200)
+        ]
+    );
+    assert!(rec[2].output_image.is_none() && rec[3].output_image.is_some());
+}
+
+/// Splits an SSE body into (event name, data) pairs.
+fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = v.to_owned();
+                }
+            }
+            (name, data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_create_answers_events_carrying_the_image() {
+    let mocks = start_keyed().await;
+    let input = png(40, 30);
+    let mut body = create(MODEL, &input, true);
+    body["response_format"] =
+        json!({"type": "image", "aspect_ratio": "1:1", "mime_type": "image/jpeg"});
+    let (status, content_type, text) = post(&mocks, Some(KEY), &body).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(content_type, "text/event-stream");
+    let events = sse_events(&text);
+    let (last, rest) = events.split_last().unwrap();
+    assert_eq!(last.1, "[DONE]");
+    let parsed: Vec<Value> = rest
+        .iter()
+        .map(|(name, data)| {
+            let event: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(event["event_type"], name.as_str());
+            event
+        })
+        .collect();
+    let names: Vec<&str> = parsed
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "interaction.created",
+            "step.start",
+            "step.delta",
+            "step.delta",
+            "step.stop",
+            "interaction.completed"
+        ]
+    );
+    assert_eq!(parsed[0]["interaction"]["status"], "in_progress");
+    assert_eq!(
+        parsed[0]["interaction"]["id"],
+        parsed[5]["interaction"]["id"]
+    );
+    assert_eq!(parsed[5]["interaction"]["status"], "completed");
+    let image = &parsed[3]["delta"];
+    assert_eq!(
+        (image["type"].as_str(), image["mime_type"].as_str()),
+        (Some("image"), Some("image/jpeg"))
+    );
+    let image = unb64(image["data"].as_str().unwrap());
+    assert!(image::load_from_memory_with_format(&image, image::ImageFormat::Jpeg).is_ok());
+    let rec = mocks.recorded();
+    assert_eq!(rec[0].images, vec![input]);
+    assert_eq!(rec[0].output_image.as_deref(), Some(image.as_slice()));
+}

@@ -1,0 +1,54 @@
+"""Drives the Gemini mock's Interactions API with the official google-genai SDK (image in, image out,
+as one Interaction and streamed, then a scripted 429); exits non-zero if any answer is not parsed as
+expected."""
+
+import base64
+import os
+import sys
+
+from google import genai
+from google.genai import _interactions
+
+sys.path.insert(0, os.path.dirname(__file__))
+from genai_client import client_and_input  # noqa: E402
+from pngcheck import assert_png  # noqa: E402
+
+client, input_png = client_and_input()
+MODEL = "gemini-3.1-flash-lite-image"
+image_block = {"type": "image", "mime_type": "image/png", "data": base64.b64encode(input_png).decode()}
+text_block = {"type": "text", "text": "sdk interactions tlp-sdk00000005"}
+
+# 1. create, as the SDK's README documents image output (behaviour: ok)
+interaction = client.interactions.create(
+    model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"]
+)
+assert interaction.status == "completed", interaction.status
+assert interaction.output_image is not None, interaction
+assert interaction.output_image.mime_type == "image/png", interaction.output_image.mime_type
+assert_png(base64.b64decode(interaction.output_image.data), "interactions.create output_image")
+assert interaction.output_text, interaction
+assert interaction.usage.total_tokens > 0, interaction.usage
+
+# 2. create(stream=True), the image asked for through response_format (behaviour: ok)
+events = list(
+    client.interactions.create(
+        model=MODEL, input=[image_block, text_block], stream=True, response_format={"type": "image"}
+    )
+)
+kinds = [e.event_type for e in events]
+assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed", kinds
+images = [e.delta.data for e in events if e.event_type == "step.delta" and e.delta.type == "image"]
+assert len(images) == 1, kinds
+assert_png(base64.b64decode(images[0]), "streamed image delta")
+assert events[-1].interaction.status == "completed", events[-1]
+assert events[-1].interaction.id == events[0].interaction.id
+
+# 3. a 429 (behaviour: 429:1) raises the Interactions client's RateLimitError
+try:
+    client.interactions.create(model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"])
+    raise SystemExit("expected a RateLimitError")
+except _interactions.RateLimitError as e:
+    assert e.status_code == 429, e.status_code
+    assert e.body["error"]["code"] == "rate_limit_exceeded", e.body
+
+print(f"google-genai {genai.__version__}: all interactions answers parsed")
