@@ -251,22 +251,37 @@ async fn official_node_sdk_parses_every_answer() {
             Endpoint::ImagesEdits,
             Endpoint::ImagesGenerations,
             Endpoint::ImagesEdits,
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesGenerations,
+            Endpoint::Responses,
         ]
     );
     let statuses: Vec<u16> = rec.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 200, 429, 400, 400]);
-    for r in &rec {
-        assert_eq!(
-            r.header("authorization"),
-            Some(format!("Bearer {OPENAI_KEY}").as_str())
-        );
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 200, 429, 400, 400, 200, 200, 200]
+    );
+    for (i, r) in rec.iter().enumerate() {
+        // Azure (request 7) authenticates with the api-key header instead, and names its client.
+        let (header, value, client) = if i == 7 {
+            ("api-key", OPENAI_KEY.to_owned(), "AzureOpenAI")
+        } else {
+            ("authorization", format!("Bearer {OPENAI_KEY}"), "OpenAI")
+        };
+        assert_eq!(r.header(header), Some(value.as_str()), "request {i}");
         let agent = r.header("user-agent").unwrap_or_default();
-        assert!(agent.starts_with("OpenAI/JS "), "user-agent {agent:?}");
+        assert_eq!(
+            agent,
+            format!("{client}/JS {}", pinned_version("dependencies", "openai")),
+            "request {i}"
+        );
         assert_eq!(r.header("x-stainless-lang"), Some("js"));
     }
     // Every well-formed request was accepted; the untyped upload was refused, as the real API does.
     assert!(
-        rec[..6].iter().all(|r| r.rejected.is_none()),
+        rec.iter()
+            .enumerate()
+            .all(|(i, r)| i == 6 || r.rejected.is_none()),
         "the mock rejected an SDK request: {:?}",
         rec.iter()
             .filter_map(|r| r.rejected.as_deref())
@@ -392,6 +407,72 @@ async fn official_node_sdk_parses_every_answer() {
     assert_eq!(untyped["status"], 400);
     assert_eq!(untyped["code"], "unsupported_file_mimetype");
     assert_eq!(untyped["param"], "image");
+
+    // Azure: the deployment in the path, the api-version query, the deployment recorded as the model.
+    let azure = &rec[7];
+    assert_eq!(
+        azure.path, "/openai/deployments/team-images/images/edits",
+        "{azure:?}"
+    );
+    assert_eq!(
+        azure.query.as_deref(),
+        Some("api-version=2025-04-01-preview")
+    );
+    assert!(azure.header("authorization").is_none());
+    assert_eq!(azure.model.as_deref(), Some("team-images"));
+    assert_eq!(azure.images, vec![input.clone()]);
+    assert_eq!(azure.prompt.as_deref(), Some("node azure tlp-node0000006"));
+
+    // The stream: two partial images, then the final one, which is what the mock recorded sending.
+    let streamed = &rec[8];
+    assert_eq!(streamed.model.as_deref(), Some("gpt-image-2.5-flare"));
+    assert_eq!(
+        streamed.prompt.as_deref(),
+        Some("node streamed tlp-node0000007")
+    );
+    let stream = fact(&facts, "images.generate.stream");
+    assert_eq!(
+        stream["types"],
+        serde_json::json!([
+            "image_generation.partial_image",
+            "image_generation.partial_image",
+            "image_generation.completed"
+        ])
+    );
+    assert_eq!(stream["size"], "1024x1024");
+    // The streamed Responses call: its partial images and final result are the image the mock sent.
+    let responses_stream = &rec[9];
+    assert_eq!(responses_stream.images, vec![input.clone()]);
+    assert_eq!(responses_stream.store, Some(false));
+    assert_eq!(
+        responses_stream.prompt.as_deref(),
+        Some("node responses stream tlp-node0000008")
+    );
+    let partials = fact(&facts, "responses.stream")["partials"]
+        .as_array()
+        .expect("partials")
+        .clone();
+    assert_eq!(partials.len(), 2);
+    for p in &partials {
+        assert_eq!(
+            Some(&unb64(p.as_str().expect("partial"))),
+            responses_stream.output_image.as_ref()
+        );
+    }
+    assert_eq!(fact(&facts, "responses.stream")["status"], "completed");
+    for (step, r) in [
+        ("azure.images.edit", azure),
+        ("images.generate.stream", streamed),
+        ("responses.stream", responses_stream),
+    ] {
+        let decoded = unb64(fact(&facts, step)["image"].as_str().expect("image"));
+        assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
+        assert_eq!(
+            Some(&decoded),
+            r.output_image.as_ref(),
+            "{step}: the SDK decoded another image than the mock sent"
+        );
+    }
     mocks.shutdown().await;
 }
 
