@@ -199,6 +199,9 @@ async fn drive(
     };
     let files = sdk_files(&mocks, input);
     mocks.set_behaviour(provider, behaviours);
+    // The mocks' own Google service account (Vertex AI): no other key gets a token.
+    let account = files.ca.with_file_name("service-account.json");
+    std::fs::write(&account, mocks.service_account_json().unwrap()).unwrap();
     let env = [
         (format!("{prefix}_URL"), url),
         (format!("{prefix}_KEY"), key.to_owned()),
@@ -206,6 +209,10 @@ async fn drive(
         (
             "TRACELESS_INPUT_PNG".into(),
             files.input.display().to_string(),
+        ),
+        (
+            "TRACELESS_SERVICE_ACCOUNT".into(),
+            account.display().to_string(),
         ),
     ];
     let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -568,7 +575,7 @@ async fn official_node_genai_sdk_parses_every_answer() {
         assert!(r.header("x-goog-api-key").is_none());
         assert!(
             r.path.starts_with(
-                "/v1beta1/projects/audit-project/locations/us-central1/publishers/google/models/gemini-3.1-flash-lite-image:"
+                "/v1beta1/projects/traceless-audit/locations/us-central1/publishers/google/models/gemini-3.1-flash-lite-image:"
             ),
             "{}",
             r.path

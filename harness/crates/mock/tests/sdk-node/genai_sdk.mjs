@@ -4,10 +4,10 @@
 // with what the mock recorded and answered.
 //
 // Environment: TRACELESS_GEMINI_URL (origin), TRACELESS_GEMINI_KEY, TRACELESS_INPUT_PNG (a file),
-// and NODE_EXTRA_CA_CERTS naming the mock's CA, the only way Node's fetch trusts it.
+// TRACELESS_SERVICE_ACCOUNT (the mocks' service-account JSON, a file), and NODE_EXTRA_CA_CERTS
+// naming the mock's CA, the only way Node's fetch trusts it.
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 
 import { ApiError, BlockedReason, FinishReason, GoogleGenAI } from '@google/genai';
@@ -102,17 +102,9 @@ assert.ok(!blocked.candidates?.length, JSON.stringify(blocked.candidates));
 assert.equal(blocked.promptFeedback?.blockReason, BlockedReason.PROHIBITED_CONTENT, JSON.stringify(blocked.promptFeedback));
 say({ step: 'safety-block', block_reason: blocked.promptFeedback.blockReason });
 
-// Vertex AI, with a service account made for this run: a fresh RSA key, its token endpoint the mock's.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const serviceAccount = {
-  type: 'service_account',
-  project_id: 'audit-project',
-  private_key_id: 'traceless-audit-key',
-  private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-  client_email: 'audit@audit-project.iam.gserviceaccount.com',
-  client_id: '100000000000000000001',
-  token_uri: `${base}/token`,
-};
+// Vertex AI, with the service account the mocks made for this run (their token endpoint takes no
+// other key), read as a backend reads the JSON it is given.
+const serviceAccount = JSON.parse(fs.readFileSync(process.env.TRACELESS_SERVICE_ACCOUNT, 'utf8'));
 // google-auth-library (Node) ignores token_uri and always posts the signed assertion to Google's
 // token endpoint; its transporter's fetch is the documented hook to send that one URL to the mock.
 // Any other URL it is asked for is refused, so nothing leaves for the network.
@@ -126,11 +118,11 @@ async function tokenFetch(url, init) {
 }
 const vertex = new GoogleGenAI({
   vertexai: true,
-  project: 'audit-project',
+  project: serviceAccount.project_id,
   location: 'us-central1',
   googleAuthOptions: {
     // The JSON a backend would be given, read back as the SDK's users read it.
-    credentials: JSON.parse(JSON.stringify(serviceAccount)),
+    credentials: serviceAccount,
     clientOptions: { transporterOptions: { fetchImplementation: tokenFetch } },
   },
   httpOptions,
