@@ -293,7 +293,7 @@ fn sigterm_stops_everything_and_writes_an_interrupted_report() {
     let (code, report, tmpdir, needle) = interrupt(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(code, 143, "{}", report["summary"]);
     assert_eq!(report["interrupted"], "SIGTERM");
-    assert_eq!(report["verdict"], "incomplete");
+    assert_eq!(report["verdict"], "incomplete", "{}", report["findings"]);
     assert_eq!(
         outcomes(&report)[0].1,
         "incomplete",

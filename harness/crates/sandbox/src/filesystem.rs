@@ -401,7 +401,12 @@ impl Worker {
         self.roots.iter().any(|r| path.starts_with(r))
     }
 
-    fn on_notify(&mut self, event: notify::Event) {
+    fn on_notify(&mut self, mut event: notify::Event) {
+        // An unnamed temp file (O_TMPFILE) shows in inotify as `#<inode>` in its folder: it has
+        // no path to read it by, and inotify does not say whose it is. The harness's own spool and
+        // retired needles are such files in the shared temp folder; the pipeline's are still seen,
+        // with their pid, through the syscall monitor's opens and closes.
+        event.paths.retain(|p| !unnamed_tmpfile(p));
         match event.kind {
             NotifyKind::Create(CreateKind::Folder) => {
                 // notify watches new folders under a recursive watch itself, but not under a root
@@ -609,9 +614,25 @@ impl Worker {
     }
 }
 
+/// The name the kernel gives a file opened with O_TMPFILE and never linked: `#` and its inode.
+fn unnamed_tmpfile(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix('#'))
+        .is_some_and(|ino| !ino.is_empty() && ino.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_kernels_unnamed_tmpfile_names_are_unnamed() {
+        assert!(unnamed_tmpfile(Path::new("/tmp/#10010688")));
+        assert!(!unnamed_tmpfile(Path::new("/tmp/#notes")));
+        assert!(!unnamed_tmpfile(Path::new("/tmp/#")));
+        assert!(!unnamed_tmpfile(Path::new("/tmp/a#1")));
+    }
 
     #[test]
     fn nested_roots_collapse_into_their_parent() {

@@ -92,3 +92,44 @@ fn a_file_deleted_before_the_end_is_swept_from_the_spool_with_retired_needles() 
     let covered: u64 = hits.iter().map(|h| h.len).sum();
     assert!(covered >= 8000, "{hits:?}");
 }
+
+/// The harness's own unnamed temp files (the spool, the retired needles: O_TMPFILE in the shared
+/// temp folder) are not a file the pipeline "wrote and removed". inotify names them `#<inode>`;
+/// before this was understood, the monitor reported them as suspected disk persistence.
+#[test]
+fn the_harness_s_own_unnamed_temp_files_are_not_reported() {
+    let root = tempfile::TempDir::new().unwrap();
+    let log = EventLog::new();
+    let monitor = FilesystemMonitor::start(
+        vec![root.path().to_path_buf()],
+        Vec::new(),
+        Arc::new(RwLock::new(Scanner::new())),
+        log.clone(),
+        Arc::new(Spool::default()),
+    );
+    {
+        use std::io::Write as _;
+        let mut unnamed = tempfile::tempfile_in(root.path()).unwrap();
+        unnamed.write_all(&blob(3)).unwrap();
+    }
+    // inotify delivers in order: once a file written afterwards is reported, so was the other.
+    let after = root.path().join("after.txt");
+    std::fs::write(&after, b"written after the unnamed file closed").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = |log: &EventLog| {
+        log.snapshot()
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::FileWritten { path, .. } if path.ends_with("after.txt")))
+    };
+    while !seen(&log) {
+        assert!(Instant::now() < deadline, "after.txt was never reported");
+        std::thread::yield_now();
+    }
+    monitor.finish();
+    let vanished: Vec<_> = log
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::FileVanished { .. }))
+        .collect();
+    assert!(vanished.is_empty(), "{vanished:?}");
+}
