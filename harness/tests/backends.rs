@@ -329,6 +329,33 @@ fn flask_azure_on_a_deployment_passes() {
 }
 
 #[test]
+fn flask_interactions_kept_interactions_are_caught() {
+    require_python_packages();
+    let a = audit("flask_interactions");
+    // Every call went through the Interactions API and was attributed to its request; the only
+    // fault is the planted one, the provider asked to keep each interaction (no store=False).
+    assert_caught("flask_interactions", &a, &["provider-retention"], &[]);
+    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
+    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+    assert_eq!(a.statuses("gemini-age-gate"), vec![Some(403); 2]);
+    assert_eq!(
+        a.statuses("gemini-provider-failure"),
+        vec![Some(200), Some(502)]
+    );
+    let calls = a.provider_calls("gemini-photo", "mock gemini");
+    assert!(
+        calls.len() == 1 && calls[0].starts_with("POST /v1/interactions"),
+        "{calls:?}\n{}",
+        a.log
+    );
+    assert!(
+        a.kinds_in("gemini-photo").contains("provider-retention"),
+        "{}",
+        a.findings()
+    );
+}
+
+#[test]
 fn flask_openai_shared_output_file_is_caught() {
     require_python_packages();
     let a = audit("flask_openai");
@@ -537,6 +564,7 @@ fn every_example_backend_has_a_test() {
             "fastify_jobs",
             "flask_azure",
             "flask_genai_pillow",
+            "flask_interactions",
             "flask_openai"
         ],
         "tests/backends/*/traceless.toml and the tests here differ"
