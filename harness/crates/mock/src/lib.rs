@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use models::ModelRules;
-pub use state::Router;
+pub use state::{KEPT_INTERACTIONS, Router};
 pub use tls::PLAINTEXT_REJECTION;
 pub use types::{
     Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, TlsRefusal, UnknownName,

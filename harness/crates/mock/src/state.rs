@@ -34,6 +34,79 @@ pub struct GeminiFile {
     pub upload_id: String,
 }
 
+/// How many interactions the Interactions API mock keeps for retrieval at most, and how many bytes
+/// (their output and the create request that made each) they may take together. The real API keeps
+/// every stored interaction for days; the mock keeps only the newest ones, evicting the oldest first,
+/// so its memory stays flat however many requests an audit sends (10,000 creates hold no more than
+/// this). An evicted interaction is answered as one never stored: 404.
+pub const KEPT_INTERACTIONS: usize = 256;
+pub const KEPT_INTERACTION_BYTES: usize = 64 * 1024 * 1024;
+
+/// An interaction created with `store` not false, as `GET /{version}/interactions/{id}` returns it.
+#[derive(Debug, Clone)]
+pub struct KeptInteraction {
+    pub id: String,
+    /// Where it was created: "" for the Gemini API, `projects/{p}/locations/{l}` for Vertex AI; it
+    /// is found from there alone.
+    pub scope: String,
+    /// The whole Interaction (steps included) as the create answered it.
+    pub interaction: serde_json::Value,
+    /// The create request's `input`, for `include_input=true`.
+    pub input: Option<serde_json::Value>,
+    /// What it is counted as against [`KEPT_INTERACTION_BYTES`].
+    pub bytes: usize,
+}
+
+/// The kept interactions, oldest first, within [`KEPT_INTERACTIONS`] and [`KEPT_INTERACTION_BYTES`].
+#[derive(Debug, Default)]
+pub struct KeptInteractions {
+    list: VecDeque<KeptInteraction>,
+    bytes: usize,
+}
+
+impl KeptInteractions {
+    /// Keeps one more, evicting the oldest beyond the bounds.
+    pub fn keep(&mut self, kept: KeptInteraction) {
+        self.bytes += kept.bytes;
+        self.list.push_back(kept);
+        while self.list.len() > KEPT_INTERACTIONS || self.bytes > KEPT_INTERACTION_BYTES {
+            match self.list.pop_front() {
+                Some(old) => self.bytes -= old.bytes,
+                None => break,
+            }
+        }
+    }
+
+    pub fn get(&self, scope: &str, id: &str) -> Option<&KeptInteraction> {
+        self.list.iter().find(|k| k.id == id && k.scope == scope)
+    }
+
+    /// Forgets one; whether it was kept.
+    pub fn remove(&mut self, scope: &str, id: &str) -> bool {
+        let Some(at) = self
+            .list
+            .iter()
+            .position(|k| k.id == id && k.scope == scope)
+        else {
+            return false;
+        };
+        if let Some(old) = self.list.remove(at) {
+            self.bytes -= old.bytes;
+        }
+        true
+    }
+
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.list.len()
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 /// What the mocks received, in arrival order: every call, or the newest `keep` of them.
 #[derive(Debug, Default)]
 struct Recordings {
@@ -63,6 +136,8 @@ pub struct Shared {
     pub openai_files: Mutex<HashMap<String, OpenAiFile>>,
     /// Keyed by the file id (the part after "files/").
     pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
+    /// The Interactions API's stored interactions (bounded; see [`KEPT_INTERACTIONS`]).
+    pub gemini_interactions: Mutex<KeptInteractions>,
     /// Access tokens the mocked Google token endpoint issued; Vertex AI calls must carry one.
     pub google_tokens: Mutex<std::collections::HashSet<String>>,
     /// The Google service account of this run, made when first asked for: its key alone signs
@@ -97,6 +172,7 @@ impl Shared {
             router: RouterSlot(Mutex::new(None)),
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
+            gemini_interactions: Mutex::new(KeptInteractions::default()),
             google_tokens: Mutex::new(std::collections::HashSet::new()),
             service_account: std::sync::OnceLock::new(),
         }
@@ -274,6 +350,54 @@ pub(crate) mod tests {
             ModelRules::default(),
             64,
         )
+    }
+
+    fn kept(id: &str, scope: &str, bytes: usize) -> KeptInteraction {
+        KeptInteraction {
+            id: id.into(),
+            scope: scope.into(),
+            interaction: serde_json::json!({"id": id}),
+            input: None,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn kept_interactions_stay_bounded_over_ten_thousand_creates_and_evict_the_oldest() {
+        let mut store = KeptInteractions::default();
+        for i in 0..10_000 {
+            store.keep(kept(&format!("v1_{i}"), "", 1000));
+            assert!(store.count() <= KEPT_INTERACTIONS);
+        }
+        assert_eq!(store.count(), KEPT_INTERACTIONS);
+        assert_eq!(store.bytes(), KEPT_INTERACTIONS * 1000);
+        assert!(store.get("", "v1_0").is_none());
+        assert!(
+            store
+                .get("", &format!("v1_{}", 10_000 - KEPT_INTERACTIONS))
+                .is_some()
+        );
+        assert!(store.get("", "v1_9999").is_some());
+        // Big ones are bounded by bytes too.
+        let big = KEPT_INTERACTION_BYTES / 4 + 1;
+        for i in 0..10 {
+            store.keep(kept(&format!("big_{i}"), "", big));
+            assert!(store.bytes() <= KEPT_INTERACTION_BYTES);
+        }
+        assert_eq!(store.count(), 3);
+        assert!(store.get("", "big_9").is_some() && store.get("", "big_6").is_none());
+    }
+
+    #[test]
+    fn a_kept_interaction_is_found_in_its_own_scope_alone_until_removed() {
+        let mut store = KeptInteractions::default();
+        store.keep(kept("v1_a", "projects/p/locations/l", 10));
+        assert!(store.get("", "v1_a").is_none());
+        assert!(!store.remove("", "v1_a"));
+        assert!(store.get("projects/p/locations/l", "v1_a").is_some());
+        assert!(store.remove("projects/p/locations/l", "v1_a"));
+        assert!(!store.remove("projects/p/locations/l", "v1_a"));
+        assert_eq!((store.count(), store.bytes()), (0, 0));
     }
 
     #[test]

@@ -258,6 +258,11 @@ pub enum Endpoint {
     /// Gemini Interactions API `POST /{version}/interactions` (answered as server-sent events when the
     /// body says `stream: true`).
     Interactions,
+    /// Gemini Interactions API `GET /{version}/interactions/{id}`: a stored interaction retrieved
+    /// (also on Vertex AI, `/{version}/projects/{p}/locations/{l}/interactions/{id}`).
+    InteractionsGet,
+    /// Gemini Interactions API `DELETE /{version}/interactions/{id}`: a stored interaction deleted.
+    InteractionsDelete,
     /// Gemini resumable upload: the start and every chunk sent to the upload URL.
     FilesUpload,
     /// Google's OAuth token endpoint (`POST /token` at `oauth2.googleapis.com`, served by the Gemini

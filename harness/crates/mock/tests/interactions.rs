@@ -1,12 +1,13 @@
 //! The Gemini Interactions API over TLS: a create request with image input is recorded like
 //! generateContent, answered with an image as one Interaction or as server-sent events, validated
-//! and refused in the API's own envelope, and subject to scripted behaviours.
+//! and refused in the API's own envelope, and subject to scripted behaviours. A stored interaction
+//! is retrieved and deleted by id, and continued through `previous_interaction_id`.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use traceless_mock::{Behaviour, Endpoint, MockOptions, Mocks, Provider};
+use traceless_mock::{Behaviour, Endpoint, KEPT_INTERACTIONS, MockOptions, Mocks, Provider};
 
 const KEY: &str = "AIzaTestKey0000000000000000000000000";
 const MODEL: &str = "gemini-3.1-flash-lite-image";
@@ -358,4 +359,211 @@ async fn a_streamed_create_answers_events_carrying_the_image() {
     let rec = mocks.recorded();
     assert_eq!(rec[0].images, vec![input]);
     assert_eq!(rec[0].output_image.as_deref(), Some(image.as_slice()));
+}
+
+/// `GET` or `DELETE` of `/{version}/interactions/{id}{query}` with the key: status and body.
+async fn by_id(mocks: &Mocks, method: &str, path: &str) -> (u16, String) {
+    by_id_with(mocks, method, path, Some(KEY)).await
+}
+
+async fn by_id_with(mocks: &Mocks, method: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = client(mocks).request(method, format!("{}{path}", mocks.gemini_url()));
+    if let Some(key) = key {
+        req = req.header("x-goog-api-key", key);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+/// Creates an interaction from `body` and returns it.
+async fn created(mocks: &Mocks, body: &Value) -> Value {
+    let (status, _, text) = post(mocks, Some(KEY), body).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Creates an interaction with `store` as given (absent when None) and returns its id.
+async fn created_id(mocks: &Mocks, store: Option<bool>) -> String {
+    let mut body = create(MODEL, &png(16, 16), false);
+    if let Some(store) = store {
+        body["store"] = json!(store);
+    }
+    let interaction = created(mocks, &body).await;
+    interaction["id"].as_str().unwrap().to_owned()
+}
+
+fn assert_not_found(status: u16, text: &str, id: &str) {
+    assert_eq!(status, 404, "{text}");
+    let err: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(err["error"]["code"], "not_found", "{text}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains(id),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_interaction_is_retrieved_until_deleted() {
+    let mocks = start_keyed().await;
+    let body = create(MODEL, &png(20, 20), false);
+    let made = created(&mocks, &body).await;
+    let id = made["id"].as_str().unwrap();
+
+    // The same Interaction, on either version.
+    for version in ["v1beta", "v1"] {
+        let (status, text) = by_id(&mocks, "GET", &format!("/{version}/interactions/{id}")).await;
+        assert_eq!(status, 200, "{text}");
+        let got: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(got, made);
+        assert!(got.get("input").is_none());
+    }
+    // include_input=true adds the create's input.
+    let (status, text) = by_id(
+        &mocks,
+        "GET",
+        &format!("/v1/interactions/{id}?include_input=true&stream=false"),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let got: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(got["input"], body["input"]);
+    // stream=true: the create's events again, from after last_event_id when given.
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1/interactions/{id}?stream=true")).await;
+    assert_eq!(status, 200, "{text}");
+    let names: Vec<String> = sse_events(&text).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("interaction.created")
+    );
+    assert_eq!(names[names.len() - 2], "interaction.completed");
+    let (_, text) = by_id(
+        &mocks,
+        "GET",
+        &format!("/v1/interactions/{id}?stream=true&last_event_id=3"),
+    )
+    .await;
+    let resumed: Vec<String> = sse_events(&text).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(resumed, ["step.stop", "interaction.completed", ""]);
+
+    let (status, text) = by_id(&mocks, "DELETE", &format!("/v1beta/interactions/{id}")).await;
+    assert_eq!((status, text.as_str()), (200, "{}"));
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1beta/interactions/{id}")).await;
+    assert_not_found(status, &text, id);
+    let (status, text) = by_id(&mocks, "DELETE", &format!("/v1beta/interactions/{id}")).await;
+    assert_not_found(status, &text, id);
+
+    let rec = mocks.recorded();
+    let seen: Vec<_> = rec
+        .iter()
+        .map(|r| (r.endpoint, r.method.as_str(), r.status))
+        .collect();
+    let get = Endpoint::InteractionsGet;
+    let delete = Endpoint::InteractionsDelete;
+    assert_eq!(
+        seen,
+        [
+            (Endpoint::Interactions, "POST", 200),
+            (get, "GET", 200),
+            (get, "GET", 200),
+            (get, "GET", 200),
+            (get, "GET", 200),
+            (get, "GET", 200),
+            (delete, "DELETE", 200),
+            (get, "GET", 404),
+            (delete, "DELETE", 404)
+        ]
+    );
+    // A get that answers the image again says so; nothing asked to store anything.
+    assert_eq!(rec[1].output_image, rec[0].output_image);
+    assert!(
+        rec[1..]
+            .iter()
+            .all(|r| r.store.is_none() && r.rejected.is_none())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_id_or_one_created_with_store_false_is_404_not_found() {
+    let mocks = start_keyed().await;
+    let unstored = created_id(&mocks, Some(false)).await;
+    let stored = created_id(&mocks, Some(true)).await;
+    for id in [
+        unstored.as_str(),
+        "v1_NoSuchInteraction000000000000000000000000",
+    ] {
+        for method in ["GET", "DELETE"] {
+            let (status, text) = by_id(&mocks, method, &format!("/v1beta/interactions/{id}")).await;
+            assert_not_found(status, &text, id);
+        }
+    }
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1beta/interactions/{stored}")).await;
+    assert_eq!(status, 200, "{text}");
+    // Without the key: the Interactions API's 401, before anything is looked up.
+    let path = format!("/v1beta/interactions/{stored}");
+    let (status, text) = by_id_with(&mocks, "GET", &path, None).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains(r#""code":"authentication""#), "{text}");
+}
+
+#[tokio::test]
+async fn previous_interaction_id_must_name_an_interaction_kept_here() {
+    let mocks = start_keyed().await;
+    let first = created_id(&mocks, None).await;
+    let unstored = created_id(&mocks, Some(false)).await;
+    let deleted = created_id(&mocks, None).await;
+    let (status, _) = by_id(&mocks, "DELETE", &format!("/v1beta/interactions/{deleted}")).await;
+    assert_eq!(status, 200);
+
+    // A kept one is continued, and the answer says which.
+    let mut body = create(MODEL, &png(16, 16), false);
+    body["previous_interaction_id"] = json!(first);
+    let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+    assert_eq!(status, 200, "{text}");
+    let next: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(next["previous_interaction_id"], first.as_str());
+    // The continuation is itself kept, and continues in turn.
+    let second = next["id"].as_str().unwrap();
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1/interactions/{second}")).await;
+    assert_eq!(status, 200, "{text}");
+
+    let before = mocks.recorded().len();
+    for id in [
+        unstored.as_str(),
+        deleted.as_str(),
+        "v1_NoSuchInteraction000000000000000000000000",
+    ] {
+        body["previous_interaction_id"] = json!(id);
+        let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+        assert_not_found(status, &text, id);
+    }
+    body["previous_interaction_id"] = json!(42);
+    let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+    assert_eq!(status, 400, "{text}");
+    let rec = mocks.recorded();
+    assert!(
+        rec[before..]
+            .iter()
+            .all(|r| r.rejected.is_some() && r.endpoint == Endpoint::Interactions)
+    );
+}
+
+#[tokio::test]
+async fn only_the_newest_interactions_are_kept() {
+    let mocks = start_keyed().await;
+    let mut ids = Vec::new();
+    for i in 0..=KEPT_INTERACTIONS {
+        let body = json!({"model": "gemini-2.5-flash", "input": format!("turn {i}")});
+        let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+        assert_eq!(status, 200, "{text}");
+        let made: Value = serde_json::from_str(&text).unwrap();
+        ids.push(made["id"].as_str().unwrap().to_owned());
+    }
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1beta/interactions/{}", ids[0])).await;
+    assert_not_found(status, &text, &ids[0]);
+    for id in [&ids[1], &ids[KEPT_INTERACTIONS]] {
+        let (status, text) = by_id(&mocks, "GET", &format!("/v1beta/interactions/{id}")).await;
+        assert_eq!(status, 200, "{text}");
+    }
 }

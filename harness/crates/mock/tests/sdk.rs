@@ -202,18 +202,29 @@ async fn google_genai_in_vertex_mode_with_a_service_account() {
             Endpoint::OAuthToken,
             Endpoint::GenerateContent,
             Endpoint::StreamGenerateContent,
+            Endpoint::Interactions,
+            Endpoint::InteractionsGet,
+            Endpoint::InteractionsDelete,
+            Endpoint::InteractionsGet,
             Endpoint::OAuthToken
         ],
         "{:?}",
         rec.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
     assert!(
-        rec[..3]
+        rec[..6]
             .iter()
             .all(|r| r.status == 200 && r.rejected.is_none())
     );
+    // google-genai 3.6.1 sends the Interactions API, on Vertex AI, under the project and location.
+    let interactions = "/v1beta1/projects/traceless-audit/locations/us-central1/interactions";
+    assert_eq!(rec[3].path, interactions);
+    assert!(rec[4].path.starts_with(&format!("{interactions}/v1_")));
+    assert_eq!(rec[3].images, vec![input.clone()]);
+    // Deleted, it is gone.
+    assert_eq!(rec[6].status, 404);
     // The account the script made itself got no token.
-    assert_eq!(rec[3].status, 400);
+    assert_eq!(rec[7].status, 400);
     assert!(
         rec[1]
             .path
@@ -229,14 +240,10 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     let mocks = start_keyed().await;
     let input = png(40, 40);
     let files = sdk_files(&mocks, &input);
-    mocks.set_behaviour(
-        Provider::Gemini,
-        vec![
-            Behaviour::Ok,
-            Behaviour::Ok,
-            Behaviour::RateLimited { retry_after_s: 1 },
-        ],
-    );
+    // Five creates answer normally, the sixth is rate limited (gets and deletes take no script).
+    let mut script = vec![Behaviour::Ok; 5];
+    script.push(Behaviour::RateLimited { retry_after_s: 1 });
+    mocks.set_behaviour(Provider::Gemini, script);
     let env = [
         ("TRACELESS_CA_FILE", files.ca.display().to_string()),
         ("TRACELESS_INPUT_PNG", files.input.display().to_string()),
@@ -249,28 +256,51 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     let rec = mocks.recorded();
     let seen: Vec<(Endpoint, &str, u16)> = rec
         .iter()
-        .map(|r| (r.endpoint, r.path.as_str(), r.status))
+        .map(|r| (r.endpoint, r.method.as_str(), r.status))
         .collect();
     // google-genai 3.6.1 calls the Interactions API on its default version, v1.
-    let create = (Endpoint::Interactions, "/v1/interactions");
+    let create = |status| (Endpoint::Interactions, "POST", status);
+    let get = |status| (Endpoint::InteractionsGet, "GET", status);
+    let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
     assert_eq!(
         seen,
         [
-            (create.0, create.1, 200),
-            (create.0, create.1, 200),
-            (create.0, create.1, 429)
+            create(200),
+            create(200),
+            get(200),
+            get(200),
+            create(200),
+            delete(200),
+            get(404),
+            create(404),
+            create(200),
+            get(404),
+            create(429)
         ]
     );
+    assert_eq!(rec[0].path, "/v1/interactions");
+    let id = &rec[2].path["/v1/interactions/".len()..];
+    assert!(id.starts_with("v1_"), "{}", rec[2].path);
     for r in &rec {
-        assert!(r.tls && r.rejected.is_none(), "{:?}", r.rejected);
+        assert!(r.tls, "{}", r.path);
+        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY));
+        assert!(r.path.starts_with("/v1/interactions"), "{}", r.path);
+        if r.endpoint != Endpoint::Interactions {
+            continue;
+        }
         assert_eq!(r.model.as_deref(), Some("gemini-3.1-flash-lite-image"));
         assert_eq!(r.images, vec![input.clone()]);
         assert_eq!(
             r.prompt.as_deref(),
             Some("sdk interactions tlp-sdk00000005")
         );
-        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY));
     }
+    // Only the create continuing a deleted interaction was refused as the API would.
+    let refused: Vec<usize> = (0..rec.len())
+        .filter(|&i| rec[i].rejected.is_some())
+        .collect();
+    assert_eq!(refused, [7]);
+    assert_eq!(rec[8].store, Some(false));
     assert!(rec[0].output_image.is_some() && rec[1].output_image.is_some());
     mocks.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Vertex AI on the Gemini mock: the run's service account's signed assertion exchanged at the
 //! mocked token endpoint (no other key gets a token), then publisher-model paths with that bearer
-//! token, recorded like Gemini calls.
+//! token, recorded like Gemini calls; and the Interactions API under
+//! `/{version}/projects/{p}/locations/{l}/interactions`, where google-genai 3.6.1 sends it.
 
 mod common;
 
@@ -11,7 +12,7 @@ use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::sha2::Sha256;
 use rsa::signature::{SignatureEncoding as _, Signer as _};
 use serde_json::{Value, json};
-use traceless_mock::{Endpoint, Mocks};
+use traceless_mock::{Endpoint, MockOptions, Mocks};
 
 const MODEL_PATH: &str = "/v1/projects/audit-project/locations/us-central1/publishers/google/models/gemini-3.1-flash-lite-image";
 
@@ -60,11 +61,34 @@ async fn generate(
     let body = json!({"contents": [{"role": "user", "parts": [
         {"text": "put this person on a beach"},
         {"inlineData": {"mimeType": "image/png", "data": b64(image)}}]}]});
-    let mut req = client(mocks)
-        .post(format!("{}{MODEL_PATH}:{method}", mocks.gemini_url()))
-        .json(&body);
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
+    let path = format!("{MODEL_PATH}:{method}");
+    call(
+        mocks,
+        reqwest::Method::POST,
+        &path,
+        (bearer, None),
+        Some(&body),
+    )
+    .await
+}
+
+/// One call on the Gemini mock, with a bearer token or an API key (or neither): status and body.
+async fn call(
+    mocks: &Mocks,
+    method: reqwest::Method,
+    path: &str,
+    (bearer, key): (Option<&str>, Option<&str>),
+    body: Option<&Value>,
+) -> (u16, String) {
+    let mut req = client(mocks).request(method, format!("{}{path}", mocks.gemini_url()));
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        req = req.header("x-goog-api-key", key);
+    }
+    if let Some(body) = body {
+        req = req.json(body);
     }
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
@@ -149,4 +173,91 @@ async fn service_account_token_then_publisher_model_calls() {
     assert!(rec[3].output_image.is_some() && rec[4].output_image.is_some());
     assert!(rec[5].rejected.is_some() && rec[6].rejected.is_some());
     mocks.shutdown().await;
+}
+
+/// A Vertex AI access token from the mocked token endpoint, for the run's service account.
+async fn access_token(mocks: &Mocks) -> String {
+    let account: Value = serde_json::from_str(&mocks.service_account_json().unwrap()).unwrap();
+    let claims = json!({"iss": account["client_email"],
+                        "scope": "https://www.googleapis.com/auth/cloud-platform",
+                        "aud": "https://oauth2.googleapis.com/token",
+                        "iat": now(), "exp": now() + 3600});
+    let (status, body) = token(mocks, &account, &claims).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// One Interactions API call: status and the JSON answer.
+async fn interactions_call(
+    mocks: &Mocks,
+    method: reqwest::Method,
+    path: &str,
+    credential: (Option<&str>, Option<&str>),
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let (status, text) = call(mocks, method, path, credential, body).await;
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test]
+async fn interactions_on_vertex_paths_are_created_retrieved_and_deleted_per_project() {
+    const KEY: &str = "AIzaVertexTestKey00000000000000000000";
+    let mocks = start_with(MockOptions {
+        gemini_key: KEY.into(),
+        ..Default::default()
+    })
+    .await;
+    let access = access_token(&mocks).await;
+    let bearer = (Some(access.as_str()), None);
+    let base = "/v1beta1/projects/audit-project/locations/us-central1/interactions";
+    let image = png(24, 24);
+    let body = json!({"model": "gemini-3.1-flash-lite-image",
+                      "input": [{"type": "image", "mime_type": "image/png", "data": b64(&image)},
+                                {"type": "text", "text": "vertex interaction"}]});
+    use reqwest::Method;
+    let (status, made) = interactions_call(&mocks, Method::POST, base, bearer, Some(&body)).await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap();
+    let one = format!("{base}/{id}");
+
+    let (status, got) = interactions_call(&mocks, Method::GET, &one, bearer, None).await;
+    assert_eq!((status, &got), (200, &made));
+    // Another project, or the Gemini API, holds no such interaction.
+    let elsewhere =
+        format!("/v1beta1/projects/other-project/locations/us-central1/interactions/{id}");
+    let (status, _) = interactions_call(&mocks, Method::GET, &elsewhere, bearer, None).await;
+    assert_eq!(status, 404);
+    let gemini_api = format!("/v1beta/interactions/{id}");
+    let keyed = (None, Some(KEY));
+    let (status, _) = interactions_call(&mocks, Method::GET, &gemini_api, keyed, None).await;
+    assert_eq!(status, 404);
+    // No token: 401 in the Interactions API's envelope.
+    let (status, err) = interactions_call(&mocks, Method::GET, &one, (None, None), None).await;
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (401, &json!("authentication"))
+    );
+
+    let (status, _) = interactions_call(&mocks, Method::DELETE, &one, bearer, None).await;
+    assert_eq!(status, 200);
+    let (status, err) = interactions_call(&mocks, Method::GET, &one, bearer, None).await;
+    assert_eq!((status, &err["error"]["code"]), (404, &json!("not_found")));
+
+    let rec = mocks.recorded();
+    let seen: Vec<(Endpoint, u16)> = rec.iter().map(|r| (r.endpoint, r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (Endpoint::OAuthToken, 200),
+            (Endpoint::Interactions, 200),
+            (Endpoint::InteractionsGet, 200),
+            (Endpoint::InteractionsGet, 404),
+            (Endpoint::InteractionsGet, 404),
+            (Endpoint::InteractionsGet, 401),
+            (Endpoint::InteractionsDelete, 200),
+            (Endpoint::InteractionsGet, 404)
+        ]
+    );
+    assert_eq!(rec[1].images, vec![image]);
+    assert_eq!(rec[1].prompt.as_deref(), Some("vertex interaction"));
 }

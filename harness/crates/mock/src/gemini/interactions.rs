@@ -1,7 +1,11 @@
 //! The Interactions API, `POST /{version}/interactions`: a model, an input of text, content blocks
 //! or steps carrying inline or uploaded images, the requested output checked per model, answered as
 //! one Interaction or as server-sent events, and refused in the API's own envelope
-//! (`{"error":{"code":"invalid_request","message":...}}`).
+//! (`{"error":{"code":"invalid_request","message":...}}`). An interaction created with `store` not
+//! false is kept (the newest few; see `crate::state::KEPT_INTERACTIONS`): `GET
+//! /{version}/interactions/{id}` returns it (as JSON or as the create's events), `DELETE` forgets
+//! it, and a create may continue it through `previous_interaction_id`. Vertex AI serves the same
+//! under `/{version}/projects/{p}/locations/{l}/interactions`, each project and location its own.
 //!
 //! The wire shapes are google-genai 3.6.1's (`_gaos/types/interactions`): an Interaction's output is
 //! a `model_output` step whose content blocks are `{"type":"text"}` and
@@ -16,17 +20,43 @@ use super::models::{self, Kind};
 use super::{ApiError, Route};
 use crate::http::{Incoming, Reply};
 use crate::ids;
-use crate::state::Shared;
-use crate::types::{Behaviour, RecordedRequest};
+use crate::state::{KeptInteraction, Shared, lock};
+use crate::types::{Behaviour, Endpoint, RecordedRequest};
 
-/// An Interactions create request understood and found valid.
+/// An Interactions API request understood and found valid.
 #[derive(Debug)]
-pub(crate) struct InteractionsRequest {
+pub(crate) enum InteractionsRequest {
+    Create(Create),
+    Get(Lookup),
+    Delete(Lookup),
+}
+
+/// A create request.
+#[derive(Debug)]
+pub(crate) struct Create {
     model: String,
     /// The answer's image format (`image/png` or `image/jpeg`); None for a text-only answer.
     image: Option<&'static str>,
     stream: bool,
     input_tokens: u32,
+    /// Where the interaction is kept when `store` is not false; None when it is.
+    keep_in: Option<String>,
+    /// A kept interaction this one continues.
+    previous: Option<String>,
+    /// The request's `input`, kept with the interaction for `include_input=true`.
+    input: Option<Value>,
+    /// The request body's size, counted against the kept interactions' byte bound.
+    body_len: usize,
+}
+
+/// A get or delete of one interaction: its id, where it is looked for, and the get's query.
+#[derive(Debug)]
+pub(crate) struct Lookup {
+    id: String,
+    scope: String,
+    stream: bool,
+    include_input: bool,
+    last_event_id: Option<String>,
 }
 
 /// The create body's fields (google-genai 3.6.1's `CreateModelInteraction` and
@@ -64,7 +94,7 @@ pub(super) fn examine(
     route: &Route,
     rec: &mut RecordedRequest,
 ) -> Result<InteractionsRequest, ApiError> {
-    let body = parse_body(inc)?;
+    let mut body = parse_body(inc)?;
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -94,16 +124,67 @@ pub(super) fn examine(
         );
         return Err(refusal(404, "model_not_found", message));
     };
+    let previous = previous_interaction(shared, &route.scope, &body)?;
     let input_tokens = input_tokens?;
     let image = output_image(&body, kind)?;
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true)
         || inc.query_param("alt").as_deref() == Some("sse");
-    Ok(InteractionsRequest {
+    Ok(InteractionsRequest::Create(Create {
         model,
         image,
         stream,
         input_tokens,
-    })
+        keep_in: (rec.store != Some(false)).then(|| route.scope.clone()),
+        previous,
+        input: body.remove("input"),
+        body_len: inc.body.len(),
+    }))
+}
+
+/// `previous_interaction_id` must name an interaction kept here (in this scope): one created with
+/// `store` not false and neither deleted nor evicted. Otherwise 404 `not_found`, as a get of that
+/// id is answered. Inferred: the docs say the previous interaction "must have been run with
+/// store=true" but not what the API answers when it was not; 404 is what a get of it answers.
+fn previous_interaction(
+    shared: &Shared,
+    scope: &str,
+    body: &Map<String, Value>,
+) -> Result<Option<String>, ApiError> {
+    let id = match body.get("previous_interaction_id") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(id)) => id,
+        Some(_) => {
+            return Err(invalid(
+                "Invalid value at 'previous_interaction_id': expected a string.",
+            ));
+        }
+    };
+    if lock(&shared.gemini_interactions).get(scope, id).is_none() {
+        return Err(not_found(id));
+    }
+    Ok(Some(id.clone()))
+}
+
+fn not_found(id: &str) -> ApiError {
+    refusal(404, "not_found", format!("Interaction '{id}' not found."))
+}
+
+/// A get or delete, `/{version}/interactions/{id}`: the get's query is `stream`, `include_input`
+/// and `last_event_id` (google-genai 3.6.1's `GetInteractionByIDRequest`).
+pub(super) fn examine_by_id(inc: &Incoming, route: &Route) -> InteractionsRequest {
+    let flag = |name: &str| inc.query_param(name).as_deref() == Some("true");
+    let lookup = Lookup {
+        id: route.interaction_id.clone().unwrap_or_default(),
+        scope: route.scope.clone(),
+        stream: flag("stream"),
+        include_input: flag("include_input"),
+        last_event_id: inc.query_param("last_event_id"),
+    };
+    if route.endpoint == Endpoint::InteractionsDelete {
+        InteractionsRequest::Delete(lookup)
+    } else {
+        InteractionsRequest::Get(lookup)
+    }
 }
 
 /// A refusal worded as the Interactions API words it: its own `code` string.
@@ -397,7 +478,7 @@ struct Outcome {
     image: Option<Vec<u8>>,
 }
 
-fn outcome(request: &InteractionsRequest, behaviour: Behaviour, output_side: u32) -> Outcome {
+fn outcome(request: &Create, behaviour: Behaviour, output_side: u32) -> Outcome {
     let blocked = |code: &str, message: &str| Outcome {
         status: "failed",
         content: Vec::new(),
@@ -468,13 +549,71 @@ fn usage(input_tokens: u32, outcome: &Outcome) -> Value {
     usage
 }
 
-/// The answer to a valid create request, after validation and infrastructure faults.
+/// The answer to a valid request, after validation and infrastructure faults.
 pub(super) fn answer(
+    shared: &Shared,
     request: InteractionsRequest,
     behaviour: Behaviour,
-    output_side: u32,
 ) -> (Reply, Option<Vec<u8>>) {
-    let outcome = outcome(&request, behaviour, output_side);
+    match request {
+        InteractionsRequest::Create(create) => answer_create(shared, create, behaviour),
+        InteractionsRequest::Get(lookup) => answer_get(shared, &lookup),
+        InteractionsRequest::Delete(lookup) => {
+            if lock(&shared.gemini_interactions).remove(&lookup.scope, &lookup.id) {
+                (google_reply(200, &json!({})), None)
+            } else {
+                (error_reply(&not_found(&lookup.id)), None)
+            }
+        }
+    }
+}
+
+/// A kept interaction as the create answered it (JSON or events, as the get asks), with its input
+/// when asked; 404 when it is not kept here.
+fn answer_get(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
+    let kept = lock(&shared.gemini_interactions)
+        .get(&lookup.scope, &lookup.id)
+        .map(|k| (k.interaction.clone(), k.input.clone()));
+    let Some((mut whole, input)) = kept else {
+        return (error_reply(&not_found(&lookup.id)), None);
+    };
+    if lookup.include_input
+        && let Some(input) = input
+    {
+        whole["input"] = input;
+    }
+    let content: Vec<Value> = whole["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["type"] == "model_output")
+        .flat_map(|s| s["content"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let image = content
+        .iter()
+        .find(|c| c["type"] == "image")
+        .and_then(|c| c["data"].as_str())
+        .and_then(crate::images::decode_base64);
+    if !lookup.stream {
+        return (google_reply(200, &whole), image);
+    }
+    let errors = whole["errors"].as_array().cloned().unwrap_or_default();
+    if let Some(fields) = whole.as_object_mut() {
+        fields.remove("steps");
+    }
+    let after = lookup
+        .last_event_id
+        .as_deref()
+        .and_then(|id| id.parse::<usize>().ok());
+    (event_stream(whole, &content, &errors, after), image)
+}
+
+fn answer_create(
+    shared: &Shared,
+    request: Create,
+    behaviour: Behaviour,
+) -> (Reply, Option<Vec<u8>>) {
+    let outcome = outcome(&request, behaviour, shared.output_side);
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -487,47 +626,70 @@ pub(super) fn answer(
         "updated": ids::rfc3339(now),
         "usage": usage(request.input_tokens, &outcome),
     });
+    if let Some(previous) = &request.previous {
+        interaction["previous_interaction_id"] = json!(previous);
+    }
     if !outcome.errors.is_empty() {
         interaction["errors"] = json!(outcome.errors);
     }
-    let reply = if request.stream {
-        event_stream(interaction, &outcome)
+    let mut whole = interaction.clone();
+    whole["steps"] = if outcome.content.is_empty() {
+        json!([])
     } else {
-        let mut whole = interaction;
-        whole["steps"] = if outcome.content.is_empty() {
-            json!([])
-        } else {
-            json!([{"type": "model_output", "content": outcome.content}])
-        };
+        json!([{"type": "model_output", "content": outcome.content}])
+    };
+    let reply = if request.stream {
+        event_stream(interaction, &outcome.content, &outcome.errors, None)
+    } else {
         google_reply(200, &whole)
     };
+    if let Some(scope) = request.keep_in {
+        let id = whole["id"].as_str().unwrap_or_default().to_owned();
+        let bytes = request.body_len + whole.to_string().len();
+        lock(&shared.gemini_interactions).keep(KeptInteraction {
+            id,
+            scope,
+            interaction: whole,
+            input: request.input,
+            bytes,
+        });
+    }
     (reply, outcome.image)
 }
 
 /// The interaction as server-sent events: created (in progress), the model output step's start,
 /// one delta per content block and stop, any errors, completed (with usage), then `[DONE]`.
-fn event_stream(interaction: Value, outcome: &Outcome) -> Reply {
+/// `after`: a get's `last_event_id`, whose events up to it are not sent again.
+fn event_stream(
+    interaction: Value,
+    content: &[Value],
+    errors: &[Value],
+    after: Option<usize>,
+) -> Reply {
     let mut created = interaction.clone();
     if let Some(fields) = created.as_object_mut() {
         fields.retain(|k, _| matches!(k.as_str(), "id" | "object" | "model" | "created"));
         fields.insert("status".into(), json!("in_progress"));
     }
     let mut events = vec![json!({"event_type": "interaction.created", "interaction": created})];
-    if !outcome.content.is_empty() {
+    if !content.is_empty() {
         events.push(
             json!({"event_type": "step.start", "index": 0, "step": {"type": "model_output"}}),
         );
-        for block in &outcome.content {
+        for block in content {
             events.push(json!({"event_type": "step.delta", "index": 0, "delta": block}));
         }
         events.push(json!({"event_type": "step.stop", "index": 0}));
     }
-    for error in &outcome.errors {
+    for error in errors {
         events.push(json!({"event_type": "error", "error": error}));
     }
     events.push(json!({"event_type": "interaction.completed", "interaction": interaction}));
     let mut body = String::new();
     for (n, event) in events.iter_mut().enumerate() {
+        if after.is_some_and(|after| n <= after) {
+            continue;
+        }
         event["event_id"] = json!(n.to_string());
         let name = event["event_type"].as_str().unwrap_or_default().to_owned();
         body.push_str(&format!("event: {name}\ndata: {event}\n\n"));

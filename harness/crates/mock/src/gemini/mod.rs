@@ -63,6 +63,9 @@ impl Api for Gemini {
             Endpoint::Interactions => {
                 interactions::examine(shared, inc, route, rec).map(Request::Interactions)
             }
+            Endpoint::InteractionsGet | Endpoint::InteractionsDelete => Ok(Request::Interactions(
+                interactions::examine_by_id(inc, route),
+            )),
             Endpoint::FilesUpload => files::examine_upload(inc, rec).map(Request::Files),
             Endpoint::FilesGet => Ok(Request::Files(match &route.file_id {
                 Some(id) => files::FilesRequest::Get(id.clone()),
@@ -91,7 +94,7 @@ impl Api for Gemini {
         if route.vertex {
             return auth::check_token(shared, inc);
         }
-        if route.endpoint == Endpoint::Interactions {
+        if route.interactions() {
             return auth::check(shared, inc).map_err(interactions::unauthenticated);
         }
         auth::check(shared, inc)
@@ -117,9 +120,7 @@ impl Api for Gemini {
     ) -> (Reply, Option<Vec<u8>>) {
         match request {
             Request::Generate(request) => generate::answer(request, behaviour, shared.output_side),
-            Request::Interactions(request) => {
-                interactions::answer(request, behaviour, shared.output_side)
-            }
+            Request::Interactions(request) => interactions::answer(shared, request, behaviour),
             Request::Files(request) => (files::answer(shared, inc, request), None),
             Request::Token(request) => (token::answer(shared, request), None),
             Request::Models(name) => (models::answer(&shared.models, name.as_deref()), None),
@@ -146,34 +147,60 @@ pub(crate) struct Route {
     version: String,
     model: Option<String>,
     file_id: Option<String>,
-    /// Vertex AI: the path was `/{v}/projects/{p}/locations/{l}/publishers/google/models/...`,
-    /// authenticated by an OAuth access token.
+    /// The `{id}` of `/{version}/interactions/{id}`.
+    interaction_id: Option<String>,
+    /// Vertex AI: the path was `/{v}/projects/{p}/locations/{l}/publishers/google/models/...` or
+    /// `/{v}/projects/{p}/locations/{l}/interactions[/{id}]`, authenticated by an OAuth access token.
     vertex: bool,
+    /// Where the Interactions API keeps what this route creates and finds: "" for the Gemini API,
+    /// `projects/{p}/locations/{l}` for Vertex AI.
+    scope: String,
 }
 
 impl Route {
     /// How refusals on this route are worded: the Interactions API has its own envelope.
     fn envelope(&self) -> fn(&ApiError) -> Reply {
-        if self.endpoint == Endpoint::Interactions {
+        if self.interactions() {
             interactions::error_reply
         } else {
             error::error_reply
         }
     }
+
+    /// Whether it addresses the Interactions API (create, get or delete).
+    fn interactions(&self) -> bool {
+        matches!(
+            self.endpoint,
+            Endpoint::Interactions | Endpoint::InteractionsGet | Endpoint::InteractionsDelete
+        )
+    }
 }
 
-/// A Vertex AI publisher-model path as the Gemini API path it stands for:
-/// `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:x` is `/v1/models/{m}:x`.
-fn vertex_path(path: &str) -> Option<String> {
-    let mut segments = path.trim_start_matches('/').splitn(8, '/');
-    let version = segments.next()?;
-    let parts: Vec<&str> = segments.collect();
-    match parts.as_slice() {
-        ["projects", _, "locations", _, "publishers", "google", rest] => {
-            Some(format!("/{version}/{rest}"))
-        }
-        _ => None,
-    }
+/// A Vertex AI path as the Gemini API path it stands for, with its `projects/{p}/locations/{l}`:
+/// `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:x` is `/v1/models/{m}:x`, and
+/// `/v1beta1/projects/{p}/locations/{l}/interactions[/{id}]` (where google-genai 3.6.1 sends
+/// `client.interactions` calls with `vertexai=True`) is `/v1beta1/interactions[/{id}]`.
+fn vertex_path(path: &str) -> Option<(String, String)> {
+    let (version, rest) = path.trim_start_matches('/').split_once('/')?;
+    let mut parts = rest.splitn(5, '/');
+    let (Some("projects"), Some(project), Some("locations"), Some(location), Some(tail)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let surface = match tail.strip_prefix("publishers/google/") {
+        Some(rest) => rest,
+        None if tail == "interactions" || tail.starts_with("interactions/") => tail,
+        None => return None,
+    };
+    Some((
+        format!("/{version}/{surface}"),
+        format!("projects/{project}/locations/{location}"),
+    ))
 }
 
 fn route(inc: &Incoming) -> Route {
@@ -182,7 +209,9 @@ fn route(inc: &Incoming) -> Route {
         version: "v1beta".into(),
         model: None,
         file_id: None,
+        interaction_id: None,
         vertex: false,
+        scope: String::new(),
     };
     if inc.method == "POST" && inc.path.trim_end_matches('/') == "/token" {
         r.endpoint = Endpoint::OAuthToken;
@@ -190,7 +219,8 @@ fn route(inc: &Incoming) -> Route {
     }
     let vertex = vertex_path(&inc.path);
     r.vertex = vertex.is_some();
-    let vertex = vertex.unwrap_or_default();
+    let (vertex, scope) = vertex.unwrap_or_default();
+    r.scope = scope;
     let (upload, path) = match inc.path.strip_prefix("/upload") {
         _ if r.vertex => (false, vertex.as_str()),
         Some(rest) => (true, rest),
@@ -230,6 +260,18 @@ fn route(inc: &Incoming) -> Route {
     }
     if rest == "interactions" && method == "POST" {
         r.endpoint = Endpoint::Interactions;
+        return r;
+    }
+    if let Some(id) = rest
+        .strip_prefix("interactions/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+    {
+        r.endpoint = match method {
+            "GET" => Endpoint::InteractionsGet,
+            "DELETE" => Endpoint::InteractionsDelete,
+            _ => Endpoint::Unknown,
+        };
+        r.interaction_id = Some(id.to_owned());
         return r;
     }
     if rest == "models" && method == "GET" {
@@ -290,6 +332,34 @@ mod tests {
             ("POST", "/v1beta/interactions", Endpoint::Interactions),
             ("POST", "/v1/interactions", Endpoint::Interactions),
             ("GET", "/v1beta/interactions", Endpoint::Unknown),
+            (
+                "GET",
+                "/v1beta/interactions/v1_abc",
+                Endpoint::InteractionsGet,
+            ),
+            ("GET", "/v1/interactions/v1_abc", Endpoint::InteractionsGet),
+            (
+                "DELETE",
+                "/v1/interactions/v1_abc",
+                Endpoint::InteractionsDelete,
+            ),
+            ("PUT", "/v1/interactions/v1_abc", Endpoint::Unknown),
+            ("GET", "/v1/interactions/v1_abc/x", Endpoint::Unknown),
+            (
+                "POST",
+                "/v1beta1/projects/p/locations/us-central1/interactions",
+                Endpoint::Interactions,
+            ),
+            (
+                "GET",
+                "/v1beta1/projects/p/locations/us-central1/interactions/v1_abc",
+                Endpoint::InteractionsGet,
+            ),
+            (
+                "GET",
+                "/v1beta1/projects/p/locations/l/files",
+                Endpoint::Unknown,
+            ),
             ("GET", "/v2/models", Endpoint::Unknown),
             ("PUT", "/v1beta/models/x:generateContent", Endpoint::Unknown),
         ] {
@@ -299,5 +369,15 @@ mod tests {
                 "{method} {path}"
             );
         }
+        let r = route(&inc(
+            "DELETE",
+            "/v1beta1/projects/p/locations/l/interactions/v1_x",
+        ));
+        assert_eq!(
+            (r.vertex, r.scope.as_str(), r.interaction_id.as_deref()),
+            (true, "projects/p/locations/l", Some("v1_x"))
+        );
+        let r = route(&inc("GET", "/v1beta/interactions/v1_x"));
+        assert_eq!((r.vertex, r.scope.as_str()), (false, ""));
     }
 }

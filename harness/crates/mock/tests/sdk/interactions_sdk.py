@@ -1,6 +1,7 @@
 """Drives the Gemini mock's Interactions API with the official google-genai SDK (image in, image out,
-as one Interaction and streamed, then a scripted 429); exits non-zero if any answer is not parsed as
-expected."""
+as one Interaction and streamed; the stored interaction retrieved, continued through
+previous_interaction_id and deleted, after which it is the Interactions client's NotFoundError; then a
+scripted 429); exits non-zero if any answer is not parsed as expected."""
 
 import base64
 import os
@@ -43,7 +44,51 @@ assert_png(base64.b64decode(images[0]), "streamed image delta")
 assert events[-1].interaction.status == "completed", events[-1]
 assert events[-1].interaction.id == events[0].interaction.id
 
-# 3. a 429 (behaviour: 429:1) raises the Interactions client's RateLimitError
+# 3. get: the stored interaction as create answered it, whole or as events
+got = client.interactions.get(interaction.id)
+assert got.id == interaction.id and got.status == "completed", got
+assert got.output_image is not None and got.output_image.data == interaction.output_image.data, got
+replay = list(client.interactions.get(interaction.id, stream=True))
+assert [e.event_type for e in replay][-1] == "interaction.completed", replay
+
+# 4. create continuing it (behaviour: ok)
+follow = client.interactions.create(
+    model=MODEL,
+    input=[image_block, text_block],
+    response_modalities=["IMAGE"],
+    previous_interaction_id=interaction.id,
+)
+assert follow.status == "completed" and follow.previous_interaction_id == interaction.id, follow
+
+
+def not_found(call, what):
+    try:
+        call()
+    except _interactions.NotFoundError as e:
+        assert e.status_code == 404, e.status_code
+        assert e.body["error"]["code"] == "not_found", e.body
+        return
+    raise SystemExit(f"expected a NotFoundError: {what}")
+
+
+# 5. delete; then get, and a create continuing it (behaviour: ok), are 404
+assert client.interactions.delete(interaction.id) is None
+not_found(lambda: client.interactions.get(interaction.id), "get of a deleted interaction")
+not_found(
+    lambda: client.interactions.create(
+        model=MODEL, input=[image_block, text_block], previous_interaction_id=interaction.id
+    ),
+    "previous_interaction_id of a deleted interaction",
+)
+
+# 6. store=False (behaviour: ok): answered, but not kept
+unstored = client.interactions.create(
+    model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"], store=False
+)
+assert unstored.status == "completed", unstored
+not_found(lambda: client.interactions.get(unstored.id), "get of a store=False interaction")
+
+# 7. a 429 (behaviour: 429:1) raises the Interactions client's RateLimitError
 try:
     client.interactions.create(model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"])
     raise SystemExit("expected a RateLimitError")

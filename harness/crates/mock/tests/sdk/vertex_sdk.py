@@ -1,9 +1,10 @@
 """Drives the Gemini mock as Vertex AI with the official google-genai SDK (`vertexai=True`): the
 mocks' own service-account JSON (its key made for this run, its token endpoint the mock's), then
-generate_content plus streaming on a current image model; and a service account made here, whose
-key the mock never saw, gets no token (google-auth's RefreshError). Exits non-zero on the first
-surprise."""
+generate_content plus streaming on a current image model, then the Interactions API (create, get,
+delete, a 404 after); and a service account made here, whose key the mock never saw, gets no token
+(google-auth's RefreshError). Exits non-zero on the first surprise."""
 
+import base64
 import json
 import os
 import ssl
@@ -12,7 +13,7 @@ import sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google import genai
-from google.genai import types
+from google.genai import _interactions, types
 from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 
@@ -67,6 +68,23 @@ assert len(imgs) == 1, resp
 assert_png(imgs[0], "vertex generate_content inline_data")
 chunks = list(client.models.generate_content_stream(model=MODEL, contents=contents, config=config))
 assert len([i for c in chunks for i in images_of(c)]) == 1, chunks
+
+# The Interactions API on Vertex AI: create, get, delete; then get is the Interactions client's 404.
+image_block = {"type": "image", "mime_type": "image/png", "data": base64.b64encode(input_png).decode()}
+made = client.interactions.create(
+    model=MODEL,
+    input=[image_block, {"type": "text", "text": "vertex interaction tlp-vertex000002"}],
+    response_modalities=["IMAGE"],
+)
+assert made.status == "completed" and made.output_image is not None, made
+assert_png(base64.b64decode(made.output_image.data), "vertex interactions.create output_image")
+assert client.interactions.get(made.id).output_image.data == made.output_image.data
+assert client.interactions.delete(made.id) is None
+try:
+    client.interactions.get(made.id)
+    raise SystemExit("expected a NotFoundError for a deleted interaction")
+except _interactions.NotFoundError as e:
+    assert e.status_code == 404 and e.body["error"]["code"] == "not_found", e.body
 
 # A key made here: same account name, same token endpoint, but the mock never saw its key.
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
