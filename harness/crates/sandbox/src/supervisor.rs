@@ -16,11 +16,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -29,7 +29,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::process::Command;
+use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use traceless_scan::scan::Scanner;
@@ -42,6 +42,11 @@ use crate::output::{self, Tail};
 use crate::proctree::{self, ProcessTree};
 use crate::spool::Spool;
 use crate::strace::{self, ProcessExit, TraceInterpreter};
+
+mod argv;
+mod launch;
+
+use launch::{Tools, TracePipe};
 
 /// What to run and how to watch it.
 #[derive(Debug, Clone, Default)]
@@ -101,74 +106,47 @@ pub struct Supervisor {
     finished: bool,
 }
 
-/// Finds a program in PATH.
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Path::new(program).is_file().then(|| PathBuf::from(program));
+/// Reads and scans the child's stdout and stderr on tasks of their own; returns the tasks and the
+/// tail of stderr they keep.
+fn pump_output(
+    child: &mut Child,
+    scanner: &Arc<RwLock<Scanner>>,
+    log: &EventLog,
+    spool: &Arc<Spool>,
+) -> (Vec<JoinHandle<()>>, Arc<Mutex<Tail>>) {
+    let stderr_tail = Arc::new(Mutex::new(Tail::default()));
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        let (scanner, log, spool) = (scanner.clone(), log.clone(), spool.clone());
+        readers.push(tokio::spawn(output::pump(
+            stdout, "stdout", scanner, log, tail, spool,
+        )));
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    if let Some(stderr) = child.stderr.take() {
+        let tail = stderr_tail.clone();
+        let (scanner, log, spool) = (scanner.clone(), log.clone(), spool.clone());
+        readers.push(tokio::spawn(output::pump(
+            stderr, "stderr", scanner, log, tail, spool,
+        )));
+    }
+    (readers, stderr_tail)
 }
 
-/// The programs that wrap the pipeline's command, each optional.
-struct Launchers<'a> {
-    /// strace, and the path it writes its trace to.
-    strace: Option<(&'a Path, &'a str)>,
-    setpriv: Option<&'a Path>,
-    unshare: Option<&'a Path>,
-}
-
-/// The whole command line: `[strace ... -o OUT --] [setpriv --pdeathsig KILL --] [unshare --pid
-/// --fork --kill-child --] command...`. setpriv is only of use after strace: strace forks the next
-/// link itself, and only setpriv can give that one a parent-death signal.
-fn launcher_argv(l: &Launchers<'_>, command: Vec<String>) -> Vec<String> {
-    let mut argv: Vec<String> = Vec::new();
-    if let Some((strace, out)) = l.strace {
-        argv.extend([
-            strace.to_string_lossy().into_owned(),
-            "-f".into(),
-            "--seccomp-bpf".into(),
-            "-ttt".into(),
-            // Paths of fds only: `-yy` also asks the kernel (sock_diag over netlink) about
-            // every socket at every stop, which tripled a request's latency.
-            "-y".into(),
-            // pids from inside the PID namespace are translated to the harness's view
-            "--decode-pids=pidns".into(),
-            "-s".into(),
-            "4096".into(),
-            "-xx".into(),
-            "-e".into(),
-            format!("trace={}", strace::TRACED_SYSCALLS),
-            "-e".into(),
-            format!("raw={}", strace::RAW_SYSCALLS),
-            "-e".into(),
-            "signal=none".into(),
-            "-o".into(),
-            out.to_owned(),
-            "--".into(),
-        ]);
-        if let Some(setpriv) = l.setpriv {
-            argv.extend([
-                setpriv.to_string_lossy().into_owned(),
-                "--pdeathsig".into(),
-                "KILL".into(),
-                "--".into(),
-            ]);
-        }
-    }
-    if let Some(unshare) = l.unshare {
-        argv.extend([
-            unshare.to_string_lossy().into_owned(),
-            "--pid".into(),
-            "--fork".into(),
-            "--kill-child".into(),
-            "--".into(),
-        ]);
-    }
-    argv.extend(command);
-    argv
+/// Waits for the spawned process on a task of its own: the receiver holds its status once it
+/// ended. `trace_write` is the harness's copy of strace's pipe, closed then.
+fn watch_exit(
+    mut child: Child,
+    trace_write: Arc<Mutex<Option<OwnedFd>>>,
+) -> watch::Receiver<Option<ExitStatus>> {
+    let (exit_tx, exit_rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let status = child.wait().await.ok();
+        // strace has exited: nothing else will write into its pipe
+        trace_write.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = exit_tx.send(status);
+    });
+    exit_rx
 }
 
 impl Supervisor {
@@ -178,248 +156,47 @@ impl Supervisor {
         scanner: Arc<RwLock<Scanner>>,
         log: EventLog,
     ) -> anyhow::Result<Supervisor> {
-        let Some(program) = spec.command.first() else {
-            bail!("the pipeline command is empty")
-        };
-        let Some(found) = find_in_path(program) else {
-            bail!(
-                "the pipeline program {program:?} was not found (PATH is searched for a bare name)"
-            );
-        };
-        // a relative path names a file from the harness's directory, not from the pipeline's workdir
-        let mut command = spec.command.clone();
-        if program.contains('/') {
-            command[0] = std::path::absolute(&found)
-                .unwrap_or(found)
-                .to_string_lossy()
-                .into_owned();
-        }
-        for (what, dir) in [
-            ("workdir", &spec.workdir),
-            ("tmpdir", &spec.tmpdir),
-            ("home", &spec.home),
-        ] {
-            if !dir.is_dir() {
-                bail!("the pipeline's {what} {} is not a directory", dir.display());
-            }
-        }
-        let mut statuses = BTreeMap::new();
-        let mut status = |s: MonitorStatus| {
-            statuses.insert(s.monitor, s);
-        };
-
-        let strace_bin = if spec.trace_syscalls {
-            find_in_path("strace")
-        } else {
-            None
-        };
-        match (&strace_bin, spec.trace_syscalls) {
-            (Some(_), _) => {
-                status(MonitorStatus::active(MonitorKind::Syscall));
-                status(MonitorStatus::active(MonitorKind::Egress));
-            }
-            (None, true) => {
-                let why = "strace not found in PATH (install it: apt-get install strace)";
-                status(MonitorStatus::unavailable(MonitorKind::Syscall, why));
-                status(MonitorStatus::degraded(
-                    MonitorKind::Egress,
-                    format!("connections are not traced: {why}; DNS queries are still seen"),
-                ));
-            }
-            (None, false) => {
-                status(MonitorStatus::unavailable(
-                    MonitorKind::Syscall,
-                    "syscall tracing is turned off",
-                ));
-                status(MonitorStatus::degraded(
-                    MonitorKind::Egress,
-                    "connections are not traced (syscall tracing is turned off); DNS queries are still seen",
-                ));
-            }
-        }
-        let unshare_bin = if spec.pid_namespace {
-            find_in_path("unshare")
-        } else {
-            None
-        };
-        let pid_namespace = unshare_bin.is_some();
-        status(match (pid_namespace, strace_bin.is_some()) {
-            (true, _) => MonitorStatus::active(MonitorKind::ProcessTree),
-            (false, true) => MonitorStatus::degraded(
-                MonitorKind::ProcessTree,
-                "no PID namespace: processes are followed by strace's fork records",
-            ),
-            (false, false) => MonitorStatus::degraded(
-                MonitorKind::ProcessTree,
-                "neither a PID namespace nor strace: a daemon that detaches between two polls can escape",
-            ),
-        });
-        if spec.pid_namespace
-            && !pid_namespace
-            && let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree)
-        {
-            s.reason = Some(format!(
-                "{} (unshare from util-linux not found)",
-                s.reason.clone().unwrap_or_default()
-            ));
-        }
+        launch::check_spec(&spec)?;
+        let tools = Tools::find(&spec);
+        let pid_namespace = tools.unshare.is_some();
+        let mut statuses = launch::statuses(&spec, &tools);
         let spool = Arc::new(Spool::default());
-        statuses.insert(MonitorKind::Logs, MonitorStatus::active(MonitorKind::Logs));
-        statuses.insert(
-            MonitorKind::Memory,
-            MonitorStatus::active(MonitorKind::Memory),
-        );
+        let (filesystem, filesystem_status) = watch_files(&spec, &scanner, &log, &spool).await?;
+        statuses.insert(MonitorKind::Filesystem, filesystem_status);
 
-        let filesystem = if spec.unwatched_files {
-            statuses.insert(
-                MonitorKind::Filesystem,
-                MonitorStatus::unavailable(
-                    MonitorKind::Filesystem,
-                    "not watched: this program's files are not evidence",
-                ),
-            );
-            None
-        } else {
-            let fs = watch_files(&spec, &scanner, &log, &spool).await?;
-            statuses.insert(MonitorKind::Filesystem, fs.status());
-            Some(fs)
-        };
-
-        let mut trace_pipe: Option<(OwnedFd, OwnedFd)> = None;
-        let mut trace_out = None;
-        if strace_bin.is_some() {
-            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                .context("creating strace's pipe")?;
-            // strace opens the pipe by path, close-on-exec: the pipeline never holds it
-            trace_out = Some(format!(
-                "/proc/{}/fd/{}",
-                std::process::id(),
-                write.as_raw_fd()
-            ));
-            trace_pipe = Some((read, write));
-        }
-        // strace forks the next link itself: only setpriv can give that one a parent-death
-        // signal, so that it dies with strace.
-        let setpriv = strace_bin.as_ref().and_then(|_| find_in_path("setpriv"));
-        if strace_bin.is_some()
-            && setpriv.is_none()
-            && let Some(s) = statuses.get_mut(&MonitorKind::ProcessTree)
-        {
-            s.reason = Some(format!(
-                "{}setpriv (util-linux) not found: if the harness is killed, the pipeline outlives it",
-                s.reason
-                    .as_deref()
-                    .map_or(String::new(), |r| format!("{r}; "))
-            ));
-        }
-        let argv = launcher_argv(
-            &Launchers {
-                strace: strace_bin.as_deref().zip(trace_out.as_deref()),
-                setpriv: setpriv.as_deref(),
-                unshare: unshare_bin.as_deref(),
-            },
-            command,
-        );
-
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-            )
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env("TMPDIR", &spec.tmpdir)
-            .env("HOME", &spec.home)
-            .current_dir(&spec.workdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // SAFETY: only async-signal-safe syscalls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // its own session: a terminal's Ctrl-C reaches the harness, which decides
-                nix::unistd::setsid().map_err(std::io::Error::from)?;
-                // if the harness dies without cleaning up, the launcher dies with it
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-                Ok(())
-            });
-        }
-        let runtime = tokio::runtime::Handle::current();
-        let mut child = on_launcher_thread(move || {
-            let _entered = runtime.enter();
-            cmd.spawn()
-        })
-        .await
-        .with_context(|| format!("starting the pipeline `{}`", spec.command.join(" ")))?;
+        let trace_pipe = tools
+            .strace
+            .as_ref()
+            .map(|_| TracePipe::open())
+            .transpose()?;
+        let mut child = launch::spawn(&spec, &tools, trace_pipe.as_ref()).await?;
         let spawned = child
             .id()
             .context("the pipeline exited before it could be watched")?;
-        let launchers = usize::from(strace_bin.is_some()) + usize::from(pid_namespace);
+        let launchers = usize::from(tools.strace.is_some()) + usize::from(pid_namespace);
         let tree = Arc::new(ProcessTree::new(spawned, launchers, pid_namespace));
 
-        let (exit_tx, exit_rx) = watch::channel(None);
-        let trace_write: Arc<Mutex<Option<OwnedFd>>> = Arc::new(Mutex::new(None));
-        let stderr_tail = Arc::new(Mutex::new(Tail::default()));
-        let mut readers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(tokio::spawn(output::pump(
-                stdout,
-                "stdout",
-                scanner.clone(),
-                log.clone(),
-                Arc::new(Mutex::new(Tail::default())),
-                spool.clone(),
-            )));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(tokio::spawn(output::pump(
-                stderr,
-                "stderr",
-                scanner.clone(),
-                log.clone(),
-                stderr_tail.clone(),
-                spool.clone(),
-            )));
-        }
+        let (readers, stderr_tail) = pump_output(&mut child, &scanner, &log, &spool);
         let main_exit = Arc::new(Mutex::new(None));
-        let trace_reader = match trace_pipe {
-            Some((read, write)) => {
-                *trace_write.lock().unwrap_or_else(|e| e.into_inner()) = Some(write);
-                let reader = TraceReader {
+        let trace_write = Arc::new(Mutex::new(None));
+        let trace_reader = trace_pipe
+            .map(|pipe| {
+                TraceReader {
                     main_exit: main_exit.clone(),
                     log: log.clone(),
                     tree: tree.clone(),
                     sink: filesystem.as_ref().map(FilesystemMonitor::syscall_sink),
                     interpreter: TraceInterpreter::new(pid_namespace),
                     own_write_end: trace_write.clone(),
-                };
-                Some(
-                    std::thread::Builder::new()
-                        .name("traceless-strace".into())
-                        .spawn(move || reader.run(read))
-                        .context("starting strace's reader")?,
-                )
-            }
-            None => None,
-        };
-        let exit_write_end = trace_write.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await.ok();
-            // strace has exited: nothing else will write into its pipe
-            exit_write_end
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            let _ = exit_tx.send(status);
-        });
-
+                }
+                .spawn(pipe)
+            })
+            .transpose()?;
         let sup = Supervisor {
             log,
             scanner,
             tree,
-            exit: exit_rx,
+            exit: watch_exit(child, trace_write),
             stderr_tail,
             readers,
             trace_reader,
@@ -430,12 +207,16 @@ impl Supervisor {
             pid_namespace,
             finished: false,
         };
-        // wait (bounded) until the launchers have started the pipeline itself
+        sup.wait_for_main().await;
+        Ok(sup)
+    }
+
+    /// Waits (bounded) until the launchers have started the pipeline itself.
+    async fn wait_for_main(&self) {
         let until = Instant::now() + MAIN_LOOKUP;
-        while sup.tree.main().is_none() && sup.exit.borrow().is_none() && Instant::now() < until {
+        while self.tree.main().is_none() && self.exit.borrow().is_none() && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(sup)
     }
 
     /// The pipeline's main process (the command itself), once started.
@@ -727,13 +508,21 @@ fn started_ms(log: &EventLog, start_ticks: u64) -> Option<u64> {
     Some(log.ms_at_unix(now - age))
 }
 
-/// The filesystem monitor on the spec's folders and the shared ones.
+/// The filesystem monitor on the spec's folders and the shared ones, and its status; none when the
+/// spec's files are not evidence.
 async fn watch_files(
     spec: &PipelineSpec,
     scanner: &Arc<RwLock<Scanner>>,
     log: &EventLog,
     spool: &Arc<Spool>,
-) -> anyhow::Result<FilesystemMonitor> {
+) -> anyhow::Result<(Option<FilesystemMonitor>, MonitorStatus)> {
+    if spec.unwatched_files {
+        let why = "not watched: this program's files are not evidence";
+        return Ok((
+            None,
+            MonitorStatus::unavailable(MonitorKind::Filesystem, why),
+        ));
+    }
     let mut roots: Vec<PathBuf> =
         vec![spec.workdir.clone(), spec.tmpdir.clone(), spec.home.clone()];
     roots.extend(SHARED_ROOTS.iter().map(PathBuf::from));
@@ -742,38 +531,13 @@ async fn watch_files(
     let fs_log = log.clone();
     let ignore = spec.ignore_paths.clone();
     let spool = spool.clone();
-    tokio::task::spawn_blocking(move || {
+    let fs = tokio::task::spawn_blocking(move || {
         FilesystemMonitor::start(roots, ignore, fs_scanner, fs_log, spool)
     })
     .await
-    .context("starting the filesystem monitor")
-}
-
-/// Runs `job` on the launcher thread: one thread, started on first use, that lives as long as the
-/// process. Children forked there keep their parent-death signal for the life of the harness.
-async fn on_launcher_thread<T: Send + 'static>(
-    job: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> std::io::Result<T> {
-    type Job = Box<dyn FnOnce() + Send>;
-    static LAUNCHER: OnceLock<std::io::Result<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
-    let launcher = LAUNCHER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("traceless-launcher".into())
-            .spawn(move || rx.into_iter().for_each(|job| job()))?;
-        Ok(tx)
-    });
-    let sender = launcher
-        .as_ref()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("starting the launcher thread: {e}")))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    sender
-        .send(Box::new(move || {
-            let _ = tx.send(job());
-        }))
-        .map_err(|_| std::io::Error::other("the launcher thread has ended"))?;
-    rx.await
-        .map_err(|_| std::io::Error::other("the launcher thread dropped the job"))?
+    .context("starting the filesystem monitor")?;
+    let status = fs.status();
+    Ok((Some(fs), status))
 }
 
 /// SIGKILL to the pipeline's processes and the launchers, until none is left (bounded).
@@ -889,6 +653,16 @@ struct TraceReader {
 }
 
 impl TraceReader {
+    /// Reads strace's pipe on a thread of its own; the harness keeps its write end until strace has
+    /// written (see [`TraceReader::run`]).
+    fn spawn(self, pipe: TracePipe) -> anyhow::Result<std::thread::JoinHandle<()>> {
+        *self.own_write_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(pipe.write);
+        std::thread::Builder::new()
+            .name("traceless-strace".into())
+            .spawn(move || self.run(pipe.read))
+            .context("starting strace's reader")
+    }
+
     /// Reads strace's lines until it exits; the harness's copy of the write end is closed once strace
     /// has written (so it holds its own), which lets the end of strace end the reading.
     fn run(mut self, read: OwnedFd) {
@@ -936,84 +710,5 @@ impl TraceReader {
                 kind: traced.kind,
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn command() -> Vec<String> {
-        vec!["python3".into(), "app.py".into()]
-    }
-
-    /// Where each program and each `--` sits in the command line.
-    fn shape(argv: &[String]) -> Vec<&str> {
-        argv.iter()
-            .map(String::as_str)
-            .filter(|a| *a == "--" || a.starts_with('/') || *a == "python3" || *a == "app.py")
-            .collect()
-    }
-
-    #[test]
-    fn every_launcher_wraps_the_next_in_order() {
-        let (strace, setpriv, unshare) = (
-            Path::new("/usr/bin/strace"),
-            Path::new("/usr/bin/setpriv"),
-            Path::new("/usr/bin/unshare"),
-        );
-        let all = launcher_argv(
-            &Launchers {
-                strace: Some((strace, "/proc/1/fd/7")),
-                setpriv: Some(setpriv),
-                unshare: Some(unshare),
-            },
-            command(),
-        );
-        assert_eq!(
-            shape(&all),
-            [
-                "/usr/bin/strace",
-                "/proc/1/fd/7",
-                "--",
-                "/usr/bin/setpriv",
-                "--",
-                "/usr/bin/unshare",
-                "--",
-                "python3",
-                "app.py"
-            ]
-        );
-        for flag in [
-            "-f",
-            "--seccomp-bpf",
-            "--decode-pids=pidns",
-            "--kill-child",
-            "KILL",
-        ] {
-            assert!(all.iter().any(|a| a == flag), "{flag} missing: {all:?}");
-        }
-        // setpriv only ever follows strace: without strace there is nothing for it to do.
-        let bare = launcher_argv(
-            &Launchers {
-                strace: None,
-                setpriv: Some(setpriv),
-                unshare: Some(unshare),
-            },
-            command(),
-        );
-        assert_eq!(
-            shape(&bare),
-            ["/usr/bin/unshare", "--", "python3", "app.py"]
-        );
-        let nothing = launcher_argv(
-            &Launchers {
-                strace: None,
-                setpriv: None,
-                unshare: None,
-            },
-            command(),
-        );
-        assert_eq!(nothing, command());
     }
 }
