@@ -265,6 +265,9 @@ fn audit_command(args: AuditArgs) -> u8 {
         let bar = progress_bar(scenarios.len());
         let scenarios_started = std::cell::Cell::new(0u64);
         let progress = |step: audit::Step<'_>| {
+            if let audit::Step::Phase(what) = step {
+                tracing::debug!("phase: {what}");
+            }
             let Some(b) = &bar else { return };
             b.set_position(scenarios_started.get());
             let what = match step {

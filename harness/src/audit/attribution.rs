@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use traceless_mock::{Behaviour, RecordedRequest};
 use traceless_sandbox::events::EventLog;
-use traceless_scan::scan::{Hit, RequestId, Scanner, Subject};
+use traceless_scan::scan::{
+    Coverage, Generation, Hit, RequestId, Residues, Scanner, Subject, SweepPass, covered,
+    merge_hits,
+};
 
 use crate::evidence::{ProviderCall, SentRequest};
 
@@ -58,24 +61,32 @@ fn wire(call: &RecordedRequest) -> Vec<u8> {
     wire
 }
 
-/// The requests a call carried canaries of. The same photo (a face fixture) or prompt may be sent
-/// in several requests: then the requests in flight when the call arrived are the ones it carried.
-pub fn owners(
+/// The requests a call carried canaries of, and what the live needles explained of the call's
+/// wire and of each image it carried (for the end-of-run sweep, which then reads only the rest
+/// with retired needles). The same photo (a face fixture) or prompt may be sent in several
+/// requests: then the requests in flight when the call arrived are the ones it carried.
+pub fn owners_and_coverage(
     call: &RecordedRequest,
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
-) -> Owners {
-    owners_by(call, &live_hits(call, scanner), scanner, requests, log)
+) -> (Owners, Vec<Coverage>) {
+    let parts = live_parts(call, scanner);
+    let coverage = parts.iter().map(|hits| covered(hits)).collect();
+    let hits: Vec<Hit> = parts.into_iter().flatten().collect();
+    (owners_by(call, &hits, scanner, requests, log), coverage)
 }
 
 /// The live needles in a call: its wire (headers, query, body), then each image it carried.
 fn live_hits(call: &RecordedRequest, scanner: &Scanner) -> Vec<Hit> {
-    let mut hits = scanner.scan(&wire(call));
-    for img in &call.images {
-        hits.extend(scanner.scan(img));
-    }
-    hits
+    live_parts(call, scanner).into_iter().flatten().collect()
+}
+
+/// [`live_hits`], a list per haystack: the wire's, then each image's.
+fn live_parts(call: &RecordedRequest, scanner: &Scanner) -> Vec<Vec<Hit>> {
+    std::iter::once(scanner.scan(&wire(call)))
+        .chain(call.images.iter().map(|img| scanner.scan(img)))
+        .collect()
 }
 
 /// [`owners`] from the call's canary hits; perceptual matches come from `scanner`.
@@ -147,43 +158,89 @@ pub fn attribute(
     attributed(recorded, hits, scanner, requests, log)
 }
 
-/// [`attribute`] with every needle, retired ones too: the evidence of the whole run's calls. When
-/// the retired needles cannot be read back, the calls are attributed with the live ones only, and
-/// the error comes beside them.
+/// [`attribute`] with the hits of an end-of-run sweep (every needle, retired ones too): the
+/// evidence of the whole run's calls.
 pub fn attribute_swept(
     recorded: Vec<RecordedRequest>,
+    hits: Vec<Vec<Hit>>,
     scanner: &Scanner,
     requests: &[SentRequest],
     log: &EventLog,
-) -> (Vec<ProviderCall>, Option<std::io::Error>) {
-    match swept_hits(&recorded, scanner) {
-        Ok(hits) => (attributed(recorded, hits, scanner, requests, log), None),
-        Err(e) => (attribute(recorded, scanner, requests, log), Some(e)),
+) -> Vec<ProviderCall> {
+    attributed(recorded, hits, scanner, requests, log)
+}
+
+/// The calls as one pass of the end-of-run sweep: each call's wire, then each image it carried,
+/// each a haystack of its own (offsets are per haystack).
+pub struct CallsPass<'a> {
+    recorded: &'a [RecordedRequest],
+    /// Haystack `i` is call `parts[i].0`'s wire (`None`) or one of its images.
+    parts: Vec<(usize, Option<usize>)>,
+    /// Per haystack, what the live scan during the run explained.
+    known: Vec<Coverage>,
+    hits: Vec<Vec<Hit>>,
+    residues: Residues,
+}
+
+impl<'a> CallsPass<'a> {
+    /// `coverage`: per call, what [`owners_and_coverage`] returned during the run (a call it did
+    /// not see has none).
+    pub fn new(recorded: &'a [RecordedRequest], mut coverage: Vec<Vec<Coverage>>) -> Self {
+        coverage.resize(recorded.len(), Vec::new());
+        let mut parts = Vec::new();
+        let mut known = Vec::new();
+        for (c, (r, mut cov)) in recorded.iter().zip(coverage).enumerate() {
+            cov.resize(1 + r.images.len(), Vec::new());
+            parts.push((c, None));
+            parts.extend((0..r.images.len()).map(|i| (c, Some(i))));
+            known.extend(cov);
+        }
+        CallsPass {
+            recorded,
+            hits: vec![Vec::new(); parts.len()],
+            parts,
+            known,
+            residues: Residues::default(),
+        }
+    }
+
+    /// Bytes the retired generations read (with separators).
+    pub fn residue_bytes(&self) -> usize {
+        self.residues.len()
+    }
+
+    /// Each call's hits (its wire's, then its images'), in the order of the calls.
+    pub fn into_hits(self) -> Vec<Vec<Hit>> {
+        let mut out = vec![Vec::new(); self.recorded.len()];
+        for ((c, _), hits) in self.parts.into_iter().zip(self.hits) {
+            out[c].extend(merge_hits(hits));
+        }
+        out
     }
 }
 
-/// Every needle's hits in each call: its wire, then each image it carried.
-fn swept_hits(recorded: &[RecordedRequest], scanner: &Scanner) -> std::io::Result<Vec<Vec<Hit>>> {
-    // Haystack i is call `owner[i]`'s wire (`None`) or one of its images.
-    let parts: Vec<(usize, Option<usize>)> = recorded
-        .iter()
-        .enumerate()
-        .flat_map(|(c, r)| {
-            std::iter::once((c, None)).chain((0..r.images.len()).map(move |i| (c, Some(i))))
-        })
-        .collect();
-    let swept = scanner.sweep(parts.len(), |i| {
-        let (c, part) = parts[i];
-        Some(match part {
-            None => std::borrow::Cow::Owned(wire(&recorded[c])),
-            Some(img) => std::borrow::Cow::Borrowed(recorded[c].images[img].as_slice()),
-        })
-    })?;
-    let mut hits = vec![Vec::new(); recorded.len()];
-    for ((c, _), h) in parts.into_iter().zip(swept) {
-        hits[c].extend(h);
+impl SweepPass for CallsPass<'_> {
+    fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
+        let Generation::Live(live) = generation else {
+            for (i, hit) in self.residues.scan(generation) {
+                self.hits[i].push(hit);
+            }
+            return Ok(());
+        };
+        for (i, &(c, part)) in self.parts.iter().enumerate() {
+            let call = &self.recorded[c];
+            let hay = match part {
+                None => std::borrow::Cow::Owned(wire(call)),
+                Some(img) => std::borrow::Cow::Borrowed(call.images[img].as_slice()),
+            };
+            let found = live.scan(&hay);
+            let mut explained = covered(&found);
+            explained.extend_from_slice(&self.known[i]);
+            self.residues.add(i, &hay, &explained);
+            self.hits[i].extend(found);
+        }
+        Ok(())
     }
-    Ok(hits)
 }
 
 fn attributed(
@@ -300,6 +357,15 @@ mod tests {
         out
     }
 
+    fn owners(
+        call: &RecordedRequest,
+        scanner: &Scanner,
+        requests: &[SentRequest],
+        log: &EventLog,
+    ) -> Owners {
+        owners_and_coverage(call, scanner, requests, log).0
+    }
+
     #[test]
     fn a_re_encoded_upload_is_attributed_by_its_decoded_image() {
         let (scanner, photo) = setup();
@@ -317,9 +383,24 @@ mod tests {
     fn a_call_belongs_to_the_request_whose_prompt_marker_it_carries() {
         let (scanner, _) = setup();
         let body = r#"{"contents":[{"parts":[{"text":"watercolour [tl-marker-5f0c2a91d7]"}]}]}"#;
-        let owners = owners(&call(Vec::new(), body), &scanner, &[], &EventLog::new());
+        let (owners, coverage) =
+            owners_and_coverage(&call(Vec::new(), body), &scanner, &[], &EventLog::new());
         assert!(owners.images.is_empty());
         assert_eq!(owners.any, vec![2]);
+        // The wire is its one haystack; the marker's bytes in it are explained.
+        let marker = wire(&call(Vec::new(), body))
+            .windows(19)
+            .position(|w| w == b"[tl-marker-5f0c2a91")
+            .unwrap() as u32;
+        let [wire_coverage] = coverage.as_slice() else {
+            panic!("{coverage:?}")
+        };
+        assert!(
+            wire_coverage
+                .iter()
+                .any(|&(s, e)| s <= marker + 1 && marker + 18 <= e),
+            "{wire_coverage:?}"
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Driver<'a> {
     pub last_memory_scan: Option<std::time::Instant>,
     /// Provider calls attributed so far (they are recorded in arrival order).
     pub seen_calls: usize,
+    /// Per call attributed, in arrival order: what the live needles explained of its wire and of
+    /// each image it carried (the end-of-run sweep reads only the rest with retired needles).
+    pub call_coverage: Vec<Vec<traceless_scan::scan::Coverage>>,
     /// The event log's length and the calls seen when the latest batch was sent: what came
     /// after is what that batch may have caused.
     pub batch_marks: (usize, usize),
@@ -361,7 +364,9 @@ impl Driver<'_> {
         let recorded = self.mocks.recorded_from(self.seen_calls);
         let mut scanner = self.scanner.write().expect("scanner lock");
         for call in &recorded {
-            let owners = attribution::owners(call, &scanner, &self.evidence.requests, self.log);
+            let (owners, coverage) =
+                attribution::owners_and_coverage(call, &scanner, &self.evidence.requests, self.log);
+            self.call_coverage.push(coverage);
             if let Some(out) = &call.output_image {
                 for owner in owners.any {
                     scanner.add_image(
@@ -386,24 +391,5 @@ impl Driver<'_> {
                 req.response_hits = scanner.scan(&req.response_body);
             }
         }
-    }
-
-    /// Scans every answer again with every needle, retired ones too.
-    pub fn sweep_answers(&mut self) -> std::io::Result<()> {
-        let scanner = self.scanner.read().expect("scanner lock");
-        let requests = &mut self.evidence.requests;
-        let hits = {
-            let bodies: Vec<&[u8]> = requests
-                .iter()
-                .map(|r| r.response_body.as_slice())
-                .collect();
-            scanner.sweep(bodies.len(), |i| {
-                Some(std::borrow::Cow::Borrowed(bodies[i]))
-            })?
-        };
-        for (req, hits) in requests.iter_mut().zip(hits) {
-            req.response_hits = hits;
-        }
-        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use traceless_scan::scan::{RequestId, Scanner};
+use traceless_scan::scan::{Hit, RequestId, Scanner};
 
 use super::client::Client;
 use crate::evidence::ExposureProbe;
@@ -191,39 +191,53 @@ async fn first_exposed(
     None
 }
 
-/// The pending probes' first answers that carry any needle, retired ones included.
-fn sweep_pending(pending: &[Pending], scanner: &Scanner) -> std::io::Result<Vec<ExposureProbe>> {
-    let answers: Vec<(&Pending, &Answer)> = pending
-        .iter()
-        .flat_map(|p| p.answers.iter().map(move |a| (p, a)))
-        .collect();
-    let hits = scanner.sweep(answers.len(), |i| {
-        Some(std::borrow::Cow::Borrowed(answers[i].1.2.as_slice()))
-    })?;
-    let mut out: Vec<ExposureProbe> = Vec::new();
-    for ((p, (url, status, _)), hits) in answers.into_iter().zip(hits) {
-        if !hits.is_empty() && !out.iter().any(|o| o.what == p.what) {
-            out.push(ExposureProbe {
-                url: url.clone(),
-                status: *status,
-                hits,
-                what: p.what.clone(),
-            });
-        }
-    }
-    Ok(out)
+/// What the probes found with the live needles, and the answers that wait for the end-of-run sweep.
+#[derive(Default)]
+pub struct Exposure {
+    pub found: Vec<ExposureProbe>,
+    pending: Vec<Pending>,
 }
 
-/// Probes every written file and every link the answers named. A failure to read retired
-/// needles back goes to `errors`.
+impl Exposure {
+    /// Every answer still to be swept, in order.
+    pub fn pending_answers(&self) -> Vec<&[u8]> {
+        self.pending
+            .iter()
+            .flat_map(|p| p.answers.iter().map(|a| a.2.as_slice()))
+            .collect()
+    }
+
+    /// The probes found: the live ones, then each pending probe's first answer with a hit in
+    /// `swept` (one list of hits per [`Exposure::pending_answers`] entry, in that order).
+    pub fn with_swept(self, swept: Vec<Vec<Hit>>) -> Vec<ExposureProbe> {
+        let mut out = self.found;
+        let answers = self
+            .pending
+            .iter()
+            .flat_map(|p| p.answers.iter().map(move |a| (p, a)));
+        for ((p, (url, status, _)), hits) in answers.zip(swept) {
+            if !hits.is_empty() && !out.iter().any(|o| o.what == p.what || o.url == *url) {
+                out.push(ExposureProbe {
+                    url: url.clone(),
+                    status: *status,
+                    hits,
+                    what: p.what.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Probes every written file and every link the answers named. Answers without a live hit, while
+/// older needles were retired, wait in the result for the end-of-run sweep.
 pub async fn probe(
     client: &Client,
     workdir: &Path,
     files: &[PathBuf],
     links: &[AnswerLink],
     scanner: &RwLock<Scanner>,
-    errors: &mut Vec<String>,
-) -> Vec<ExposureProbe> {
+) -> Exposure {
     let workdir = workdir
         .canonicalize()
         .unwrap_or_else(|_| workdir.to_path_buf());
@@ -254,21 +268,10 @@ pub async fn probe(
         );
         out.extend(first_exposed(client, &candidates, scanner, &what, &mut pending).await);
     }
-    if !pending.is_empty() {
-        match sweep_pending(&pending, &scanner.read().expect("scanner lock")) {
-            Ok(swept) => {
-                for p in swept {
-                    if !out.iter().any(|o| o.url == p.url) {
-                        out.push(p);
-                    }
-                }
-            }
-            Err(e) => errors.push(format!(
-                "the public-exposure probe could not read retired needles back: {e}"
-            )),
-        }
+    Exposure {
+        found: out,
+        pending,
     }
-    out
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! The stages, in order: [`launch`] (folders, keys, placeholder values, the launch spec),
 //! the mocks and the resolver, the declared [`services`], the pipeline, [`driver`] (scenarios,
 //! then [`property`] cases), settling and [`probes`], the stop, the plaintext-URL probe, the
-//! services' stop and the scan of their folders, and gathering the evidence.
+//! services' stop, the end-of-run [`sweep`] with every needle, and gathering the evidence.
 
 mod attribution;
 mod client;
@@ -17,6 +17,7 @@ mod prepare;
 mod probes;
 mod property;
 mod services;
+mod sweep;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -98,7 +99,7 @@ pub struct RunResult {
 
 /// Runs the audit as a sequence of stages: set the stage, start the mocks and the resolver,
 /// start the pipeline, drive the scenarios and the property cases, settle and probe, stop,
-/// probe plaintext URLs, gather. Fails only when nothing could be started; from then on every
+/// probe plaintext URLs, stop the services, sweep, gather. Fails only when nothing could be started; from then on every
 /// failure is an error in the result beside the evidence gathered so far, so a late failure
 /// never throws evidence away. Never leaves a process or a temporary file behind, even when
 /// `cancel` fires (the supervisor's and the workspace's `Drop` clean on every path).
@@ -177,6 +178,9 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         }
     };
     let mut interrupted = cancel.is_cancelled();
+    let mut written = Vec::new();
+    let mut exposure = exposure::Exposure::default();
+    let mut call_coverage = Vec::new();
     if let Err(e) = healthy {
         errors.push(format!(
             "the pipeline did not become healthy at {ready}: {e:#}"
@@ -195,6 +199,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
             memory_scans: plan.monitors,
             last_memory_scan: None,
             seen_calls: 0,
+            call_coverage: Vec::new(),
             batch_marks: (0, 0),
             evidence: &mut evidence,
             retired_before: 1,
@@ -202,6 +207,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         };
         interrupted |= drive(&mut driver, plan, &cancel, &mut errors).await;
         settle(&mut driver, interrupted, &mut errors).await;
+        call_coverage = std::mem::take(&mut driver.call_coverage);
         let retired = scanner.read().expect("scanner lock").retired_requests();
         if retired > 0 {
             tracing::info!(
@@ -210,13 +216,7 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
         }
         if !interrupted && driver.evidence.crash.is_none() {
             (plan.progress)(Step::Phase("probing for public exposure"));
-            let written = probes::written_files(&log.snapshot(), plan.monitors);
-            // Outputs become needles only once their call is attributed: look again at what is left.
-            if let Err(e) = probes::rescan(&written, &scanner.read().expect("scanner lock"), &log) {
-                errors.push(format!(
-                    "scanning the written files with every needle: {e:#}"
-                ));
-            }
+            written = probes::written_files(&log.snapshot(), plan.monitors);
             let links = exposure::links_in_answers(
                 evidence
                     .requests
@@ -224,32 +224,20 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
                     .map(|r| (r.id, r.response_body.as_slice())),
                 client.base(),
             );
-            evidence.exposure_probes = exposure::probe(
-                &client,
-                &ws.workdir,
-                &written,
-                &links,
-                &scanner,
-                &mut errors,
-            )
-            .await;
+            exposure = exposure::probe(&client, &ws.workdir, &written, &links, &scanner).await;
             evidence.exposure_probed = true;
         }
     }
 
     (plan.progress)(Step::Phase("stopping the pipeline"));
+    let mut monitor_statuses = Vec::new();
+    let mut spool = None;
     match Arc::try_unwrap(supervisor) {
         Ok(supervisor) => {
             let stop = supervisor.stop(cfg.pipeline.shutdown_grace).await;
             evidence.orphans = stop.orphans.clone();
-            let mut monitor_statuses = stop.statuses;
-            match sweep_spool(stop.spool, &scanner, &log).await {
-                Ok(incomplete) => degrade(&mut monitor_statuses, incomplete),
-                Err(e) => errors.push(format!(
-                    "scanning the pipeline's output and files again with every needle: {e:#}"
-                )),
-            }
-            evidence.monitors = statuses(monitor_statuses, &plan.isolation, &evidence);
+            monitor_statuses = stop.statuses;
+            spool = Some(stop.spool);
         }
         Err(_) => errors.push(
             "the supervisor is still shared: the pipeline was not stopped cleanly".to_owned(),
@@ -280,17 +268,10 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     }
 
     if !cfg.services.is_empty() {
-        (plan.progress)(Step::Phase("stopping the services, scanning their folders"));
+        (plan.progress)(Step::Phase("stopping the services"));
     }
-    evidence.services = stop_services(running, &planned, &scanner).await;
+    services::stop_all(running).await;
 
-    evidence.events = log.snapshot();
-    evidence.keep_own_files();
-    for id in crate::check::still_processing(&evidence) {
-        tracing::warn!(
-            "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
-        );
-    }
     let recorded = mocks.take_recorded();
     if let Some(e) = pinning::error(
         &mocks.tls_refusals(),
@@ -299,18 +280,45 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     ) {
         errors.push(e);
     }
-    let (calls, sweep_error) = attribute_swept(
+    (plan.progress)(Step::Phase("sweeping everything with every needle"));
+    let swept = tokio::task::block_in_place(|| {
+        sweep::sweep(
+            &scanner.read().expect("scanner lock"),
+            sweep::Gathered {
+                answers: &evidence.requests,
+                exposure,
+                written: &written,
+                spool: spool.as_deref(),
+                services: &planned,
+                calls: &recorded,
+                call_coverage,
+            },
+            &log,
+        )
+    });
+    if let Some(e) = &swept.error {
+        errors.push(format!(
+            "reading the retired needles back for the end-of-run sweep: {e}"
+        ));
+    }
+    for (req, hits) in evidence.requests.iter_mut().zip(swept.answers) {
+        req.response_hits = hits;
+    }
+    evidence.exposure_probes = swept.exposure;
+    evidence.services = swept.services;
+    if spool.is_some() {
+        degrade(&mut monitor_statuses, swept.incomplete);
+        evidence.monitors = statuses(monitor_statuses, &plan.isolation, &evidence);
+    }
+    evidence.provider_calls = attribute_swept(
         recorded,
+        swept.calls,
         &scanner.read().expect("scanner lock"),
         &evidence.requests,
         &log,
     );
-    evidence.provider_calls = calls;
-    if let Some(e) = sweep_error {
-        errors.push(format!(
-            "attributing the provider calls with every needle: {e:#}"
-        ));
-    }
+    evidence.events = log.snapshot();
+    evidence.keep_own_files();
     for id in crate::check::still_processing(&evidence) {
         tracing::warn!(
             "request {id}: still processing (a provider call open) at the last memory scan, not judged for memory-retention"
@@ -319,32 +327,6 @@ pub async fn run(plan: &Plan<'_>, cancel: CancellationToken) -> anyhow::Result<R
     mocks.shutdown().await;
     drop(ws);
     Ok(gathered(evidence, errors, &cancel, pipeline_binary).with_interrupted(interrupted))
-}
-
-/// Scans what the logs and filesystem monitors read with every needle, retired ones and outputs
-/// attributed late too, and records what the live scans missed. Returns the monitors whose
-/// bytes were not all kept, and why.
-async fn sweep_spool(
-    spool: Arc<traceless_sandbox::spool::Spool>,
-    scanner: &Arc<RwLock<Scanner>>,
-    log: &EventLog,
-) -> anyhow::Result<Vec<(MonitorKind, String)>> {
-    let (scanner, log) = (scanner.clone(), log.clone());
-    tokio::task::spawn_blocking(move || {
-        let scanner = scanner.read().expect("scanner lock");
-        let swept = log.with_events(|known| spool.sweep(&scanner, known))?;
-        if !swept.events.is_empty() {
-            tracing::info!(
-                "the end-of-run sweep of the pipeline's output and files found {} more event(s)",
-                swept.events.len()
-            );
-        }
-        for e in swept.events {
-            log.push(e);
-        }
-        Ok(swept.incomplete)
-    })
-    .await?
 }
 
 /// Marks each monitor in `incomplete` degraded, with the reason.
@@ -530,13 +512,10 @@ async fn drive(
     }
 }
 
-/// After driving: every call attributed, every answer scanned with every needle, and, when the
-/// pipeline still runs, a last memory scan a grace period after the last request.
+/// After driving: every call attributed, and, when the pipeline still runs, a last memory scan a
+/// grace period after the last request.
 async fn settle(driver: &mut Driver<'_>, interrupted: bool, errors: &mut Vec<String>) {
     driver.attribute_new_calls();
-    if let Err(e) = driver.sweep_answers() {
-        errors.push(format!("scanning the answers with every needle: {e:#}"));
-    }
     if !interrupted
         && driver.evidence.crash.is_none()
         && let Err(e) = driver.memory_check(true).await

@@ -1,7 +1,6 @@
 //! After the scenarios: the files the pipeline wrote (scanned again once every output is known),
 //! and whether it refuses plaintext provider URLs at start-up.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use traceless_sandbox::events::{Event, EventKind, EventLog, MonitorKind};
 use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
-use traceless_scan::scan::{ImageMatch, Scanner};
+use traceless_scan::scan::{Generation, Hit, ImageMatch, Residue, Scanner, SweepPass, merge_hits};
 
 use crate::evidence::ProbeOutcome;
 
@@ -38,37 +37,67 @@ pub fn written_files(events: &[Event], traced: bool) -> Vec<PathBuf> {
     out
 }
 
-/// Scans again every written file still on disk with every needle known now, retired ones too (a
-/// generated image becomes a needle only after its provider call is attributed; a file written
-/// late may hold the image of a request judged long ago).
-pub fn rescan(files: &[PathBuf], scanner: &Scanner, log: &EventLog) -> std::io::Result<()> {
-    // Size and perceptual match, taken at a file's first read (hashes are never retired).
-    let mut first_read: Vec<Option<(u64, Option<ImageMatch>)>> = vec![None; files.len()];
-    let hits = scanner.sweep(files.len(), |i| {
-        let bytes = std::fs::read(&files[i]).ok()?;
-        if first_read[i].is_none() {
-            first_read[i] = Some((bytes.len() as u64, scanner.match_image(&bytes)));
-        }
-        Some(Cow::Owned(bytes))
-    })?;
-    for ((path, hits), read) in files.iter().zip(hits).zip(first_read) {
-        let Some((size, image_match)) = read else {
-            continue;
-        };
-        if !hits.is_empty() || image_match.is_some() {
-            log.record(
-                MonitorKind::Filesystem,
-                None,
-                EventKind::FileWritten {
-                    path: path.clone(),
-                    size,
-                    hits,
-                    image_match,
-                },
-            );
+/// Every written file still on disk, scanned again with every needle known now, retired ones too
+/// (a generated image becomes a needle only after its provider call is attributed; a file written
+/// late may hold the image of a request judged long ago): one pass of the end-of-run sweep.
+pub struct Rescan<'a> {
+    files: &'a [PathBuf],
+    /// Size and perceptual match, taken at a file's first read, with the live needles (hashes are
+    /// never retired).
+    first_read: Vec<Option<(u64, Option<ImageMatch>)>>,
+    hits: Vec<Vec<Hit>>,
+    residues: Vec<Residue>,
+}
+
+impl<'a> Rescan<'a> {
+    pub fn new(files: &'a [PathBuf]) -> Self {
+        Rescan {
+            files,
+            first_read: vec![None; files.len()],
+            hits: vec![Vec::new(); files.len()],
+            residues: vec![Residue::default(); files.len()],
         }
     }
-    Ok(())
+
+    /// Records each file with a hit or an image match as written.
+    pub fn record(self, log: &EventLog) {
+        for ((path, hits), read) in self.files.iter().zip(self.hits).zip(self.first_read) {
+            let Some((size, image_match)) = read else {
+                continue;
+            };
+            let hits = merge_hits(hits);
+            if !hits.is_empty() || image_match.is_some() {
+                log.record(
+                    MonitorKind::Filesystem,
+                    None,
+                    EventKind::FileWritten {
+                        path: path.clone(),
+                        size,
+                        hits,
+                        image_match,
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl SweepPass for Rescan<'_> {
+    fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
+        for (i, path) in self.files.iter().enumerate() {
+            if self.residues[i].is_explained() {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(path) else {
+                continue;
+            };
+            if self.first_read[i].is_none() {
+                self.first_read[i] = Some((bytes.len() as u64, generation.match_image(&bytes)));
+            }
+            self.hits[i].extend(self.residues[i].scan(generation, &bytes));
+        }
+        Ok(())
+    }
 }
 
 /// What the pipeline did when started with plaintext provider URLs.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use traceless_sandbox::events::EventLog;
 use traceless_sandbox::filesystem::scan_file;
 use traceless_sandbox::supervisor::{PipelineSpec, Ready, Supervisor};
-use traceless_scan::scan::{Scanner, Subject};
+use traceless_scan::scan::{Generation, Scanner, Subject, SweepPass};
 
 use crate::config::{ServiceConfig, ServiceReady, Template};
 use crate::evidence::ServiceScan;
@@ -291,21 +291,47 @@ pub async fn stop_all(running: Vec<Running>) {
 /// Reads every file of each service's folder with every needle, retired ones too (the folder is
 /// read once per generation). Blocking: run it off the runtime.
 pub fn scan(planned: &[Planned], scanner: &Scanner) -> Vec<ServiceScan> {
-    let mut scans: Vec<ServiceScan> = planned.iter().map(|p| scan_one(p, scanner)).collect();
-    for generation in scanner.generations().skip(1) {
-        let generation = match generation {
-            Ok(g) => g,
-            Err(e) => {
-                for s in &mut scans {
-                    s.error.get_or_insert_with(|| {
-                        format!("retired needles could not be read back: {e}")
-                    });
-                }
-                break;
+    let mut pass = ScanPass::new(planned);
+    let swept = scanner.sweep_passes(&mut [&mut pass]);
+    pass.finish(swept.as_ref().err())
+}
+
+/// The services' folders as one pass of the end-of-run sweep: read whole with the live needles
+/// (sizes, image matches, what could not be read), then again with each retired generation, which
+/// only adds hits.
+pub struct ScanPass<'a> {
+    planned: &'a [Planned],
+    scans: Vec<ServiceScan>,
+}
+
+impl<'a> ScanPass<'a> {
+    pub fn new(planned: &'a [Planned]) -> Self {
+        ScanPass {
+            planned,
+            scans: Vec::new(),
+        }
+    }
+
+    /// The scans; when the retired needles could not be read back (`error`), each says so.
+    pub fn finish(mut self, error: Option<&std::io::Error>) -> Vec<ServiceScan> {
+        if let Some(e) = error {
+            for s in &mut self.scans {
+                s.error
+                    .get_or_insert_with(|| format!("retired needles could not be read back: {e}"));
             }
-        };
-        for (p, into) in planned.iter().zip(&mut scans) {
-            for (file, hits) in scan_one(p, &generation).hits {
+        }
+        self.scans
+    }
+}
+
+impl SweepPass for ScanPass<'_> {
+    fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
+        if let Generation::Live(live) = generation {
+            self.scans = self.planned.iter().map(|p| scan_one(p, live)).collect();
+            return Ok(());
+        }
+        for (p, into) in self.planned.iter().zip(&mut self.scans) {
+            for (file, hits) in scan_one(p, generation).hits {
                 match into.hits.iter_mut().find(|(f, _)| *f == file) {
                     Some((_, known)) => known.extend(hits),
                     None => into.hits.push((file, hits)),
@@ -313,8 +339,8 @@ pub fn scan(planned: &[Planned], scanner: &Scanner) -> Vec<ServiceScan> {
             }
             into.hits.sort_by(|a, b| a.0.cmp(&b.0));
         }
+        Ok(())
     }
-    scans
 }
 
 fn scan_one(p: &Planned, scanner: &Scanner) -> ServiceScan {

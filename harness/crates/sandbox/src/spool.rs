@@ -20,7 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use traceless_scan::scan::{Hit, NeedleId, Scanner, StreamState};
+use traceless_scan::scan::{Generation, Hit, NeedleId, Scanner, StreamState, SweepPass};
 
 use crate::events::{Event, EventKind, MonitorKind};
 use crate::output::excerpt_in;
@@ -212,19 +212,64 @@ impl Spool {
     /// `known` (the events recorded so far) does not already report. Run once the monitors have
     /// stopped appending.
     pub fn sweep(&self, scanner: &Scanner, known: &[Event]) -> io::Result<Swept> {
-        let inner = self.lock();
-        let mut found = Found::new(known);
-        if let Some(file) = &inner.file {
-            for generation in scanner.generations() {
-                let generation = generation?;
-                sweep_streams(file, &inner.segments, &generation, &mut found)?;
-                sweep_files(file, &inner.segments, &generation, &mut found)?;
-            }
+        let mut pass = self.sweep_pass(known);
+        scanner.sweep_passes(&mut [&mut pass])?;
+        Ok(pass.finish(&[]))
+    }
+
+    /// The spool as one pass of an end-of-run sweep ([`Scanner::sweep_passes`]); it holds the
+    /// spool's lock until [`SpoolPass::finish`]. Start it once the monitors have stopped appending.
+    pub fn sweep_pass(&self, known: &[Event]) -> SpoolPass<'_> {
+        SpoolPass {
+            spool: self,
+            inner: self.lock(),
+            found: Found::new(known),
         }
+    }
+}
+
+/// [`Spool::sweep`]'s work, one generation of needles at a time.
+pub struct SpoolPass<'a> {
+    spool: &'a Spool,
+    inner: std::sync::MutexGuard<'a, Inner>,
+    found: Found,
+}
+
+impl SweepPass for SpoolPass<'_> {
+    fn scan_with(&mut self, generation: &Generation<'_>) -> io::Result<()> {
+        if let Some(file) = &self.inner.file {
+            sweep_streams(file, &self.inner.segments, generation, &mut self.found)?;
+            sweep_files(file, &self.inner.segments, generation, &mut self.found)?;
+        }
+        Ok(())
+    }
+}
+
+impl SpoolPass<'_> {
+    /// What the sweep found that no event in `known` reports (the events recorded so far, which
+    /// may include some recorded while the sweep ran), and which monitors' bytes were not all kept.
+    pub fn finish(self, known: &[Event]) -> Swept {
+        let inner = &self.inner;
+        let reported = Found::new(known);
+        let mut events = self.found.events;
+        events.retain_mut(|e| match &mut e.kind {
+            EventKind::Output { stream, hits, .. } => {
+                hits.retain(|h| !reported.covers_stream(stream, h));
+                !hits.is_empty()
+            }
+            EventKind::FileWritten { path, hits, .. } => {
+                hits.retain(|h| !reported.covers_file(path, h));
+                !hits.is_empty()
+            }
+            _ => true,
+        });
         let mut incomplete = Vec::new();
         if inner.dropped > 0 {
             let why = inner.error.clone().unwrap_or_else(|| {
-                format!("the spool's limit of {} MiB was reached", self.limit >> 20)
+                format!(
+                    "the spool's limit of {} MiB was reached",
+                    self.spool.limit >> 20
+                )
             });
             for m in &inner.dropped_from {
                 incomplete.push((
@@ -237,10 +282,7 @@ impl Spool {
                 ));
             }
         }
-        Ok(Swept {
-            events: found.events,
-            incomplete,
-        })
+        Swept { events, incomplete }
     }
 }
 
@@ -322,10 +364,29 @@ impl Found {
     }
 }
 
+impl Found {
+    fn covers_stream(&self, stream: &str, h: &Hit) -> bool {
+        self.streams
+            .get(&(stream.to_owned(), h.needle))
+            .is_some_and(|r| covers(r, h))
+    }
+
+    fn covers_file(&self, path: &std::path::Path, h: &Hit) -> bool {
+        self.files
+            .get(&(path.to_path_buf(), h.needle))
+            .is_some_and(|r| covers(r, h))
+    }
+}
+
+/// Whether the union of `ranges` (sorted, disjoint) covers the hit.
+fn covers(ranges: &[(u64, u64)], h: &Hit) -> bool {
+    ranges.iter().any(|&(s, e)| s <= h.offset && h.end() <= e)
+}
+
 /// Whether the union of `ranges` (sorted, disjoint) covers the hit; merges the hit in either way.
 fn seen(ranges: &mut Vec<(u64, u64)>, h: &Hit) -> bool {
     let (start, end) = (h.offset, h.end());
-    let covered = ranges.iter().any(|&(s, e)| s <= start && end <= e);
+    let covered = covers(ranges, h);
     let first = ranges.partition_point(|&(_, e)| e < start);
     let last = ranges.partition_point(|&(s, _)| s <= end);
     let merged = ranges[first..last]
@@ -593,6 +654,36 @@ mod tests {
         let start = hits.iter().map(|h| h.offset).min();
         let end = hits.iter().map(|h| h.end()).max();
         assert_eq!((start, end), (Some(0), Some(4096)), "{hits:?}");
+    }
+
+    #[test]
+    fn what_another_pass_reported_while_the_sweep_ran_is_not_reported_twice() {
+        let scanner = retired_scanner();
+        let spool = Spool::default();
+        let mut copy = spool.file(PathBuf::from("/tmp/kept.bin"), Some(7), 5);
+        copy.push(&blob(1));
+        drop(copy);
+        let sweep = |known: &[Event]| {
+            let mut pass = spool.sweep_pass(&[]);
+            scanner.sweep_passes(&mut [&mut pass]).unwrap();
+            pass.finish(known).events
+        };
+        let found = sweep(&[]);
+        let [event] = found.as_slice() else {
+            panic!("{found:?}")
+        };
+        // The same file, read again and reported by the rescan of written files in the same sweep.
+        let again = sweep(std::slice::from_ref(event));
+        assert!(again.is_empty(), "{again:?}");
+        let mut elsewhere = event.clone();
+        if let EventKind::FileWritten { path, .. } = &mut elsewhere.kind {
+            *path = PathBuf::from("/tmp/other.bin");
+        }
+        assert_eq!(
+            sweep(&[elsewhere]).len(),
+            1,
+            "another file's hits cover nothing here"
+        );
     }
 
     #[test]

@@ -159,3 +159,71 @@ fn perceptual_hashes_are_never_retired() {
         Some(id(1, Subject::Image))
     );
 }
+
+/// An answer carrying its own (live) request's image, with a retired request's image and token
+/// beside it: the retired generations read only what the live needles left unexplained, and find
+/// the old copies there.
+#[test]
+fn the_sweep_reads_again_only_what_the_live_needles_left_unexplained() {
+    let mut scanner = Scanner::new();
+    let old = image(7, ImageFormat::Png);
+    scanner.add_image(id(1, Subject::Image), &old);
+    scanner.add_token(id(1, Subject::DeviceId), &token(1));
+    assert!(scanner.retire_before(2).unwrap() > 0);
+    let own = image(8, ImageFormat::Png);
+    scanner.add_image(id(2, Subject::Image), &own);
+    scanner.add_token(id(2, Subject::DeviceId), &token(2));
+
+    let mut hay = STANDARD.encode(&own).into_bytes();
+    hay.extend_from_slice(b" then an old device id ");
+    hay.extend_from_slice(token(1).as_bytes());
+    hay.extend_from_slice(b" and an old photo ");
+    hay.extend_from_slice(STANDARD.encode(&old).as_bytes());
+    // (An image's container header is no needle: only a token explains a haystack whole.)
+    let explained = token(2).into_bytes();
+
+    let mut asked = [0usize; 2];
+    let found = scanner
+        .sweep(2, |i| {
+            asked[i] += 1;
+            Some(Cow::Borrowed(if i == 0 { &hay } else { &explained }))
+        })
+        .unwrap();
+    let requests = |hits: &[Hit]| {
+        let mut r: Vec<(u32, Subject)> = hits
+            .iter()
+            .map(|h| (h.needle.request, h.needle.subject))
+            .collect();
+        r.dedup();
+        r.sort_by_key(|(r, _)| *r);
+        r.dedup();
+        r
+    };
+    let got = requests(&found[0]);
+    assert!(got.contains(&(2, Subject::Image)), "{got:?}");
+    assert!(got.contains(&(1, Subject::Image)), "{got:?}");
+    assert!(
+        found[0]
+            .iter()
+            .any(|h| h.needle == id(1, Subject::DeviceId)),
+        "{:?}",
+        found[0]
+    );
+    // Offsets are the haystack's, not the residue's.
+    let at = hay.len() - STANDARD.encode(&old).len();
+    assert!(
+        found[0]
+            .iter()
+            .any(|h| h.needle == id(1, Subject::Image) && h.offset as usize >= at),
+        "{:?}",
+        found[0]
+    );
+    assert_eq!(requests(&found[1]), [(2, Subject::DeviceId)]);
+    let generations = scanner.generations().count();
+    assert!(generations >= 2);
+    assert_eq!(
+        asked,
+        [1, 1],
+        "each haystack is read once, by the live generation: the retired ones read its residue"
+    );
+}

@@ -17,12 +17,14 @@ mod index;
 mod layers;
 mod phash;
 mod retired;
+mod sweep;
 mod tokens;
 
 use image_hasher::ImageHash;
 use serde::{Deserialize, Serialize};
 
 pub use phash::MAX_DISTANCE as MAX_IMAGE_DISTANCE;
+pub use sweep::{Coverage, Haystacks, Residue, Residues, SweepPass, covered};
 
 /// Smallest copy of an image or blob that counts as a hit, in source bytes. Any run of this many consecutive
 /// bytes, in any supported encoding, is found (deterministically: see `index`); shorter runs are never reported,
@@ -401,26 +403,6 @@ impl Scanner {
         }
         s.index.extend(&s.forms);
         s
-    }
-
-    /// [`Scanner::scan`] with every needle, live and retired, of `count` haystacks that `hay` hands
-    /// out by index (`None`: skip it). Each haystack is asked for once per generation, so files are read
-    /// again rather than held.
-    pub fn sweep<'h>(
-        &self,
-        count: usize,
-        mut hay: impl FnMut(usize) -> Option<std::borrow::Cow<'h, [u8]>>,
-    ) -> std::io::Result<Vec<Vec<Hit>>> {
-        let mut out = vec![Vec::new(); count];
-        for generation in self.generations() {
-            let generation = generation?;
-            for (i, hits) in out.iter_mut().enumerate() {
-                if let Some(h) = hay(i) {
-                    hits.extend(generation.scan(&h));
-                }
-            }
-        }
-        Ok(out.into_iter().map(merge).collect())
     }
 
     /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.

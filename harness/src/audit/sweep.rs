@@ -1,0 +1,123 @@
+//! The end-of-run sweep: everything gathered during the run, scanned again with every needle, live
+//! and retired, in one pass over the needles.
+//!
+//! A live scan sees only the needles live at its moment. Two kinds are not: those of requests
+//! already retired to disk (long audits), and a generated image, which becomes a needle only once
+//! its provider call is attributed. So once the pipeline, the services and the mocks have stopped,
+//! six kinds of haystack are read again: the answers, the public-exposure probes' answers, the
+//! files the pipeline wrote, the spool (its output and the files the monitors read), the services'
+//! folders, and the provider calls. Retired needles are rebuilt into an index a generation (4 MB of
+//! needles) at a time, and rebuilding is what a sweep costs; each generation is therefore built once
+//! and every haystack scanned with it ([`Scanner::sweep_passes`]), not once per kind of haystack.
+
+use std::path::PathBuf;
+
+use traceless_mock::RecordedRequest;
+use traceless_sandbox::events::{EventLog, MonitorKind};
+use traceless_sandbox::spool::Spool;
+use traceless_scan::scan::{Coverage, Haystacks, Hit, Scanner, SweepPass, covered};
+
+use super::attribution::CallsPass;
+use super::exposure::Exposure;
+use super::probes::Rescan;
+use super::services::{Planned, ScanPass};
+use crate::evidence::{ExposureProbe, SentRequest, ServiceScan};
+
+/// What the run gathered that the sweep reads again.
+pub struct Gathered<'a> {
+    pub answers: &'a [SentRequest],
+    pub exposure: Exposure,
+    pub written: &'a [PathBuf],
+    /// The pipeline's spool, once its monitors have stopped.
+    pub spool: Option<&'a Spool>,
+    pub services: &'a [Planned],
+    pub calls: &'a [RecordedRequest],
+    /// Per call, what the live scan during the run explained of it.
+    pub call_coverage: Vec<Vec<Coverage>>,
+}
+
+/// What the sweep found. When the retired needles could not all be read back (`error`), each part
+/// holds the hits of the live needles and of the generations read before the failure.
+pub struct Swept {
+    /// Per answer, in the order given.
+    pub answers: Vec<Vec<Hit>>,
+    pub exposure: Vec<ExposureProbe>,
+    pub services: Vec<ServiceScan>,
+    /// Per call, in the order given.
+    pub calls: Vec<Vec<Hit>>,
+    /// Monitors whose bytes the spool did not all keep, and why.
+    pub incomplete: Vec<(MonitorKind, String)>,
+    pub error: Option<std::io::Error>,
+}
+
+/// Sweeps everything gathered. Files written and spool findings no live scan reported go to `log`
+/// as events. Blocking: a sweep reads files and rebuilds indexes.
+pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept {
+    let mut answers = Haystacks::new(gathered.answers.len(), |i| {
+        Some(std::borrow::Cow::Borrowed(
+            gathered.answers[i].response_body.as_slice(),
+        ))
+    })
+    .explained(
+        gathered
+            .answers
+            .iter()
+            .map(|r| covered(&r.response_hits))
+            .collect(),
+    );
+    let exposed = gathered.exposure.pending_answers();
+    let mut exposure = Haystacks::new(exposed.len(), |i| {
+        Some(std::borrow::Cow::Borrowed(exposed[i]))
+    });
+    let mut written = Rescan::new(gathered.written);
+    // The events known so far: hits the live scans reported are not reported again.
+    let mut spool = gathered
+        .spool
+        .map(|s| log.with_events(|known| s.sweep_pass(known)));
+    let mut services = ScanPass::new(gathered.services);
+    let mut calls = CallsPass::new(gathered.calls, gathered.call_coverage);
+    let result = {
+        let mut passes: Vec<&mut dyn SweepPass> = vec![
+            &mut answers,
+            &mut exposure,
+            &mut written,
+            &mut services,
+            &mut calls,
+        ];
+        if let Some(spool) = &mut spool {
+            passes.push(spool);
+        }
+        scanner.sweep_passes(&mut passes)
+    };
+    let error = result.err();
+    tracing::debug!(
+        "end-of-run sweep: residues of {} answer bytes, {} exposure bytes, {} provider-call bytes",
+        answers.residue_bytes(),
+        exposure.residue_bytes(),
+        calls.residue_bytes()
+    );
+    written.record(log);
+    let mut incomplete = Vec::new();
+    if let Some(spool) = spool {
+        let found = log.with_events(|known| spool.finish(known));
+        if !found.events.is_empty() {
+            tracing::info!(
+                "the end-of-run sweep of the pipeline's output and files found {} more event(s)",
+                found.events.len()
+            );
+        }
+        for e in found.events {
+            log.push(e);
+        }
+        incomplete = found.incomplete;
+    }
+    let exposure_hits = exposure.into_hits();
+    Swept {
+        answers: answers.into_hits(),
+        exposure: gathered.exposure.with_swept(exposure_hits),
+        services: services.finish(error.as_ref()),
+        calls: calls.into_hits(),
+        incomplete,
+        error,
+    }
+}
