@@ -342,7 +342,10 @@ fn audit_command(args: AuditArgs) -> u8 {
                 title: if shard == traceless_report::Shard::WHOLE {
                     traceless_report::merge::properties_title(cases, seed)
                 } else {
-                    format!("{owned_cases} of {cases} property cases drawn from seed {seed} (shard {shard})")
+                    format!(
+                        "{owned_cases} of {cases} property cases drawn from seed {seed} (shard {shard}); {}",
+                        traceless_report::merge::SERIAL_CASES
+                    )
                 },
                 clauses: Vec::new(),
                 requests: Vec::new(),

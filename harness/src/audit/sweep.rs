@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use traceless_mock::RecordedRequest;
-use traceless_sandbox::events::{EventLog, MonitorKind};
+use traceless_sandbox::events::{EventLog, MonitorKind, MonitorState, MonitorStatus};
 use traceless_sandbox::spool::Spool;
 use traceless_scan::scan::{Coverage, Haystacks, Hit, Scanner, SweepPass, covered};
 
@@ -21,7 +21,7 @@ use super::attribution::CallsPass;
 use super::exposure::Exposure;
 use super::probes::Rescan;
 use super::services::{Planned, ScanPass};
-use crate::evidence::{ExposureProbe, SentRequest, ServiceScan};
+use crate::evidence::{Evidence, ExposureProbe, SentRequest, ServiceScan};
 
 /// What the run gathered that the sweep reads again.
 pub struct Gathered<'a> {
@@ -120,4 +120,102 @@ pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept
         incomplete,
         error,
     }
+}
+
+/// The sweep as a stage of the run: once the pipeline, the services and the mocks' recording
+/// are done, sweeps everything gathered and puts what it found into `evidence`: the answers' hits,
+/// the exposure probes, the services' scans, the monitors' final statuses, and every provider call
+/// attributed with every needle.
+pub fn stage(
+    plan: &super::Plan<'_>,
+    stage: &super::stage::Stage,
+    driven: super::drive::Driven,
+    stopped: super::stop::Stopped,
+    evidence: &mut Evidence,
+    errors: &mut Vec<String>,
+) {
+    let recorded = stage.mocks.take_recorded();
+    if let Some(e) = super::pinning::error(
+        &stage.mocks.tls_refusals(),
+        &recorded,
+        &super::launch::ca_variables(&stage.spec, &stage.ws),
+    ) {
+        errors.push(e);
+    }
+    (plan.progress)(super::Step::Phase("sweeping everything with every needle"));
+    let scanner = stage.scanner.read().expect("scanner lock");
+    let swept = tokio::task::block_in_place(|| {
+        sweep(
+            &scanner,
+            Gathered {
+                answers: &evidence.requests,
+                exposure: driven.exposure,
+                written: &driven.written,
+                spool: stopped.spool.as_deref(),
+                services: &stage.planned,
+                calls: &recorded,
+                call_coverage: driven.call_coverage,
+            },
+            &stage.log,
+        )
+    });
+    if let Some(e) = &swept.error {
+        errors.push(format!(
+            "reading the retired needles back for the end-of-run sweep: {e}"
+        ));
+    }
+    for (req, hits) in evidence.requests.iter_mut().zip(swept.answers) {
+        req.response_hits = hits;
+    }
+    evidence.exposure_probes = swept.exposure;
+    evidence.services = swept.services;
+    if stopped.spool.is_some() {
+        let mut statuses = stopped.statuses;
+        degrade(&mut statuses, swept.incomplete);
+        evidence.monitors = monitor_statuses(statuses, &plan.isolation, evidence);
+    }
+    evidence.provider_calls = super::attribution::attribute_swept(
+        recorded,
+        swept.calls,
+        &scanner,
+        &evidence.requests,
+        &stage.log,
+    );
+}
+
+/// Marks each monitor in `incomplete` degraded, with the reason.
+fn degrade(statuses: &mut [MonitorStatus], incomplete: Vec<(MonitorKind, String)>) {
+    for (monitor, why) in incomplete {
+        if let Some(s) = statuses.iter_mut().find(|s| s.monitor == monitor) {
+            s.state = MonitorState::Degraded;
+            s.reason = Some(match s.reason.take() {
+                Some(before) => format!("{before}; {why}"),
+                None => why,
+            });
+        }
+    }
+}
+
+/// Each monitor's final status. The egress monitor takes the isolation's status when that is
+/// weaker (no namespace: connections could leave); the memory monitor is active only if a scan
+/// of the whole tree completed.
+fn monitor_statuses(
+    mut statuses: Vec<MonitorStatus>,
+    isolation: &MonitorStatus,
+    ev: &Evidence,
+) -> Vec<MonitorStatus> {
+    if isolation.state != MonitorState::Active {
+        statuses.retain(|s| s.monitor != MonitorKind::Egress);
+        statuses.push(isolation.clone());
+    }
+    if ev.memory_scans.is_empty() {
+        statuses.retain(|s| s.monitor != MonitorKind::Memory);
+        statuses.push(MonitorStatus {
+            monitor: MonitorKind::Memory,
+            state: MonitorState::Unavailable,
+            reason: Some("no memory scan of the pipeline's tree completed".to_owned()),
+        });
+    }
+    statuses.sort_by_key(|s| s.monitor);
+    statuses
 }

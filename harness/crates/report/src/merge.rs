@@ -33,8 +33,12 @@ pub const PROPERTIES_SCENARIO: &str = "properties";
 
 /// The title of the property cases' scenario in a report of the whole audit.
 pub fn properties_title(cases: u32, seed: u64) -> String {
-    format!("{cases} property cases drawn from seed {seed}")
+    format!("{cases} property cases drawn from seed {seed}; {SERIAL_CASES}")
 }
+
+/// Why property cases run one at a time, as every report says beside them.
+pub const SERIAL_CASES: &str = "cases run one at a time: each scripts the mock providers' \
+     faults for its own requests and is judged on the events of its own window";
 
 /// A shard's report, with where it was read from and its digest (for the merged provenance).
 pub struct Part {
