@@ -205,6 +205,9 @@ fn mocks_growth(n: u32) -> anyhow::Result<f64> {
     let mut child = Command::new(&traceless)
         .args(["mocks", "--plaintext", "--ca-out"])
         .arg(dir.path().join("ca.pem"))
+        // Its service-account file too, or it is left in the working directory.
+        .arg("--service-account-out")
+        .arg(dir.path().join("service-account.json"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
