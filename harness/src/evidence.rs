@@ -117,9 +117,10 @@ pub struct SentRequest {
     pub status: Option<u16>,
     pub started_ms: u64,
     pub ended_ms: u64,
-    /// The answer's body (the generated image or an error), for cross-request scanning.
-    pub response_body: Vec<u8>,
-    /// Canary hits in the answer's body and headers.
+    /// The answer body's length. Its bytes (the generated image, or an error) are scanned when it
+    /// arrives and not kept (`audit/kept.rs`).
+    pub response_bytes: u64,
+    /// Canary hits in the answer's body.
     pub response_hits: Vec<Hit>,
     pub error: Option<String>,
     /// Whether the request carried a decodable image with metadata (so stripping can be checked).
@@ -131,7 +132,15 @@ pub struct SentRequest {
 /// A request a mock provider received, with the audit requests it carried data of.
 #[derive(Debug, Clone)]
 pub struct ProviderCall {
+    /// The call as the mocks recorded it, without its bytes: its body, images, output and headers
+    /// were read when the call was kept (`audit/kept.rs`) and are summed up by the fields below.
     pub recorded: RecordedRequest,
+    /// The length of its body.
+    pub body_bytes: u64,
+    /// Per image it carried: the metadata block (EXIF, XMP, PNG text) it still carries, if any.
+    pub image_metadata: Vec<Option<&'static str>>,
+    /// Audit requests whose photo one of its images is, by perceptual hash.
+    pub perceptual: Vec<RequestId>,
     /// When it arrived, in the event log's milliseconds.
     pub t_ms: u64,
     /// When the mock answered it (arrival plus a scripted delay or timeout hold): until then the

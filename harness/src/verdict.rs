@@ -516,7 +516,7 @@ mod tests {
             status: Some(status),
             started_ms: u64::from(id) * 20,
             ended_ms: u64::from(id) * 20 + 15,
-            response_body: Vec::new(),
+            response_bytes: 0,
             response_hits: Vec::new(),
             error: None,
             had_metadata: false,

@@ -2,18 +2,15 @@
 //! canaries it carries: the upload's bytes, the decoded image (by perceptual hash, so a backend
 //! that re-encodes the upload before its SDK call is still recognised), the prompt marker, the
 //! device id, the forwarded address or the metadata marker. Outputs of an attributed call become
-//! needles of its requests.
+//! needles of its requests (`kept.rs` reads each call as it arrives).
 
 use std::time::Duration;
 
 use traceless_mock::{Behaviour, RecordedRequest};
 use traceless_sandbox::events::EventLog;
-use traceless_scan::scan::{
-    Coverage, Generation, Hit, RequestId, Residues, Scanner, Subject, SweepPass, covered,
-    merge_hits,
-};
+use traceless_scan::scan::{Hit, RequestId, Scanner, Subject};
 
-use crate::evidence::{ProviderCall, SentRequest};
+use crate::evidence::SentRequest;
 
 /// The requests a call carried canaries of.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -29,7 +26,7 @@ pub const TIMEOUT_HOLD: Duration = Duration::from_secs(120);
 
 /// When a mock answered a call (or will), in the event log's milliseconds: its arrival plus the
 /// delay its behaviour scripted.
-fn answered_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
+pub fn answered_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
     let delay = match call.behaviour {
         Behaviour::Timeout => TIMEOUT_HOLD.as_millis() as u64,
         Behaviour::Slow { delay_ms } => delay_ms,
@@ -48,7 +45,7 @@ pub fn arrival_ms(call: &RecordedRequest, log: &EventLog) -> u64 {
 }
 
 /// The call as it went over the wire: headers, query and body, where any token may sit.
-fn wire(call: &RecordedRequest) -> Vec<u8> {
+pub fn wire(call: &RecordedRequest) -> Vec<u8> {
     let mut wire = Vec::new();
     for (k, v) in &call.headers {
         wire.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
@@ -61,39 +58,29 @@ fn wire(call: &RecordedRequest) -> Vec<u8> {
     wire
 }
 
-/// The requests a call carried canaries of, and what the live needles explained of the call's
-/// wire and of each image it carried (for the end-of-run sweep, which then reads only the rest
-/// with retired needles). The same photo (a face fixture) or prompt may be sent in several
-/// requests: then the requests in flight when the call arrived are the ones it carried.
-pub fn owners_and_coverage(
-    call: &RecordedRequest,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> (Owners, Vec<Coverage>) {
-    let parts = live_parts(call, scanner);
-    let coverage = parts.iter().map(|hits| covered(hits)).collect();
-    let hits: Vec<Hit> = parts.into_iter().flatten().collect();
-    (owners_by(call, &hits, scanner, requests, log), coverage)
+/// The audit requests whose photo one of the call's images is, by perceptual hash (a backend that
+/// re-encodes the upload before its SDK call is still recognised). Perceptual hashes are never
+/// retired, so this is the answer of every needle.
+pub fn perceptual_owners(call: &RecordedRequest, scanner: &Scanner) -> Vec<RequestId> {
+    let mut ids: Vec<RequestId> = call
+        .images
+        .iter()
+        .flat_map(|img| scanner.image_matches(img))
+        .filter(|m| m.needle.subject == Subject::Image)
+        .map(|m| m.needle.request)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
-/// The live needles in a call: its wire (headers, query, body), then each image it carried.
-fn live_hits(call: &RecordedRequest, scanner: &Scanner) -> Vec<Hit> {
-    live_parts(call, scanner).into_iter().flatten().collect()
-}
-
-/// [`live_hits`], a list per haystack: the wire's, then each image's.
-fn live_parts(call: &RecordedRequest, scanner: &Scanner) -> Vec<Vec<Hit>> {
-    std::iter::once(scanner.scan(&wire(call)))
-        .chain(call.images.iter().map(|img| scanner.scan(img)))
-        .collect()
-}
-
-/// [`owners`] from the call's canary hits; perceptual matches come from `scanner`.
-fn owners_by(
+/// The requests a call carried canaries of, from its canary hits and its images' perceptual
+/// matches. The same photo (a face fixture) or prompt may be sent in several requests: then the
+/// requests in flight when the call arrived are the ones it carried.
+pub fn owners_by(
     call: &RecordedRequest,
     hits: &[Hit],
-    scanner: &Scanner,
+    perceptual: &[RequestId],
     requests: &[SentRequest],
     log: &EventLog,
 ) -> Owners {
@@ -102,13 +89,7 @@ fn owners_by(
         .iter()
         .filter(|h| h.needle.subject == Subject::Image)
         .map(|h| h.needle.request)
-        .chain(
-            call.images
-                .iter()
-                .flat_map(|img| scanner.image_matches(img))
-                .filter(|m| m.needle.subject == Subject::Image)
-                .map(|m| m.needle.request),
-        )
+        .chain(perceptual.iter().copied())
         .collect();
     let mut any: Vec<RequestId> = hits
         .iter()
@@ -147,126 +128,6 @@ fn in_flight(ids: &mut Vec<RequestId>, requests: &[SentRequest], t: u64) -> Vec<
     std::mem::take(ids)
 }
 
-/// Every recorded call with its owners and canary hits (live needles), as evidence.
-pub fn attribute(
-    recorded: Vec<RecordedRequest>,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<ProviderCall> {
-    let hits = recorded.iter().map(|r| live_hits(r, scanner)).collect();
-    attributed(recorded, hits, scanner, requests, log)
-}
-
-/// [`attribute`] with the hits of an end-of-run sweep (every needle, retired ones too): the
-/// evidence of the whole run's calls.
-pub fn attribute_swept(
-    recorded: Vec<RecordedRequest>,
-    hits: Vec<Vec<Hit>>,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<ProviderCall> {
-    attributed(recorded, hits, scanner, requests, log)
-}
-
-/// The calls as one pass of the end-of-run sweep: each call's wire, then each image it carried,
-/// each a haystack of its own (offsets are per haystack).
-pub struct CallsPass<'a> {
-    recorded: &'a [RecordedRequest],
-    /// Haystack `i` is call `parts[i].0`'s wire (`None`) or one of its images.
-    parts: Vec<(usize, Option<usize>)>,
-    /// Per haystack, what the live scan during the run explained.
-    known: Vec<Coverage>,
-    hits: Vec<Vec<Hit>>,
-    residues: Residues,
-}
-
-impl<'a> CallsPass<'a> {
-    /// `coverage`: per call, what [`owners_and_coverage`] returned during the run (a call it did
-    /// not see has none).
-    pub fn new(recorded: &'a [RecordedRequest], mut coverage: Vec<Vec<Coverage>>) -> Self {
-        coverage.resize(recorded.len(), Vec::new());
-        let mut parts = Vec::new();
-        let mut known = Vec::new();
-        for (c, (r, mut cov)) in recorded.iter().zip(coverage).enumerate() {
-            cov.resize(1 + r.images.len(), Vec::new());
-            parts.push((c, None));
-            parts.extend((0..r.images.len()).map(|i| (c, Some(i))));
-            known.extend(cov);
-        }
-        CallsPass {
-            recorded,
-            hits: vec![Vec::new(); parts.len()],
-            parts,
-            known,
-            residues: Residues::default(),
-        }
-    }
-
-    /// Bytes the retired generations read (with separators).
-    pub fn residue_bytes(&self) -> usize {
-        self.residues.len()
-    }
-
-    /// Each call's hits (its wire's, then its images'), in the order of the calls.
-    pub fn into_hits(self) -> Vec<Vec<Hit>> {
-        let mut out = vec![Vec::new(); self.recorded.len()];
-        for ((c, _), hits) in self.parts.into_iter().zip(self.hits) {
-            out[c].extend(merge_hits(hits));
-        }
-        out
-    }
-}
-
-impl SweepPass for CallsPass<'_> {
-    fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
-        let Generation::Live(live) = generation else {
-            for (i, hit) in self.residues.scan(generation) {
-                self.hits[i].push(hit);
-            }
-            return Ok(());
-        };
-        for (i, &(c, part)) in self.parts.iter().enumerate() {
-            let call = &self.recorded[c];
-            let hay = match part {
-                None => std::borrow::Cow::Owned(wire(call)),
-                Some(img) => std::borrow::Cow::Borrowed(call.images[img].as_slice()),
-            };
-            let found = live.scan(&hay);
-            let mut explained = covered(&found);
-            explained.extend_from_slice(&self.known[i]);
-            self.residues.add(i, &hay, &explained);
-            self.hits[i].extend(found);
-        }
-        Ok(())
-    }
-}
-
-fn attributed(
-    recorded: Vec<RecordedRequest>,
-    hits: Vec<Vec<Hit>>,
-    scanner: &Scanner,
-    requests: &[SentRequest],
-    log: &EventLog,
-) -> Vec<ProviderCall> {
-    recorded
-        .into_iter()
-        .zip(hits)
-        .map(|(r, hits)| {
-            let owners = owners_by(&r, &hits, scanner, requests, log);
-            ProviderCall {
-                t_ms: arrival_ms(&r, log),
-                answered_ms: answered_ms(&r, log),
-                recorded: r,
-                carried_images_of: owners.images,
-                attributed_to: owners.any,
-                hits,
-            }
-        })
-        .collect()
-}
-
 /// The mocks' router: a generation call follows the behaviour script of the audit request whose
 /// image or prompt marker it carries, so concurrent requests each meet their own scripted faults
 /// whatever order their calls arrive in, and a seed replays the same statuses.
@@ -292,14 +153,15 @@ pub fn router(scanner: std::sync::Arc<std::sync::RwLock<Scanner>>) -> traceless_
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use traceless_mock::{Behaviour, Endpoint, Provider};
     use traceless_scan::canary::{self, ImageFormat, ImageSpec};
     use traceless_scan::scan::NeedleId;
 
     use super::*;
 
-    fn call(images: Vec<Vec<u8>>, body: &str) -> RecordedRequest {
+    /// A recorded Gemini call carrying `images` in `body`: a fixture for this stage's tests.
+    pub(crate) fn call(images: Vec<Vec<u8>>, body: &str) -> RecordedRequest {
         RecordedRequest {
             seq: 0,
             at: std::time::SystemTime::now(),
@@ -363,7 +225,17 @@ mod tests {
         requests: &[SentRequest],
         log: &EventLog,
     ) -> Owners {
-        owners_and_coverage(call, scanner, requests, log).0
+        let hits: Vec<Hit> = std::iter::once(wire(call))
+            .chain(call.images.iter().cloned())
+            .flat_map(|hay| scanner.scan(&hay))
+            .collect();
+        owners_by(
+            call,
+            &hits,
+            &perceptual_owners(call, scanner),
+            requests,
+            log,
+        )
     }
 
     #[test]
@@ -383,24 +255,9 @@ mod tests {
     fn a_call_belongs_to_the_request_whose_prompt_marker_it_carries() {
         let (scanner, _) = setup();
         let body = r#"{"contents":[{"parts":[{"text":"watercolour [tl-marker-5f0c2a91d7]"}]}]}"#;
-        let (owners, coverage) =
-            owners_and_coverage(&call(Vec::new(), body), &scanner, &[], &EventLog::new());
+        let owners = owners(&call(Vec::new(), body), &scanner, &[], &EventLog::new());
         assert!(owners.images.is_empty());
         assert_eq!(owners.any, vec![2]);
-        // The wire is its one haystack; the marker's bytes in it are explained.
-        let marker = wire(&call(Vec::new(), body))
-            .windows(19)
-            .position(|w| w == b"[tl-marker-5f0c2a91")
-            .unwrap() as u32;
-        let [wire_coverage] = coverage.as_slice() else {
-            panic!("{coverage:?}")
-        };
-        assert!(
-            wire_coverage
-                .iter()
-                .any(|&(s, e)| s <= marker + 1 && marker + 18 <= e),
-            "{wire_coverage:?}"
-        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use traceless_sandbox::supervisor::Supervisor;
 
 use super::driver::{Driver, Halt};
 use super::exposure::{self, Exposure};
+use super::kept::Kept;
 use super::stage::Stage;
 use super::{Client, Plan, Step, probes, property};
 use crate::evidence::Evidence;
@@ -22,8 +23,8 @@ pub struct Driven {
     pub written: Vec<PathBuf>,
     /// The exposure probes' findings, and the answers that wait for the sweep.
     pub exposure: Exposure,
-    /// Per provider call, what its live attribution explained (see `Driver::call_coverage`).
-    pub call_coverage: Vec<Vec<traceless_scan::scan::Coverage>>,
+    /// The answers and provider calls read during the run, and their residues.
+    pub kept: Kept,
 }
 
 /// Drives a healthy pipeline. Evidence goes to `evidence`, failures to `errors`.
@@ -48,8 +49,7 @@ pub async fn run(
         next_id: 1,
         memory_scans: plan.monitors,
         last_memory_scan: None,
-        seen_calls: 0,
-        call_coverage: Vec::new(),
+        kept: Kept::default(),
         batch_marks: (0, 0),
         evidence: &mut *evidence,
         retired_before: 1,
@@ -61,7 +61,7 @@ pub async fn run(
     };
     driven.interrupted |= drive(&mut driver, plan, cancel, errors).await;
     settle(&mut driver, driven.interrupted, errors).await;
-    driven.call_coverage = std::mem::take(&mut driver.call_coverage);
+    driven.kept = std::mem::take(&mut driver.kept);
     let retired = stage
         .scanner
         .read()
@@ -75,18 +75,11 @@ pub async fn run(
     if !driven.interrupted && evidence.crash.is_none() {
         (plan.progress)(Step::Phase("probing for public exposure"));
         driven.written = probes::written_files(&stage.log.snapshot(), plan.monitors);
-        let links = exposure::links_in_answers(
-            evidence
-                .requests
-                .iter()
-                .map(|r| (r.id, r.response_body.as_slice())),
-            client.base(),
-        );
         driven.exposure = exposure::probe(
             &client,
             &stage.ws.workdir,
             &driven.written,
-            &links,
+            &driven.kept.links,
             &stage.scanner,
         )
         .await;
@@ -138,7 +131,9 @@ async fn drive(
 /// After driving: every call attributed, and, when the pipeline still runs, a last memory scan a
 /// grace period after the last request.
 async fn settle(driver: &mut Driver<'_>, interrupted: bool, errors: &mut Vec<String>) {
-    driver.attribute_new_calls();
+    if let Err(e) = driver.attribute_new_calls() {
+        errors.push(format!("{e:#}"));
+    }
     if !interrupted
         && driver.evidence.crash.is_none()
         && let Err(e) = driver.memory_check(true).await

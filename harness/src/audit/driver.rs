@@ -6,16 +6,16 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 
-use traceless_mock::{Mocks, Provider, RecordedRequest};
+use traceless_mock::{Mocks, Provider};
 use traceless_sandbox::events::EventLog;
 use traceless_sandbox::supervisor::Supervisor;
-use traceless_scan::scan::{NeedleId, RequestId, Scanner, Subject};
+use traceless_scan::scan::{RequestId, Scanner};
 
-use super::attribution::{self, arrival_ms, attribute};
 use super::client::Client;
+use super::kept::Kept;
 use super::{launch, prepare};
 use crate::config::Config;
-use crate::evidence::{Evidence, SentRequest};
+use crate::evidence::{Evidence, ProviderCall, SentRequest};
 use crate::scenario::{RequestSpec, Scenario};
 
 pub struct Driver<'a> {
@@ -30,14 +30,11 @@ pub struct Driver<'a> {
     pub memory_scans: bool,
     /// When the last memory scan ended.
     pub last_memory_scan: Option<std::time::Instant>,
-    /// Provider calls attributed so far (they are recorded in arrival order).
-    pub seen_calls: usize,
-    /// Per call attributed, in arrival order: what the live needles explained of its wire and of
-    /// each image it carried (the end-of-run sweep reads only the rest with retired needles).
-    pub call_coverage: Vec<Vec<traceless_scan::scan::Coverage>>,
-    /// The event log's length and the calls seen when the latest batch was sent: what came
-    /// after is what that batch may have caused.
-    pub batch_marks: (usize, usize),
+    /// The answers and provider calls read so far, without their bytes.
+    pub kept: Kept,
+    /// The event log's length and the arrival number of the next provider call when the latest
+    /// batch was sent: what came after is what that batch may have caused.
+    pub batch_marks: (usize, u64),
     pub evidence: &'a mut Evidence,
     /// Needles of requests before this one are retired from the live index.
     pub retired_before: RequestId,
@@ -102,7 +99,7 @@ impl Driver<'_> {
         if self.crashed(scenario, &[]).await {
             return Err(Halt::PipelineDied);
         }
-        self.batch_marks = (self.log.len(), self.seen_calls);
+        self.batch_marks = (self.log.len(), self.mocks.recorded_count() as u64);
         for spec in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
                 self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
@@ -147,10 +144,12 @@ impl Driver<'_> {
             )
         });
         let mut ids = Vec::new();
+        let mut bodies = Vec::new();
         for (id, spec, had_metadata, started_ms, ended_ms, answer) in
             futures::future::join_all(sends).await
         {
             ids.push(id);
+            bodies.push(answer.body);
             self.evidence.requests.push(SentRequest {
                 id,
                 scenario: scenario.to_owned(),
@@ -166,14 +165,15 @@ impl Driver<'_> {
                 status: answer.status,
                 started_ms,
                 ended_ms,
-                response_body: answer.body,
+                response_bytes: 0,
                 response_hits: Vec::new(),
                 error: answer.error,
                 had_metadata,
                 shared_prompt: matches!(spec.prompt, crate::scenario::PromptSpec::Shared(_)),
             });
         }
-        self.attribute_new_calls();
+        self.attribute_new_calls()?;
+        self.keep_answers(&bodies)?;
         self.retire_judged()?;
         self.note_orphans(scenario, &ids);
         if self.crashed(scenario, &ids).await {
@@ -275,9 +275,10 @@ impl Driver<'_> {
 
     /// Findings that concern these requests, the latest batch sent (memory is judged after the
     /// grace period).
-    pub fn findings_for(&mut self, ids: &[RequestId]) -> Vec<crate::check::Draft> {
+    pub fn findings_for(&mut self, ids: &[RequestId]) -> anyhow::Result<Vec<crate::check::Draft>> {
         let (events_from, calls_from) = self.batch_marks;
-        self.scan_answers(ids);
+        // Calls that arrived after the batch's answers are part of it too.
+        self.attribute_new_calls()?;
         let since = self
             .evidence
             .requests
@@ -286,12 +287,12 @@ impl Driver<'_> {
             .map(|r| r.started_ms)
             .min()
             .unwrap_or(0);
-        let scanner = self.scanner.read().expect("scanner lock");
-        let calls: Vec<RecordedRequest> = self
-            .mocks
-            .recorded_from(calls_from)
-            .into_iter()
-            .filter(|c| arrival_ms(c, self.log) + 5 >= since)
+        let calls: Vec<ProviderCall> = self
+            .kept
+            .calls_from(calls_from)
+            .iter()
+            .filter(|c| c.t_ms + 5 >= since)
+            .cloned()
             .collect();
         let mut snapshot = Evidence {
             requests: self
@@ -301,7 +302,7 @@ impl Driver<'_> {
                 .filter(|r| ids.contains(&r.id))
                 .cloned()
                 .collect(),
-            provider_calls: attribute(calls, &scanner, &self.evidence.requests, self.log),
+            provider_calls: calls,
             events: self
                 .log
                 .snapshot_from(events_from)
@@ -323,12 +324,11 @@ impl Driver<'_> {
             memory_grace_ms: self.evidence.memory_grace_ms,
             ..Evidence::default()
         };
-        drop(scanner);
         snapshot.keep_own_files();
-        crate::check::run_all(&snapshot)
+        Ok(crate::check::run_all(&snapshot)
             .into_iter()
             .filter(|d| d.request.is_some_and(|r| ids.contains(&r)) || d.request.is_none())
-            .collect()
+            .collect())
     }
 
     /// Scans the memory of every live process of the tree; with `after_grace`, first waits the
@@ -358,38 +358,36 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Registers the outputs of provider calls made since the last look, under the audit
-    /// requests whose canaries they carried.
-    pub fn attribute_new_calls(&mut self) {
-        let recorded = self.mocks.recorded_from(self.seen_calls);
+    /// Reads and keeps the provider calls made since the last look (see [`Kept::keep_call`]):
+    /// their outputs become needles of the audit requests whose canaries they carried.
+    pub fn attribute_new_calls(&mut self) -> anyhow::Result<()> {
+        let recorded = self.mocks.take_recorded();
         let mut scanner = self.scanner.write().expect("scanner lock");
-        for call in &recorded {
-            let (owners, coverage) =
-                attribution::owners_and_coverage(call, &scanner, &self.evidence.requests, self.log);
-            self.call_coverage.push(coverage);
-            if let Some(out) = &call.output_image {
-                for owner in owners.any {
-                    scanner.add_image(
-                        NeedleId {
-                            request: owner,
-                            subject: Subject::Output,
-                        },
-                        out,
-                    );
-                }
-            }
+        for call in recorded {
+            self.kept
+                .keep_call(call, &mut scanner, &self.evidence.requests, self.log)
+                .context("keeping a provider call's residue for the end-of-run sweep")?;
         }
-        self.seen_calls += recorded.len();
+        Ok(())
     }
 
-    /// Scans these requests' answers for the live needles (other requests' data in an answer is
-    /// a cross-request leak).
-    pub fn scan_answers(&mut self, ids: &[RequestId]) {
+    /// Reads the answers of the latest batch (the last `bodies.len()` requests) with the live
+    /// needles, its calls' outputs among them, and keeps them without their bodies.
+    fn keep_answers(&mut self, bodies: &[Vec<u8>]) -> anyhow::Result<()> {
         let scanner = self.scanner.read().expect("scanner lock");
-        for req in &mut self.evidence.requests {
-            if ids.contains(&req.id) {
-                req.response_hits = scanner.scan(&req.response_body);
-            }
+        let first = self.evidence.requests.len() - bodies.len();
+        for (k, body) in bodies.iter().enumerate() {
+            let i = first + k;
+            self.kept
+                .keep_answer(
+                    i,
+                    &mut self.evidence.requests[i],
+                    body,
+                    &scanner,
+                    self.client.base(),
+                )
+                .context("keeping an answer's residue for the end-of-run sweep")?;
         }
+        Ok(())
     }
 }

@@ -35,7 +35,7 @@ const TRAVERSALS: &[&str] = &["%2e%2e/", "..%2f", "%2e%2e%2f"];
 /// Files tried through traversal, and links taken from answers: enough to catch a pattern,
 /// bounded so that a run that wrote thousands of files still probes in seconds.
 const MAX_TRAVERSAL_FILES: usize = 32;
-const MAX_ANSWER_LINKS: usize = 256;
+pub const MAX_ANSWER_LINKS: usize = 256;
 
 /// A link or id a pipeline's answer named, with the request it answered.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

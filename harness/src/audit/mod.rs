@@ -14,6 +14,7 @@ mod drive;
 mod driver;
 mod exposure;
 mod job;
+mod kept;
 pub(crate) mod launch;
 mod pinning;
 mod prepare;

@@ -7,15 +7,20 @@ use traceless_mock::{Provider, RecordedRequest, TlsRefusal};
 /// alert is a refusal on its own; a silent hang-up right after the handshake (fingerprint
 /// pinning) counts only for a provider that never got a request over TLS, since a client
 /// cancelling a call at the wrong moment can look the same once.
-pub fn error(
+pub fn error<'a>(
     refusals: &[TlsRefusal],
-    recorded: &[RecordedRequest],
+    recorded: impl IntoIterator<Item = &'a RecordedRequest>,
     ca_vars: &[String],
 ) -> Option<String> {
+    let served_tls: Vec<Provider> = recorded
+        .into_iter()
+        .filter(|r| r.tls)
+        .map(|r| r.provider)
+        .collect();
     let mut lines = Vec::new();
     for provider in [Provider::OpenAi, Provider::Gemini] {
         let mine: Vec<&TlsRefusal> = refusals.iter().filter(|r| r.provider == provider).collect();
-        let served = recorded.iter().any(|r| r.provider == provider && r.tls);
+        let served = served_tls.contains(&provider);
         let decisive: Vec<&&TlsRefusal> = mine.iter().filter(|r| r.alert || !served).collect();
         if let Some(first) = decisive.first() {
             lines.push(format!(

@@ -251,6 +251,7 @@ fn judge_case(
             .evidence
             .requests
             .iter()
+            .rev()
             .find(|r| r.id == *id)
             .ok_or_else(|| TestCaseError::fail("request not recorded"))?;
         let ok = acceptable(&spec.provider_behaviour);
@@ -263,7 +264,9 @@ fn judge_case(
             }
         }
     }
-    let findings = driver.findings_for(ids);
+    let findings = driver
+        .findings_for(ids)
+        .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
     if let Some(f) = findings.first() {
         return Err(TestCaseError::fail(format!(
             "{} finding(s), first: [{}] {}",

@@ -4,47 +4,42 @@
 //! A live scan sees only the needles live at its moment. Two kinds are not: those of requests
 //! already retired to disk (long audits), and a generated image, which becomes a needle only once
 //! its provider call is attributed. So once the pipeline, the services and the mocks have stopped,
-//! six kinds of haystack are read again: the answers, the public-exposure probes' answers, the
-//! files the pipeline wrote, the spool (its output and the files the monitors read), the services'
-//! folders, and the provider calls. Retired needles are rebuilt into an index a generation (4 MB of
+//! six kinds of haystack are read again: the answers and the provider calls (what the live needles
+//! left unexplained of them when they arrived, kept on disk: `kept.rs`), the public-exposure
+//! probes' answers, the files the pipeline wrote, the spool (its output and the files the monitors
+//! read) and the services' folders. Retired needles are rebuilt into an index a generation (4 MB of
 //! needles) at a time, and rebuilding is what a sweep costs; each generation is therefore built once
 //! and every haystack scanned with it ([`Scanner::sweep_passes`]), not once per kind of haystack.
 
 use std::path::PathBuf;
 
-use traceless_mock::RecordedRequest;
 use traceless_sandbox::events::{EventLog, MonitorKind, MonitorState, MonitorStatus};
 use traceless_sandbox::spool::Spool;
-use traceless_scan::scan::{Coverage, Haystacks, Hit, Scanner, SweepPass, covered};
+use traceless_scan::scan::{Haystacks, Scanner, SweepPass};
 
-use super::attribution::CallsPass;
 use super::exposure::Exposure;
+use super::kept::Kept;
 use super::probes::Rescan;
 use super::services::{Planned, ScanPass};
-use crate::evidence::{Evidence, ExposureProbe, SentRequest, ServiceScan};
+use crate::evidence::{Evidence, ExposureProbe, ServiceScan};
 
 /// What the run gathered that the sweep reads again.
 pub struct Gathered<'a> {
-    pub answers: &'a [SentRequest],
+    /// The answers and provider calls, as their residues.
+    pub kept: &'a mut Kept,
     pub exposure: Exposure,
     pub written: &'a [PathBuf],
     /// The pipeline's spool, once its monitors have stopped.
     pub spool: Option<&'a Spool>,
     pub services: &'a [Planned],
-    pub calls: &'a [RecordedRequest],
-    /// Per call, what the live scan during the run explained of it.
-    pub call_coverage: Vec<Vec<Coverage>>,
 }
 
-/// What the sweep found. When the retired needles could not all be read back (`error`), each part
-/// holds the hits of the live needles and of the generations read before the failure.
+/// What the sweep found (the answers' and calls' hits went to the residue passes in `kept`). When
+/// the retired needles could not all be read back (`error`), each part holds the hits of the live
+/// needles and of the generations read before the failure.
 pub struct Swept {
-    /// Per answer, in the order given.
-    pub answers: Vec<Vec<Hit>>,
     pub exposure: Vec<ExposureProbe>,
     pub services: Vec<ServiceScan>,
-    /// Per call, in the order given.
-    pub calls: Vec<Vec<Hit>>,
     /// Monitors whose bytes the spool did not all keep, and why.
     pub incomplete: Vec<(MonitorKind, String)>,
     pub error: Option<std::io::Error>,
@@ -53,18 +48,6 @@ pub struct Swept {
 /// Sweeps everything gathered. Files written and spool findings no live scan reported go to `log`
 /// as events. Blocking: a sweep reads files and rebuilds indexes.
 pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept {
-    let mut answers = Haystacks::new(gathered.answers.len(), |i| {
-        Some(std::borrow::Cow::Borrowed(
-            gathered.answers[i].response_body.as_slice(),
-        ))
-    })
-    .explained(
-        gathered
-            .answers
-            .iter()
-            .map(|r| covered(&r.response_hits))
-            .collect(),
-    );
     let exposed = gathered.exposure.pending_answers();
     let mut exposure = Haystacks::new(exposed.len(), |i| {
         Some(std::borrow::Cow::Borrowed(exposed[i]))
@@ -75,15 +58,14 @@ pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept
         .spool
         .map(|s| log.with_events(|known| s.sweep_pass(known)));
     let mut services = ScanPass::new(gathered.services);
-    let mut calls = CallsPass::new(gathered.calls, gathered.call_coverage);
+    let (answer_bytes, call_bytes) = gathered.kept.residue_bytes();
     let result = {
-        let mut passes: Vec<&mut dyn SweepPass> = vec![
-            &mut answers,
-            &mut exposure,
+        let mut passes: Vec<&mut dyn SweepPass> = gathered.kept.passes().into();
+        passes.extend([
+            &mut exposure as &mut dyn SweepPass,
             &mut written,
             &mut services,
-            &mut calls,
-        ];
+        ]);
         if let Some(spool) = &mut spool {
             passes.push(spool);
         }
@@ -91,10 +73,8 @@ pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept
     };
     let error = result.err();
     tracing::debug!(
-        "end-of-run sweep: residues of {} answer bytes, {} exposure bytes, {} provider-call bytes",
-        answers.residue_bytes(),
+        "end-of-run sweep: residues of {answer_bytes} answer bytes, {} exposure bytes, {call_bytes} provider-call bytes",
         exposure.residue_bytes(),
-        calls.residue_bytes()
     );
     written.record(log);
     let mut incomplete = Vec::new();
@@ -113,10 +93,8 @@ pub fn sweep(scanner: &Scanner, gathered: Gathered<'_>, log: &EventLog) -> Swept
     }
     let exposure_hits = exposure.into_hits();
     Swept {
-        answers: answers.into_hits(),
         exposure: gathered.exposure.with_swept(exposure_hits),
         services: services.finish(error.as_ref()),
-        calls: calls.into_hits(),
         incomplete,
         error,
     }
@@ -134,10 +112,21 @@ pub fn stage(
     evidence: &mut Evidence,
     errors: &mut Vec<String>,
 ) {
-    let recorded = stage.mocks.take_recorded();
+    let mut kept = driven.kept;
+    {
+        // Calls that arrived after driving (the plaintext-URL probe's, a late retry's).
+        let mut scanner = stage.scanner.write().expect("scanner lock");
+        for call in stage.mocks.take_recorded() {
+            if let Err(e) = kept.keep_call(call, &mut scanner, &evidence.requests, &stage.log) {
+                errors.push(format!(
+                    "keeping a provider call for the end-of-run sweep: {e}"
+                ));
+            }
+        }
+    }
     if let Some(e) = super::pinning::error(
         &stage.mocks.tls_refusals(),
-        &recorded,
+        kept.calls.iter().map(|c| &c.recorded),
         &super::launch::ca_variables(&stage.spec, &stage.ws),
     ) {
         errors.push(e);
@@ -148,13 +137,11 @@ pub fn stage(
         sweep(
             &scanner,
             Gathered {
-                answers: &evidence.requests,
+                kept: &mut kept,
                 exposure: driven.exposure,
                 written: &driven.written,
                 spool: stopped.spool.as_deref(),
                 services: &stage.planned,
-                calls: &recorded,
-                call_coverage: driven.call_coverage,
             },
             &stage.log,
         )
@@ -164,9 +151,6 @@ pub fn stage(
             "reading the retired needles back for the end-of-run sweep: {e}"
         ));
     }
-    for (req, hits) in evidence.requests.iter_mut().zip(swept.answers) {
-        req.response_hits = hits;
-    }
     evidence.exposure_probes = swept.exposure;
     evidence.services = swept.services;
     if stopped.spool.is_some() {
@@ -174,13 +158,7 @@ pub fn stage(
         degrade(&mut statuses, swept.incomplete);
         evidence.monitors = monitor_statuses(statuses, &plan.isolation, evidence);
     }
-    evidence.provider_calls = super::attribution::attribute_swept(
-        recorded,
-        swept.calls,
-        &scanner,
-        &evidence.requests,
-        &stage.log,
-    );
+    evidence.provider_calls = kept.finish(&mut evidence.requests, &stage.log);
 }
 
 /// Marks each monitor in `incomplete` degraded, with the reason.

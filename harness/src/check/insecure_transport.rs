@@ -28,7 +28,7 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                     "provider-request",
                     None,
                     format!("{} {} {}", r.provider, r.method, r.path),
-                    format!("{} byte body without TLS", r.body.len()),
+                    format!("{} byte body without TLS", call.body_bytes),
                 )],
             });
         }

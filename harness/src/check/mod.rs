@@ -14,6 +14,8 @@ mod service_retention;
 mod unlisted_egress;
 mod wrong_recipient;
 
+pub use personal_data::metadata_block;
+
 use traceless_report::EvidenceItem;
 use traceless_sandbox::events::{Event, MonitorKind, MonitorState};
 use traceless_scan::scan::{Hit, RequestId, Subject};

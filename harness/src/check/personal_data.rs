@@ -47,8 +47,8 @@ fn run(ev: &Evidence) -> Vec<Draft> {
                 evidence: hit_items("provider-request", None, &location, &hits),
             });
         }
-        for (i, image) in r.images.iter().enumerate() {
-            if let Some(block) = metadata_block(image) {
+        for (i, block) in call.image_metadata.iter().enumerate() {
+            if let Some(block) = block {
                 out.push(Draft {
                     kind: KIND.name,
                     summary: format!("image {i} sent to {location} still carries {block} metadata"),

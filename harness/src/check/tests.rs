@@ -43,7 +43,7 @@ fn request(id: u32, provider: &str, age: Age) -> SentRequest {
         status: Some(200),
         started_ms: 0,
         ended_ms: 100,
-        response_body: Vec::new(),
+        response_bytes: 0,
         response_hits: Vec::new(),
         error: None,
         had_metadata: false,
@@ -67,13 +67,16 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
             model: Some("gpt-image-1".into()),
             user: None,
             store: None,
-            images: vec![b"\x89PNG\r\n\x1a\n....IDAT".to_vec()],
+            images: Vec::new(),
             prompt: Some("p".into()),
             rejected: None,
             behaviour: Behaviour::Ok,
             status: 200,
             output_image: None,
         },
+        body_bytes: 4096,
+        image_metadata: vec![None],
+        perceptual: Vec::new(),
         t_ms: 5,
         answered_ms: 6,
         carried_images_of: carried.to_vec(),
@@ -86,7 +89,7 @@ fn clean() -> Evidence {
     Evidence {
         requests: vec![
             SentRequest {
-                response_body: b"generated image 1".to_vec(),
+                response_bytes: 17,
                 ..request(1, "openai", Age::Confirmed)
             },
             SentRequest {
@@ -96,7 +99,7 @@ fn clean() -> Evidence {
             SentRequest {
                 started_ms: 200,
                 ended_ms: 300,
-                response_body: b"generated image 3".to_vec(),
+                response_bytes: 17,
                 ..request(3, "openai", Age::Confirmed)
             },
         ],
@@ -286,7 +289,7 @@ fn each_check_fires_on_its_violation() {
         &["personal-data"],
     );
     check(
-        |ev| ev.provider_calls[0].recorded.images[0].extend_from_slice(b"Exif\0\0MM\0*"),
+        |ev| ev.provider_calls[0].image_metadata[0] = Some("EXIF"),
         &["personal-data"],
     );
     check(

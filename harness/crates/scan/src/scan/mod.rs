@@ -24,7 +24,7 @@ use image_hasher::ImageHash;
 use serde::{Deserialize, Serialize};
 
 pub use phash::MAX_DISTANCE as MAX_IMAGE_DISTANCE;
-pub use sweep::{Coverage, Haystacks, Residue, Residues, SweepPass, covered};
+pub use sweep::{Coverage, Haystacks, Residue, ResiduePass, Residues, SweepPass, covered};
 
 /// Smallest copy of an image or blob that counts as a hit, in source bytes. Any run of this many consecutive
 /// bytes, in any supported encoding, is found (deterministically: see `index`); shorter runs are never reported,

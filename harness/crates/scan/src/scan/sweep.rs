@@ -85,7 +85,7 @@ impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> Haystacks<F> {
     }
 
     /// Bytes the retired generations read (with separators).
-    pub fn residue_bytes(&self) -> usize {
+    pub fn residue_bytes(&self) -> u64 {
         self.residues.len()
     }
 }
@@ -98,12 +98,12 @@ impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> SweepPass for Haystacks<F> {
                     let found = live.scan(&h);
                     let mut explained = covered(&found);
                     explained.extend(self.known.get(i).into_iter().flatten());
-                    self.residues.add(i, &h, &explained);
+                    self.residues.add(i, &h, &explained)?;
                     hits.extend(found);
                 }
             }
         } else {
-            for (i, hit) in self.residues.scan(generation) {
+            for (i, hit) in self.residues.scan(generation)? {
                 self.hits[i].push(hit);
             }
         }
@@ -116,56 +116,149 @@ impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> SweepPass for Haystacks<F> {
 /// needle holding these very bytes at that point, and such a hit is cut at its stretch's end.
 const SEPARATOR: &[u8] = b"\0\xff\0\xff\n";
 
-/// The residues of many haystacks, laid end to end in one buffer.
+/// The residues of many haystacks, laid end to end in an anonymous temporary file (unlinked from
+/// the start, so nothing outlives the process), so that what a long audit keeps for its sweep costs
+/// memory only for the list of stretches. A scan reads them back a bounded batch at a time.
 #[derive(Default)]
 pub struct Residues {
-    bytes: Vec<u8>,
-    /// (haystack, where the stretch starts in it, where in `bytes`, its length), in `bytes` order.
-    stretches: Vec<(usize, usize, usize, usize)>,
+    /// Created with the first stretch.
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    /// Bytes written, separators included.
+    len: u64,
+    /// In file order.
+    stretches: Vec<Stretch>,
 }
+
+/// One stretch of a haystack's residue in the file.
+#[derive(Clone, Copy)]
+struct Stretch {
+    /// The haystack's index.
+    hay: u32,
+    /// Where the stretch starts in its haystack.
+    hay_start: u32,
+    /// Where it starts in the file.
+    at: u64,
+    len: u32,
+}
+
+/// How many residue bytes a scan reads back at once (a longer single stretch is read whole).
+const BATCH: u64 = 8 << 20;
 
 impl Residues {
     /// Keeps what of haystack `i` the stretches in `explained` leave out.
-    pub fn add(&mut self, i: usize, hay: &[u8], explained: &[(u32, u32)]) {
+    pub fn add(&mut self, i: usize, hay: &[u8], explained: &[(u32, u32)]) -> std::io::Result<()> {
+        use std::io::Write as _;
         for r in uncovered(hay.len(), explained) {
-            self.stretches.push((i, r.start, self.bytes.len(), r.len()));
-            self.bytes.extend_from_slice(&hay[r]);
-            self.bytes.extend_from_slice(SEPARATOR);
+            if self.file.is_none() {
+                self.file = Some(std::io::BufWriter::with_capacity(
+                    1 << 16,
+                    tempfile::tempfile()?,
+                ));
+            }
+            let file = self.file.as_mut().expect("created above");
+            file.write_all(&hay[r.clone()])?;
+            file.write_all(SEPARATOR)?;
+            self.stretches.push(Stretch {
+                hay: u32::try_from(i).unwrap_or(u32::MAX),
+                hay_start: u32::try_from(r.start).unwrap_or(u32::MAX),
+                at: self.len,
+                len: u32::try_from(r.len()).unwrap_or(u32::MAX),
+            });
+            self.len += (r.len() + SEPARATOR.len()) as u64;
         }
+        Ok(())
     }
 
     /// Scans every residue with `generation`: (haystack, hit in that haystack's offsets).
-    pub fn scan(&self, generation: &Scanner) -> Vec<(usize, Hit)> {
-        if self.stretches.is_empty() {
-            return Vec::new();
-        }
+    pub fn scan(&mut self, generation: &Scanner) -> std::io::Result<Vec<(usize, Hit)>> {
+        use std::io::Write as _;
+        use std::os::unix::fs::FileExt as _;
+        let Some(file) = self.file.as_mut() else {
+            return Ok(Vec::new());
+        };
+        file.flush()?;
+        let file = file.get_ref();
         let mut out = Vec::new();
-        for mut h in generation.scan(&self.bytes) {
-            let at = h.offset as usize;
-            let s = self
-                .stretches
-                .partition_point(|&(_, _, start, _)| start <= at);
-            let Some(&(i, hay_start, start, len)) = s.checked_sub(1).map(|s| &self.stretches[s])
-            else {
-                continue;
-            };
-            if at >= start + len {
-                continue; // within a separator
+        let mut buf = Vec::new();
+        let mut first = 0;
+        while first < self.stretches.len() {
+            let start = self.stretches[first].at;
+            let mut last = first;
+            while last + 1 < self.stretches.len() && self.stretches[last + 1].at - start < BATCH {
+                last += 1;
             }
-            h.len = h.len.min((start + len - at) as u64);
-            h.offset = (hay_start + at - start) as u64;
-            out.push((i, h));
+            let batch = &self.stretches[first..=last];
+            let end = batch[batch.len() - 1].at + u64::from(batch[batch.len() - 1].len);
+            buf.resize((end - start) as usize, 0);
+            file.read_exact_at(&mut buf, start)?;
+            for mut h in generation.scan(&buf) {
+                let at = h.offset + start;
+                let s = batch.partition_point(|st| st.at <= at);
+                let Some(st) = s.checked_sub(1).map(|s| batch[s]) else {
+                    continue;
+                };
+                let stretch_end = st.at + u64::from(st.len);
+                if at >= stretch_end {
+                    continue; // within a separator
+                }
+                h.len = h.len.min(stretch_end - at);
+                h.offset = u64::from(st.hay_start) + (at - st.at);
+                out.push((st.hay as usize, h));
+            }
+            first = last + 1;
         }
-        out
+        Ok(out)
     }
 
-    /// Bytes kept.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
+    /// Bytes kept, separators included.
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
+    }
+}
+
+/// Residues gathered as the run went, each haystack reduced when it was read to what the needles
+/// live then left unexplained (its bytes are not kept): a pass that reads them with every
+/// generation, the live one included. Hits come back per haystack index.
+#[derive(Default)]
+pub struct ResiduePass {
+    residues: Residues,
+    hits: Vec<Vec<Hit>>,
+}
+
+impl ResiduePass {
+    /// Keeps what of haystack `i` `explained` leaves out.
+    pub fn add(&mut self, i: usize, hay: &[u8], explained: &[(u32, u32)]) -> std::io::Result<()> {
+        self.residues.add(i, hay, explained)
+    }
+
+    /// Bytes kept, separators included.
+    pub fn residue_bytes(&self) -> u64 {
+        self.residues.len()
+    }
+
+    /// The hits of `count` haystacks, merged, by index.
+    pub fn into_hits(self, count: usize) -> Vec<Vec<Hit>> {
+        let mut out = vec![Vec::new(); count];
+        for (i, hits) in self.hits.into_iter().enumerate().take(count) {
+            out[i] = merge(hits);
+        }
+        out
+    }
+}
+
+impl SweepPass for ResiduePass {
+    fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
+        for (i, hit) in self.residues.scan(generation)? {
+            if self.hits.len() <= i {
+                self.hits.resize(i + 1, Vec::new());
+            }
+            self.hits[i].push(hit);
+        }
+        Ok(())
     }
 }
 
@@ -258,7 +351,7 @@ fn uncovered(len: usize, explained: &[(u32, u32)]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::{Encoding, NeedleId, SourceForm, Subject};
+    use crate::scan::{Encoding, NeedleId, RequestId, SourceForm, Subject};
 
     fn hit(offset: u64, len: u64) -> Hit {
         Hit {
@@ -302,11 +395,46 @@ mod tests {
         };
         scanner.add_token(id, "tl-device-0000beef");
         let mut r = Residues::default();
-        r.add(0, b"explained........", &[(0, 17)]);
-        r.add(4, b"xxxxxxxxxxxx tl-device-0000beef yy", &[(0, 4)]);
-        let found = r.scan(&scanner);
+        r.add(0, b"explained........", &[(0, 17)]).unwrap();
+        r.add(4, b"xxxxxxxxxxxx tl-device-0000beef yy", &[(0, 4)])
+            .unwrap();
+        let found = r.scan(&scanner).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         let (i, h) = &found[0];
         assert_eq!((*i, h.needle, h.offset, h.len), (4, id, 13, 18));
+    }
+
+    #[test]
+    fn residues_read_back_in_batches_find_a_token_on_either_side_of_a_batch_boundary() {
+        let mut scanner = Scanner::new();
+        let id = |request| NeedleId {
+            request,
+            subject: Subject::DeviceId,
+        };
+        scanner.add_token(id(1), "tl-device-0000aaaa");
+        scanner.add_token(id(2), "tl-device-0000bbbb");
+        let filler = vec![b'.'; 3 << 20];
+        let mut r = Residues::default();
+        // Haystacks 0..3 are 3 MiB each: the batch of 8 MiB ends within the third; the token at
+        // the end of haystack 2 and the one at the start of haystack 3 fall on either side.
+        for i in 0..5 {
+            let mut hay = filler.clone();
+            if i == 2 {
+                hay.extend_from_slice(b" tl-device-0000aaaa");
+            }
+            if i == 3 {
+                hay.splice(0..0, b"tl-device-0000bbbb ".iter().copied());
+            }
+            r.add(i, &hay, &[]).unwrap();
+        }
+        let mut found: Vec<(usize, RequestId, u64)> = r
+            .scan(&scanner)
+            .unwrap()
+            .into_iter()
+            .map(|(i, h)| (i, h.needle.request, h.offset))
+            .collect();
+        found.sort_unstable();
+        assert_eq!(found, [(2, 1, (3 << 20) + 1), (3, 2, 0)]);
+        assert!(r.len() > BATCH, "the residues span more than one batch");
     }
 }
