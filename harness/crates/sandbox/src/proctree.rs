@@ -59,6 +59,29 @@ pub fn is_live(pid: u32) -> bool {
     read_stat(pid).is_some_and(|s| s.is_live())
 }
 
+/// Waits until `pid` has ended (exited, a zombie included) or `limit` has passed; true when it
+/// ended. The wait is on a pidfd, which becomes readable when the process ends, so no polling: the
+/// process need not be our child.
+pub async fn wait_ended(pid: u32, limit: Duration) -> bool {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        // ESRCH: gone already; anything else (no pidfd before Linux 5.3): ask /proc
+        return !is_live(pid);
+    }
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same until it is dropped.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    };
+    let Ok(fd) = registered else {
+        return !is_live(pid);
+    };
+    tokio::time::timeout(limit, fd.readable()).await.is_ok() || !is_live(pid)
+}
+
 /// The argv of a process, empty when it is gone or a kernel thread.
 pub fn cmdline(pid: u32) -> Vec<String> {
     fs::read(format!("/proc/{pid}/cmdline"))
@@ -349,5 +372,24 @@ mod tests {
         let _ = child.wait();
         assert!(caught);
         assert!(left.is_empty());
+    }
+
+    #[tokio::test]
+    async fn wait_ended_times_out_on_a_live_process_and_sees_its_end_unreaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        assert!(!wait_ended(pid, Duration::from_millis(50)).await);
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        // a zombie, not reaped yet, counts as ended
+        let started = Instant::now();
+        assert!(wait_ended(pid, Duration::from_secs(10)).await);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!is_live(pid));
+        let _ = child.wait();
+        // a pid that is gone (reaped) has ended too
+        assert!(wait_ended(pid, Duration::from_secs(10)).await);
     }
 }

@@ -414,39 +414,61 @@ impl Supervisor {
     /// SIGTERM to the main process, up to `grace` for it to end, then SIGKILL to every process left;
     /// daemons and survivors are reported as orphans. Ends with a final filesystem sweep.
     pub async fn stop(mut self, grace: Duration) -> StopReport {
-        let main = self.tree.main();
         let mut orphans: BTreeMap<u32, Orphan> =
             self.orphans_now().into_iter().map(|o| (o.pid, o)).collect();
-        if let Some(main) = main.filter(|m| proctree::is_live(*m) && self.tree.still_same(*m)) {
-            // a namespace's init ignores signals it has no handler for: its default (ending) is done by SIGKILL
-            let signal = if self.pid_namespace && !proctree::catches_signal(main, Signal::SIGTERM) {
-                Signal::SIGKILL
-            } else {
-                Signal::SIGTERM
-            };
-            let _ = kill(Pid::from_raw(main as i32), signal);
-            let until = Instant::now() + grace;
-            while proctree::is_live(main) && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        // without a namespace nothing ends the others with the main process: whoever is left outlived it
-        let main_ended = main.is_some_and(|m| !proctree::is_live(m));
-        if main_ended && !self.pid_namespace {
-            for p in self
-                .tree
-                .members()
-                .into_iter()
-                .filter(|p| Some(p.pid) != main)
-            {
-                orphans
-                    .entry(p.pid)
-                    .or_insert_with(|| self.orphan(&p, OrphanReason::OutlivedMain));
-            }
-        }
+        self.end_main(grace).await;
+        self.outlived_main(&mut orphans);
         let tree = self.tree.clone();
         let _ = tokio::task::spawn_blocking(move || kill_tree(&tree)).await;
+        self.drain_monitors().await;
+        self.log_orphans(orphans.values());
+        self.finished = true;
+        let (exit, signal) = self.main_exit().unwrap_or((None, None));
+        StopReport {
+            exit,
+            signal,
+            orphans: orphans.into_values().collect(),
+            statuses: self.statuses(),
+            spool: self.spool.clone(),
+        }
+    }
 
+    /// Asks the main process to end and waits up to `grace` for it to do so.
+    async fn end_main(&self, grace: Duration) {
+        let Some(main) = self
+            .tree
+            .main()
+            .filter(|m| proctree::is_live(*m) && self.tree.still_same(*m))
+        else {
+            return;
+        };
+        // a namespace's init ignores signals it has no handler for: its default (ending) is done by SIGKILL
+        let signal = if self.pid_namespace && !proctree::catches_signal(main, Signal::SIGTERM) {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
+        let _ = kill(Pid::from_raw(main as i32), signal);
+        proctree::wait_ended(main, grace).await;
+    }
+
+    /// Without a namespace nothing ends the others with the main process: whoever is left once it
+    /// ended outlived it.
+    fn outlived_main(&self, orphans: &mut BTreeMap<u32, Orphan>) {
+        let main = self.tree.main();
+        if self.pid_namespace || main.is_none_or(proctree::is_live) {
+            return;
+        }
+        for p in self.tree.members().iter().filter(|p| Some(p.pid) != main) {
+            orphans
+                .entry(p.pid)
+                .or_insert_with(|| self.orphan(p, OrphanReason::OutlivedMain));
+        }
+    }
+
+    /// Waits (bounded) for the spawned chain to exit and every monitor to read what it left: the
+    /// output readers, strace's reader, the filesystem monitor's last sweep.
+    async fn drain_monitors(&mut self) {
         let until = tokio::time::Instant::now() + KILL_WAIT;
         let mut exit = self.exit.clone();
         let _ = tokio::time::timeout_at(until, exit.wait_for(|s| s.is_some())).await;
@@ -459,7 +481,10 @@ impl Supervisor {
         if let Some(fs) = self.filesystem.take() {
             let _ = tokio::task::spawn_blocking(move || fs.finish()).await;
         }
-        for orphan in orphans.values() {
+    }
+
+    fn log_orphans<'a>(&self, orphans: impl Iterator<Item = &'a Orphan>) {
+        for orphan in orphans {
             self.log.push(Event {
                 t_ms: orphan.seen_ms,
                 monitor: MonitorKind::ProcessTree,
@@ -470,15 +495,6 @@ impl Supervisor {
                     why: orphan.why,
                 },
             });
-        }
-        self.finished = true;
-        let (exit, signal) = self.main_exit().unwrap_or((None, None));
-        StopReport {
-            exit,
-            signal,
-            orphans: orphans.into_values().collect(),
-            statuses: self.statuses(),
-            spool: self.spool.clone(),
         }
     }
 }

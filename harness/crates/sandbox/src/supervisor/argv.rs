@@ -78,15 +78,21 @@ fn program_path(program: &str, harness_dir: Option<&Path>) -> String {
         .into_owned()
 }
 
-/// The pipeline's whole environment: the harness's PATH, then the spec's variables, then TMPDIR and
-/// HOME (which the spec cannot override).
+/// The PATH the pipeline gets: the spec's own, else the harness's, else a default. A bare program
+/// name is looked for in this one, by the check before the start as by the start itself.
+pub(super) fn pipeline_path(spec: &PipelineSpec, harness_path: Option<&OsStr>) -> OsString {
+    match spec.env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => v.into(),
+        None => harness_path.unwrap_or(OsStr::new(DEFAULT_PATH)).to_owned(),
+    }
+}
+
+/// The pipeline's whole environment: the spec's variables, its PATH (see [`pipeline_path`]), then
+/// TMPDIR and HOME (which the spec cannot override).
 fn environment(spec: &PipelineSpec, harness_path: Option<&OsStr>) -> BTreeMap<OsString, OsString> {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "PATH".into(),
-        harness_path.unwrap_or(OsStr::new(DEFAULT_PATH)).to_owned(),
-    );
-    env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
+    let mut env: BTreeMap<OsString, OsString> =
+        spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    env.insert("PATH".into(), pipeline_path(spec, harness_path));
     env.insert("TMPDIR".into(), spec.tmpdir.clone().into_os_string());
     env.insert("HOME".into(), spec.home.clone().into_os_string());
     env

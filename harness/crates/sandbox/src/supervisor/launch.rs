@@ -14,24 +14,34 @@ use tokio::process::{Child, Command};
 use super::{PipelineSpec, argv};
 use crate::events::{MonitorKind, MonitorStatus};
 
-/// Finds a program in PATH.
+/// Finds a program in the harness's PATH.
 fn find_in_path(program: &str) -> Option<PathBuf> {
+    find_in(program, &std::env::var_os("PATH")?)
+}
+
+/// Finds a program in `path` (a PATH value); a program with a `/` is a path of its own.
+fn find_in(program: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
     if program.contains('/') {
         return Path::new(program).is_file().then(|| PathBuf::from(program));
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path)
         .map(|d| d.join(program))
         .find(|p| p.is_file())
 }
 
 /// Refuses a spec that cannot start: no command, a program not found, a folder that is not one.
+/// A bare program name is looked for in the PATH the pipeline will get, not the harness's.
 pub(super) fn check_spec(spec: &PipelineSpec) -> anyhow::Result<()> {
     let Some(program) = spec.command.first() else {
         bail!("the pipeline command is empty")
     };
-    if find_in_path(program).is_none() {
-        bail!("the pipeline program {program:?} was not found (PATH is searched for a bare name)");
+    let path = argv::pipeline_path(spec, std::env::var_os("PATH").as_deref());
+    if find_in(program, &path).is_none() {
+        bail!(
+            "the pipeline program {program:?} was not found (a bare name is looked for in the \
+             pipeline's PATH, {})",
+            path.to_string_lossy()
+        );
     }
     for (what, dir) in [
         ("workdir", &spec.workdir),
@@ -310,5 +320,29 @@ mod tests {
         }
         let [syscall, _] = trace_statuses(true, false);
         assert!(syscall.reason.unwrap().contains("apt-get install strace"));
+    }
+
+    #[test]
+    fn a_bare_program_is_looked_for_in_the_pipelines_path_not_the_harnesss() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("only-here"), b"#!/bin/sh\n").unwrap();
+        let folder = dir.path().to_path_buf();
+        let with_path = |path: Option<&Path>| PipelineSpec {
+            command: vec!["only-here".into()],
+            env: path
+                .map(|p| ("PATH".to_string(), p.to_string_lossy().into_owned()))
+                .into_iter()
+                .collect(),
+            workdir: folder.clone(),
+            tmpdir: folder.clone(),
+            home: folder.clone(),
+            ..PipelineSpec::default()
+        };
+        check_spec(&with_path(Some(&bin))).unwrap();
+        let err = check_spec(&with_path(None)).unwrap_err().to_string();
+        assert!(err.contains("\"only-here\" was not found"), "{err}");
+        assert!(err.contains("pipeline's PATH"), "{err}");
     }
 }
