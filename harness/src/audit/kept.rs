@@ -12,7 +12,7 @@
 //!
 //! What the live needles left unexplained of each (its *residue*: in an audit, an answer is mostly
 //! its own output image and a call its own upload) goes to an anonymous temporary file, and the
-//! end-of-run sweep reads it with every needle, retired ones included ([`Kept::sweep`]). A needle
+//! end-of-run sweep reads it with every needle, retired ones included ([`Kept::passes`]). A needle
 //! registered after a haystack was read cannot be in it unless it was sent before: a request's
 //! canaries are registered before it is sent, and an output only exists once its call was made.
 
