@@ -55,56 +55,41 @@ impl Scanner {
 /// kept for the retired ones. Their hits, merged, once the sweep is over ([`Haystacks::into_hits`]).
 pub struct Haystacks<F> {
     hay: F,
-    hits: Vec<Vec<Hit>>,
-    residues: Residues,
-    /// Per haystack, what a scan during the run already explained (see [`Haystacks::explained`]).
-    known: Vec<Coverage>,
+    count: usize,
+    /// The residues the live generation left, and every hit so far.
+    pass: ResiduePass,
 }
 
 impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> Haystacks<F> {
     pub fn new(count: usize, hay: F) -> Self {
         Haystacks {
             hay,
-            hits: vec![Vec::new(); count],
-            residues: Residues::default(),
-            known: Vec::new(),
+            count,
+            pass: ResiduePass::default(),
         }
-    }
-
-    /// What scans during the run explained of each haystack ([`covered`] by their hits), taken out
-    /// of the residue too: with the needles live *then* (the haystack's own request's among them),
-    /// which the end of a long run may hold only in a retired generation.
-    pub fn explained(mut self, known: Vec<Coverage>) -> Self {
-        self.known = known;
-        self
     }
 
     /// Each haystack's hits, in the order they were handed out.
     pub fn into_hits(self) -> Vec<Vec<Hit>> {
-        self.hits.into_iter().map(merge).collect()
+        self.pass.into_hits(self.count)
     }
 
     /// Bytes the retired generations read (with separators).
     pub fn residue_bytes(&self) -> u64 {
-        self.residues.len()
+        self.pass.residue_bytes()
     }
 }
 
 impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> SweepPass for Haystacks<F> {
     fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
-        if let Generation::Live(live) = generation {
-            for (i, hits) in self.hits.iter_mut().enumerate() {
-                if let Some(h) = (self.hay)(i) {
-                    let found = live.scan(&h);
-                    let mut explained = covered(&found);
-                    explained.extend(self.known.get(i).into_iter().flatten());
-                    self.residues.add(i, &h, &explained)?;
-                    hits.extend(found);
-                }
-            }
-        } else {
-            for (i, hit) in self.residues.scan(generation)? {
-                self.hits[i].push(hit);
+        let Generation::Live(live) = generation else {
+            return self.pass.scan_with(generation);
+        };
+        for i in 0..self.count {
+            if let Some(h) = (self.hay)(i) {
+                let found = live.scan(&h);
+                self.pass.add(i, &h, &covered(&found))?;
+                self.pass.push(i, found);
             }
         }
         Ok(())
@@ -250,13 +235,20 @@ impl ResiduePass {
     }
 }
 
+impl ResiduePass {
+    /// Adds hits found in haystack `i`.
+    fn push(&mut self, i: usize, hits: impl IntoIterator<Item = Hit>) {
+        if self.hits.len() <= i {
+            self.hits.resize(i + 1, Vec::new());
+        }
+        self.hits[i].extend(hits);
+    }
+}
+
 impl SweepPass for ResiduePass {
     fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
         for (i, hit) in self.residues.scan(generation)? {
-            if self.hits.len() <= i {
-                self.hits.resize(i + 1, Vec::new());
-            }
-            self.hits[i].push(hit);
+            self.push(i, [hit]);
         }
         Ok(())
     }
