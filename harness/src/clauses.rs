@@ -8,16 +8,7 @@ use serde_spanned::Spanned;
 
 use crate::config::{FileError, finding_kinds};
 
-#[derive(Debug, Clone)]
-pub struct Clause {
-    pub id: String,
-    pub section: String,
-    pub title: String,
-    pub sentence: String,
-    pub checks: Vec<String>,
-    /// Why the clause cannot be tested by a black-box audit, when it cannot.
-    pub untestable: Option<String>,
-}
+pub use traceless_judge::plan::Clause;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

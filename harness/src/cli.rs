@@ -255,7 +255,7 @@ fn audit_command(args: AuditArgs) -> u8 {
         let shard = args.shard.unwrap_or(traceless_report::Shard::WHOLE);
         let cases = args.cases.unwrap_or(inputs.config.audit.cases);
         // This shard's scenarios, in the audit's order: the ones it runs and reports.
-        let mut scenarios: Vec<scenario::Scenario> = inputs
+        let scenarios: Vec<scenario::Scenario> = inputs
             .scenarios
             .iter()
             .enumerate()
@@ -336,8 +336,9 @@ fn audit_command(args: AuditArgs) -> u8 {
         provenance.evidence = evidence_file.into_iter().collect();
         let today = started_at.date();
         let owned_cases = audit::owned_cases(shard, cases, seed);
+        let mut plans: Vec<_> = scenarios.iter().map(scenario::Scenario::plan).collect();
         if owned_cases > 0 {
-            scenarios.push(scenario::Scenario {
+            plans.push(scenario::ScenarioPlan {
                 id: audit::PROPERTY_SCENARIO.to_owned(),
                 title: if shard == traceless_report::Shard::WHOLE {
                     traceless_report::merge::properties_title(cases, seed)
@@ -347,16 +348,14 @@ fn audit_command(args: AuditArgs) -> u8 {
                         traceless_report::merge::SERIAL_CASES
                     )
                 },
-                clauses: Vec::new(),
-                requests: Vec::new(),
-                path: PathBuf::new(),
+                ..scenario::ScenarioPlan::default()
             });
         }
         let report = verdict::build(verdict::Inputs {
             evidence,
             drafts,
             clauses: &inputs.clauses,
-            scenarios: &scenarios,
+            scenarios: &plans,
             waivers: &inputs.config.waivers,
             today,
             required_monitors: &inputs.config.audit.required_monitors,

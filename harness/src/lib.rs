@@ -11,19 +11,19 @@
 //! -> [`check`] (one module per finding kind) -> [`verdict`] -> report sinks
 //! (`traceless-report`); the evidence itself is also written out whole ([`evidence_file`],
 //! `evidence.jsonl` beside the report). The scanner (`traceless-scan`), the mocks (`traceless-mock`) and the
-//! sandbox with its monitors (`traceless-sandbox`) are crates of their own.
+//! sandbox with its monitors (`traceless-sandbox`) are crates of their own; so is the judging core
+//! (`traceless-judge`: evidence, checks, verdicts, without I/O), whose modules are re-exported here.
 //!
 //! **Architecture invariant:** the harness never links the pipeline crate; it audits a black
 //! box, ours included.
 
 pub mod assets;
 pub mod audit;
-pub mod check;
 pub mod clauses;
 pub mod cli;
 pub mod config;
-pub mod evidence;
 pub mod evidence_file;
 pub mod init;
 pub mod scenario;
-pub mod verdict;
+
+pub use traceless_judge::{check, evidence, verdict};

@@ -15,6 +15,8 @@ use traceless_mock::Behaviour;
 
 use crate::config::{FileError, Fixtures};
 
+pub use traceless_judge::plan::{Age, ClientBehaviour, ScenarioPlan};
+
 /// The most bytes a scenario image may have once made (`pad_to`, `bytes`): room for every size
 /// case around the pipeline's 20 MiB limit, while the harness's copies of it stay small.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -33,6 +35,18 @@ pub struct Scenario {
     pub clauses: Vec<String>,
     pub requests: Vec<RequestSpec>,
     pub path: PathBuf,
+}
+
+impl Scenario {
+    /// What judging needs of it: its id, title, clauses and how many requests it holds.
+    pub fn plan(&self) -> ScenarioPlan {
+        ScenarioPlan {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            clauses: self.clauses.clone(),
+            requests: self.requests.iter().map(|r| r.repeat).sum(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,32 +94,6 @@ pub enum PromptSpec {
     /// The same text in every request, with no marker: two users sending the same prompt. Where
     /// such a prompt goes cannot be told per request, so it is not looked for.
     Shared(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Age {
-    Confirmed,
-    Omitted,
-    Denied,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClientBehaviour {
-    Normal,
-    DisconnectUpload,
-    DisconnectResponse,
-}
-
-impl ClientBehaviour {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Normal => "normal",
-            Self::DisconnectUpload => "disconnect-upload",
-            Self::DisconnectResponse => "disconnect-response",
-        }
-    }
 }
 
 #[derive(Deserialize)]

@@ -410,18 +410,30 @@ mod tests {
     }
 
     /// Which workspace crates each crate may depend on (normal, build and dev dependencies
-    /// alike): the direction of ARCHITECTURE.md's code map. The scanner and the report know no
-    /// other crate of ours; the sandbox may scan; the harness composes the four; the benchmarks
+    /// alike): the direction of ARCHITECTURE.md's code map. The evidence vocabulary and the
+    /// report know no other crate of ours; the judge reads evidence and writes a report; the
+    /// scanner, the mocks and the sandbox speak the evidence vocabulary, and the sandbox may
+    /// scan; the harness composes them all; the benchmarks
     /// measure the crates, never the harness; the pipeline and xtask stand alone (the harness
     /// audits the pipeline as a black box and never links it).
     const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
-        ("traceless-scan", &[]),
+        ("traceless-evidence", &[]),
         ("traceless-report", &[]),
-        ("traceless-mock", &[]),
-        ("traceless-sandbox", &["traceless-scan"]),
+        (
+            "traceless-judge",
+            &["traceless-evidence", "traceless-report"],
+        ),
+        ("traceless-scan", &["traceless-evidence"]),
+        ("traceless-mock", &["traceless-evidence"]),
+        (
+            "traceless-sandbox",
+            &["traceless-scan", "traceless-evidence"],
+        ),
         (
             "traceless",
             &[
+                "traceless-evidence",
+                "traceless-judge",
                 "traceless-scan",
                 "traceless-mock",
                 "traceless-sandbox",
@@ -502,5 +514,85 @@ mod tests {
                 )
             ]
         );
+    }
+
+    /// Crates that do I/O or run it: a runtime, system calls, sockets, files. The judging core
+    /// must reach none of them.
+    const IO_CRATES: &[&str] = &[
+        "tokio", "mio", "nix", "libc", "rustix", "socket2", "hyper", "reqwest", "notify",
+        "walkdir", "tempfile",
+    ];
+
+    /// The crates of [`IO_CRATES`] that `krate` links through its normal dependencies when it
+    /// is built on its own, for this machine (`cargo tree`: features as that build resolves
+    /// them, not as the whole workspace unifies them).
+    fn io_reached(krate: &str) -> Vec<String> {
+        let out = cargo()
+            .args([
+                "tree", "--locked", "-e", "normal", "--prefix", "none", "--format", "{p}",
+            ])
+            .args(["-p", krate])
+            .output()
+            .expect("running cargo tree");
+        assert!(
+            out.status.success(),
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let linked: BTreeSet<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
+        IO_CRATES
+            .iter()
+            .filter(|c| linked.contains(**c))
+            .map(|c| (*c).to_owned())
+            .collect()
+    }
+
+    /// What the judging core's sources must not name: files, sockets, processes, threads, the
+    /// environment, the clock.
+    const IO_PATHS: &[&str] = &[
+        "std::fs",
+        "std::net",
+        "std::process",
+        "std::thread",
+        "std::env",
+        "std::io::stdin",
+        "std::io::stdout",
+        "File::",
+        "OpenOptions",
+        "SystemTime::now",
+        "Instant::now",
+    ];
+
+    fn io_named(code: &str) -> Vec<&'static str> {
+        IO_PATHS
+            .iter()
+            .copied()
+            .filter(|p| code.contains(p))
+            .collect()
+    }
+
+    #[test]
+    fn the_judging_core_does_no_io() {
+        for krate in ["traceless-judge", "traceless-evidence"] {
+            let reached = io_reached(krate);
+            assert!(
+                reached.is_empty(),
+                "{krate} reaches crates that do I/O: {reached:?} (ARCHITECTURE.md: the judging core does no I/O)"
+            );
+        }
+        let root = crate::project_root();
+        for dir in ["harness/crates/judge", "harness/crates/evidence"] {
+            let named = io_named(&code_under(&root.join(dir), &["src"]));
+            assert!(named.is_empty(), "{dir}/src names I/O: {named:?}");
+        }
+    }
+
+    #[test]
+    fn the_io_check_fires_on_the_harness_and_on_io_in_code() {
+        assert!(io_reached("traceless-mock").contains(&"tokio".to_owned()));
+        assert!(io_reached("traceless-sandbox").contains(&"nix".to_owned()));
+        assert_eq!(io_named("let x = std::fs::read(p)?;"), ["std::fs"]);
+        assert!(io_named("use std::collections::BTreeMap;").is_empty());
     }
 }

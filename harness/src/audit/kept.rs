@@ -101,7 +101,7 @@ impl Kept {
         let image_metadata = call
             .images
             .iter()
-            .map(|img| crate::check::metadata_block(img))
+            .map(|img| super::metadata::metadata_block(img))
             .collect();
         self.calls.push(ProviderCall {
             t_ms: arrival_ms(&call, log),

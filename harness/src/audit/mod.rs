@@ -16,6 +16,7 @@ mod exposure;
 mod job;
 mod kept;
 pub(crate) mod launch;
+mod metadata;
 mod pinning;
 mod prepare;
 mod probes;

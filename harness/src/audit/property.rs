@@ -20,7 +20,7 @@ use crate::scenario::{
 };
 
 /// The id property requests are reported under.
-pub const SCENARIO_ID: &str = traceless_report::merge::PROPERTIES_SCENARIO;
+pub const SCENARIO_ID: &str = traceless_judge::plan::PROPERTY_SCENARIO;
 
 /// How many of `cases` cases drawn from `seed` this shard runs.
 pub fn owned_cases(shard: Shard, cases: u32, seed: u64) -> u32 {

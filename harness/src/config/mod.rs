@@ -18,6 +18,7 @@ pub use images::ExtraImage;
 pub use job::{Follow, Health, JobId, JobMapping};
 use raw::RawConfig;
 pub use service::{ServiceConfig, ServiceReady};
+pub use traceless_judge::plan::{Waiver, WaiverTarget};
 
 /// The placeholders a command or environment value may use; each is filled per run.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -174,28 +175,6 @@ impl Fixtures {
 pub struct Interception {
     pub hosts: Vec<String>,
     pub ca_env: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Waiver {
-    pub target: WaiverTarget,
-    pub justification: String,
-    pub expires: time::Date,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WaiverTarget {
-    Kind(String),
-    Clause(String),
-}
-
-impl WaiverTarget {
-    pub fn label(&self) -> &str {
-        match self {
-            WaiverTarget::Kind(k) | WaiverTarget::Clause(k) => k,
-        }
-    }
 }
 
 /// A string with `{placeholder}`s, checked at load time, filled per run.

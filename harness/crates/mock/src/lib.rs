@@ -21,7 +21,6 @@
 //!
 //! **Invariant:** this crate knows nothing of scanning, monitors or reports; it only serves and records.
 
-mod b64;
 mod control;
 mod gemini;
 mod http;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use traceless_sandbox::events::{EventKind, MonitorKind};
-use traceless_scan::scan::Subject;
+use traceless_evidence::events::{EventKind, MonitorKind};
+use traceless_evidence::hit::Subject;
 
 use super::{Draft, Kind, hit_items};
 use crate::evidence::Evidence;
@@ -19,7 +19,7 @@ pub const KIND: Kind = Kind {
 
 fn run(ev: &Evidence) -> Vec<Draft> {
     // One finding per request: a cache keeps every upload, and one line each is what a reader needs.
-    let mut per_request: BTreeMap<u32, Vec<(&traceless_sandbox::events::Event, String, Vec<_>)>> =
+    let mut per_request: BTreeMap<u32, Vec<(&traceless_evidence::events::Event, String, Vec<_>)>> =
         BTreeMap::new();
     for e in &ev.events {
         if let EventKind::MemoryHits { mapping, hits } = &e.kind {

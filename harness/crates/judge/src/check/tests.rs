@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use traceless_mock::{Behaviour, Endpoint, Provider, RecordedRequest};
-use traceless_sandbox::events::{Event, EventKind, MonitorKind, MonitorState, MonitorStatus};
-use traceless_scan::scan::{Encoding, Hit, NeedleId, SourceForm, Subject};
+use traceless_evidence::events::{Event, EventKind, MonitorKind, MonitorState, MonitorStatus};
+use traceless_evidence::hit::{Encoding, Hit, NeedleId, SourceForm, Subject};
+use traceless_evidence::provider::{Behaviour, Endpoint, Provider, RecordedRequest};
 
 use super::*;
 use crate::evidence::{ExposureProbe, PlaintextProbe, ProbeOutcome, ProviderCall, SentRequest};
-use crate::scenario::{Age, ClientBehaviour};
+use crate::plan::{Age, ClientBehaviour};
 
-fn hit(request: u32, subject: Subject) -> Hit {
+pub(crate) fn hit(request: u32, subject: Subject) -> Hit {
     Hit {
         needle: NeedleId { request, subject },
         encoding: Encoding::Base64,
@@ -22,7 +22,7 @@ fn hit(request: u32, subject: Subject) -> Hit {
     }
 }
 
-fn event(kind: EventKind) -> Event {
+pub(crate) fn event(kind: EventKind) -> Event {
     Event {
         t_ms: 5,
         monitor: MonitorKind::Filesystem,
@@ -31,7 +31,7 @@ fn event(kind: EventKind) -> Event {
     }
 }
 
-fn request(id: u32, provider: &str, age: Age) -> SentRequest {
+pub(crate) fn request(id: u32, provider: &str, age: Age) -> SentRequest {
     SentRequest {
         id,
         scenario: format!("s{id}"),
@@ -51,7 +51,7 @@ fn request(id: u32, provider: &str, age: Age) -> SentRequest {
     }
 }
 
-fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall {
+pub(crate) fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall {
     ProviderCall {
         recorded: RecordedRequest {
             seq: 1,
@@ -85,7 +85,7 @@ fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> ProviderCall
     }
 }
 
-fn clean() -> Evidence {
+pub(crate) fn clean() -> Evidence {
     Evidence {
         requests: vec![
             SentRequest {

@@ -1,11 +1,11 @@
 //! Everything an audit run observed, as plain data: what the harness sent and got back, what the
 //! mock providers received, and every monitor event. Checks read only this.
 
-use traceless_mock::RecordedRequest;
-use traceless_sandbox::events::{Event, MonitorStatus};
-use traceless_scan::scan::{Hit, RequestId};
+use traceless_evidence::events::{Event, MonitorStatus};
+use traceless_evidence::hit::{Hit, RequestId};
+use traceless_evidence::provider::RecordedRequest;
 
-use crate::scenario::{Age, ClientBehaviour};
+use crate::plan::{Age, ClientBehaviour};
 
 #[derive(Debug, Default)]
 pub struct Evidence {
@@ -37,7 +37,7 @@ pub struct Evidence {
     /// by one; the requests of passing cases it aggregates.
     pub failed_case_requests: std::collections::BTreeSet<RequestId>,
     /// Processes that left the pipeline's tree or outlived its stop, as the stop found them.
-    pub orphans: Vec<traceless_sandbox::events::Orphan>,
+    pub orphans: Vec<traceless_evidence::events::Orphan>,
     /// Daemons found while the audit ran, each the first time a batch's answers were in: they
     /// outlived the requests that were answered by then.
     pub orphans_during: Vec<OrphanSeen>,
@@ -67,7 +67,7 @@ pub struct ServiceScan {
 /// A daemon of the pipeline's found after a batch of requests was answered.
 #[derive(Debug, Clone)]
 pub struct OrphanSeen {
-    pub orphan: traceless_sandbox::events::Orphan,
+    pub orphan: traceless_evidence::events::Orphan,
     pub scenario: String,
     /// The batch whose answers were in when it was first found.
     pub after_requests: Vec<RequestId>,
@@ -78,7 +78,7 @@ impl Evidence {
     /// opened for writing or renamed into place: watched folders such as /tmp are shared with
     /// every other program on the machine.
     pub fn keep_own_files(&mut self) {
-        use traceless_sandbox::events::{EventKind, MonitorKind, MonitorState};
+        use traceless_evidence::events::{EventKind, MonitorKind, MonitorState};
         let traced = self
             .monitors
             .iter()

@@ -1,6 +1,6 @@
 //! `child-data`: a request without age confirmation reached a provider or was processed.
 
-use crate::scenario::Age;
+use crate::plan::Age;
 
 use super::{Draft, Kind, item};
 use crate::evidence::Evidence;

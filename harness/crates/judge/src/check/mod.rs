@@ -14,11 +14,9 @@ mod service_retention;
 mod unlisted_egress;
 mod wrong_recipient;
 
-pub use personal_data::metadata_block;
-
+use traceless_evidence::events::{Event, MonitorKind, MonitorState};
+use traceless_evidence::hit::{Hit, RequestId, Subject};
 use traceless_report::EvidenceItem;
-use traceless_sandbox::events::{Event, MonitorKind, MonitorState};
-use traceless_scan::scan::{Hit, RequestId, Subject};
 
 use crate::evidence::Evidence;
 
@@ -233,4 +231,4 @@ pub fn item(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

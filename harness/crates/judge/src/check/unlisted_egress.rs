@@ -1,6 +1,6 @@
 //! `unlisted-egress`: a connection, DNS lookup or send to anything but the listed providers.
 
-use traceless_sandbox::events::{EventKind, MonitorKind};
+use traceless_evidence::events::{EventKind, MonitorKind};
 
 use super::{Draft, Kind, item, request_at};
 use crate::evidence::Evidence;

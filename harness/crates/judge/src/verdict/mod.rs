@@ -4,23 +4,23 @@
 
 use std::collections::BTreeSet;
 
+use traceless_evidence::events::{EventKind, MonitorState, OrphanReason};
 use traceless_report::{
     ClauseResult, ClauseVerdict, Finding, MonitorEntry, Orphan, PassingRequests, Provenance,
     Report, RequestResult, SCHEMA_ID, ScenarioOutcome, ScenarioResult, TimelineEntry, WaiverEntry,
 };
-use traceless_sandbox::events::{EventKind, MonitorState, OrphanReason};
 
 use crate::check::{self, Draft};
-use crate::clauses::Clause;
-use crate::config::{Waiver, WaiverTarget};
 use crate::evidence::Evidence;
-use crate::scenario::{Age, Scenario};
+use crate::plan::Clause;
+use crate::plan::{Age, ScenarioPlan};
+use crate::plan::{Waiver, WaiverTarget};
 
 pub struct Inputs<'a> {
     pub evidence: &'a Evidence,
     pub drafts: Vec<Draft>,
     pub clauses: &'a [Clause],
-    pub scenarios: &'a [Scenario],
+    pub scenarios: &'a [ScenarioPlan],
     pub waivers: &'a [Waiver],
     pub today: time::Date,
     pub required_monitors: &'a [String],
@@ -45,17 +45,20 @@ pub fn build(inp: Inputs<'_>) -> Report {
         .map(|(i, d)| {
             let kind = check::kind(d.kind).expect("drafts come from known kinds");
             // The clause map says which clauses each kind verifies: those are the ones it breaks.
-            let clauses: Vec<String> = inp
+            let broken: Vec<&Clause> = inp
                 .clauses
                 .iter()
                 .filter(|c| c.checks.iter().any(|k| k == d.kind))
-                .map(|c| c.id.clone())
                 .collect();
+            let clauses: Vec<String> = broken.iter().map(|c| c.id.clone()).collect();
+            // A clause waiver names a clause by id or a whole section, as `judge_clause` reads it.
             let waiver = inp.waivers.iter().enumerate().find(|(_, w)| {
                 w.expires >= inp.today
                     && match &w.target {
                         WaiverTarget::Kind(k) => k == d.kind,
-                        WaiverTarget::Clause(c) => clauses.iter().any(|x| x == c),
+                        WaiverTarget::Clause(x) => {
+                            broken.iter().any(|c| &c.id == x || &c.section == x)
+                        }
                     }
             });
             if let Some((wi, _)) = waiver {
@@ -240,16 +243,13 @@ fn outcome(planned: u32, sent: u32, status_ok: bool, has_finding: bool) -> Scena
     }
 }
 
-fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
+fn scenario_result(s: &ScenarioPlan, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
     let requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
     // Property cases are drawn as they run: their plan is a number of cases, not of requests.
-    let (planned, sent) = if s.id == crate::audit::PROPERTY_SCENARIO {
+    let (planned, sent) = if s.id == crate::plan::PROPERTY_SCENARIO {
         (ev.property_cases.0, ev.property_cases.1)
     } else {
-        (
-            s.requests.iter().map(|r| r.repeat).sum::<u32>(),
-            requests.len() as u32,
-        )
+        (s.requests, requests.len() as u32)
     };
     let ids: BTreeSet<u32> = requests.iter().map(|r| r.id).collect();
     let status_ok = requests
@@ -343,7 +343,7 @@ fn scenario_result(s: &Scenario, ev: &Evidence, findings: &[Finding]) -> Scenari
     timeline.sort_by_key(|t| t.t_ms);
     // Property cases: a passing case's requests are counted, not listed (the evidence file
     // keeps them); a failing case's, and any a finding names, keep their rows and timelines.
-    let (requests, passing) = if s.id == crate::audit::PROPERTY_SCENARIO {
+    let (requests, passing) = if s.id == crate::plan::PROPERTY_SCENARIO {
         let (listed, counted): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| {
             ev.failed_case_requests.contains(&r.id)
                 || r.status.is_none()
@@ -433,7 +433,7 @@ fn request_note(r: &crate::evidence::SentRequest) -> Option<String> {
 /// The pipeline's daemons, each once: those found after a batch of requests (naming the requests
 /// they outlived) and those the stop found (all of them killed there).
 fn orphans(ev: &Evidence) -> Vec<Orphan> {
-    use traceless_sandbox::events::Orphan as Seen;
+    use traceless_evidence::events::Orphan as Seen;
     let same = |a: &Seen, b: &Seen| a.pid == b.pid && a.started_ms == b.started_ms;
     let why = |o: &Seen| match o.why {
         OrphanReason::LeftSession => "left the pipeline's session (setsid)",
@@ -492,107 +492,4 @@ fn orphans(ev: &Evidence) -> Vec<Orphan> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-    use crate::evidence::SentRequest;
-    use crate::scenario::ClientBehaviour;
-
-    fn property_request(id: u32, status: u16) -> SentRequest {
-        SentRequest {
-            id,
-            scenario: crate::audit::PROPERTY_SCENARIO.into(),
-            provider: if id.is_multiple_of(2) {
-                "openai"
-            } else {
-                "gemini"
-            }
-            .into(),
-            age: Age::Confirmed,
-            behaviour: vec![if id.is_multiple_of(5) { "429" } else { "ok" }.into()],
-            client: ClientBehaviour::Normal,
-            expected_status: None,
-            status: Some(status),
-            started_ms: u64::from(id) * 20,
-            ended_ms: u64::from(id) * 20 + 15,
-            response_bytes: 0,
-            response_hits: Vec::new(),
-            error: None,
-            had_metadata: false,
-            shared_prompt: false,
-        }
-    }
-
-    /// `cases` property cases, one request each, the last case failed.
-    fn report_of(cases: u32) -> Report {
-        let mut evidence = Evidence {
-            requests: (1..=cases).map(|id| property_request(id, 200)).collect(),
-            property_cases: (cases, cases),
-            ..Evidence::default()
-        };
-        evidence.failed_case_requests.insert(cases);
-        let scenarios = [Scenario {
-            id: crate::audit::PROPERTY_SCENARIO.into(),
-            title: format!("{cases} property cases"),
-            clauses: Vec::new(),
-            requests: Vec::new(),
-            path: PathBuf::new(),
-        }];
-        build(Inputs {
-            evidence: &evidence,
-            drafts: Vec::new(),
-            clauses: &[],
-            scenarios: &scenarios,
-            waivers: &[],
-            today: time::macros::date!(2026 - 01 - 01),
-            required_monitors: &[],
-            allow_degraded: false,
-            interrupted: None,
-            errors: Vec::new(),
-            provenance: Provenance::default(),
-        })
-    }
-
-    #[test]
-    fn passing_property_cases_are_counted_and_a_failing_one_keeps_its_row() {
-        let report = report_of(10);
-        let props = &report.scenarios[0];
-        assert_eq!(
-            props.requests.iter().map(|r| r.id).collect::<Vec<_>>(),
-            [10]
-        );
-        let passing = props.passing.as_ref().unwrap();
-        assert_eq!(passing.requests, 9);
-        assert_eq!(passing.providers["gemini"], 5);
-        assert_eq!(passing.behaviours["429"], 1);
-        assert_eq!(passing.statuses["200"], 9);
-        assert_eq!(passing.durations["le-50"], 9);
-        assert_eq!((passing.total_ms, passing.max_ms), (135, 15));
-        assert!(
-            props.timeline.iter().all(|t| t.request == Some(10)),
-            "a passing request's timeline was kept"
-        );
-        assert_ne!(
-            report_of(11).scenarios[0]
-                .passing
-                .as_ref()
-                .unwrap()
-                .fingerprint,
-            passing.fingerprint
-        );
-    }
-
-    #[test]
-    fn a_report_of_100000_property_cases_stays_under_5_mb_in_every_format() {
-        let report = report_of(100_000);
-        for format in traceless_report::Format::ALL {
-            let text = traceless_report::render(&report, format).unwrap();
-            assert!(
-                text.len() < 5 << 20,
-                "{format}: {} bytes for 100,000 cases",
-                text.len()
-            );
-        }
-    }
-}
+mod tests;

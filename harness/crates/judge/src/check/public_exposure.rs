@@ -1,7 +1,7 @@
 //! `public-exposure`: something the pipeline kept (a file it wrote, a result an answer linked to)
 //! can be fetched back over its own HTTP port.
 
-use traceless_sandbox::events::MonitorKind;
+use traceless_evidence::events::MonitorKind;
 
 use super::{Draft, Kind, hit_items, main_request};
 use crate::evidence::Evidence;

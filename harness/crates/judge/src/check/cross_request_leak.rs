@@ -1,6 +1,6 @@
 //! `cross-request-leak`: an answer to one request carries another request's image, output or prompt.
 
-use traceless_scan::scan::Subject;
+use traceless_evidence::hit::Subject;
 
 use super::{Draft, Kind, hit_items};
 use crate::evidence::Evidence;

@@ -1,7 +1,7 @@
 //! `log-leak`: image data, a prompt or a personal canary in stdout, stderr or a log file.
 
-use traceless_sandbox::events::{EventKind, MonitorKind};
-use traceless_scan::scan::Subject;
+use traceless_evidence::events::{EventKind, MonitorKind};
+use traceless_evidence::hit::Subject;
 
 use super::{Draft, Kind, hit_items, main_request, subject_names};
 use crate::evidence::Evidence;

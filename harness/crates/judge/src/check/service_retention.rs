@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use traceless_scan::scan::{Hit, RequestId};
+use traceless_evidence::hit::{Hit, RequestId};
 
 use super::{Draft, Kind, hit_items, subject_names};
 use crate::evidence::{Evidence, ServiceScan};

@@ -1,7 +1,7 @@
 //! `provider-retention`: the provider was asked to keep data (Responses or Interactions `store` not
 //! false, a Files API upload, a `user` field).
 
-use traceless_mock::Endpoint;
+use traceless_evidence::provider::Endpoint;
 
 use super::{Draft, Kind, item};
 use crate::evidence::Evidence;

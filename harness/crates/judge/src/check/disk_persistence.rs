@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use traceless_sandbox::events::{EventKind, MonitorKind};
+use traceless_evidence::events::{EventKind, MonitorKind};
 
-use traceless_scan::scan::{Hit, ImageMatch, MIN_COPY};
+use traceless_evidence::hit::{Hit, ImageMatch, MIN_COPY};
 
 use super::{Draft, Kind, hit_items, is_image_data, item, main_request, request_at};
 use crate::evidence::Evidence;
