@@ -341,11 +341,11 @@ fn audit_command(args: AuditArgs) -> u8 {
             plans.push(scenario::ScenarioPlan {
                 id: audit::PROPERTY_SCENARIO.to_owned(),
                 title: if shard == traceless_report::Shard::WHOLE {
-                    traceless_report::merge::properties_title(cases, seed)
+                    traceless_judge::merge::properties_title(cases, seed)
                 } else {
                     format!(
                         "{owned_cases} of {cases} property cases drawn from seed {seed} (shard {shard}); {}",
-                        traceless_report::merge::SERIAL_CASES
+                        traceless_judge::merge::SERIAL_CASES
                     )
                 },
                 ..scenario::ScenarioPlan::default()
@@ -609,13 +609,13 @@ fn merge_command(files: &[PathBuf], out: &Path) -> anyhow::Result<u8> {
     let parts = files
         .iter()
         .map(|path| {
-            Ok(traceless_report::merge::Part {
+            Ok(traceless_judge::merge::Part {
                 file: digest(path),
                 report: traceless_report::load(path)?,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = traceless_report::merge::merge(parts)?;
+    let report = traceless_judge::merge::merge(parts)?;
     traceless_report::write_all(&report, out)
         .with_context(|| format!("writing the merged report to {}", out.display()))?;
     print_outcome(&report, out, report.provenance.seed);

@@ -228,6 +228,7 @@ fn test(args: &[String]) -> Result {
                 "--test",
                 "step_summary",
             ]))?;
+            run(cargo().args(["test", "-p", "traceless-judge", "--test", "merged"]))?;
             run(cargo().args([
                 "test",
                 "-p",

@@ -13,8 +13,9 @@
 //! finding with where, how encoded and an escaped excerpt; an auditor reads `report.html`, one
 //! self-contained page that opens offline and prints, and can check its digests.
 //!
-//! **Architecture invariant:** this crate knows nothing of how evidence was gathered. Sinks
-//! only read a finished report; they never steer an audit and never compute findings. The
+//! **Architecture invariant:** this crate knows nothing of how evidence was gathered and judges
+//! nothing: findings and clause verdicts come from `traceless-judge`, which also merges shard
+//! reports. Sinks only read a finished report; they never steer an audit. The
 //! verdict helpers ([`Report::derived_verdict`], [`Report::summary_line`]) only summarise what
 //! the report already says, and every sink shows the stricter of the stated and derived verdict.
 //!
@@ -24,7 +25,6 @@
 mod html;
 mod junit;
 mod markdown;
-pub mod merge;
 mod model;
 #[cfg(feature = "samples")]
 pub mod redact;

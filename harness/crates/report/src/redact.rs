@@ -70,6 +70,19 @@ pub fn redact(report: &Report) -> Report {
     serde_json::from_value(value).expect("redaction keeps the report's shape")
 }
 
+/// Every format of `report`, redacted, named for a snapshot (`{name}.{format}`): what the
+/// snapshot tests of this crate and of the merge compare.
+pub fn redacted_renders(name: &str, report: &Report) -> Vec<(String, String)> {
+    let report = redact(report);
+    crate::Format::ALL
+        .into_iter()
+        .map(|format| {
+            let text = crate::render(&report, format).expect("a report renders in every format");
+            (format!("{name}.{}", format.name()), text)
+        })
+        .collect()
+}
+
 /// Applies the in-string patterns to one string (for text that is not part of a report).
 pub fn redact_text(text: &str) -> String {
     let mut out = text.to_owned();

@@ -109,33 +109,3 @@ fn the_json_round_trips_through_load() {
     let text = render(&report, Format::Json).unwrap();
     assert_eq!(traceless_report::from_json(&text).unwrap(), report);
 }
-
-#[test]
-fn shard_and_merged_reports_validate() {
-    use traceless_report::merge::{Part, merge};
-    use traceless_report::{FileDigest, Shard};
-    let validator = validator();
-    let parts: Vec<Part> = (1..=2)
-        .map(|index| {
-            let mut report = sample::failing();
-            report.provenance.shard = Some(Shard { index, count: 2 });
-            Part {
-                file: FileDigest {
-                    path: format!("shard-{index}/report.json"),
-                    sha256: "a".repeat(64),
-                },
-                report,
-            }
-        })
-        .collect();
-    assert_eq!(
-        errors(&validator, &serialized(&parts[0].report)),
-        Vec::<String>::new()
-    );
-    let merged = merge(parts).unwrap();
-    assert_eq!(merged.provenance.merged_from.len(), 2);
-    assert_eq!(
-        errors(&validator, &serialized(&merged)),
-        Vec::<String>::new()
-    );
-}

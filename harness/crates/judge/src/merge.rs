@@ -3,7 +3,7 @@
 //!
 //! Each shard ran its share of the scenarios and property cases (see [`Shard::owns`]) against
 //! its own pipeline, so what each saw is evidence of its share only. The merge is pure: it reads
-//! finished reports and judges nothing anew.
+//! finished reports, does no I/O, and judges each clause once more from the shards' verdicts.
 //!
 //! - Shards of different audits (seed, count, config, policy, clause map, harness version or
 //!   case count differ), two reports for one shard, or a report that is not a shard's are
@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use anyhow::{Context as _, bail};
 
-use crate::model::{
+use traceless_report::{
     ClauseResult, ClauseVerdict, FileDigest, Finding, MonitorEntry, Report, ScenarioOutcome,
     ScenarioResult, Shard,
 };
@@ -80,7 +80,7 @@ pub fn merge(mut parts: Vec<Part>) -> anyhow::Result<Report> {
     }
     for part in &parts {
         let label = shard_label(part);
-        if part.report.effective_verdict() == crate::Verdict::Incomplete {
+        if part.report.effective_verdict() == traceless_report::Verdict::Incomplete {
             errors.push(format!(
                 "shard {label} ended incomplete: {}",
                 part.report.summary
@@ -117,7 +117,7 @@ pub fn merge(mut parts: Vec<Part>) -> anyhow::Result<Report> {
                 p.report
                     .services
                     .iter()
-                    .map(move |s| crate::model::ServiceEntry {
+                    .map(move |s| traceless_report::ServiceEntry {
                         name: format!("{} (shard {label})", s.name),
                         ..s.clone()
                     })
@@ -345,7 +345,7 @@ fn merge_properties(parts: &[&ScenarioResult], title: String) -> ScenarioResult 
     let mut requests: Vec<_> = parts.iter().flat_map(|s| s.requests.clone()).collect();
     requests.sort_by_key(|r| r.id);
     let requests_not_sent: u32 = parts.iter().map(|s| s.requests_not_sent).sum();
-    let mut passing: Option<crate::model::PassingRequests> = None;
+    let mut passing: Option<traceless_report::PassingRequests> = None;
     for p in parts.iter().filter_map(|s| s.passing.as_ref()) {
         passing.get_or_insert_with(Default::default).add(p);
     }
@@ -410,7 +410,7 @@ fn monitors(parts: &[Part]) -> Vec<MonitorEntry> {
     merged
 }
 
-fn waivers(parts: &[Part]) -> Vec<crate::model::WaiverEntry> {
+fn waivers(parts: &[Part]) -> Vec<traceless_report::WaiverEntry> {
     let mut merged = parts[0].report.waivers.clone();
     for part in &parts[1..] {
         for (w, other) in merged.iter_mut().zip(&part.report.waivers) {
@@ -421,7 +421,7 @@ fn waivers(parts: &[Part]) -> Vec<crate::model::WaiverEntry> {
     merged
 }
 
-fn provenance(parts: &[Part]) -> crate::model::Provenance {
+fn provenance(parts: &[Part]) -> traceless_report::Provenance {
     let first = &parts[0].report.provenance;
     let mut scenarios: Vec<FileDigest> = Vec::new();
     for part in parts {
@@ -432,7 +432,7 @@ fn provenance(parts: &[Part]) -> crate::model::Provenance {
         }
     }
     scenarios.sort_by(|a, b| a.path.cmp(&b.path));
-    crate::model::Provenance {
+    traceless_report::Provenance {
         scenarios,
         started_at: parts
             .iter()
@@ -472,8 +472,8 @@ fn provenance(parts: &[Part]) -> crate::model::Provenance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RequestResult;
-    use crate::{Verdict, sample};
+    use traceless_report::RequestResult;
+    use traceless_report::{Verdict, sample};
 
     fn part(report: &Report, index: u32, count: u32) -> Part {
         let mut report = report.clone();
@@ -514,18 +514,18 @@ mod tests {
     }
 
     /// `n` passing requests (ids from `first`), aggregated as an audit does.
-    fn passing(first: u64, n: u64) -> crate::model::PassingRequests {
-        let mut p = crate::model::PassingRequests {
+    fn passing(first: u64, n: u64) -> traceless_report::PassingRequests {
+        let mut p = traceless_report::PassingRequests {
             fingerprint: format!("{:016x}", 0),
             ..Default::default()
         };
         for id in first..first + n {
-            p.add(&crate::model::PassingRequests {
+            p.add(&traceless_report::PassingRequests {
                 requests: 1,
                 providers: [("openai".to_owned(), 1)].into(),
                 behaviours: [("ok".to_owned(), 1)].into(),
                 statuses: [("200".to_owned(), 1)].into(),
-                durations: [(crate::model::PassingRequests::bucket(id), 1)].into(),
+                durations: [(traceless_report::PassingRequests::bucket(id), 1)].into(),
                 total_ms: id,
                 max_ms: id,
                 fingerprint: format!("{:016x}", id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
@@ -574,7 +574,7 @@ mod tests {
         String,
         ScenarioOutcome,
         usize,
-        Option<crate::model::PassingRequests>,
+        Option<traceless_report::PassingRequests>,
     )> {
         r.scenarios
             .iter()
