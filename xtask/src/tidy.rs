@@ -595,4 +595,130 @@ mod tests {
         assert_eq!(io_named("let x = std::fs::read(p)?;"), ["std::fs"]);
         assert!(io_named("use std::collections::BTreeMap;").is_empty());
     }
+
+    /// The top-level modules whose non-test code `code` names: `crate::a::...`, and each
+    /// `a` of `crate::{a, b::c}`.
+    fn crate_modules_named(code: &str) -> BTreeSet<String> {
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        let ident = |s: &str| -> String {
+            s.trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut named = BTreeSet::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                named.extend(group.split(',').map(ident));
+            } else {
+                named.insert(ident(rest));
+            }
+        }
+        named.retain(|n| !n.is_empty());
+        named
+    }
+
+    /// Edges between one crate's top-level modules (`src/a.rs` and everything under `src/a/`
+    /// are `a`): `a -> b` when a's non-test code names `crate::b`. Test-only files (`tests.rs`)
+    /// are left out: a test may reach anywhere.
+    fn module_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+        let mut files = Vec::new();
+        rust_files(src, &mut files);
+        let module = |f: &Path| -> Option<String> {
+            let rel = f.strip_prefix(src).ok()?;
+            let first = rel.components().next()?.as_os_str().to_str()?;
+            let name = first.strip_suffix(".rs").unwrap_or(first);
+            let test = f.file_name().is_some_and(|n| n == "tests.rs");
+            (!test && name != "lib" && name != "main").then(|| name.to_owned())
+        };
+        let modules: BTreeSet<String> = files.iter().filter_map(|f| module(f)).collect();
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let Some(from) = module(f) else { continue };
+            let code = std::fs::read_to_string(f).unwrap();
+            let to: Vec<String> = crate_modules_named(&code)
+                .into_iter()
+                .filter(|m| modules.contains(m) && *m != from)
+                .collect();
+            edges.entry(from).or_default().extend(to);
+        }
+        edges
+    }
+
+    /// A circle of imports, `a -> ... -> a`, if the graph has one.
+    fn circle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+        fn visit<'a>(
+            node: &'a str,
+            edges: &'a BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|n| *n == node) {
+                let mut found: Vec<String> = path[at..].iter().map(|n| (*n).to_owned()).collect();
+                found.push(node.to_owned());
+                return Some(found);
+            }
+            if !done.insert(node) {
+                return None;
+            }
+            path.push(node);
+            for next in edges.get(node).into_iter().flatten() {
+                if let Some(found) = visit(next, edges, path, done) {
+                    return Some(found);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        edges
+            .keys()
+            .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
+    }
+
+    #[test]
+    fn no_crate_has_an_import_circle_between_its_modules() {
+        let metadata = metadata();
+        let mut circles = Vec::new();
+        for p in metadata["packages"].as_array().unwrap() {
+            let manifest = p["manifest_path"].as_str().unwrap();
+            if !manifest.starts_with(crate::project_root().to_str().unwrap()) {
+                continue;
+            }
+            let src = Path::new(manifest).parent().unwrap().join("src");
+            if let Some(found) = circle(&module_edges(&src)) {
+                circles.push((p["name"].as_str().unwrap().to_owned(), found.join(" -> ")));
+            }
+        }
+        assert!(
+            circles.is_empty(),
+            "modules that import each other (give the shared piece a module of its own): {circles:#?}"
+        );
+    }
+
+    #[test]
+    fn the_circle_check_fires_on_a_circle_only() {
+        let named = crate_modules_named(
+            "use crate::{events::Event, spool::Spool};\nfn f() { crate::output::x() }\n\
+             #[cfg(test)]\nmod tests { use crate::config; }",
+        );
+        assert_eq!(
+            named,
+            ["events", "output", "spool"].map(String::from).into()
+        );
+        let graph = |pairs: &[(&str, &str)]| {
+            let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (a, b) in pairs {
+                edges.entry((*a).into()).or_default().insert((*b).into());
+            }
+            edges
+        };
+        assert_eq!(circle(&graph(&[("a", "b"), ("b", "c"), ("a", "c")])), None);
+        assert_eq!(
+            circle(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])),
+            Some(["a", "b", "c", "a"].map(String::from).to_vec())
+        );
+    }
 }

@@ -101,6 +101,15 @@ impl Hit {
         out
     }
 
+    /// [`Hit::excerpt`] of a hit in a stream, from the chunk `hay` that starts at stream offset
+    /// `hay_offset` and holds (the end of) it.
+    pub fn excerpt_at(&self, hay: &[u8], hay_offset: u64) -> String {
+        let mut local = self.clone();
+        local.offset = self.offset.saturating_sub(hay_offset).min(hay.len() as u64);
+        local.len = self.len.min(hay.len() as u64 - local.offset);
+        local.excerpt(hay)
+    }
+
     /// The offset just past the hit.
     pub fn end(&self) -> u64 {
         self.offset + self.len

@@ -21,6 +21,7 @@
 //!
 //! **Invariant:** this crate knows nothing of scanning, monitors or reports; it only serves and records.
 
+mod account;
 mod control;
 mod gemini;
 mod http;
@@ -189,7 +190,7 @@ impl Mocks {
     /// (`token_uri`, `{gemini_url}/token`) takes no other key.
     pub fn service_account_json(&self) -> anyhow::Result<String> {
         if self.shared.service_account.get().is_none() {
-            let made = gemini::account::ServiceAccount::generate()?;
+            let made = account::ServiceAccount::generate()?;
             // Another caller may have made one meanwhile: the first one set stays.
             let _ = self.shared.service_account.set(made);
         }

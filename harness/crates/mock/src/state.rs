@@ -142,7 +142,7 @@ pub struct Shared {
     pub google_tokens: Mutex<std::collections::HashSet<String>>,
     /// The Google service account of this run, made when first asked for: its key alone signs
     /// the assertions the token endpoint takes.
-    pub service_account: std::sync::OnceLock<crate::gemini::account::ServiceAccount>,
+    pub service_account: std::sync::OnceLock<crate::account::ServiceAccount>,
 }
 
 /// Locks a mutex, carrying on through a poisoned one: the data stays usable evidence even if a

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use traceless_scan::scan::{Hit, Scanner, StreamState};
+use traceless_scan::scan::{Scanner, StreamState};
 
 use crate::events::{EventKind, EventLog, MonitorKind};
 use crate::spool::Spool;
@@ -38,14 +38,6 @@ impl Tail {
     }
 }
 
-/// A short excerpt of the first hit, taken from the chunk that holds (the end of) it.
-pub fn excerpt_in(hit: &Hit, hay: &[u8], hay_offset: u64) -> String {
-    let mut local = hit.clone();
-    local.offset = hit.offset.saturating_sub(hay_offset).min(hay.len() as u64);
-    local.len = hit.len.min(hay.len() as u64 - local.offset);
-    local.excerpt(hay)
-}
-
 /// Reads a stream to its end, scanning each chunk, keeping the tail, and spooling every chunk
 /// for the end-of-run sweep.
 pub async fn pump(
@@ -70,7 +62,7 @@ pub async fn pump(
             .unwrap_or_else(|e| e.into_inner())
             .scan_chunk(&mut state, chunk);
         if let Some(first) = hits.first() {
-            let excerpt = excerpt_in(first, chunk, offset);
+            let excerpt = first.excerpt_at(chunk, offset);
             log.record(
                 MonitorKind::Logs,
                 None,

@@ -23,7 +23,6 @@ use std::sync::Mutex;
 use traceless_scan::scan::{Generation, Hit, NeedleId, Scanner, StreamState, SweepPass};
 
 use crate::events::{Event, EventKind, MonitorKind};
-use crate::output::excerpt_in;
 
 /// Bytes kept at most (output and files together).
 pub const DEFAULT_LIMIT: u64 = 2 << 30;
@@ -425,8 +424,7 @@ fn sweep_streams(
             read_segment(file, seg, |piece, piece_at| {
                 for h in scanner.scan_chunk(&mut state, piece) {
                     if !found.seen_stream(name, &h) {
-                        first_excerpt
-                            .get_or_insert_with(|| excerpt_in(&h, piece, origin + piece_at));
+                        first_excerpt.get_or_insert_with(|| h.excerpt_at(piece, origin + piece_at));
                         new_hits.push(h);
                     }
                 }

@@ -6,7 +6,6 @@
 //! the key check (`auth`). This file routes a request to its surface; the steps every request goes
 //! through are the shared skeleton in `crate::serve`.
 
-pub(crate) mod account;
 mod auth;
 mod error;
 mod files;

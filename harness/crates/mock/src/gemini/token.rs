@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::account::{self, Refused};
 use super::error::google_reply;
+use crate::account::{self, Refused};
 use crate::http::{Incoming, Reply};
 use crate::ids;
 use crate::state::{Shared, lock};
