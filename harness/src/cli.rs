@@ -16,7 +16,9 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 use traceless_report::{FileDigest, Format, Provenance, Report};
 
-use crate::{audit, check, clauses, config, scenario, verdict};
+use crate::{audit, clauses, config, scenario};
+
+mod audit_stages;
 
 #[derive(Parser)]
 #[command(
@@ -159,7 +161,7 @@ pub fn main() -> u8 {
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
-        Command::Audit(args) => return audit_command(args),
+        Command::Audit(args) => return audit_stages::audit_command(args),
         Command::Scan { image, files } => scan_command(&image, &files),
         Command::Report {
             from,
@@ -205,182 +207,6 @@ pub fn main() -> u8 {
             2
         }
     }
-}
-
-fn audit_command(args: AuditArgs) -> u8 {
-    let started = Instant::now();
-    let started_at = time::OffsetDateTime::now_utc();
-    // Everything that can be wrong with the inputs is found before anything starts: the
-    // config, the policy, the clause map, the scenarios, and whether the report can be written.
-    let inputs = match load_inputs(&args) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("traceless: {e:#}");
-            return 2;
-        }
-    };
-    // Must run while this process is single-threaded: no runtime exists yet.
-    let isolation = match traceless_sandbox::isolate::isolate_process(
-        &traceless_sandbox::isolate::IsolationOptions {
-            resolver: audit::RESOLVER,
-            hosts: audit::interception_hosts(&inputs.config),
-        },
-    ) {
-        Ok(status) => status,
-        Err(e) => {
-            eprintln!("traceless: {e}");
-            return 2;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("traceless: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    let code = runtime.block_on(async move {
-        let cancel = CancellationToken::new();
-        let signal = match watch_signals(cancel.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("traceless: {e:#}");
-                return 2;
-            }
-        };
-        let seed = args.seed.unwrap_or_else(rand::random);
-        let shard = args.shard.unwrap_or(traceless_report::Shard::WHOLE);
-        let cases = args.cases.unwrap_or(inputs.config.audit.cases);
-        // This shard's scenarios, in the audit's order: the ones it runs and reports.
-        let scenarios: Vec<scenario::Scenario> = inputs
-            .scenarios
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| shard.owns(*i as u64, seed))
-            .map(|(_, s)| s.clone())
-            .collect();
-        let bar = progress_bar(scenarios.len());
-        let scenarios_started = std::cell::Cell::new(0u64);
-        let progress = |step: audit::Step<'_>| {
-            if let audit::Step::Phase(what) = step {
-                tracing::debug!("phase: {what}");
-            }
-            let Some(b) = &bar else { return };
-            b.set_position(scenarios_started.get());
-            let what = match step {
-                audit::Step::Scenario(id) => {
-                    scenarios_started.set(scenarios_started.get() + 1);
-                    id
-                }
-                audit::Step::Phase(what) => what,
-            };
-            b.set_message(what.to_owned());
-        };
-        let plan = audit::Plan {
-            config: &inputs.config,
-            scenarios: &inputs.scenarios,
-            seed,
-            cases,
-            shard,
-            isolation,
-            monitors: !args.no_monitors,
-            progress: &progress,
-        };
-        let (run, mut errors) = match audit::run(&plan, cancel.clone()).await {
-            Ok(r) => {
-                let errs = r.errors.clone();
-                (Some(r), errs)
-            }
-            Err(e) => (None, vec![format!("{e:#}")]),
-        };
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        let interrupted = (run.as_ref().is_some_and(|r| r.interrupted) || cancel.is_cancelled())
-            .then(|| signal.get().copied().unwrap_or("SIGINT"));
-        if let Some(name) = interrupted {
-            errors.push(format!(
-                "the audit was interrupted by {name} before it finished"
-            ));
-        }
-        let empty = crate::evidence::Evidence::default();
-        let evidence = run.as_ref().map_or(&empty, |r| &r.evidence);
-        let drafts = check::run_all(evidence);
-        // Beside the report, named relative to it: the folder can be moved whole.
-        let evidence_file = match crate::evidence_file::write(
-            evidence,
-            seed,
-            &args.out.join(EVIDENCE_FILE),
-        ) {
-            Ok(sha256) => Some(FileDigest {
-                path: EVIDENCE_FILE.to_owned(),
-                sha256,
-            }),
-            Err(e) => {
-                errors.push(format!("{e:#}"));
-                None
-            }
-        };
-        let mut provenance = provenance(
-            &inputs,
-            &scenarios,
-            &args,
-            seed,
-            run.as_ref().and_then(|r| r.pipeline_binary.as_deref()),
-            started_at,
-            started,
-        );
-        provenance.evidence = evidence_file.into_iter().collect();
-        let today = started_at.date();
-        let owned_cases = audit::owned_cases(shard, cases, seed);
-        let mut plans: Vec<_> = scenarios.iter().map(scenario::Scenario::plan).collect();
-        if owned_cases > 0 {
-            plans.push(scenario::ScenarioPlan {
-                id: audit::PROPERTY_SCENARIO.to_owned(),
-                title: if shard == traceless_report::Shard::WHOLE {
-                    traceless_judge::merge::properties_title(cases, seed)
-                } else {
-                    format!(
-                        "{owned_cases} of {cases} property cases drawn from seed {seed} (shard {shard}); {}",
-                        traceless_judge::merge::SERIAL_CASES
-                    )
-                },
-                ..scenario::ScenarioPlan::default()
-            });
-        }
-        let report = verdict::build(verdict::Inputs {
-            evidence,
-            drafts,
-            clauses: &inputs.clauses,
-            scenarios: &plans,
-            waivers: &inputs.config.waivers,
-            today,
-            required_monitors: &inputs.config.audit.required_monitors,
-            allow_degraded: args.allow_degraded,
-            interrupted: interrupted.map(str::to_owned),
-            errors,
-            provenance,
-        });
-        if let Err(e) = traceless_report::write_all(&report, &args.out) {
-            eprintln!(
-                "traceless: writing the report to {}: {e:#}",
-                args.out.display()
-            );
-            print_outcome(&report, &args.out, seed);
-            return 2;
-        }
-        print_outcome(&report, &args.out, seed);
-        match interrupted {
-            Some("SIGTERM") => 143,
-            Some(_) => 130,
-            None => report.exit_code() as u8,
-        }
-    });
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    code
 }
 
 /// The evidence file's name in the report folder.
