@@ -646,6 +646,7 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
     let create = |status| (Endpoint::Interactions, "POST", status);
     let get = |status| (Endpoint::InteractionsGet, "GET", status);
     let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
+    let cancel = |status| (Endpoint::InteractionsCancel, "POST", status);
     // One attempt each: the scripted 429 reached the SDK once, not retried away.
     assert_eq!(
         seen,
@@ -653,8 +654,10 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
             create(200),
             create(200),
             get(200),
+            cancel(200),
             delete(200),
             get(404),
+            cancel(404),
             create(429)
         ],
         "{:?}",
@@ -669,14 +672,17 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
     // its header.
     let paths: Vec<&str> = rec.iter().map(|r| r.path.as_str()).collect();
     let by_id = format!("/v1/interactions/{id}");
+    let cancel_path = format!("{by_id}/cancel");
     assert_eq!(
         paths,
         [
             "/v1/interactions",
             "/v1/interactions",
             by_id.as_str(),
+            cancel_path.as_str(),
             by_id.as_str(),
             by_id.as_str(),
+            cancel_path.as_str(),
             "/v1/interactions"
         ]
     );
@@ -721,10 +727,13 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
 
     // What the SDK decoded is, byte for byte, the image the mock sent; the get answered the
     // create's image again.
+    // The cancel carried no body, as the SDK sends it.
+    assert!(rec[3].body.is_empty(), "{:?}", rec[3].body);
     for (step, r) in [
         ("interactions.create", &rec[0]),
         ("interactions.create.stream", &rec[1]),
         ("interactions.get", &rec[2]),
+        ("interactions.cancel", &rec[3]),
     ] {
         let decoded = unb64(fact(&facts, step)["image"].as_str().expect("image"));
         assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
@@ -735,6 +744,8 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
         );
     }
     assert_eq!(rec[2].output_image, rec[0].output_image);
+    assert_eq!(rec[3].output_image, rec[0].output_image);
+    assert_eq!(fact(&facts, "interactions.cancel")["status"], "completed");
     let made = fact(&facts, "interactions.create");
     assert_eq!(made["status"], "completed");
     assert_eq!(made["text"], "Here is the edited image.");
@@ -759,6 +770,7 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
 
     for (step, class, status, code) in [
         ("get-deleted", "NotFoundError", 404, "not_found"),
+        ("cancel-deleted", "NotFoundError", 404, "not_found"),
         ("rate-limited", "RateLimitError", 429, "rate_limit_exceeded"),
     ] {
         let f = fact(&facts, step);

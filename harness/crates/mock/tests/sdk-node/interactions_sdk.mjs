@@ -1,7 +1,7 @@
 // Drives the Gemini mock's Interactions API with the official `@google/genai` npm package
 // (`ai.interactions`): image in and image out as one Interaction and streamed, the stored
-// interaction retrieved and deleted (then a 404), and a scripted 429 raising the Interactions
-// client's RateLimitError; exits non-zero if any answer is not parsed as expected. Each step prints
+// interaction retrieved, cancelled and deleted (then a 404 for a get and a cancel), and a scripted
+// 429 raising the Interactions client's RateLimitError; exits non-zero if any answer is not parsed as expected. Each step prints
 // one JSON line of what the SDK parsed, so the Rust side can compare it with what the mock recorded
 // and answered.
 //
@@ -109,12 +109,18 @@ const got = await ai.interactions.get(interaction.id);
 assert.equal(got.id, interaction.id);
 say({ step: 'interactions.get', status: got.status, image: png(got.output_image, 'get output_image') });
 
-// 4. delete; a get of it then is the Interactions client's NotFoundError
+// 4. cancel (POST .../interactions/{id}/cancel): it has finished, so it is answered as it is
+const cancelled = await ai.interactions.cancel(interaction.id);
+assert.equal(cancelled.id, interaction.id);
+say({ step: 'interactions.cancel', status: cancelled.status, image: png(cancelled.output_image, 'cancel output_image') });
+
+// 5. delete; a get or a cancel of it then is the Interactions client's NotFoundError
 const deleted = await ai.interactions.delete(interaction.id);
 say({ step: 'interactions.delete', answer: deleted ?? null });
 await expectError('get-deleted', 'NotFoundError', () => ai.interactions.get(interaction.id));
+await expectError('cancel-deleted', 'NotFoundError', () => ai.interactions.cancel(interaction.id, {}, once));
 
-// 5. a 429 (behaviour: 429:1): the Interactions client's RateLimitError
+// 6. a 429 (behaviour: 429:1): the Interactions client's RateLimitError
 await expectError('rate-limited', 'RateLimitError', () =>
   ai.interactions.create({ model: MODEL, input: [imageBlock, textBlock], response_modalities: ['image'] }, once),
 );
