@@ -263,7 +263,7 @@ pub enum Endpoint {
     InteractionsGet,
     /// Gemini Interactions API `DELETE /{version}/interactions/{id}`: a stored interaction deleted.
     InteractionsDelete,
-    /// Gemini Interactions API `POST /{version}/interactions/{id}/cancel`: a stored interaction cancelled.
+    /// Gemini Interactions API `POST /{version}/interactions/{id}/cancel` (or `{id}:cancel`).
     InteractionsCancel,
     /// Gemini resumable upload: the start and every chunk sent to the upload URL.
     FilesUpload,
