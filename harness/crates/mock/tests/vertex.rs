@@ -200,7 +200,7 @@ async fn interactions_call(
 }
 
 #[tokio::test]
-async fn interactions_on_vertex_paths_are_created_retrieved_and_deleted_per_project() {
+async fn interactions_on_vertex_paths_are_created_retrieved_cancelled_and_deleted_per_project() {
     const KEY: &str = "AIzaVertexTestKey00000000000000000000";
     let mocks = start_with(MockOptions {
         gemini_key: KEY.into(),
@@ -222,6 +222,15 @@ async fn interactions_on_vertex_paths_are_created_retrieved_and_deleted_per_proj
 
     let (status, got) = interactions_call(&mocks, Method::GET, &one, bearer, None).await;
     assert_eq!((status, &got), (200, &made));
+    // A cancel, where google-genai sends it on Vertex AI: the finished interaction as it is; in
+    // another project there is none to cancel.
+    let cancel = format!("{one}/cancel");
+    let (status, got) = interactions_call(&mocks, Method::POST, &cancel, bearer, None).await;
+    assert_eq!((status, &got), (200, &made));
+    let elsewhere =
+        format!("/v1beta1/projects/other-project/locations/us-central1/interactions/{id}/cancel");
+    let (status, _) = interactions_call(&mocks, Method::POST, &elsewhere, bearer, None).await;
+    assert_eq!(status, 404);
     // Another project, or the Gemini API, holds no such interaction.
     let elsewhere =
         format!("/v1beta1/projects/other-project/locations/us-central1/interactions/{id}");
@@ -251,6 +260,8 @@ async fn interactions_on_vertex_paths_are_created_retrieved_and_deleted_per_proj
             (Endpoint::OAuthToken, 200),
             (Endpoint::Interactions, 200),
             (Endpoint::InteractionsGet, 200),
+            (Endpoint::InteractionsCancel, 200),
+            (Endpoint::InteractionsCancel, 404),
             (Endpoint::InteractionsGet, 404),
             (Endpoint::InteractionsGet, 404),
             (Endpoint::InteractionsGet, 401),

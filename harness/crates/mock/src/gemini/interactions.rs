@@ -4,7 +4,8 @@
 //! (`{"error":{"code":"invalid_request","message":...}}`). An interaction created with `store` not
 //! false is kept (the newest few; see `crate::state::KEPT_INTERACTIONS`): `GET
 //! /{version}/interactions/{id}` returns it (as JSON or as the create's events), `DELETE` forgets
-//! it, and a create may continue it through `previous_interaction_id`. Vertex AI serves the same
+//! it, `POST /{version}/interactions/{id}/cancel` answers it (every interaction here has finished,
+//! so there is nothing left to stop), and a create may continue it through `previous_interaction_id`. Vertex AI serves the same
 //! under `/{version}/projects/{p}/locations/{l}/interactions`, each project and location its own.
 //!
 //! The wire shapes are google-genai 3.6.1's (`_gaos/types/interactions`): an Interaction's output is
@@ -29,6 +30,7 @@ pub(crate) enum InteractionsRequest {
     Create(Create),
     Get(Lookup),
     Delete(Lookup),
+    Cancel(Lookup),
 }
 
 /// A create request.
@@ -49,7 +51,7 @@ pub(crate) struct Create {
     body_len: usize,
 }
 
-/// A get or delete of one interaction: its id, where it is looked for, and the get's query.
+/// A get, delete or cancel of one interaction: its id, where it is looked for, and the get's query.
 #[derive(Debug)]
 pub(crate) struct Lookup {
     id: String,
@@ -169,8 +171,9 @@ fn not_found(id: &str) -> ApiError {
     refusal(404, "not_found", format!("Interaction '{id}' not found."))
 }
 
-/// A get or delete, `/{version}/interactions/{id}`: the get's query is `stream`, `include_input`
-/// and `last_event_id` (google-genai 3.6.1's `GetInteractionByIDRequest`).
+/// A get or delete, `/{version}/interactions/{id}`, or a cancel, `.../{id}/cancel`: the get's query
+/// is `stream`, `include_input` and `last_event_id` (google-genai 3.6.1's
+/// `GetInteractionByIDRequest`); a cancel has no query and an empty body.
 pub(super) fn examine_by_id(inc: &Incoming, route: &Route) -> InteractionsRequest {
     let flag = |name: &str| inc.query_param(name).as_deref() == Some("true");
     let lookup = Lookup {
@@ -180,10 +183,10 @@ pub(super) fn examine_by_id(inc: &Incoming, route: &Route) -> InteractionsReques
         include_input: flag("include_input"),
         last_event_id: inc.query_param("last_event_id"),
     };
-    if route.endpoint == Endpoint::InteractionsDelete {
-        InteractionsRequest::Delete(lookup)
-    } else {
-        InteractionsRequest::Get(lookup)
+    match route.endpoint {
+        Endpoint::InteractionsDelete => InteractionsRequest::Delete(lookup),
+        Endpoint::InteractionsCancel => InteractionsRequest::Cancel(lookup),
+        _ => InteractionsRequest::Get(lookup),
     }
 }
 
@@ -558,6 +561,7 @@ pub(super) fn answer(
     match request {
         InteractionsRequest::Create(create) => answer_create(shared, create, behaviour),
         InteractionsRequest::Get(lookup) => answer_get(shared, &lookup),
+        InteractionsRequest::Cancel(lookup) => answer_cancel(shared, &lookup),
         InteractionsRequest::Delete(lookup) => {
             if lock(&shared.gemini_interactions).remove(&lookup.scope, &lookup.id) {
                 (google_reply(200, &json!({})), None)
@@ -606,6 +610,35 @@ fn answer_get(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
         .as_deref()
         .and_then(|id| id.parse::<usize>().ok());
     (event_stream(whole, &content, &errors, after), image)
+}
+
+/// A cancel: the kept interaction, as a get answers it (its image recorded as the answer's), or 404
+/// as a get of that id. Both SDKs document cancel as applying "only to background interactions that
+/// are still running" and answering an Interaction; what the API answers for one that has already
+/// finished is not documented. Inferred: that interaction, unchanged (its status stays
+/// `completed` or `failed`), since there is nothing left to stop. Every interaction here, a
+/// `background` one included, has finished by the time its create is answered.
+fn answer_cancel(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
+    let kept = lock(&shared.gemini_interactions)
+        .get(&lookup.scope, &lookup.id)
+        .map(|k| k.interaction.clone());
+    let Some(whole) = kept else {
+        return (error_reply(&not_found(&lookup.id)), None);
+    };
+    let image = image_of(&whole);
+    (google_reply(200, &whole), image)
+}
+
+/// The image of a kept interaction's `model_output` steps, decoded.
+fn image_of(whole: &Value) -> Option<Vec<u8>> {
+    whole["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["type"] == "model_output")
+        .flat_map(|s| s["content"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["type"] == "image")
+        .and_then(|c| c["data"].as_str().and_then(crate::images::decode_base64))
 }
 
 fn answer_create(

@@ -62,7 +62,9 @@ impl Api for Gemini {
             Endpoint::Interactions => {
                 interactions::examine(shared, inc, route, rec).map(Request::Interactions)
             }
-            Endpoint::InteractionsGet | Endpoint::InteractionsDelete => Ok(Request::Interactions(
+            Endpoint::InteractionsGet
+            | Endpoint::InteractionsDelete
+            | Endpoint::InteractionsCancel => Ok(Request::Interactions(
                 interactions::examine_by_id(inc, route),
             )),
             Endpoint::FilesUpload => files::examine_upload(inc, rec).map(Request::Files),
@@ -166,11 +168,14 @@ impl Route {
         }
     }
 
-    /// Whether it addresses the Interactions API (create, get or delete).
+    /// Whether it addresses the Interactions API (create, get, delete or cancel).
     fn interactions(&self) -> bool {
         matches!(
             self.endpoint,
-            Endpoint::Interactions | Endpoint::InteractionsGet | Endpoint::InteractionsDelete
+            Endpoint::Interactions
+                | Endpoint::InteractionsGet
+                | Endpoint::InteractionsDelete
+                | Endpoint::InteractionsCancel
         )
     }
 }
@@ -261,17 +266,26 @@ fn route(inc: &Incoming) -> Route {
         r.endpoint = Endpoint::Interactions;
         return r;
     }
-    if let Some(id) = rest
-        .strip_prefix("interactions/")
-        .filter(|id| !id.is_empty() && !id.contains('/'))
-    {
-        r.endpoint = match method {
-            "GET" => Endpoint::InteractionsGet,
-            "DELETE" => Endpoint::InteractionsDelete,
-            _ => Endpoint::Unknown,
+    if let Some(by_id) = rest.strip_prefix("interactions/") {
+        // google-genai 3.6.1 (Python and Node) cancels with `POST .../interactions/{id}/cancel`;
+        // the REST reference also names the custom-method form `{id}:cancel`.
+        let (id, cancel) = match by_id
+            .strip_suffix("/cancel")
+            .or_else(|| by_id.strip_suffix(":cancel"))
+        {
+            Some(id) => (id, true),
+            None => (by_id, false),
         };
-        r.interaction_id = Some(id.to_owned());
-        return r;
+        if !id.is_empty() && !id.contains('/') && !id.contains(':') {
+            r.endpoint = match (method, cancel) {
+                ("GET", false) => Endpoint::InteractionsGet,
+                ("DELETE", false) => Endpoint::InteractionsDelete,
+                ("POST", true) => Endpoint::InteractionsCancel,
+                _ => Endpoint::Unknown,
+            };
+            r.interaction_id = Some(id.to_owned());
+            return r;
+        }
     }
     if rest == "models" && method == "GET" {
         r.endpoint = Endpoint::Models;
@@ -346,6 +360,25 @@ mod tests {
             ("GET", "/v1/interactions/v1_abc/x", Endpoint::Unknown),
             (
                 "POST",
+                "/v1beta/interactions/v1_abc/cancel",
+                Endpoint::InteractionsCancel,
+            ),
+            (
+                "POST",
+                "/v1/interactions/v1_abc:cancel",
+                Endpoint::InteractionsCancel,
+            ),
+            ("GET", "/v1/interactions/v1_abc/cancel", Endpoint::Unknown),
+            ("POST", "/v1/interactions/v1_abc", Endpoint::Unknown),
+            ("POST", "/v1/interactions/v1_abc/stop", Endpoint::Unknown),
+            ("POST", "/v1/interactions//cancel", Endpoint::Unknown),
+            (
+                "POST",
+                "/v1beta1/projects/p/locations/us-central1/interactions/v1_abc/cancel",
+                Endpoint::InteractionsCancel,
+            ),
+            (
+                "POST",
                 "/v1beta1/projects/p/locations/us-central1/interactions",
                 Endpoint::Interactions,
             ),
@@ -376,6 +409,8 @@ mod tests {
             (r.vertex, r.scope.as_str(), r.interaction_id.as_deref()),
             (true, "projects/p/locations/l", Some("v1_x"))
         );
+        let r = route(&inc("POST", "/v1/interactions/v1_y/cancel"));
+        assert_eq!(r.interaction_id.as_deref(), Some("v1_y"));
         let r = route(&inc("GET", "/v1beta/interactions/v1_x"));
         assert_eq!((r.vertex, r.scope.as_str()), (false, ""));
     }

@@ -1,7 +1,7 @@
 """Drives the Gemini mock's Interactions API with the official google-genai SDK (image in, image out,
-as one Interaction and streamed; the stored interaction retrieved, continued through
-previous_interaction_id and deleted, after which it is the Interactions client's NotFoundError; then a
-scripted 429); exits non-zero if any answer is not parsed as expected."""
+as one Interaction and streamed; the stored interaction retrieved, cancelled, continued through
+previous_interaction_id and deleted, after which it is the Interactions client's NotFoundError, as a
+store=False one is for a get and a cancel; then a scripted 429); exits non-zero if any answer is not parsed as expected."""
 
 import base64
 import os
@@ -51,6 +51,11 @@ assert got.output_image is not None and got.output_image.data == interaction.out
 replay = list(client.interactions.get(interaction.id, stream=True))
 assert [e.event_type for e in replay][-1] == "interaction.completed", replay
 
+# 3b. cancel (POST .../interactions/{id}/cancel): it has finished, so it is answered as it is
+cancelled = client.interactions.cancel(interaction.id)
+assert cancelled.id == interaction.id and cancelled.status == "completed", cancelled
+assert cancelled.output_image is not None and cancelled.output_image.data == interaction.output_image.data, cancelled
+
 # 4. create continuing it (behaviour: ok)
 follow = client.interactions.create(
     model=MODEL,
@@ -87,6 +92,7 @@ unstored = client.interactions.create(
 )
 assert unstored.status == "completed", unstored
 not_found(lambda: client.interactions.get(unstored.id), "get of a store=False interaction")
+not_found(lambda: client.interactions.cancel(unstored.id), "cancel of a store=False interaction")
 
 # 7. a 429 (behaviour: 429:1) raises the Interactions client's RateLimitError
 try:
