@@ -30,14 +30,26 @@ pub(crate) struct Form {
     pub bytes: Vec<u8>,
 }
 
-/// An indexed gram, 8 bytes: the top half of its key and where it is, in units of [`NEEDLE_STRIDE`] bytes
-/// of all forms laid end to end (each form starting at an even offset, see `GramIndex::starts`). Ordered by
-/// key, then location, which is the order of entries in a segment. Two grams may share a half key; every
-/// candidate is verified byte by byte anyway, so that only costs a rare failed verification.
+/// An indexed gram, 8 bytes: the top half of its key (high 32 bits) and where it is (low 32 bits), in units
+/// of [`NEEDLE_STRIDE`] bytes of all forms laid end to end (each form starting at an even offset, see
+/// `GramIndex::starts`). Ordered by key, then location, which is the order of entries in a segment: one
+/// integer comparison, which is what sorting and merging entries mostly do. Two grams may share a half key;
+/// every candidate is verified byte by byte anyway, so that only costs a rare failed verification.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    key: u32,
-    loc: u32,
+struct Entry(u64);
+
+impl Entry {
+    fn new(key: u32, loc: u32) -> Entry {
+        Entry(u64::from(key) << 32 | u64::from(loc))
+    }
+
+    fn key(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    fn loc(self) -> u32 {
+        self.0 as u32
+    }
 }
 const _: () = assert!(NEEDLE_STRIDE == 2, "locations count pairs of bytes");
 
@@ -281,9 +293,9 @@ impl Segment {
         let mut kept = 0;
         let mut i = 0;
         while i < entries.len() {
-            let k = entries[i].key;
+            let k = entries[i].key();
             let mut j = i + 1;
-            while j < entries.len() && entries[j].key == k {
+            while j < entries.len() && entries[j].key() == k {
                 j += 1;
             }
             while known < dropped.len() && dropped[known] < k {
@@ -312,7 +324,7 @@ impl Segment {
         let bucket_shift = 32 - buckets.trailing_zeros();
         let mut bucket_starts = vec![0u32; buckets + 1];
         for e in &entries {
-            bucket_starts[(e.key >> bucket_shift) as usize + 1] += 1;
+            bucket_starts[(e.key() >> bucket_shift) as usize + 1] += 1;
         }
         for b in 0..buckets {
             bucket_starts[b + 1] += bucket_starts[b];
@@ -354,8 +366,8 @@ impl Segment {
         let bucket = (key >> self.bucket_shift) as usize;
         let range = &self.entries
             [self.bucket_starts[bucket] as usize..self.bucket_starts[bucket + 1] as usize];
-        let start = range.partition_point(|e| e.key < key);
-        let len = range[start..].partition_point(|e| e.key == key);
+        let start = range.partition_point(|e| e.key() < key);
+        let len = range[start..].partition_point(|e| e.key() == key);
         &range[start..start + len]
     }
 }
@@ -394,20 +406,16 @@ impl GramIndex {
                     .div_ceil(NEEDLE_STRIDE)
             })
             .sum();
+        // Each gram is sampled once, for its entry and for the filters alike.
         let mut entries = Vec::with_capacity(room);
-        for f in new.clone() {
-            for (gram, pos) in sampled_grams(&forms[f]) {
-                entries.push(Entry {
-                    key: key(gram),
-                    loc: ((self.starts[f] + pos as u64) / 2) as u32,
-                });
-            }
-        }
+        let starts = &self.starts;
         filters.insert_all(
-            forms[new]
-                .iter()
-                .flat_map(sampled_grams)
-                .map(|(gram, _)| gram),
+            new.flat_map(|f| sampled_grams(&forms[f]).map(move |(gram, pos)| (f, gram, pos)))
+                .map(|(f, gram, pos)| {
+                    let loc = ((starts[f] + pos as u64) / 2) as u32;
+                    entries.push(Entry::new(key(gram), loc));
+                    gram
+                }),
         );
         if filters.outgrown() {
             *filters = Filters::over(&forms[..self.indexed], filters);
@@ -508,7 +516,7 @@ impl GramIndex {
     ) {
         let key = key(gram);
         for e in self.segments.iter().flat_map(|s| s.lookup(key)) {
-            let at = u64::from(e.loc) * 2;
+            let at = u64::from(e.loc()) * 2;
             let form = self.starts.partition_point(|&s| s <= at) - 1;
             let src = &forms[form].bytes;
             let j = (at - self.starts[form]) as usize;
