@@ -596,10 +596,11 @@ mod tests {
         assert!(io_named("use std::collections::BTreeMap;").is_empty());
     }
 
-    /// The top-level modules whose non-test code `code` names: `crate::a::...`, and each
+    /// The top-level modules whose non-test code (all but its `#[cfg(test)] mod`) `code` names: `crate::a::...`, and each
     /// `a` of `crate::{a, b::c}`.
     fn crate_modules_named(code: &str) -> BTreeSet<String> {
-        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        // A file's test module comes last; a `#[cfg(test)]` item before it is code like the rest.
+        let code = code.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
         let ident = |s: &str| -> String {
             s.trim_start()
                 .chars()

@@ -23,13 +23,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 use anyhow::{Context as _, bail};
 
+use crate::plan::PROPERTY_SCENARIO;
+
 use traceless_report::{
     ClauseResult, ClauseVerdict, FileDigest, Finding, MonitorEntry, Report, ScenarioOutcome,
     ScenarioResult, Shard,
 };
-
-/// The id of the scenario the property cases are reported under.
-pub const PROPERTIES_SCENARIO: &str = "properties";
 
 /// The title of the property cases' scenario in a report of the whole audit.
 pub fn properties_title(cases: u32, seed: u64) -> String {
@@ -302,7 +301,7 @@ fn scenarios(parts: &[Part], count: u32) -> Vec<ScenarioResult> {
             part.report
                 .scenarios
                 .iter()
-                .filter(|s| s.id != PROPERTIES_SCENARIO)
+                .filter(|s| s.id != PROPERTY_SCENARIO)
                 .collect(),
         );
     }
@@ -329,7 +328,7 @@ fn scenarios(parts: &[Part], count: u32) -> Vec<ScenarioResult> {
     let properties: Vec<&ScenarioResult> = parts
         .iter()
         .flat_map(|p| p.report.scenarios.iter())
-        .filter(|s| s.id == PROPERTIES_SCENARIO)
+        .filter(|s| s.id == PROPERTY_SCENARIO)
         .collect();
     if !properties.is_empty() {
         let provenance = &parts[0].report.provenance;
@@ -360,7 +359,7 @@ fn merge_properties(parts: &[&ScenarioResult], title: String) -> ScenarioResult 
         ScenarioOutcome::Pass
     };
     ScenarioResult {
-        id: PROPERTIES_SCENARIO.to_owned(),
+        id: PROPERTY_SCENARIO.to_owned(),
         title,
         clauses: parts[0].clauses.clone(),
         outcome,
@@ -499,7 +498,7 @@ mod tests {
         report.scenarios.extend(extra);
         report.provenance.cases = 6;
         report.scenarios.push(ScenarioResult {
-            id: PROPERTIES_SCENARIO.into(),
+            id: PROPERTY_SCENARIO.into(),
             title: properties_title(6, report.provenance.seed),
             requests: (1..=9)
                 .map(|id| RequestResult {
@@ -545,7 +544,7 @@ mod tests {
                     .report
                     .scenarios
                     .drain(..)
-                    .partition(|s| s.id == PROPERTIES_SCENARIO);
+                    .partition(|s| s.id == PROPERTY_SCENARIO);
                 rest = rest
                     .into_iter()
                     .enumerate()

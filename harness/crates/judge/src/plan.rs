@@ -3,7 +3,7 @@
 //! harness loads and validates them from files; judging only reads them.
 
 /// The scenario id of the property cases, in the evidence and the report.
-pub const PROPERTY_SCENARIO: &str = crate::merge::PROPERTIES_SCENARIO;
+pub const PROPERTY_SCENARIO: &str = "properties";
 
 /// One sentence of the policy and the finding kinds that verify it.
 #[derive(Debug, Clone)]

@@ -254,15 +254,9 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     assert!(said.contains("all interactions answers parsed"), "{said}");
 
     let rec = mocks.recorded();
-    let seen: Vec<(Endpoint, &str, u16)> = rec
-        .iter()
-        .map(|r| (r.endpoint, r.method.as_str(), r.status))
-        .collect();
+    use common::interaction::{cancel, create, delete, get};
+    let seen = common::interaction::calls(&rec);
     // google-genai 3.6.1 calls the Interactions API on its default version, v1.
-    let create = |status| (Endpoint::Interactions, "POST", status);
-    let get = |status| (Endpoint::InteractionsGet, "GET", status);
-    let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
-    let cancel = |status| (Endpoint::InteractionsCancel, "POST", status);
     assert_eq!(
         seen,
         [

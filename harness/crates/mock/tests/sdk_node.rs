@@ -639,14 +639,8 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
         &input,
     )
     .await;
-    let seen: Vec<(Endpoint, &str, u16)> = rec
-        .iter()
-        .map(|r| (r.endpoint, r.method.as_str(), r.status))
-        .collect();
-    let create = |status| (Endpoint::Interactions, "POST", status);
-    let get = |status| (Endpoint::InteractionsGet, "GET", status);
-    let delete = |status| (Endpoint::InteractionsDelete, "DELETE", status);
-    let cancel = |status| (Endpoint::InteractionsCancel, "POST", status);
+    use common::interaction::{cancel, create, delete, get};
+    let seen = common::interaction::calls(&rec);
     // One attempt each: the scripted 429 reached the SDK once, not retried away.
     assert_eq!(
         seen,

@@ -177,3 +177,33 @@ pub async fn run_sdk_script(
     );
     stdout
 }
+
+/// Interactions API calls as the SDK tests compare them: (endpoint, method, status).
+pub mod interaction {
+    use traceless_mock::{Endpoint, RecordedRequest};
+
+    pub type Call = (Endpoint, &'static str, u16);
+
+    /// Every recorded call, in arrival order.
+    pub fn calls(rec: &[RecordedRequest]) -> Vec<(Endpoint, &str, u16)> {
+        rec.iter()
+            .map(|r| (r.endpoint, r.method.as_str(), r.status))
+            .collect()
+    }
+
+    pub fn create(status: u16) -> Call {
+        (Endpoint::Interactions, "POST", status)
+    }
+
+    pub fn get(status: u16) -> Call {
+        (Endpoint::InteractionsGet, "GET", status)
+    }
+
+    pub fn delete(status: u16) -> Call {
+        (Endpoint::InteractionsDelete, "DELETE", status)
+    }
+
+    pub fn cancel(status: u16) -> Call {
+        (Endpoint::InteractionsCancel, "POST", status)
+    }
+}

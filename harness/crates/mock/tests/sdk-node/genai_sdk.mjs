@@ -12,6 +12,8 @@ import fs from 'node:fs';
 
 import { ApiError, BlockedReason, FinishReason, GoogleGenAI } from '@google/genai';
 
+import { pngFrom, say } from './common.mjs';
+
 const base = process.env.TRACELESS_GEMINI_URL;
 const key = process.env.TRACELESS_GEMINI_KEY;
 const inputPath = process.env.TRACELESS_INPUT_PNG;
@@ -19,15 +21,10 @@ assert.ok(base && key && inputPath, 'TRACELESS_GEMINI_URL, TRACELESS_GEMINI_KEY 
 assert.ok(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS must name the mock CA');
 
 const MODEL = 'gemini-3.1-flash-lite-image';
-const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const inputB64 = fs.readFileSync(inputPath).toString('base64');
 const config = { responseModalities: ['TEXT', 'IMAGE'] };
 // One attempt: a scripted fault must surface, not be retried away.
 const httpOptions = { baseUrl: base, retryOptions: { attempts: 1 }, timeout: 60_000 };
-
-function say(fact) {
-  console.log(JSON.stringify(fact));
-}
 
 /** The contents of a request: the input image inline, then the prompt. */
 function contents(prompt) {
@@ -44,10 +41,7 @@ function imagesOf(response) {
 /** Checks an inline image the SDK handed back is a PNG; returns its base64. */
 function png(inline, what) {
   assert.equal(inline.mimeType, 'image/png', `${what}: mimeType ${inline.mimeType}`);
-  assert.equal(typeof inline.data, 'string', `${what}: no base64 data`);
-  const bytes = Buffer.from(inline.data, 'base64');
-  assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
-  assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
+  pngFrom(inline.data, what);
   return inline.data;
 }
 

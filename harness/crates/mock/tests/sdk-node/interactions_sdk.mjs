@@ -13,6 +13,8 @@ import fs from 'node:fs';
 
 import { APIWebSocketError, ApiError, GoogleGenAI } from '@google/genai';
 
+import { pngFrom, say } from './common.mjs';
+
 const base = process.env.TRACELESS_GEMINI_URL;
 const key = process.env.TRACELESS_GEMINI_KEY;
 const inputPath = process.env.TRACELESS_INPUT_PNG;
@@ -20,7 +22,6 @@ assert.ok(base && key && inputPath, 'TRACELESS_GEMINI_URL, TRACELESS_GEMINI_KEY 
 assert.ok(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS must name the mock CA');
 
 const MODEL = 'gemini-3.1-flash-lite-image';
-const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const imageBlock = { type: 'image', mime_type: 'image/png', data: fs.readFileSync(inputPath).toString('base64') };
 const textBlock = { type: 'text', text: 'node interactions tlp-node0000009' };
 // The Interactions client retries 408, 409, 429 and 5XX four times by default; one attempt, so a
@@ -34,18 +35,11 @@ const once = { maxRetries: 0 };
 const InteractionsAPIError = Object.getPrototypeOf(Object.getPrototypeOf(APIWebSocketError));
 assert.equal(InteractionsAPIError.name, 'APIError');
 
-function say(fact) {
-  console.log(JSON.stringify(fact));
-}
-
 /** Checks an image content block the SDK handed back is a PNG; returns its base64. */
 function png(block, what) {
   assert.equal(block?.type, 'image', `${what}: ${JSON.stringify(block)}`);
   assert.equal(block.mime_type, 'image/png', `${what}: mime_type ${block.mime_type}`);
-  assert.equal(typeof block.data, 'string', `${what}: no base64 data`);
-  const bytes = Buffer.from(block.data, 'base64');
-  assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
-  assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
+  pngFrom(block.data, what);
   return block.data;
 }
 

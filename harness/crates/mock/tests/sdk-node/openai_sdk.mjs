@@ -11,26 +11,13 @@ import fs from 'node:fs';
 import OpenAI, { AzureOpenAI, toFile } from 'openai';
 import { VERSION } from 'openai/version';
 
+import { pngFrom, say } from './common.mjs';
+
 const base = process.env.TRACELESS_OPENAI_URL;
 const key = process.env.TRACELESS_OPENAI_KEY;
 const inputPath = process.env.TRACELESS_INPUT_PNG;
 assert.ok(base && key && inputPath, 'TRACELESS_OPENAI_URL, TRACELESS_OPENAI_KEY and TRACELESS_INPUT_PNG must be set');
 assert.ok(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS must name the mock CA');
-
-const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** Decodes a base64 image the SDK handed back and checks it is a PNG. */
-function pngFrom(b64, what) {
-  assert.equal(typeof b64, 'string', `${what}: no base64 string`);
-  const bytes = Buffer.from(b64, 'base64');
-  assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
-  assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
-  return bytes;
-}
-
-function say(fact) {
-  console.log(JSON.stringify(fact));
-}
 
 /** Runs `call`, which must fail with an instance of `errorClass`; returns the error. */
 async function expectError(call, errorClass) {
