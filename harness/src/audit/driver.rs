@@ -172,6 +172,8 @@ impl Driver<'_> {
                 shared_prompt: matches!(spec.prompt, crate::scenario::PromptSpec::Shared(_)),
             });
         }
+        // What the pipeline logged while serving the batch is judged with it.
+        self.supervisor.settle_output().await;
         self.attribute_new_calls()?;
         self.keep_answers(&bodies)?;
         self.retire_judged()?;

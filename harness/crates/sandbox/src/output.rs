@@ -6,9 +6,13 @@
 //! the end.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::sync::watch;
 use traceless_scan::scan::{Scanner, StreamState};
 
 use crate::events::{EventKind, EventLog, MonitorKind};
@@ -38,16 +42,97 @@ impl Tail {
     }
 }
 
+nix::ioctl_read_bad!(bytes_waiting, libc::FIONREAD, libc::c_int);
+
+/// How far a pump has got through its pipe, so that a caller can wait until everything the
+/// pipeline wrote before some moment has been scanned and recorded (see [`Progress::settled`]).
+#[derive(Debug)]
+pub struct Progress {
+    /// A duplicate of the pipe's read end, only to ask how many bytes wait in it.
+    pipe: OwnedFd,
+    /// Bytes taken from the pipe; its lock is held across each read, so that the count and the
+    /// pipe's backlog are read as one.
+    taken: Mutex<u64>,
+    /// Bytes scanned and recorded; `u64::MAX` once the stream has ended.
+    recorded: watch::Sender<u64>,
+}
+
+impl Progress {
+    pub fn new(pipe: &impl AsFd) -> std::io::Result<Arc<Progress>> {
+        Ok(Arc::new(Progress {
+            pipe: pipe.as_fd().try_clone_to_owned()?,
+            taken: Mutex::new(0),
+            recorded: watch::Sender::new(0),
+        }))
+    }
+
+    /// Waits until every byte in the pipe now, and every byte already taken from it, has been
+    /// scanned and recorded. Bytes written later are not waited for, so a pipeline that never
+    /// stops printing does not hold the caller.
+    pub async fn settled(&self) {
+        let target = {
+            let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiting: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int through a pointer to a live local.
+            let backlog = match unsafe { bytes_waiting(self.pipe.as_raw_fd(), &mut waiting) } {
+                Ok(_) => u64::try_from(waiting).unwrap_or(0),
+                Err(_) => 0,
+            };
+            *taken + backlog
+        };
+        let mut recorded = self.recorded.subscribe();
+        // An error means the pump is gone: nothing more will be recorded.
+        let _ = recorded.wait_for(|&r| r >= target).await;
+    }
+
+    /// Waits until the stream has ended and all of it has been recorded.
+    pub async fn ended(&self) {
+        let _ = self.recorded.subscribe().wait_for(|&r| r == u64::MAX).await;
+    }
+}
+
+/// A stream whose reads are counted in its pump's [`Progress`].
+struct Counted<R> {
+    inner: R,
+    progress: Arc<Progress>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let mut taken = this
+            .progress
+            .taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            *taken += (buf.filled().len() - before) as u64;
+        }
+        poll
+    }
+}
+
 /// Reads a stream to its end, scanning each chunk, keeping the tail, and spooling every chunk
-/// for the end-of-run sweep.
+/// for the end-of-run sweep; `progress` says how far it has got.
 pub async fn pump(
-    mut stream: impl AsyncRead + Unpin,
+    stream: impl AsyncRead + Unpin,
     name: &'static str,
     scanner: Arc<RwLock<Scanner>>,
     log: EventLog,
     tail: Arc<Mutex<Tail>>,
     spool: Arc<Spool>,
+    progress: Arc<Progress>,
 ) {
+    let mut stream = Counted {
+        inner: stream,
+        progress: progress.clone(),
+    };
     let mut buf = vec![0u8; READ_CHUNK];
     let mut state = StreamState::default();
     let mut offset: u64 = 0;
@@ -77,12 +162,66 @@ pub async fn pump(
         spool.stream(name, offset, log.since_start_ms(), chunk);
         tail.lock().unwrap_or_else(|e| e.into_inner()).push(chunk);
         offset += n as u64;
+        progress.recorded.send_modify(|r| *r += n as u64);
     }
+    progress.recorded.send_replace(u64::MAX);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use traceless_scan::scan::{NeedleId, Subject};
+
+    /// A pump on a pipe that already holds a log line with a canary; the test's runtime has one
+    /// thread, so the pump runs only when the test awaits.
+    async fn pump_with_waiting_line() -> (EventLog, Arc<Progress>, impl Sized) {
+        let canary = b"canary-7f3a9c0e1d2b4a58";
+        let mut scanner = Scanner::new();
+        let needle = NeedleId {
+            request: 1,
+            subject: Subject::Prompt,
+        };
+        scanner.add_token(needle, std::str::from_utf8(canary).unwrap());
+        let (mut writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
+        let mut line = vec![b'.'; 30_000];
+        line.extend_from_slice(b" prompt=");
+        line.extend_from_slice(canary);
+        line.push(b'\n');
+        tokio::io::AsyncWriteExt::write_all(&mut writer, &line)
+            .await
+            .unwrap();
+        let log = EventLog::new();
+        let progress = Progress::new(&reader).unwrap();
+        tokio::spawn(pump(
+            reader,
+            "stderr",
+            Arc::new(RwLock::new(scanner)),
+            log.clone(),
+            Arc::new(Mutex::new(Tail::default())),
+            Arc::new(Spool::default()),
+            progress.clone(),
+        ));
+        // The writer stays open: the stream has not ended, as while a pipeline runs.
+        (log, progress, writer)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn once_settled_what_was_written_before_is_recorded() {
+        let (log, progress, _writer) = pump_with_waiting_line().await;
+        progress.settled().await;
+        assert_eq!(
+            log.len(),
+            1,
+            "the line written before settling was not recorded"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_settling_a_waiting_line_is_not_yet_recorded() {
+        // What the barrier is for: without it the line is still in the pipe when judging starts.
+        let (log, _progress, _writer) = pump_with_waiting_line().await;
+        assert_eq!(log.len(), 0);
+    }
 
     #[test]
     fn tail_keeps_only_the_last_bytes() {

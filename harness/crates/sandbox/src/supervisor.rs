@@ -38,7 +38,7 @@ use crate::events::{Event, EventKind, EventLog, MonitorKind, MonitorStatus};
 pub use crate::events::{Orphan, OrphanReason};
 use crate::filesystem::{FilesystemMonitor, SyscallSink};
 use crate::memory;
-use crate::output::{self, Tail};
+use crate::output::{self, Progress, Tail};
 use crate::proctree::{self, ProcessTree};
 use crate::spool::Spool;
 use crate::strace::{self, ProcessExit, TraceInterpreter};
@@ -96,6 +96,7 @@ pub struct Supervisor {
     exit: watch::Receiver<Option<ExitStatus>>,
     stderr_tail: Arc<Mutex<Tail>>,
     readers: Vec<JoinHandle<()>>,
+    output_progress: Vec<Arc<Progress>>,
     trace_reader: Option<std::thread::JoinHandle<()>>,
     filesystem: Option<FilesystemMonitor>,
     spool: Arc<Spool>,
@@ -106,31 +107,46 @@ pub struct Supervisor {
     finished: bool,
 }
 
-/// Reads and scans the child's stdout and stderr on tasks of their own; returns the tasks and the
-/// tail of stderr they keep.
+/// The child's stdout and stderr pumps: their tasks, how far each has got, and the tail of stderr.
+struct Pumps {
+    readers: Vec<JoinHandle<()>>,
+    progress: Vec<Arc<Progress>>,
+    stderr_tail: Arc<Mutex<Tail>>,
+}
+
+/// Reads and scans the child's stdout and stderr on tasks of their own.
 fn pump_output(
     child: &mut Child,
     scanner: &Arc<RwLock<Scanner>>,
     log: &EventLog,
     spool: &Arc<Spool>,
-) -> (Vec<JoinHandle<()>>, Arc<Mutex<Tail>>) {
+) -> anyhow::Result<Pumps> {
     let stderr_tail = Arc::new(Mutex::new(Tail::default()));
-    let mut readers = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        let tail = Arc::new(Mutex::new(Tail::default()));
+    let mut pumps = Pumps {
+        readers: Vec::new(),
+        progress: Vec::new(),
+        stderr_tail: stderr_tail.clone(),
+    };
+    let mut start = |stream: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                     progress: Arc<Progress>,
+                     name: &'static str,
+                     tail: Arc<Mutex<Tail>>| {
         let (scanner, log, spool) = (scanner.clone(), log.clone(), spool.clone());
-        readers.push(tokio::spawn(output::pump(
-            stdout, "stdout", scanner, log, tail, spool,
+        pumps.progress.push(progress.clone());
+        pumps.readers.push(tokio::spawn(output::pump(
+            stream, name, scanner, log, tail, spool, progress,
         )));
+    };
+    if let Some(stdout) = child.stdout.take() {
+        let progress = Progress::new(&stdout).context("watching the pipeline's stdout")?;
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        start(Box::new(stdout), progress, "stdout", tail);
     }
     if let Some(stderr) = child.stderr.take() {
-        let tail = stderr_tail.clone();
-        let (scanner, log, spool) = (scanner.clone(), log.clone(), spool.clone());
-        readers.push(tokio::spawn(output::pump(
-            stderr, "stderr", scanner, log, tail, spool,
-        )));
+        let progress = Progress::new(&stderr).context("watching the pipeline's stderr")?;
+        start(Box::new(stderr), progress, "stderr", stderr_tail);
     }
-    (readers, stderr_tail)
+    Ok(pumps)
 }
 
 /// Waits for the spawned process on a task of its own: the receiver holds its status once it
@@ -176,7 +192,7 @@ impl Supervisor {
         let launchers = usize::from(tools.strace.is_some()) + usize::from(pid_namespace);
         let tree = Arc::new(ProcessTree::new(spawned, launchers, pid_namespace));
 
-        let (readers, stderr_tail) = pump_output(&mut child, &scanner, &log, &spool);
+        let pumps = pump_output(&mut child, &scanner, &log, &spool)?;
         let main_exit = Arc::new(Mutex::new(None));
         let trace_write = Arc::new(Mutex::new(None));
         let trace_reader = trace_pipe
@@ -197,8 +213,9 @@ impl Supervisor {
             scanner,
             tree,
             exit: watch_exit(child, trace_write),
-            stderr_tail,
-            readers,
+            stderr_tail: pumps.stderr_tail,
+            readers: pumps.readers,
+            output_progress: pumps.progress,
             trace_reader,
             filesystem,
             spool,
@@ -248,11 +265,22 @@ impl Supervisor {
     /// (every process holding it has exited), waiting at most `wait`, so the lines it wrote as it
     /// died are in it.
     pub async fn final_stderr_tail(&self, wait: Duration) -> String {
-        let deadline = Instant::now() + wait;
-        while !self.readers.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let ended = async {
+            for progress in &self.output_progress {
+                progress.ended().await;
+            }
+        };
+        let _ = tokio::time::timeout(wait, ended).await;
         self.stderr_tail()
+    }
+
+    /// Waits until everything the pipeline had written to stdout and stderr when this was called
+    /// has been scanned and recorded, so that a log line written while a request was served is
+    /// judged with that request, not with a later one.
+    pub async fn settle_output(&self) {
+        for progress in &self.output_progress {
+            progress.settled().await;
+        }
     }
 
     /// The last bytes the pipeline wrote to stderr so far.
