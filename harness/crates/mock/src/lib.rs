@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use models::ModelRules;
-pub use state::{KEPT_INTERACTIONS, Router};
+pub use state::{BACKGROUND_POLLS, KEPT_INTERACTIONS, Router};
 pub use tls::PLAINTEXT_REJECTION;
 pub use types::{
     Behaviour, Endpoint, MockOptions, Provider, RecordedRequest, TlsRefusal, UnknownName,
@@ -88,13 +88,15 @@ impl Mocks {
     /// Starts both mocks as the options say. With `tls`, each provider's port is a TLS front and its
     /// server listens on a private loopback port behind it.
     pub async fn start(opts: MockOptions) -> anyhow::Result<Mocks> {
-        let shared = Arc::new(Shared::new(
+        let mut shared = Shared::new(
             opts.openai_key.clone(),
             opts.gemini_key.clone(),
             opts.timeout_hold,
             opts.models.clone(),
             opts.output_side,
-        ));
+        );
+        shared.background_polls = opts.background_polls;
+        let shared = Arc::new(shared);
         shared.keep_recorded(opts.keep_recorded);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();

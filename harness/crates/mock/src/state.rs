@@ -55,6 +55,29 @@ pub struct KeptInteraction {
     pub input: Option<serde_json::Value>,
     /// What it is counted as against [`KEPT_INTERACTION_BYTES`].
     pub bytes: usize,
+    /// A `background` interaction still running: what its run produces when it ends. None once
+    /// it has ended (completed, failed or cancelled), and for every other interaction.
+    pub run: Option<BackgroundRun>,
+}
+
+/// How many gets answer a `background` interaction `in_progress` before one answers it finished,
+/// unless [`crate::MockOptions::background_polls`] says otherwise: one, so a client that polls
+/// sees `in_progress` once (as the create answered it), then the finished interaction. Counted
+/// in requests, never in wall-clock time, so every run of a test sees the same answers.
+pub const BACKGROUND_POLLS: u32 = 1;
+
+/// A `background` interaction's run, kept until a get ends it or a cancel stops it: what the
+/// create asked for and the scripted behaviour it took, so the answer is made (and its image
+/// generated) only when the run ends, and never for a cancelled one.
+#[derive(Debug, Clone)]
+pub struct BackgroundRun {
+    /// How many more gets answer it `in_progress`.
+    pub polls_left: u32,
+    /// The answer's image format; None for a text-only answer.
+    pub image: Option<&'static str>,
+    pub input_tokens: u32,
+    /// The behaviour the create took (a safety block ends the run `failed`).
+    pub behaviour: Behaviour,
 }
 
 /// The kept interactions, oldest first, within [`KEPT_INTERACTIONS`] and [`KEPT_INTERACTION_BYTES`].
@@ -69,6 +92,29 @@ impl KeptInteractions {
     pub fn keep(&mut self, kept: KeptInteraction) {
         self.bytes += kept.bytes;
         self.list.push_back(kept);
+        self.evict();
+    }
+
+    /// Changes a kept one in place (its `bytes` as `change` leaves them), then evicts the oldest
+    /// beyond the bounds; None when it is not kept.
+    pub fn update<R>(
+        &mut self,
+        scope: &str,
+        id: &str,
+        change: impl FnOnce(&mut KeptInteraction) -> R,
+    ) -> Option<R> {
+        let kept = self
+            .list
+            .iter_mut()
+            .find(|k| k.id == id && k.scope == scope)?;
+        let before = kept.bytes;
+        let answer = change(kept);
+        self.bytes = self.bytes - before + kept.bytes;
+        self.evict();
+        Some(answer)
+    }
+
+    fn evict(&mut self) {
         while self.list.len() > KEPT_INTERACTIONS || self.bytes > KEPT_INTERACTION_BYTES {
             match self.list.pop_front() {
                 Some(old) => self.bytes -= old.bytes,
@@ -138,6 +184,8 @@ pub struct Shared {
     pub gemini_files: Mutex<HashMap<String, GeminiFile>>,
     /// The Interactions API's stored interactions (bounded; see [`KEPT_INTERACTIONS`]).
     pub gemini_interactions: Mutex<KeptInteractions>,
+    /// How many gets answer a `background` interaction `in_progress` (see [`BACKGROUND_POLLS`]).
+    pub background_polls: u32,
     /// Access tokens the mocked Google token endpoint issued; Vertex AI calls must carry one.
     pub google_tokens: Mutex<std::collections::HashSet<String>>,
     /// The Google service account of this run, made when first asked for: its key alone signs
@@ -173,6 +221,7 @@ impl Shared {
             openai_files: Mutex::new(HashMap::new()),
             gemini_files: Mutex::new(HashMap::new()),
             gemini_interactions: Mutex::new(KeptInteractions::default()),
+            background_polls: BACKGROUND_POLLS,
             google_tokens: Mutex::new(std::collections::HashSet::new()),
             service_account: std::sync::OnceLock::new(),
         }
@@ -359,6 +408,7 @@ pub(crate) mod tests {
             interaction: serde_json::json!({"id": id}),
             input: None,
             bytes,
+            run: None,
         }
     }
 

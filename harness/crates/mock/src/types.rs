@@ -36,6 +36,10 @@ pub struct MockOptions {
     /// Keep only the newest this many recordings (a long-running `traceless mocks` stays flat in
     /// memory); `None`, the default, keeps every one, as an audit's evidence needs.
     pub keep_recorded: Option<usize>,
+    /// How many gets of a Gemini Interactions API `background` interaction answer it
+    /// `in_progress` before one answers it finished (see `KeptInteraction`'s run); 1 by default
+    /// ([`crate::BACKGROUND_POLLS`]), 0 finishes it at the first get.
+    pub background_polls: u32,
 }
 
 impl Default for MockOptions {
@@ -55,6 +59,7 @@ impl Default for MockOptions {
             models: crate::models::ModelRules::default(),
             control: None,
             keep_recorded: None,
+            background_polls: crate::BACKGROUND_POLLS,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The Gemini Interactions API over TLS: a create request with image input is recorded like
 //! generateContent, answered with an image as one Interaction or as server-sent events, validated
 //! and refused in the API's own envelope, and subject to scripted behaviours. A stored interaction
-//! is retrieved and deleted by id, and continued through `previous_interaction_id`.
+//! is retrieved and deleted by id, and continued through `previous_interaction_id`. A `background`
+//! interaction answers `in_progress` until it has been polled, then finished; a cancel stops it.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use traceless_mock::{Behaviour, Endpoint, KEPT_INTERACTIONS, MockOptions, Mocks, Provider};
+use traceless_mock::{
+    BACKGROUND_POLLS, Behaviour, Endpoint, KEPT_INTERACTIONS, MockOptions, Mocks, Provider,
+};
 
 const KEY: &str = "AIzaTestKey0000000000000000000000000";
 const MODEL: &str = "gemini-3.1-flash-lite-image";
@@ -661,4 +664,220 @@ async fn a_cancel_takes_no_scripted_behaviour() {
     let rec = mocks.recorded();
     assert_eq!(rec[1].behaviour, Behaviour::Ok);
     assert_eq!(rec[2].behaviour, Behaviour::ServerError);
+}
+
+/// A create body asking to run in the background.
+fn background(image: &[u8]) -> Value {
+    let mut body = create(MODEL, image, false);
+    body["background"] = json!(true);
+    body
+}
+
+/// A get (or cancel, with `/cancel`) of an interaction on the Gemini API: status and JSON answer.
+async fn fetch(mocks: &Mocks, method: &str, path: &str) -> (u16, Value) {
+    let (status, text) = by_id(mocks, method, path).await;
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+/// An interaction with no output: its steps are empty (and so carry no image).
+fn assert_no_output(interaction: &Value) {
+    assert_eq!(interaction["steps"], json!([]), "{interaction}");
+}
+
+#[tokio::test]
+async fn a_background_create_answers_in_progress_then_a_poll_completes_it_with_the_image() {
+    assert_eq!(BACKGROUND_POLLS, 1);
+    let mocks = start_keyed().await;
+    let input = png(40, 30);
+    let made = created(&mocks, &background(&input)).await;
+    // At once: in progress, nothing produced yet.
+    assert_eq!(made["status"], "in_progress");
+    assert_eq!(made["model"], MODEL);
+    assert!(made["id"].as_str().unwrap().starts_with("v1_"));
+    assert_no_output(&made);
+    assert!(made.get("usage").is_none(), "{made}");
+    let id = made["id"].as_str().unwrap();
+    let path = format!("/v1beta/interactions/{id}");
+
+    // The first poll: still in progress, as the create answered it.
+    let (status, first) = fetch(&mocks, "GET", &path).await;
+    assert_eq!((status, &first), (200, &made));
+    // The second: completed, with the image.
+    let (status, done) = fetch(&mocks, "GET", &path).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(
+        (&done["id"], &done["created"]),
+        (&made["id"], &made["created"])
+    );
+    assert!(done["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let (mime, image) = image_of(&done);
+    assert_eq!(mime, "image/png");
+    assert!(is_png(&image));
+    // From then on it stays as it finished, and a cancel answers it unchanged.
+    let (_, again) = fetch(&mocks, "GET", &format!("/v1/interactions/{id}")).await;
+    assert_eq!(again, done);
+    let (status, cancelled) = fetch(&mocks, "POST", &format!("{path}/cancel")).await;
+    assert_eq!((status, &cancelled), (200, &done));
+
+    // The create carried the upload and is recorded as any create; the image went out on the
+    // poll that completed the run, and each later answer that carried it again says so.
+    let rec = mocks.recorded();
+    use common::interaction::{cancel, create, get};
+    let seen = common::interaction::calls(&rec);
+    assert_eq!(
+        seen,
+        [create(200), get(200), get(200), get(200), cancel(200)]
+    );
+    assert_eq!(rec[0].images, vec![input]);
+    assert_eq!(rec[0].prompt.as_deref(), Some(PROMPT));
+    assert_eq!(rec[0].model.as_deref(), Some(MODEL));
+    assert_eq!(
+        (rec[0].behaviour, rec[0].rejected.as_deref()),
+        (Behaviour::Ok, None)
+    );
+    assert_eq!(rec[0].output_image, None);
+    assert_eq!(rec[1].output_image, None);
+    for r in &rec[2..] {
+        assert_eq!(r.output_image.as_deref(), Some(image.as_slice()));
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_running_background_interaction_answers_cancelled_and_makes_no_image() {
+    let mocks = start_keyed().await;
+    let input = png(24, 24);
+    let made = created(&mocks, &background(&input)).await;
+    assert_eq!(made["status"], "in_progress");
+    let id = made["id"].as_str().unwrap();
+    let path = format!("/v1beta/interactions/{id}");
+
+    let (status, cancelled) = fetch(&mocks, "POST", &format!("{path}/cancel")).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["id"], made["id"]);
+    assert_no_output(&cancelled);
+    // Every later get, however many, says cancelled, with no output.
+    for _ in 0..3 {
+        let (status, got) = fetch(&mocks, "GET", &path).await;
+        assert_eq!((status, &got), (200, &cancelled));
+    }
+    // A second cancel has nothing left to stop: the cancelled interaction, unchanged.
+    let (status, again) = fetch(&mocks, "POST", &format!("/v1/interactions/{id}:cancel")).await;
+    assert_eq!((status, &again), (200, &cancelled));
+
+    let rec = mocks.recorded();
+    use common::interaction::{cancel, create, get};
+    let seen = common::interaction::calls(&rec);
+    assert_eq!(
+        seen,
+        [
+            create(200),
+            cancel(200),
+            get(200),
+            get(200),
+            get(200),
+            cancel(200)
+        ]
+    );
+    assert_eq!(rec[0].images, vec![input]);
+    assert_eq!(rec[0].prompt.as_deref(), Some(PROMPT));
+    // No image was made for it, so none is recorded as sent.
+    assert!(rec.iter().all(|r| r.output_image.is_none()));
+    assert!(
+        rec[1..]
+            .iter()
+            .all(|r| r.images.is_empty() && r.model.is_none())
+    );
+}
+
+#[tokio::test]
+async fn background_polls_are_counted_and_a_scripted_block_ends_the_run_failed() {
+    let mocks = start_with(MockOptions {
+        gemini_key: KEY.into(),
+        background_polls: 3,
+        ..Default::default()
+    })
+    .await;
+    // The create takes the script; its run ends as the behaviour says, when polled to its end.
+    mocks.set_behaviour(
+        Provider::Gemini,
+        vec![Behaviour::SafetyBlock, Behaviour::Ok],
+    );
+    let blocked = created(&mocks, &background(&png(16, 16))).await;
+    let id = blocked["id"].as_str().unwrap();
+    let path = format!("/v1beta/interactions/{id}");
+    let mut statuses = Vec::new();
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        let (status, got) = fetch(&mocks, "GET", &path).await;
+        assert_eq!(status, 200, "{got}");
+        statuses.push(got["status"].as_str().unwrap().to_owned());
+        last = got;
+    }
+    assert_eq!(
+        statuses,
+        [
+            "in_progress",
+            "in_progress",
+            "in_progress",
+            "failed",
+            "failed"
+        ]
+    );
+    assert_eq!(last["errors"][0]["code"], "prohibited_content");
+    assert_no_output(&last);
+
+    // A streamed get follows the run to its end, whatever polls are left.
+    let made = created(&mocks, &background(&png(16, 16))).await;
+    let id = made["id"].as_str().unwrap();
+    let (status, text) = by_id(
+        &mocks,
+        "GET",
+        &format!("/v1beta/interactions/{id}?stream=true"),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "interaction.created",
+            "step.start",
+            "step.delta",
+            "step.delta",
+            "step.stop",
+            "interaction.completed",
+            ""
+        ]
+    );
+    let (_, done) = fetch(&mocks, "GET", &format!("/v1beta/interactions/{id}")).await;
+    assert_eq!(done["status"], "completed");
+    let (_, image) = image_of(&done);
+
+    let rec = mocks.recorded();
+    assert_eq!(rec[0].behaviour, Behaviour::SafetyBlock);
+    assert!(rec.iter().take(6).all(|r| r.output_image.is_none()));
+    assert_eq!(rec[6].behaviour, Behaviour::Ok);
+    assert_eq!(rec[6].output_image, None);
+    assert_eq!(rec[7].output_image.as_deref(), Some(image.as_slice()));
+    assert_eq!(rec[8].output_image.as_deref(), Some(image.as_slice()));
+}
+
+#[tokio::test]
+async fn a_background_create_that_is_not_stored_is_refused_400() {
+    let mocks = start_keyed().await;
+    let input = png(16, 16);
+    let mut body = background(&input);
+    body["store"] = json!(false);
+    let (status, _, text) = post(&mocks, Some(KEY), &body).await;
+    assert_eq!(status, 400, "{text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_request");
+    // Refused, but what it carried is still evidence.
+    let rec = mocks.recorded();
+    assert_eq!(rec[0].images, vec![input]);
+    assert_eq!(rec[0].store, Some(false));
+    assert!(rec[0].rejected.is_some() && rec[0].output_image.is_none());
 }

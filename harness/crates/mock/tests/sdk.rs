@@ -240,9 +240,11 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     let mocks = start_keyed().await;
     let input = png(40, 40);
     let files = sdk_files(&mocks, &input);
-    // Five creates answer normally, the sixth is rate limited (gets and deletes take no script).
+    // Five creates answer normally, the sixth is rate limited, the two background ones after it
+    // answer normally (gets, cancels and deletes take no script).
     let mut script = vec![Behaviour::Ok; 5];
     script.push(Behaviour::RateLimited { retry_after_s: 1 });
+    script.push(Behaviour::Ok);
     mocks.set_behaviour(Provider::Gemini, script);
     let env = [
         ("TRACELESS_CA_FILE", files.ca.display().to_string()),
@@ -272,7 +274,13 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
             create(200),
             get(404),
             cancel(404),
-            create(429)
+            create(429),
+            create(200),
+            get(200),
+            get(200),
+            create(200),
+            cancel(200),
+            get(200)
         ]
     );
     assert_eq!(rec[0].path, "/v1/interactions");
@@ -303,5 +311,21 @@ async fn google_genai_interactions_send_an_image_and_get_one_back() {
     assert_eq!(rec[4].path, format!("/v1/interactions/{id}/cancel"));
     assert_eq!(rec[4].output_image, rec[0].output_image);
     assert!(rec[11].path.ends_with("/cancel"), "{}", rec[11].path);
+    // The background creates asked for it in the body; the first was polled twice (in progress,
+    // then completed), the second cancelled while it ran, then got.
+    for r in [&rec[13], &rec[16]] {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("a JSON body");
+        assert_eq!(body["background"], true);
+    }
+    let polled = format!(
+        "/v1/interactions/{}",
+        &rec[14].path["/v1/interactions/".len()..]
+    );
+    assert_eq!(rec[15].path, polled);
+    let running = &rec[18].path["/v1/interactions/".len()..];
+    assert_eq!(rec[17].path, format!("/v1/interactions/{running}/cancel"));
+    // Only the poll that completed the run sent an image; none was made for the cancelled one.
+    let outputs: Vec<bool> = rec[13..].iter().map(|r| r.output_image.is_some()).collect();
+    assert_eq!(outputs, [false, false, true, false, false, false]);
     mocks.shutdown().await;
 }

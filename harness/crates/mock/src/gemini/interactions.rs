@@ -4,14 +4,31 @@
 //! (`{"error":{"code":"invalid_request","message":...}}`). An interaction created with `store` not
 //! false is kept (the newest few; see `crate::state::KEPT_INTERACTIONS`): `GET
 //! /{version}/interactions/{id}` returns it (as JSON or as the create's events), `DELETE` forgets
-//! it, `POST /{version}/interactions/{id}/cancel` answers it (every interaction here has finished,
-//! so there is nothing left to stop), and a create may continue it through `previous_interaction_id`. Vertex AI serves the same
-//! under `/{version}/projects/{p}/locations/{l}/interactions`, each project and location its own.
+//! it, `POST /{version}/interactions/{id}/cancel` stops it while it runs, and a create may continue
+//! it through `previous_interaction_id`. Vertex AI serves the same under
+//! `/{version}/projects/{p}/locations/{l}/interactions`, each project and location its own.
+//!
+//! An interaction created with `background: true` runs in the background: the create answers it
+//! at once `in_progress`, with no output yet; the next gets answer it `in_progress` too, for
+//! `crate::BACKGROUND_POLLS` polls (one unless `MockOptions::background_polls` says otherwise),
+//! and the get after them ends the run and answers it `completed` (or `failed`) with its output; a
+//! cancel while it runs answers it `cancelled`, and so does every get after, with no output ever
+//! made. Counted in requests, not in time: no timer, no sleep. Every other interaction has finished
+//! when its create is answered, and a cancel answers it as it is.
 //!
 //! The wire shapes are google-genai 3.6.1's (`_gaos/types/interactions`): an Interaction's output is
 //! a `model_output` step whose content blocks are `{"type":"text"}` and
 //! `{"type":"image","mime_type","data"}`; a stream is `interaction.created`, `step.start`,
 //! `step.delta` (one per content block), `step.stop`, `interaction.completed`, then `[DONE]`.
+//!
+//! The statuses are spelled as both SDKs type `Interaction.status`: google-genai 3.6.1
+//! `_gaos/types/interactions/interaction.py` `InteractionStatus` and @google/genai 3.6.1
+//! `dist/genai.d.ts` `InteractionStatus_2` list `in_progress`, `requires_action`, `completed`,
+//! `failed`, `cancelled`, `incomplete`, `budget_exceeded`, `queued`, `idle` and
+//! `requires_continuation`; the mock answers `in_progress`, `completed`, `failed` and
+//! `cancelled`. That a background create answers at once and is polled with `interactions.get`
+//! until it is `completed`, `failed` or `cancelled` is the "Agents (Deep Research)" example of
+//! both SDKs' READMEs (google-genai's package description, @google/genai's README.md).
 
 use serde_json::{Map, Value, json};
 
@@ -21,7 +38,7 @@ use super::models::{self, Kind};
 use super::{ApiError, Route};
 use crate::http::{Incoming, Reply};
 use crate::ids;
-use crate::state::{KeptInteraction, Shared, lock};
+use crate::state::{BackgroundRun, KeptInteraction, Shared, lock};
 use crate::types::{Behaviour, Endpoint, RecordedRequest};
 
 /// An Interactions API request understood and found valid.
@@ -40,6 +57,8 @@ pub(crate) struct Create {
     /// The answer's image format (`image/png` or `image/jpeg`); None for a text-only answer.
     image: Option<&'static str>,
     stream: bool,
+    /// `background: true`: answered `in_progress`, its run ended by a later get (not streamed).
+    background: bool,
     input_tokens: u32,
     /// Where the interaction is kept when `store` is not false; None when it is.
     keep_in: Option<String>,
@@ -131,10 +150,20 @@ pub(super) fn examine(
     let image = output_image(&body, kind)?;
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true)
         || inc.query_param("alt").as_deref() == Some("sse");
+    let background = body.get("background").and_then(Value::as_bool) == Some(true);
+    if background && rec.store == Some(false) {
+        // Inferred: @google/genai 3.6.1 documents server-side runs as "`background: true` (with
+        // `store: true`)" (dist/genai.d.ts, `automatic_continuation`), and an interaction not
+        // stored could never be polled; what the API answers for both together is not documented.
+        return Err(invalid(
+            "'background' requires 'store' to be true: a background interaction is polled by its id.",
+        ));
+    }
     Ok(InteractionsRequest::Create(Create {
         model,
         image,
         stream,
+        background,
         input_tokens,
         keep_in: (rec.store != Some(false)).then(|| route.scope.clone()),
         previous,
@@ -481,7 +510,8 @@ struct Outcome {
     image: Option<Vec<u8>>,
 }
 
-fn outcome(request: &Create, behaviour: Behaviour, output_side: u32) -> Outcome {
+/// The outcome of a run whose answer carries an `image` of that format (None: text only).
+fn outcome(image: Option<&'static str>, behaviour: Behaviour, output_side: u32) -> Outcome {
     let blocked = |code: &str, message: &str| Outcome {
         status: "failed",
         content: Vec::new(),
@@ -505,7 +535,7 @@ fn outcome(request: &Create, behaviour: Behaviour, output_side: u32) -> Outcome 
         }
         _ => {}
     }
-    let Some(mime) = request.image else {
+    let Some(mime) = image else {
         let text = "I can describe the picture, but this model answers with text only.";
         return Outcome {
             status: "completed",
@@ -572,12 +602,14 @@ pub(super) fn answer(
     }
 }
 
-/// A kept interaction as the create answered it (JSON or events, as the get asks), with its input
-/// when asked; 404 when it is not kept here.
+/// A kept interaction as it stands (JSON or events, as the get asks), with its input when asked;
+/// 404 when it is not kept here. A get of a running `background` interaction is one of its polls
+/// (see [`advance`]); the image is the answer's, when it carries one.
 fn answer_get(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
-    let kept = lock(&shared.gemini_interactions)
-        .get(&lookup.scope, &lookup.id)
-        .map(|k| (k.interaction.clone(), k.input.clone()));
+    let kept = lock(&shared.gemini_interactions).update(&lookup.scope, &lookup.id, |k| {
+        advance(k, lookup.stream, shared.output_side);
+        (k.interaction.clone(), k.input.clone())
+    });
     let Some((mut whole, input)) = kept else {
         return (error_reply(&not_found(&lookup.id)), None);
     };
@@ -612,16 +644,53 @@ fn answer_get(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
     (event_stream(whole, &content, &errors, after), image)
 }
 
-/// A cancel: the kept interaction, as a get answers it (its image recorded as the answer's), or 404
-/// as a get of that id. Both SDKs document cancel as applying "only to background interactions that
-/// are still running" and answering an Interaction; what the API answers for one that has already
-/// finished is not documented. Inferred: that interaction, unchanged (its status stays
-/// `completed` or `failed`), since there is nothing left to stop. Every interaction here, a
-/// `background` one included, has finished by the time its create is answered.
+/// A get of a running `background` interaction: while polls are left it is answered
+/// `in_progress` and one poll fewer is left; the get after them ends the run, and the interaction
+/// is kept and answered finished, its outcome (and image) made only now, under the behaviour its
+/// create took. A streamed get (`stream=true`) follows the run to its end whatever polls are left.
+/// Inferred: the SDKs' READMEs poll until the status changes, not after how many polls (the count
+/// is the mock's, deterministic); the Gemini API's background-execution guide (not an SDK source)
+/// has a client either poll the id for its status or stream its progress, so a stream, unlike a
+/// poll, is taken to wait for the end. Nothing changes for any other interaction.
+fn advance(kept: &mut KeptInteraction, stream: bool, output_side: u32) {
+    let Some(run) = &mut kept.run else {
+        return;
+    };
+    if run.polls_left > 0 && !stream {
+        run.polls_left -= 1;
+        return;
+    }
+    let Some(run) = kept.run.take() else {
+        return;
+    };
+    let outcome = outcome(run.image, run.behaviour, output_side);
+    let interaction = finished(&kept.interaction, &outcome, run.input_tokens, &now());
+    let whole = with_steps(&interaction, &outcome.content);
+    let grown = whole.to_string().len();
+    kept.bytes = kept
+        .bytes
+        .saturating_sub(kept.interaction.to_string().len())
+        + grown;
+    kept.interaction = whole;
+}
+
+/// A cancel: 404 as a get of that id when it is not kept here. Both SDKs document cancel as
+/// applying "only to background interactions that are still running" and answering an
+/// Interaction (google-genai 3.6.1 `_gaos/interactions.py` `Interactions.cancel`; @google/genai
+/// 3.6.1 `dist/genai.d.ts` `cancel`). A running `background` interaction is stopped: answered,
+/// and kept, `cancelled` (the SDKs' spelling), with no output and its run dropped, so no image is
+/// ever made or recorded for it. Inferred: that the cancel answers the stopped interaction
+/// itself, `updated` now. What the API answers for one that has already finished is not
+/// documented; inferred: that interaction, unchanged (its status stays `completed`, `failed` or
+/// `cancelled`, its image recorded as the answer's), since there is nothing left to stop.
 fn answer_cancel(shared: &Shared, lookup: &Lookup) -> (Reply, Option<Vec<u8>>) {
-    let kept = lock(&shared.gemini_interactions)
-        .get(&lookup.scope, &lookup.id)
-        .map(|k| k.interaction.clone());
+    let kept = lock(&shared.gemini_interactions).update(&lookup.scope, &lookup.id, |k| {
+        if k.run.take().is_some() {
+            k.interaction["status"] = json!("cancelled");
+            k.interaction["updated"] = json!(now());
+        }
+        k.interaction.clone()
+    });
     let Some(whole) = kept else {
         return (error_reply(&not_found(&lookup.id)), None);
     };
@@ -641,53 +710,111 @@ fn image_of(whole: &Value) -> Option<Vec<u8>> {
         .and_then(|c| c["data"].as_str().and_then(crate::images::decode_base64))
 }
 
+/// Now, to the second, as the API's timestamps are written.
+fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    ids::rfc3339(now.replace_nanosecond(0).unwrap_or(now))
+}
+
+/// A finished interaction without its steps: `head` (its id, object, model, created and the
+/// interaction it continues) with the outcome's status, usage and errors, updated at `updated`.
+fn finished(head: &Value, outcome: &Outcome, input_tokens: u32, updated: &str) -> Value {
+    let mut interaction = head.clone();
+    if let Some(fields) = interaction.as_object_mut() {
+        fields.remove("steps");
+    }
+    interaction["status"] = json!(outcome.status);
+    interaction["updated"] = json!(updated);
+    interaction["usage"] = usage(input_tokens, outcome);
+    if !outcome.errors.is_empty() {
+        interaction["errors"] = json!(outcome.errors);
+    }
+    interaction
+}
+
+/// The whole interaction: with its `model_output` step, or `steps: []` when it has no output
+/// (@google/genai gives every Interaction a steps array, so the mock always sends one).
+fn with_steps(interaction: &Value, content: &[Value]) -> Value {
+    let mut whole = interaction.clone();
+    whole["steps"] = if content.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "model_output", "content": content}])
+    };
+    whole
+}
+
 fn answer_create(
     shared: &Shared,
     request: Create,
     behaviour: Behaviour,
 ) -> (Reply, Option<Vec<u8>>) {
-    let outcome = outcome(&request, behaviour, shared.output_side);
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    let mut interaction = json!({
+    let now = now();
+    let mut head = json!({
         "id": format!("v1_{}", ids::alnum(43)),
         "object": "interaction",
         "model": request.model,
-        "status": outcome.status,
-        "created": ids::rfc3339(now),
-        "updated": ids::rfc3339(now),
-        "usage": usage(request.input_tokens, &outcome),
+        "created": now,
+        "updated": now,
     });
     if let Some(previous) = &request.previous {
-        interaction["previous_interaction_id"] = json!(previous);
+        head["previous_interaction_id"] = json!(previous);
     }
-    if !outcome.errors.is_empty() {
-        interaction["errors"] = json!(outcome.errors);
+    if request.background && !request.stream {
+        return start_run(shared, request, behaviour, head);
     }
-    let mut whole = interaction.clone();
-    whole["steps"] = if outcome.content.is_empty() {
-        json!([])
-    } else {
-        json!([{"type": "model_output", "content": outcome.content}])
-    };
+    let outcome = outcome(request.image, behaviour, shared.output_side);
+    let interaction = finished(&head, &outcome, request.input_tokens, &now);
+    let whole = with_steps(&interaction, &outcome.content);
     let reply = if request.stream {
         event_stream(interaction, &outcome.content, &outcome.errors, None)
     } else {
         google_reply(200, &whole)
     };
-    if let Some(scope) = request.keep_in {
-        let id = whole["id"].as_str().unwrap_or_default().to_owned();
-        let bytes = request.body_len + whole.to_string().len();
-        lock(&shared.gemini_interactions).keep(KeptInteraction {
-            id,
-            scope,
-            interaction: whole,
-            input: request.input,
-            bytes,
-        });
-    }
+    keep(shared, request, whole, None);
     (reply, outcome.image)
+}
+
+/// A `background` create (google-genai 3.6.1 and @google/genai 3.6.1: "Whether to run the model
+/// interaction in the background"): answered at once `in_progress` with no output (`steps: []`,
+/// no usage yet), and kept with its run; no image is made until a get ends the run (see
+/// [`advance`]). A streamed create with `background` is answered as any stream, to its end
+/// (inferred: the client is there to read the run through; the SDKs skip only their own
+/// continuation loop for it).
+fn start_run(
+    shared: &Shared,
+    request: Create,
+    behaviour: Behaviour,
+    mut head: Value,
+) -> (Reply, Option<Vec<u8>>) {
+    head["status"] = json!("in_progress");
+    head["steps"] = json!([]);
+    let run = BackgroundRun {
+        polls_left: shared.background_polls,
+        image: request.image,
+        input_tokens: request.input_tokens,
+        behaviour,
+    };
+    let reply = google_reply(200, &head);
+    keep(shared, request, head, Some(run));
+    (reply, None)
+}
+
+/// Keeps the interaction when its create asked to store it (with its run, for a background one).
+fn keep(shared: &Shared, request: Create, whole: Value, run: Option<BackgroundRun>) {
+    let Some(scope) = request.keep_in else {
+        return;
+    };
+    let id = whole["id"].as_str().unwrap_or_default().to_owned();
+    let bytes = request.body_len + whole.to_string().len();
+    lock(&shared.gemini_interactions).keep(KeptInteraction {
+        id,
+        scope,
+        interaction: whole,
+        input: request.input,
+        bytes,
+        run,
+    });
 }
 
 /// The interaction as server-sent events: created (in progress), the model output step's start,

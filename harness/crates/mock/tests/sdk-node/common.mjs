@@ -1,5 +1,6 @@
-// What every SDK conformance script here shares: printing a fact for the Rust side, and checking
-// that an image the SDK handed back is a PNG.
+// What every SDK conformance script here shares: printing a fact for the Rust side, checking that
+// an image the SDK handed back is a PNG, and the @google/genai options for Vertex AI with the
+// mocks' service account.
 
 import assert from 'node:assert/strict';
 
@@ -17,4 +18,36 @@ export function pngFrom(b64, what) {
   assert.ok(bytes.length > PNG_MAGIC.length, `${what}: ${bytes.length} bytes`);
   assert.ok(bytes.subarray(0, 8).equals(PNG_MAGIC), `${what}: not a PNG (starts ${bytes.subarray(0, 8).toString('hex')})`);
   return bytes;
+}
+
+/** Where google-auth-library (Node) posts a service account's signed assertion, whatever token_uri says. */
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+
+/**
+ * `GoogleGenAI` options for Vertex AI (project and location us-central1) with `serviceAccount`, the
+ * mocks' service-account JSON, read back as the SDK's users read it; and the token URLs
+ * google-auth-library asked for. google-auth-library (Node) ignores token_uri and always posts the
+ * signed assertion to Google's token endpoint; its transporter's fetch is the documented hook to
+ * send that one URL to the mock. Any other URL it is asked for is refused, so nothing leaves for
+ * the network.
+ */
+export function vertexOptions(serviceAccount, httpOptions) {
+  const tokenUrls = [];
+  async function tokenFetch(url, init) {
+    const wanted = String(url);
+    tokenUrls.push(wanted);
+    assert.equal(wanted, GOOGLE_TOKEN_URL, `google-auth-library asked for ${wanted}`);
+    return fetch(serviceAccount.token_uri, init);
+  }
+  const options = {
+    vertexai: true,
+    project: serviceAccount.project_id,
+    location: 'us-central1',
+    googleAuthOptions: {
+      credentials: serviceAccount,
+      clientOptions: { transporterOptions: { fetchImplementation: tokenFetch } },
+    },
+    httpOptions,
+  };
+  return { options, tokenUrls };
 }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 
 import { ApiError, BlockedReason, FinishReason, GoogleGenAI } from '@google/genai';
 
-import { pngFrom, say } from './common.mjs';
+import { GOOGLE_TOKEN_URL, pngFrom, say, vertexOptions } from './common.mjs';
 
 const base = process.env.TRACELESS_GEMINI_URL;
 const key = process.env.TRACELESS_GEMINI_KEY;
@@ -99,28 +99,8 @@ say({ step: 'safety-block', block_reason: blocked.promptFeedback.blockReason });
 // Vertex AI, with the service account the mocks made for this run (their token endpoint takes no
 // other key), read as a backend reads the JSON it is given.
 const serviceAccount = JSON.parse(fs.readFileSync(process.env.TRACELESS_SERVICE_ACCOUNT, 'utf8'));
-// google-auth-library (Node) ignores token_uri and always posts the signed assertion to Google's
-// token endpoint; its transporter's fetch is the documented hook to send that one URL to the mock.
-// Any other URL it is asked for is refused, so nothing leaves for the network.
-const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-const tokenUrls = [];
-async function tokenFetch(url, init) {
-  const wanted = String(url);
-  tokenUrls.push(wanted);
-  assert.equal(wanted, GOOGLE_TOKEN_URL, `google-auth-library asked for ${wanted}`);
-  return fetch(serviceAccount.token_uri, init);
-}
-const vertex = new GoogleGenAI({
-  vertexai: true,
-  project: serviceAccount.project_id,
-  location: 'us-central1',
-  googleAuthOptions: {
-    // The JSON a backend would be given, read back as the SDK's users read it.
-    credentials: serviceAccount,
-    clientOptions: { transporterOptions: { fetchImplementation: tokenFetch } },
-  },
-  httpOptions,
-});
+const { options: vertexAi, tokenUrls } = vertexOptions(serviceAccount, httpOptions);
+const vertex = new GoogleGenAI(vertexAi);
 
 // 5, 6. generateContent and generateContentStream on Vertex AI (behaviours: ok, ok)
 await generateBoth(vertex, 'vertex', 'node vertex tlp-node0000005');

@@ -1,7 +1,9 @@
 // Drives the Gemini mock's Interactions API with the official `@google/genai` npm package
 // (`ai.interactions`): image in and image out as one Interaction and streamed, the stored
-// interaction retrieved, cancelled and deleted (then a 404 for a get and a cancel), and a scripted
-// 429 raising the Interactions client's RateLimitError; exits non-zero if any answer is not parsed as expected. Each step prints
+// interaction retrieved, cancelled and deleted (then a 404 for a get and a cancel), a scripted
+// 429 raising the Interactions client's RateLimitError, then `background: true` interactions, one
+// polled with `interactions.get` until it is no longer in_progress and one cancelled while it
+// runs; exits non-zero if any answer is not parsed as expected. Each step prints
 // one JSON line of what the SDK parsed, so the Rust side can compare it with what the mock recorded
 // and answered.
 //
@@ -118,6 +120,47 @@ await expectError('cancel-deleted', 'NotFoundError', () => ai.interactions.cance
 await expectError('rate-limited', 'RateLimitError', () =>
   ai.interactions.create({ model: MODEL, input: [imageBlock, textBlock], response_modalities: ['image'] }, once),
 );
+
+// 7. background: true (behaviour: ok): answered at once in_progress with no output, then polled
+// with interactions.get until it is no longer in_progress, as the SDK's README polls its Deep
+// Research example; the mock answers one poll in_progress, the next completed with the image.
+const started = await ai.interactions.create(
+  { model: MODEL, input: [imageBlock, textBlock], response_modalities: ['image'], background: true },
+  once,
+);
+assert.equal(started.status, 'in_progress', JSON.stringify(started));
+assert.equal(started.output_image, undefined, JSON.stringify(started));
+const statuses = [started.status];
+let polled = started;
+for (let i = 0; i < 10 && polled.status === 'in_progress'; i++) {
+  // Bounded: the mock needs two gets.
+  polled = await ai.interactions.get(started.id);
+  statuses.push(polled.status);
+}
+assert.equal(polled.id, started.id);
+say({
+  step: 'background.poll',
+  id: started.id,
+  statuses,
+  image: polled.status === 'completed' ? png(polled.output_image, 'background output_image') : null,
+});
+
+// 8. background: true (behaviour: ok), cancelled while it runs: cancelled, and a get says so after,
+// with no output.
+const running = await ai.interactions.create(
+  { model: MODEL, input: [imageBlock, textBlock], response_modalities: ['image'], background: true },
+  once,
+);
+const stopped = await ai.interactions.cancel(running.id);
+assert.equal(stopped.id, running.id);
+const after = await ai.interactions.get(running.id);
+say({
+  step: 'background.cancel',
+  id: running.id,
+  statuses: [running.status, stopped.status, after.status],
+  outputs: [running, stopped, after].map((i) => i.output_image ?? null),
+  steps: [running, stopped, after].map((i) => i.steps.length),
+});
 
 const { version } = JSON.parse(fs.readFileSync(new URL('./node_modules/@google/genai/package.json', import.meta.url)));
 console.log(`google-genai-node interactions ${version} on Node ${process.versions.node}: all answers parsed`);

@@ -1,7 +1,9 @@
 """Drives the Gemini mock's Interactions API with the official google-genai SDK (image in, image out,
 as one Interaction and streamed; the stored interaction retrieved, cancelled, continued through
 previous_interaction_id and deleted, after which it is the Interactions client's NotFoundError, as a
-store=False one is for a get and a cancel; then a scripted 429); exits non-zero if any answer is not parsed as expected."""
+store=False one is for a get and a cancel; then a scripted 429; then background=True: one polled
+with get until it is no longer in_progress, one cancelled while it runs); exits non-zero if any
+answer is not parsed as expected."""
 
 import base64
 import os
@@ -101,5 +103,38 @@ try:
 except _interactions.RateLimitError as e:
     assert e.status_code == 429, e.status_code
     assert e.body["error"]["code"] == "rate_limit_exceeded", e.body
+
+# 8. background=True (behaviour: ok): answered at once in_progress with no output, then polled with
+# get until it is no longer in_progress, as the SDK's README polls its Deep Research example; the
+# mock answers one poll in_progress, the next completed with the image
+started = client.interactions.create(
+    model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"], background=True
+)
+assert started.status == "in_progress", started.status
+assert started.output_image is None and not started.steps, started
+statuses = [started.status]
+polled = started
+for _ in range(10):  # bounded: the mock needs two gets
+    polled = client.interactions.get(started.id)
+    statuses.append(polled.status)
+    if polled.status != "in_progress":
+        break
+assert statuses == ["in_progress", "in_progress", "completed"], statuses
+assert polled.id == started.id, polled
+assert polled.output_image is not None and polled.output_image.mime_type == "image/png", polled
+assert_png(base64.b64decode(polled.output_image.data), "background interaction output_image")
+assert polled.usage.total_tokens > 0, polled.usage
+
+# 9. background=True (behaviour: ok), cancelled while it runs: cancelled, and a get says so after,
+# with no output
+running = client.interactions.create(
+    model=MODEL, input=[image_block, text_block], response_modalities=["IMAGE"], background=True
+)
+assert running.status == "in_progress", running.status
+stopped = client.interactions.cancel(running.id)
+assert stopped.id == running.id and stopped.status == "cancelled", stopped
+assert stopped.output_image is None and not stopped.steps, stopped
+after = client.interactions.get(running.id)
+assert after.status == "cancelled" and after.output_image is None, after
 
 print(f"google-genai {genai.__version__}: all interactions answers parsed")
