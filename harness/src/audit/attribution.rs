@@ -182,6 +182,8 @@ pub(crate) mod tests {
             behaviour: Behaviour::Ok,
             status: 200,
             output_image: None,
+            creates: None,
+            continues: None,
         }
     }
 

@@ -19,7 +19,7 @@
 use traceless_mock::RecordedRequest;
 use traceless_sandbox::events::EventLog;
 use traceless_scan::scan::{
-    Hit, NeedleId, ResiduePass, Scanner, Subject, SweepPass, covered, merge_hits,
+    Hit, NeedleId, RequestId, ResiduePass, Scanner, Subject, SweepPass, covered, merge_hits,
 };
 
 use super::attribution::{self, arrival_ms};
@@ -88,7 +88,10 @@ impl Kept {
         }
         let perceptual = attribution::perceptual_owners(&call, scanner);
         let hits = merge_hits(parts.into_iter().flatten().collect());
-        let owners = attribution::owners_by(&call, &hits, &perceptual, requests, log);
+        let mut owners = attribution::owners_by(&call, &hits, &perceptual, requests, log);
+        if owners.any.is_empty() {
+            owners.any = inherited(&self.calls, &call);
+        }
         if let Some(out) = &call.output_image {
             for &owner in &owners.any {
                 let id = NeedleId {
@@ -153,20 +156,44 @@ impl Kept {
         for (&c, hits) in self.call_of.iter().zip(call_hits) {
             found[c as usize].extend(hits);
         }
-        for (call, found) in calls.iter_mut().zip(found) {
-            if found.is_empty() {
-                continue;
+        for c in 0..calls.len() {
+            let found = std::mem::take(&mut found[c]);
+            let call = &mut calls[c];
+            if !found.is_empty() {
+                let mut hits = std::mem::take(&mut call.hits);
+                hits.extend(found);
+                call.hits = merge_hits(hits);
+                let owners = attribution::owners_by(
+                    &call.recorded,
+                    &call.hits,
+                    &call.perceptual,
+                    requests,
+                    log,
+                );
+                call.carried_images_of = owners.images;
+                call.attributed_to = owners.any;
             }
-            let mut hits = std::mem::take(&mut call.hits);
-            hits.extend(found);
-            call.hits = merge_hits(hits);
-            let owners =
-                attribution::owners_by(&call.recorded, &call.hits, &call.perceptual, requests, log);
-            call.carried_images_of = owners.images;
-            call.attributed_to = owners.any;
+            if calls[c].attributed_to.is_empty() {
+                calls[c].attributed_to = inherited(&calls[..c], &calls[c].recorded);
+            }
         }
         calls
     }
+}
+
+/// For a call that carried nothing of an audit request's (a poll of a background interaction, its
+/// cancel, a follow-up turn): the requests of the call that created the stored object it carries
+/// on. What it answers, a background run's image above all, is theirs.
+fn inherited(earlier: &[ProviderCall], call: &RecordedRequest) -> Vec<RequestId> {
+    let Some(object) = &call.continues else {
+        return Vec::new();
+    };
+    earlier
+        .iter()
+        .rev()
+        .find(|c| c.recorded.creates.as_ref() == Some(object))
+        .map(|c| c.attributed_to.clone())
+        .unwrap_or_default()
 }
 
 /// The call as evidence keeps it: what it was, not what it carried.
@@ -228,6 +255,50 @@ mod tests {
 
     fn needle(request: RequestId, subject: Subject) -> NeedleId {
         NeedleId { request, subject }
+    }
+
+    /// A background interaction's image comes back on a poll that carries nothing of the
+    /// request's: the poll belongs to the requests of the create that started the run, so its
+    /// image becomes their output needle (a backend that keeps it is then caught).
+    #[test]
+    fn a_poll_that_carries_nothing_belongs_to_the_requests_of_the_create_it_continues() {
+        let log = EventLog::new();
+        let mut scanner = Scanner::new();
+        let upload = photo(true);
+        scanner.add_image(needle(1, Subject::Image), &upload);
+        let requests = [sent(1)];
+        let mut kept = Kept::default();
+        let mut create = call(upload.clone(), vec![upload.clone()], Vec::new());
+        create.output_image = None;
+        create.creates = Some("v1_run".into());
+        kept.keep_call(create, &mut scanner, &requests, &log)
+            .unwrap();
+        let output = photo(false);
+        let mut poll = call(b"{}".to_vec(), Vec::new(), output.clone());
+        poll.seq = 1;
+        poll.continues = Some("v1_run".into());
+        let mut other = call(b"{}".to_vec(), Vec::new(), photo(false));
+        other.seq = 2;
+        other.continues = Some("v1_another".into());
+        for c in [poll, other] {
+            kept.keep_call(c, &mut scanner, &requests, &log).unwrap();
+        }
+        assert_eq!(kept.calls[1].attributed_to, vec![1]);
+        assert!(kept.calls[1].carried_images_of.is_empty());
+        assert!(
+            scanner
+                .scan(&output)
+                .iter()
+                .any(|h| h.needle == needle(1, Subject::Output)),
+            "the run's image became the request's output needle"
+        );
+        assert!(
+            kept.calls[2].attributed_to.is_empty(),
+            "another object's poll"
+        );
+        let mut requests = requests.to_vec();
+        let calls = kept.finish(&mut requests, &log);
+        assert_eq!(calls[1].attributed_to, vec![1], "and so after the sweep");
     }
 
     /// A call is kept without its bytes; what the live needles did not explain of it is read by

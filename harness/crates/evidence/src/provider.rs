@@ -291,6 +291,14 @@ pub struct RecordedRequest {
     /// The image the answer carried (a fresh random PNG each time).
     #[serde(with = "crate::b64::option")]
     pub output_image: Option<Vec<u8>>,
+    /// The id of the stored object this call created (an interaction kept by the provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creates: Option<String>,
+    /// The stored object this call reads or carries on (a get, cancel or delete of an
+    /// interaction, or a create's `previous_interaction_id`): what it answers belongs to the
+    /// requests that object's create carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<String>,
 }
 
 impl RecordedRequest {

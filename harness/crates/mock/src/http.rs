@@ -104,6 +104,8 @@ impl Incoming {
             behaviour: Behaviour::Ok,
             status: 0,
             output_image: None,
+            creates: None,
+            continues: None,
         }
     }
 }

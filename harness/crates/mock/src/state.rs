@@ -388,6 +388,8 @@ pub(crate) mod tests {
             behaviour: Behaviour::Ok,
             status: 0,
             output_image: None,
+            creates: None,
+            continues: None,
         }
     }
 

@@ -741,6 +741,16 @@ async fn a_background_create_answers_in_progress_then_a_poll_completes_it_with_t
     for r in &rec[2..] {
         assert_eq!(r.output_image.as_deref(), Some(image.as_slice()));
     }
+    // Each poll and the cancel name the interaction the create made, so the audit can give the
+    // run's image to the requests the create carried.
+    assert_eq!(rec[0].creates.as_deref(), Some(id));
+    assert_eq!(rec[0].continues, None);
+    for r in &rec[1..] {
+        assert_eq!(
+            (r.creates.as_deref(), r.continues.as_deref()),
+            (None, Some(id))
+        );
+    }
 }
 
 #[tokio::test]

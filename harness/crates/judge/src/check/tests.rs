@@ -73,6 +73,8 @@ pub(crate) fn call(provider: Provider, endpoint: Endpoint, carried: &[u32]) -> P
             behaviour: Behaviour::Ok,
             status: 200,
             output_image: None,
+            creates: None,
+            continues: None,
         },
         body_bytes: 4096,
         image_metadata: vec![None],

@@ -53,6 +53,8 @@ pub(crate) enum InteractionsRequest {
 /// A create request.
 #[derive(Debug)]
 pub(crate) struct Create {
+    /// The id the interaction gets (drawn when the create is read, so its record names it).
+    id: String,
     model: String,
     /// The answer's image format (`image/png` or `image/jpeg`); None for a text-only answer.
     image: Option<&'static str>,
@@ -159,13 +161,20 @@ pub(super) fn examine(
             "'background' requires 'store' to be true: a background interaction is polled by its id.",
         ));
     }
+    let id = format!("v1_{}", ids::alnum(43));
+    let keep_in = (rec.store != Some(false)).then(|| route.scope.clone());
+    if keep_in.is_some() {
+        rec.creates = Some(id.clone());
+    }
+    rec.continues.clone_from(&previous);
     Ok(InteractionsRequest::Create(Create {
+        id,
         model,
         image,
         stream,
         background,
         input_tokens,
-        keep_in: (rec.store != Some(false)).then(|| route.scope.clone()),
+        keep_in,
         previous,
         input: body.remove("input"),
         body_len: inc.body.len(),
@@ -751,7 +760,7 @@ fn answer_create(
 ) -> (Reply, Option<Vec<u8>>) {
     let now = now();
     let mut head = json!({
-        "id": format!("v1_{}", ids::alnum(43)),
+        "id": request.id,
         "object": "interaction",
         "model": request.model,
         "created": now,

@@ -64,9 +64,12 @@ impl Api for Gemini {
             }
             Endpoint::InteractionsGet
             | Endpoint::InteractionsDelete
-            | Endpoint::InteractionsCancel => Ok(Request::Interactions(
-                interactions::examine_by_id(inc, route),
-            )),
+            | Endpoint::InteractionsCancel => {
+                rec.continues.clone_from(&route.interaction_id);
+                Ok(Request::Interactions(interactions::examine_by_id(
+                    inc, route,
+                )))
+            }
             Endpoint::FilesUpload => files::examine_upload(inc, rec).map(Request::Files),
             Endpoint::FilesGet => Ok(Request::Files(match &route.file_id {
                 Some(id) => files::FilesRequest::Get(id.clone()),
