@@ -581,6 +581,9 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
         .filter_map(|(h, k)| k.then_some(h))
         .collect();
     out.sort_by_key(|h| (h.offset, h.needle, h.encoding));
+    // The filter above reuses the allocation made for every raw hit: hits are kept for the
+    // run's length, so they keep no more room than they fill.
+    out.shrink_to_fit();
     out
 }
 
