@@ -344,7 +344,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     for line in [
         "traceless gets 64 image files, decodes them and indexes every 64-byte run of each (file bytes and 3 pixel layouts) before it scans; rg gets 1,024 ready 96-byte strings and compiles them",
         "traceless finds any 64-byte run in any encoding (raw bytes too, which are not planted: rg -f takes text lines); rg finds only its 1,024 strings",
-        "traceless reads the file into one buffer with read(2); rg picks its own strategy (a memory map for one file)",
+        "both map the file from the page cache (rg picks a memory map for one file; traceless scan always maps)",
         "rg counts matching lines; traceless prints every hit with offsets and an excerpt",
         "both search one file on one thread; CPU time counts every thread of each process",
     ] {

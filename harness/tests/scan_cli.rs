@@ -72,6 +72,32 @@ fn several_images_each_hit_names_its_image() {
 }
 
 #[test]
+fn a_pipe_and_an_empty_file_are_read_as_well_as_a_mapped_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(16);
+    canary(dir.path(), "a.png", ImageFormat::Png, &mut rng);
+    let b = canary(dir.path(), "b.jpg", ImageFormat::Jpeg, &mut rng);
+    canary(dir.path(), "c.webp", ImageFormat::Webp, &mut rng);
+    std::fs::write(dir.path().join("empty.log"), "").unwrap();
+    assert_eq!(scan(dir.path(), "empty.log").0, Some(0));
+    // A regular file is mapped; standard input, a pipe here, cannot be and is read instead.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traceless"))
+        .current_dir(dir.path())
+        .args(["scan", "--image", "b.jpg", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut piped = b"DEBUG raw=".to_vec();
+    piped.extend_from_slice(&b[b.len() / 2 - 200..b.len() / 2 + 200]);
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &piped).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(" of b.jpg "), "{text}");
+}
+
+#[test]
 fn an_image_is_required() {
     let out = Command::new(env!("CARGO_BIN_EXE_traceless"))
         .args(["scan", "some.log"])

@@ -563,6 +563,49 @@ fn image_bytes_and_pixel_rows_are_found() {
 }
 
 #[test]
+fn images_added_at_once_are_found_as_if_added_one_by_one() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let images: Vec<Vec<u8>> = [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Webp]
+        .into_iter()
+        .map(|format| {
+            let spec = ImageSpec {
+                format,
+                width: 80,
+                height: 48,
+                metadata: false,
+            };
+            generate_image(&spec, &mut rng).unwrap().bytes
+        })
+        .collect();
+    let id = |i: usize| NeedleId {
+        request: i as u32 + 1,
+        subject: Subject::Image,
+    };
+    let mut one_by_one = Scanner::new();
+    for (i, img) in images.iter().enumerate() {
+        one_by_one.add_image(id(i), img);
+    }
+    let mut at_once = Scanner::new();
+    at_once.add_images(
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| (id(i), img.as_slice())),
+    );
+    let mut hay = log_text(&mut rng, 4000);
+    for img in &images {
+        let pixels = image::load_from_memory(img).unwrap().to_rgba8().into_raw();
+        hay.extend_from_slice(STANDARD.encode(img).as_bytes());
+        hay.extend_from_slice(&log_text(&mut rng, 500));
+        hay.extend_from_slice(&pixels[1000..1300]);
+    }
+    let found = one_by_one.scan(&hay);
+    let needles: std::collections::BTreeSet<u32> = found.iter().map(|h| h.needle.request).collect();
+    assert_eq!(needles.len(), images.len(), "{found:?}");
+    assert_eq!(at_once.scan(&hay), found);
+}
+
+#[test]
 fn excerpts_are_short_and_escaped() {
     let hit = Hit {
         needle: BLOB,

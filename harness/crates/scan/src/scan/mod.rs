@@ -126,6 +126,21 @@ impl Scanner {
     /// (container headers and metadata are shared by every file of a kind): a file cut off before them adds
     /// no byte needle at all; bytes that are no image file are searched whole, as a blob.
     pub fn add_image(&mut self, id: NeedleId, bytes: &[u8]) {
+        self.add_image_forms(id, bytes);
+        self.index.extend(&self.forms);
+    }
+
+    /// Several images at once (see [`Scanner::add_image`]): the index takes all their forms in one
+    /// segment, sorted once, instead of one segment an image merged into the others again and
+    /// again.
+    pub fn add_images<'a>(&mut self, images: impl IntoIterator<Item = (NeedleId, &'a [u8])>) {
+        for (id, bytes) in images {
+            self.add_image_forms(id, bytes);
+        }
+        self.index.extend(&self.forms);
+    }
+
+    fn add_image_forms(&mut self, id: NeedleId, bytes: &[u8]) {
         // Only the coded pixels identify a picture: container headers, quantisation and Huffman
         // tables are shared by every file from the same encoder (and sit in any decoder's memory), and
         // metadata after the pixels (WebP's EXIF and XMP chunks) is mostly boilerplate shared by every
@@ -149,7 +164,6 @@ impl Scanner {
                 }
             }
         }
-        self.index.extend(&self.forms);
     }
 
     /// Binary data: found in every encoding; any run of [`MIN_COPY`] bytes is a hit.
