@@ -20,8 +20,6 @@ mod retired;
 mod sweep;
 mod tokens;
 
-use image_hasher::ImageHash;
-
 pub use phash::MAX_DISTANCE as MAX_IMAGE_DISTANCE;
 pub use sweep::{Coverage, Haystacks, Residue, ResiduePass, Residues, SweepPass, covered};
 
@@ -69,7 +67,7 @@ struct FormMeta {
 pub struct Scanner {
     forms: Vec<index::Form>,
     form_meta: Vec<FormMeta>,
-    images: Vec<(NeedleId, ImageHash)>,
+    images: Vec<(NeedleId, phash::Packed)>,
     /// Kept up to date by every add, so scanning needs no lock and no rebuild.
     index: index::GramIndex,
     tokens: tokens::TokenIndex,
@@ -149,7 +147,8 @@ impl Scanner {
         let payload = payload_range(bytes);
         self.add_bytes(id, &bytes[payload.clone()], payload.start as u64);
         if let Ok(img) = image::load_from_memory(bytes) {
-            self.images.push((id, phash::hasher().hash_image(&img)));
+            let hash = phash::Packed::of(&phash::hasher().hash_image(&img));
+            self.images.push((id, hash));
             let native = img.as_bytes().to_vec();
             let rgb = img.to_rgb8().into_raw();
             let rgba = img.to_rgba8().into_raw();
@@ -532,7 +531,7 @@ impl Scanner {
             .iter()
             .map(|(needle, h)| ImageMatch {
                 needle: *needle,
-                distance: h.dist(&hash),
+                distance: h.distance(&hash),
             })
             .filter(|m| m.distance <= MAX_IMAGE_DISTANCE)
             .collect();
