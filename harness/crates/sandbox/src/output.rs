@@ -129,6 +129,8 @@ pub async fn pump(
     spool: Arc<Spool>,
     progress: Arc<Progress>,
 ) {
+    // However the pump ends (a panic included), nobody waits for it any longer.
+    let _ended = Ended(progress.clone());
     let mut stream = Counted {
         inner: stream,
         progress: progress.clone(),
@@ -164,7 +166,15 @@ pub async fn pump(
         offset += n as u64;
         progress.recorded.send_modify(|r| *r += n as u64);
     }
-    progress.recorded.send_replace(u64::MAX);
+}
+
+/// Marks a pump's stream as ended when the pump stops.
+struct Ended(Arc<Progress>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.recorded.send_replace(u64::MAX);
+    }
 }
 
 #[cfg(test)]
