@@ -51,3 +51,15 @@ export function vertexOptions(serviceAccount, httpOptions) {
   };
   return { options, tokenUrls };
 }
+
+// Polls a background interaction with `get` until it is no longer in_progress (at most ten gets:
+// the mock needs two); returns the last answer and every status seen, the first one included.
+export async function pollWhileRunning(started, get) {
+  const statuses = [started.status];
+  let polled = started;
+  for (let i = 0; i < 10 && polled.status === 'in_progress'; i++) {
+    polled = await get(started.id);
+    statuses.push(polled.status);
+  }
+  return { polled, statuses };
+}

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 
 import { APIWebSocketError, ApiError, GoogleGenAI } from '@google/genai';
 
-import { pngFrom, say } from './common.mjs';
+import { pngFrom, pollWhileRunning, say } from './common.mjs';
 
 const base = process.env.TRACELESS_GEMINI_URL;
 const key = process.env.TRACELESS_GEMINI_KEY;
@@ -130,13 +130,7 @@ const started = await ai.interactions.create(
 );
 assert.equal(started.status, 'in_progress', JSON.stringify(started));
 assert.equal(started.output_image, undefined, JSON.stringify(started));
-const statuses = [started.status];
-let polled = started;
-for (let i = 0; i < 10 && polled.status === 'in_progress'; i++) {
-  // Bounded: the mock needs two gets.
-  polled = await ai.interactions.get(started.id);
-  statuses.push(polled.status);
-}
+const { polled, statuses } = await pollWhileRunning(started, (id) => ai.interactions.get(id));
 assert.equal(polled.id, started.id);
 say({
   step: 'background.poll',

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 
 import { GoogleGenAI } from '@google/genai';
 
-import { GOOGLE_TOKEN_URL, pngFrom, say, vertexOptions } from './common.mjs';
+import { GOOGLE_TOKEN_URL, pngFrom, pollWhileRunning, say, vertexOptions } from './common.mjs';
 
 const base = process.env.TRACELESS_GEMINI_URL;
 const inputPath = process.env.TRACELESS_INPUT_PNG;
@@ -57,13 +57,7 @@ say({ step: 'vertex.interactions.get', status: got.status, image: png(got.output
 
 // 3. background: true: in_progress at once, then polled until it is no longer in_progress
 const started = await ai.interactions.create({ ...request, background: true }, once);
-const statuses = [started.status];
-let polled = started;
-for (let i = 0; i < 10 && polled.status === 'in_progress'; i++) {
-  // Bounded: the mock needs two gets.
-  polled = await ai.interactions.get(started.id, {}, once);
-  statuses.push(polled.status);
-}
+const { polled, statuses } = await pollWhileRunning(started, (id) => ai.interactions.get(id, {}, once));
 assert.equal(polled.id, started.id);
 say({
   step: 'vertex.background.poll',
