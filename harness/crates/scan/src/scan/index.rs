@@ -149,12 +149,14 @@ impl Filters {
         const BLOCK: usize = 64;
         let mut slots = [(0usize, 0u64); BLOCK];
         let mut grams = grams.peekable();
+        // Counted in registers: an increment in memory per gram was a chain of dependent stores.
+        let mut counts = [0usize; 2];
         while grams.peek().is_some() {
             let mut n = 0;
             for gram in grams.by_ref().take(BLOCK) {
                 let slot = self.slot(gram);
                 prefetch(&self.words, slot.0);
-                self.grams[class(gram)] += 1;
+                counts[class(gram)] += 1;
                 slots[n] = slot;
                 n += 1;
             }
@@ -162,6 +164,8 @@ impl Filters {
                 self.words[word] |= mask;
             }
         }
+        self.grams[0] += counts[0];
+        self.grams[1] += counts[1];
     }
 
     #[inline(always)]
@@ -262,18 +266,23 @@ fn load(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + GRAM].try_into().expect("gram-sized slice"))
 }
 
-/// Grams with few distinct bytes (runs of zeros, flat colour) match unrelated data everywhere.
+/// Grams with few distinct bytes (runs of zeros, flat colour) match unrelated data everywhere: a gram is
+/// informative when at least four of its eight bytes differ.
+///
+/// Branch-free (every needle byte pays for it): byte `i` repeats an earlier one when, for some shift `s`, it
+/// equals byte `i - s`, i.e. `gram ^ (gram << 8s)` has a zero byte at `i`. The `s` bytes below `i = s` have no
+/// byte that far back and are made non-zero. The zero bytes are found exactly (no carry between bytes).
+#[inline(always)]
 fn informative(gram: u64) -> bool {
-    let bytes = gram.to_le_bytes();
-    let mut distinct = [0u8; 8];
-    let mut n = 0;
-    for b in bytes {
-        if !distinct[..n].contains(&b) {
-            distinct[n] = b;
-            n += 1;
-        }
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut repeats = 0u64;
+    for s in 1..8 {
+        let below = (1u64 << (8 * s)) - 1;
+        let x = (gram ^ (gram << (8 * s))) | (ONES & below);
+        repeats |= !(((x & LOW7) + LOW7) | x) & HIGH_BITS;
     }
-    n >= 4
+    repeats.count_ones() <= 4
 }
 
 /// Every indexed gram of `form` with its position.
@@ -306,7 +315,13 @@ impl Segment {
             } else if j - i > MAX_GRAM_REPEATS {
                 newly_dropped.push(k);
             } else {
-                entries.copy_within(i..j, kept);
+                // Nothing was dropped before this key yet in most segments: no copy at all then (a
+                // `copy_within` call per key cost more than the rest of the loop).
+                if kept != i {
+                    for k in i..j {
+                        entries[kept + k - i] = entries[k];
+                    }
+                }
                 kept += j - i;
             }
             i = j;
@@ -342,14 +357,13 @@ impl Segment {
         let (a, b) = (older.entries, newer.entries);
         let mut entries = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
+        // Branch-free: which side is smaller is a coin toss, and a mispredicted branch per entry cost
+        // more than the copy itself.
         while i < a.len() && j < b.len() {
-            if a[i] <= b[j] {
-                entries.push(a[i]);
-                i += 1;
-            } else {
-                entries.push(b[j]);
-                j += 1;
-            }
+            let take_a = a[i] <= b[j];
+            entries.push(if take_a { a[i] } else { b[j] });
+            i += usize::from(take_a);
+            j += usize::from(!take_a);
         }
         entries.extend_from_slice(&a[i..]);
         entries.extend_from_slice(&b[j..]);
@@ -612,6 +626,34 @@ mod tests {
                 index.find(&forms, &hay[..hay_phase + MIN_COPY - 1], &mut short);
                 assert!(short.is_empty());
             }
+        }
+    }
+
+    /// The branch-free test counts distinct bytes exactly as a plain count does.
+    #[test]
+    fn informative_counts_distinct_bytes_exactly() {
+        fn distinct(gram: u64) -> usize {
+            let mut bytes = gram.to_le_bytes().to_vec();
+            bytes.sort_unstable();
+            bytes.dedup();
+            bytes.len()
+        }
+        let random = pseudo_random(7, 1 << 16);
+        // Few-valued grams hit every boundary: zero bytes, repeats near and far, 3, 4 and 5 distinct.
+        let few: Vec<u64> = (0..1u64 << 16)
+            .map(|i| {
+                (0..8).fold(0u64, |g, k| {
+                    g | ([0u8, 1, 0x80, 0xff, 0x7f][((i >> (2 * k)) % 5) as usize] as u64)
+                        << (8 * k)
+                })
+            })
+            .collect();
+        for gram in random
+            .windows(GRAM)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+            .chain(few)
+        {
+            assert_eq!(informative(gram), distinct(gram) >= 4, "{gram:016x}");
         }
     }
 
