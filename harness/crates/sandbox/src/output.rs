@@ -48,6 +48,8 @@ nix::ioctl_read_bad!(bytes_waiting, libc::FIONREAD, libc::c_int);
 /// pipeline wrote before some moment has been scanned and recorded (see [`Progress::settled`]).
 #[derive(Debug)]
 pub struct Progress {
+    /// `stdout` or `stderr`.
+    name: &'static str,
     /// A duplicate of the pipe's read end, only to ask how many bytes wait in it.
     pipe: OwnedFd,
     /// Bytes taken from the pipe; its lock is held across each read, so that the count and the
@@ -55,15 +57,46 @@ pub struct Progress {
     taken: Mutex<u64>,
     /// Bytes scanned and recorded; `u64::MAX` once the stream has ended.
     recorded: watch::Sender<u64>,
+    /// Why the pump stopped before the stream's end (a read error, a panic): what it did not read
+    /// was never scanned, so the logs monitor cannot vouch for the run.
+    failure: Mutex<Option<String>>,
 }
 
 impl Progress {
-    pub fn new(pipe: &impl AsFd) -> std::io::Result<Arc<Progress>> {
+    pub fn new(pipe: &impl AsFd, name: &'static str) -> std::io::Result<Arc<Progress>> {
         Ok(Arc::new(Progress {
+            name,
             pipe: pipe.as_fd().try_clone_to_owned()?,
             taken: Mutex::new(0),
             recorded: watch::Sender::new(0),
+            failure: Mutex::new(None),
         }))
+    }
+
+    /// Why the pump stopped before the end of its stream, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records, once the pipeline has stopped and its readers were given their time, that this
+    /// stream was still not read to its end (a reader stuck).
+    pub fn check_ended(&self) {
+        if *self.recorded.borrow() != u64::MAX {
+            self.fail(format!(
+                "the reader of the pipeline's {} had not reached its end when the audit stopped",
+                self.name
+            ));
+        }
+    }
+
+    fn fail(&self, why: String) {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
     }
 
     /// Waits until every byte in the pipe now, and every byte already taken from it, has been
@@ -140,8 +173,12 @@ pub async fn pump(
     let mut offset: u64 = 0;
     loop {
         let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => n,
+            Err(e) => {
+                progress.fail(format!("reading the pipeline's {name} failed: {e}"));
+                break;
+            }
         };
         let chunk = &buf[..n];
         let hits = scanner
@@ -173,6 +210,10 @@ struct Ended(Arc<Progress>);
 
 impl Drop for Ended {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .fail("the reader of the pipeline's output panicked".to_owned());
+        }
         self.0.recorded.send_replace(u64::MAX);
     }
 }
@@ -201,7 +242,7 @@ mod tests {
             .await
             .unwrap();
         let log = EventLog::new();
-        let progress = Progress::new(&reader).unwrap();
+        let progress = Progress::new(&reader, "stderr").unwrap();
         tokio::spawn(pump(
             reader,
             "stderr",
@@ -231,6 +272,80 @@ mod tests {
         // What the barrier is for: without it the line is still in the pipe when judging starts.
         let (log, _progress, _writer) = pump_with_waiting_line().await;
         assert_eq!(log.len(), 0);
+    }
+
+    /// A stream that gives one chunk, then fails: with an error, or by panicking.
+    struct Breaking {
+        given: bool,
+        panic: bool,
+    }
+
+    impl AsyncRead for Breaking {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if !self.given {
+                self.given = true;
+                buf.put_slice(b"a line\n");
+                return Poll::Ready(Ok(()));
+            }
+            assert!(!self.panic, "a reader bug");
+            Poll::Ready(Err(std::io::Error::other("the pipe broke")))
+        }
+    }
+
+    async fn pump_until_it_breaks(panic: bool) -> Arc<Progress> {
+        let (_writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
+        let progress = Progress::new(&reader, "stderr").unwrap();
+        let ran = tokio::spawn(pump(
+            Breaking {
+                given: false,
+                panic,
+            },
+            "stderr",
+            Arc::new(RwLock::new(Scanner::new())),
+            EventLog::new(),
+            Arc::new(Mutex::new(Tail::default())),
+            Arc::new(Spool::default()),
+            progress.clone(),
+        ))
+        .await;
+        assert_eq!(ran.is_err(), panic);
+        progress
+    }
+
+    /// A pump that stops before its stream's end says why (the logs monitor then degrades), and
+    /// nobody waits for it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pump_that_breaks_or_panics_says_why_and_is_not_waited_for() {
+        for panic in [false, true] {
+            let progress = pump_until_it_breaks(panic).await;
+            progress.settled().await;
+            progress.ended().await;
+            let why = progress.failure().expect("a failure recorded");
+            let expected = if panic { "panicked" } else { "the pipe broke" };
+            assert!(why.contains(expected), "{why}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stream_read_to_its_end_is_no_failure() {
+        let (writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
+        drop(writer);
+        let progress = Progress::new(&reader, "stderr").unwrap();
+        pump(
+            reader,
+            "stdout",
+            Arc::new(RwLock::new(Scanner::new())),
+            EventLog::new(),
+            Arc::new(Mutex::new(Tail::default())),
+            Arc::new(Spool::default()),
+            progress.clone(),
+        )
+        .await;
+        assert_eq!(progress.failure(), None);
     }
 
     #[test]

@@ -138,12 +138,14 @@ fn pump_output(
         )));
     };
     if let Some(stdout) = child.stdout.take() {
-        let progress = Progress::new(&stdout).context("watching the pipeline's stdout")?;
+        let progress =
+            Progress::new(&stdout, "stdout").context("watching the pipeline's stdout")?;
         let tail = Arc::new(Mutex::new(Tail::default()));
         start(Box::new(stdout), progress, "stdout", tail);
     }
     if let Some(stderr) = child.stderr.take() {
-        let progress = Progress::new(&stderr).context("watching the pipeline's stderr")?;
+        let progress =
+            Progress::new(&stderr, "stderr").context("watching the pipeline's stderr")?;
         start(Box::new(stderr), progress, "stderr", stderr_tail);
     }
     Ok(pumps)
@@ -396,12 +398,21 @@ impl Supervisor {
 
     /// Each monitor's state now.
     pub fn statuses(&self) -> Vec<MonitorStatus> {
-        self.statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        // A reader of the pipeline's output that stopped early left the rest unread: the logs
+        // monitor cannot vouch for what came after, so log-leak is not-tested, never a pass.
+        let failures: Vec<String> = self
+            .output_progress
+            .iter()
+            .filter_map(|p| p.failure())
+            .collect();
+        if !failures.is_empty() {
+            statuses.insert(
+                MonitorKind::Logs,
+                MonitorStatus::degraded(MonitorKind::Logs, failures.join("; ")),
+            );
+        }
+        statuses.values().cloned().collect()
     }
 
     /// The pipeline's daemons at this moment: live processes that left the main process's session,
@@ -502,6 +513,9 @@ impl Supervisor {
         let _ = tokio::time::timeout_at(until, exit.wait_for(|s| s.is_some())).await;
         for reader in self.readers.drain(..) {
             let _ = tokio::time::timeout_at(until, reader).await;
+        }
+        for progress in &self.output_progress {
+            progress.check_ended();
         }
         if let Some(handle) = self.trace_reader.take() {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
