@@ -122,6 +122,12 @@ impl Driver<'_> {
                 .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
             prepared.push((id, *spec, p));
         }
+        // The batch's images go into the index together (one segment, sorted once), before any
+        // request is sent and under one lock, so no scan ever sees half of them.
+        self.scanner
+            .write()
+            .expect("scanner lock")
+            .add_images(prepared.iter().flat_map(|(id, _, p)| p.images(*id)));
         let (client, cfg, log) = (self.client, self.cfg, self.log);
         let sends = prepared.iter().map(|(id, spec, p)| async move {
             let started = log.since_start_ms();

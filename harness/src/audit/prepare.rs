@@ -12,6 +12,26 @@ use crate::scenario::{ImageSource, PromptSpec, RequestSpec};
 pub struct Prepared {
     pub payload: Payload,
     pub had_metadata: bool,
+    /// Whether the main image is a needle of its request (a canary, whole or truncated; never raw
+    /// scenario bytes). It and every extra image are indexed by the caller, all the batch's
+    /// images at once, before any is sent (see [`Prepared::images`]).
+    pub image_is_needle: bool,
+}
+
+impl Prepared {
+    /// The images of this request that are needles: the main one when it is a canary, and every
+    /// extra image (another image of the same request: found anywhere, it is this request's).
+    pub fn images(&self, id: RequestId) -> impl Iterator<Item = (NeedleId, &[u8])> {
+        let needle = NeedleId {
+            request: id,
+            subject: Subject::Image,
+        };
+        self.image_is_needle
+            .then_some(self.payload.image.as_slice())
+            .into_iter()
+            .chain(self.payload.extra_images.iter().map(|e| e.bytes.as_slice()))
+            .map(move |bytes| (needle, bytes))
+    }
 }
 
 pub fn prepare(
@@ -66,18 +86,6 @@ pub fn prepare(
         PromptSpec::Bytes(b) => b.clone(),
         PromptSpec::Shared(t) => t.clone().into_bytes(),
     };
-    // Only bytes specific to this request are its needles: of a canary image (whole or truncated),
-    // the coded pixels, never the headers every file of its kind shares. Raw bytes from a scenario
-    // file are the same in every request that sends them and say nothing about which one leaked.
-    if format.is_some() {
-        scanner.add_image(
-            NeedleId {
-                request: id,
-                subject: Subject::Image,
-            },
-            &bytes,
-        );
-    }
     if matches!(spec.prompt, PromptSpec::Text(_) | PromptSpec::Length(_))
         && prompt.len() >= personal.prompt_marker.len()
     {
@@ -123,14 +131,6 @@ pub fn prepare(
             },
             rng,
         )?;
-        // Another image of the same request: found anywhere, it is this request's image.
-        scanner.add_image(
-            NeedleId {
-                request: id,
-                subject: Subject::Image,
-            },
-            &img.bytes,
-        );
         extra.push(ExtraPart {
             field: part.field.clone(),
             image_as: part.image_as,
@@ -139,6 +139,10 @@ pub fn prepare(
             bytes: img.bytes,
         });
     }
+    // Only bytes specific to this request are its needles: of a canary image (whole or truncated),
+    // the coded pixels, never the headers every file of its kind shares. Raw bytes from a scenario
+    // file are the same in every request that sends them and say nothing about which one leaked.
+    let image_is_needle = format.is_some();
     let format = format.unwrap_or(ImageFormat::Png);
     Ok(Prepared {
         payload: Payload {
@@ -156,6 +160,7 @@ pub fn prepare(
             extra_images: extra,
         },
         had_metadata: metadata_marker.is_some(),
+        image_is_needle,
     })
 }
 
