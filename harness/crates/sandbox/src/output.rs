@@ -152,16 +152,16 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
 }
 
 /// Reads a stream to its end, scanning each chunk, keeping the tail, and spooling every chunk
-/// for the end-of-run sweep; `progress` says how far it has got.
+/// for the end-of-run sweep; `progress` (which names the stream) says how far it has got.
 pub async fn pump(
     stream: impl AsyncRead + Unpin,
-    name: &'static str,
     scanner: Arc<RwLock<Scanner>>,
     log: EventLog,
     tail: Arc<Mutex<Tail>>,
     spool: Arc<Spool>,
     progress: Arc<Progress>,
 ) {
+    let name = progress.name;
     // However the pump ends (a panic included), nobody waits for it any longer.
     let _ended = Ended(progress.clone());
     let mut stream = Counted {
@@ -211,8 +211,8 @@ struct Ended(Arc<Progress>);
 impl Drop for Ended {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0
-                .fail("the reader of the pipeline's output panicked".to_owned());
+            let why = format!("the reader of the pipeline's {} panicked", self.0.name);
+            self.0.fail(why);
         }
         self.0.recorded.send_replace(u64::MAX);
     }
@@ -245,7 +245,6 @@ mod tests {
         let progress = Progress::new(&reader, "stderr").unwrap();
         tokio::spawn(pump(
             reader,
-            "stderr",
             Arc::new(RwLock::new(scanner)),
             log.clone(),
             Arc::new(Mutex::new(Tail::default())),
@@ -296,19 +295,27 @@ mod tests {
         }
     }
 
-    async fn pump_until_it_breaks(panic: bool) -> Arc<Progress> {
-        let (_writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
-        let progress = Progress::new(&reader, "stderr").unwrap();
-        let ran = tokio::spawn(pump(
-            Breaking {
-                given: false,
-                panic,
-            },
-            "stderr",
+    /// A pump with no needles, log, tail or spool anyone looks at: only its progress matters.
+    async fn pump_alone(stream: impl AsyncRead + Unpin, progress: Arc<Progress>) {
+        pump(
+            stream,
             Arc::new(RwLock::new(Scanner::new())),
             EventLog::new(),
             Arc::new(Mutex::new(Tail::default())),
             Arc::new(Spool::default()),
+            progress,
+        )
+        .await;
+    }
+
+    async fn pump_until_it_breaks(panic: bool) -> Arc<Progress> {
+        let (_writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
+        let progress = Progress::new(&reader, "stderr").unwrap();
+        let ran = tokio::spawn(pump_alone(
+            Breaking {
+                given: false,
+                panic,
+            },
             progress.clone(),
         ))
         .await;
@@ -335,16 +342,7 @@ mod tests {
         let (writer, reader) = tokio::net::unix::pipe::pipe().unwrap();
         drop(writer);
         let progress = Progress::new(&reader, "stderr").unwrap();
-        pump(
-            reader,
-            "stdout",
-            Arc::new(RwLock::new(Scanner::new())),
-            EventLog::new(),
-            Arc::new(Mutex::new(Tail::default())),
-            Arc::new(Spool::default()),
-            progress.clone(),
-        )
-        .await;
+        pump_alone(reader, progress.clone()).await;
         assert_eq!(progress.failure(), None);
     }
 

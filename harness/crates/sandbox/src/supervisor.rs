@@ -129,24 +129,23 @@ fn pump_output(
     };
     let mut start = |stream: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
                      progress: Arc<Progress>,
-                     name: &'static str,
                      tail: Arc<Mutex<Tail>>| {
         let (scanner, log, spool) = (scanner.clone(), log.clone(), spool.clone());
         pumps.progress.push(progress.clone());
         pumps.readers.push(tokio::spawn(output::pump(
-            stream, name, scanner, log, tail, spool, progress,
+            stream, scanner, log, tail, spool, progress,
         )));
     };
     if let Some(stdout) = child.stdout.take() {
         let progress =
             Progress::new(&stdout, "stdout").context("watching the pipeline's stdout")?;
         let tail = Arc::new(Mutex::new(Tail::default()));
-        start(Box::new(stdout), progress, "stdout", tail);
+        start(Box::new(stdout), progress, tail);
     }
     if let Some(stderr) = child.stderr.take() {
         let progress =
             Progress::new(&stderr, "stderr").context("watching the pipeline's stderr")?;
-        start(Box::new(stderr), progress, "stderr", stderr_tail);
+        start(Box::new(stderr), progress, stderr_tail);
     }
     Ok(pumps)
 }
