@@ -357,9 +357,11 @@ impl Driver<'_> {
             return Ok(());
         }
         let began = self.log.since_start_ms();
-        let supervisor = self.supervisor.clone();
-        // The supervisor records what it finds in the event log itself.
-        tokio::task::spawn_blocking(move || supervisor.scan_memory()).await?;
+        // The supervisor records what it finds in the event log itself. In place, not on a
+        // blocking task: an interrupted audit drops this future, and a task left scanning would
+        // still hold the supervisor, which then could not be stopped and give its monitors'
+        // statuses.
+        tokio::task::block_in_place(|| self.supervisor.scan_memory());
         self.last_memory_scan = Some(std::time::Instant::now());
         self.memory_judged_ms = Some(began);
         self.evidence.memory_scans.push(self.log.since_start_ms());

@@ -25,6 +25,7 @@ use walkdir::WalkDir;
 
 use crate::events::{EventKind, EventLog, MonitorKind, MonitorStatus};
 use crate::spool::Spool;
+use crate::stopped::Stopped;
 
 /// Images up to this size are read whole and decoded; larger ones, and every other file, are
 /// scanned in chunks.
@@ -54,6 +55,8 @@ pub struct FilesystemMonitor {
     tx: Sender<Msg>,
     worker: Option<JoinHandle<()>>,
     status: MonitorStatus,
+    /// Why the worker stopped watching early (a panic, an inotify error or overflow).
+    stopped: Stopped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,6 +125,7 @@ struct Tracked {
 }
 
 struct Worker {
+    stopped: Stopped,
     scanner: Arc<RwLock<Scanner>>,
     /// Every file's content as read, for the end-of-run sweep.
     spool: Arc<Spool>,
@@ -176,12 +180,9 @@ impl FilesystemMonitor {
                 None
             }
         };
-        let status = if problems.is_empty() {
-            MonitorStatus::active(MonitorKind::Filesystem)
-        } else {
-            MonitorStatus::degraded(MonitorKind::Filesystem, problems.join("; "))
-        };
+        let stopped = Stopped::default();
         let mut worker = Worker {
+            stopped: stopped.clone(),
             scanner,
             spool,
             log,
@@ -198,16 +199,28 @@ impl FilesystemMonitor {
         let handle = std::thread::Builder::new()
             .name("traceless-fs".into())
             .spawn(move || worker.run(rx))
+            .inspect_err(|e| problems.push(format!("its worker could not start: {e}")))
             .ok();
+        let status = if problems.is_empty() {
+            MonitorStatus::active(MonitorKind::Filesystem)
+        } else {
+            MonitorStatus::degraded(MonitorKind::Filesystem, problems.join("; "))
+        };
         FilesystemMonitor {
             tx,
             worker: handle,
             status,
+            stopped,
         }
     }
 
     pub fn status(&self) -> MonitorStatus {
         self.status.clone()
+    }
+
+    /// Where the worker records why it stopped watching early; the supervisor reads it.
+    pub fn stopped(&self) -> Stopped {
+        self.stopped.clone()
     }
 
     /// A sender strace's reader uses to report opens for writing.
@@ -220,11 +233,13 @@ impl FilesystemMonitor {
     /// Handles everything queued, sweeps the roots against the first snapshot, and stops the worker.
     pub fn finish(mut self) {
         let (done_tx, done_rx) = mpsc::channel();
-        if self.tx.send(Msg::Finish(done_tx)).is_ok() {
-            let _ = done_rx.recv();
-        }
+        let swept = self.tx.send(Msg::Finish(done_tx)).is_ok() && done_rx.recv().is_ok();
         if let Some(h) = self.worker.take() {
             let _ = h.join();
+        }
+        if !swept {
+            self.stopped
+                .fail("the filesystem monitor's worker ended before its final sweep");
         }
     }
 }
@@ -360,28 +375,33 @@ pub fn scan_file_copying(
 
 impl Worker {
     fn run(mut self, rx: Receiver<Msg>) {
+        let _guard = self.stopped.on_panic("the filesystem monitor's worker");
         while let Ok(msg) = rx.recv() {
-            match msg {
-                Msg::Notify(Ok(event)) => self.on_notify(event),
-                Msg::Notify(Err(_)) => {}
-                Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
-                Msg::SyscallClose { path, pid } => self.on_syscall_close(path, pid),
-                Msg::Finish(done) => {
-                    // what is still queued happened before the end
-                    while let Ok(msg) = rx.try_recv() {
-                        match msg {
-                            Msg::Notify(Ok(event)) => self.on_notify(event),
-                            Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
-                            Msg::SyscallClose { path, pid } => self.on_syscall_close(path, pid),
-                            _ => {}
-                        }
-                    }
-                    self.sweep();
-                    self.watcher = None;
-                    let _ = done.send(());
-                    return;
-                }
+            let Msg::Finish(done) = msg else {
+                self.handle(msg);
+                continue;
+            };
+            // what is still queued happened before the end
+            while let Ok(msg) = rx.try_recv() {
+                self.handle(msg);
             }
+            self.sweep();
+            self.watcher = None;
+            let _ = done.send(());
+            return;
+        }
+    }
+
+    /// One message other than the end.
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Notify(Ok(event)) => self.on_notify(event),
+            Msg::Notify(Err(e)) => self.stopped.fail(format!(
+                "inotify reported an error ({e}): files written and removed meanwhile may have been missed"
+            )),
+            Msg::SyscallWrite { path, pid } => self.on_syscall_write(path, pid),
+            Msg::SyscallClose { path, pid } => self.on_syscall_close(path, pid),
+            Msg::Finish(_) => {}
         }
     }
 
@@ -407,6 +427,11 @@ impl Worker {
         // retired needles are such files in the shared temp folder; the pipeline's are still seen,
         // with their pid, through the syscall monitor's opens and closes.
         event.paths.retain(|p| !unnamed_tmpfile(p));
+        if event.need_rescan() {
+            self.stopped.fail(
+                "inotify's queue overflowed: files written and removed meanwhile may have been missed",
+            );
+        }
         match event.kind {
             NotifyKind::Create(CreateKind::Folder) => {
                 // notify watches new folders under a recursive watch itself, but not under a root
@@ -665,5 +690,45 @@ mod tests {
         assert!(looks_like_image(b"\xff\xd8\xff\xe0"));
         assert!(looks_like_image(b"RIFF\0\0\0\0WEBPVP8 "));
         assert!(!looks_like_image(b"hello world"));
+    }
+
+    fn started_on(dir: &Path) -> FilesystemMonitor {
+        FilesystemMonitor::start(
+            vec![dir.to_path_buf()],
+            Vec::new(),
+            Arc::new(RwLock::new(Scanner::new())),
+            EventLog::new(),
+            Arc::new(Spool::default()),
+        )
+    }
+
+    #[test]
+    fn a_quiet_run_leaves_no_reason_to_distrust_the_monitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let monitor = started_on(dir.path());
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let stopped = monitor.stopped();
+        monitor.finish();
+        assert_eq!(stopped.failure(), None);
+    }
+
+    /// An inotify error (a read error, the watch limit) or a queue overflow means events were
+    /// lost: the monitor says so instead of vouching for what it never saw.
+    #[test]
+    fn lost_inotify_events_are_a_reason_to_distrust_the_monitor() {
+        let overflow = notify::Event::new(NotifyKind::Other).set_flag(notify::event::Flag::Rescan);
+        let limit = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        for (msg, expected) in [
+            (Msg::Notify(Ok(overflow)), "queue overflowed"),
+            (Msg::Notify(Err(limit)), "inotify reported an error"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let monitor = started_on(dir.path());
+            monitor.tx.send(msg).unwrap();
+            let stopped = monitor.stopped();
+            monitor.finish();
+            let why = stopped.failure().expect("a reason recorded");
+            assert!(why.contains(expected), "{why}");
+        }
     }
 }

@@ -30,6 +30,7 @@ pub mod memory;
 pub mod output;
 pub mod proctree;
 pub mod spool;
+pub mod stopped;
 pub mod strace;
 pub mod supervisor;
 

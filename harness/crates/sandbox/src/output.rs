@@ -17,6 +17,7 @@ use traceless_scan::scan::{Scanner, StreamState};
 
 use crate::events::{EventKind, EventLog, MonitorKind};
 use crate::spool::Spool;
+use crate::stopped::Stopped;
 
 /// How much of each stream is kept for error messages.
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -59,7 +60,7 @@ pub struct Progress {
     recorded: watch::Sender<u64>,
     /// Why the pump stopped before the stream's end (a read error, a panic): what it did not read
     /// was never scanned, so the logs monitor cannot vouch for the run.
-    failure: Mutex<Option<String>>,
+    stopped: Stopped,
 }
 
 impl Progress {
@@ -69,16 +70,13 @@ impl Progress {
             pipe: pipe.as_fd().try_clone_to_owned()?,
             taken: Mutex::new(0),
             recorded: watch::Sender::new(0),
-            failure: Mutex::new(None),
+            stopped: Stopped::default(),
         }))
     }
 
     /// Why the pump stopped before the end of its stream, if it did.
     pub fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.stopped.failure()
     }
 
     /// Records, once the pipeline has stopped and its readers were given their time, that this
@@ -93,10 +91,7 @@ impl Progress {
     }
 
     fn fail(&self, why: String) {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(why);
+        self.stopped.fail(why);
     }
 
     /// Waits until every byte in the pipe now, and every byte already taken from it, has been

@@ -949,6 +949,26 @@ mod tests {
         }
     }
 
+    /// strace killed mid-write leaves a cut line: no prefix of any line these tests know, cut at any
+    /// character, may panic the reader (a panicked reader reads nothing more).
+    #[test]
+    fn a_line_cut_anywhere_never_panics() {
+        let source = include_str!("strace.rs");
+        let lines: Vec<String> = source
+            .split("r#\"")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("\"#").map(|(line, _)| expand(line)))
+            .collect();
+        assert!(lines.len() > 20, "found only {} lines", lines.len());
+        for line in &lines {
+            for (cut, _) in line.char_indices() {
+                let mut interp = TraceInterpreter::new(true);
+                let _ = interp.feed(&line[..cut]);
+                let _ = exit_line(&line[..cut]);
+            }
+        }
+    }
+
     #[test]
     fn garbage_lines_are_ignored() {
         let mut interp = TraceInterpreter::new(false);

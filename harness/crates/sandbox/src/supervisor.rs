@@ -34,13 +34,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use traceless_scan::scan::Scanner;
 
-use crate::events::{Event, EventKind, EventLog, MonitorKind, MonitorStatus};
+use crate::events::{Event, EventKind, EventLog, MonitorKind, MonitorState, MonitorStatus};
 pub use crate::events::{Orphan, OrphanReason};
 use crate::filesystem::{FilesystemMonitor, SyscallSink};
 use crate::memory;
 use crate::output::{self, Progress, Tail};
 use crate::proctree::{self, ProcessTree};
 use crate::spool::Spool;
+use crate::stopped::Stopped;
 use crate::strace::{self, ProcessExit, TraceInterpreter};
 
 mod argv;
@@ -99,6 +100,9 @@ pub struct Supervisor {
     output_progress: Vec<Arc<Progress>>,
     trace_reader: Option<std::thread::JoinHandle<()>>,
     filesystem: Option<FilesystemMonitor>,
+    /// The monitors each worker thread feeds (strace's reader, the filesystem worker), and where
+    /// it records stopping early.
+    workers: Vec<(&'static [MonitorKind], Stopped)>,
     spool: Arc<Spool>,
     statuses: Arc<Mutex<BTreeMap<MonitorKind, MonitorStatus>>>,
     /// How the main process ended, as strace saw it (strace itself outlives it while daemons run).
@@ -196,6 +200,17 @@ impl Supervisor {
         let pumps = pump_output(&mut child, &scanner, &log, &spool)?;
         let main_exit = Arc::new(Mutex::new(None));
         let trace_write = Arc::new(Mutex::new(None));
+        let trace_stopped = Stopped::default();
+        let mut workers: Vec<(&'static [MonitorKind], Stopped)> = Vec::new();
+        if let Some(fs) = &filesystem {
+            workers.push((&[MonitorKind::Filesystem], fs.stopped()));
+        }
+        if trace_pipe.is_some() {
+            workers.push((
+                &[MonitorKind::Syscall, MonitorKind::Egress],
+                trace_stopped.clone(),
+            ));
+        }
         let trace_reader = trace_pipe
             .map(|pipe| {
                 TraceReader {
@@ -205,6 +220,7 @@ impl Supervisor {
                     sink: filesystem.as_ref().map(FilesystemMonitor::syscall_sink),
                     interpreter: TraceInterpreter::new(pid_namespace),
                     own_write_end: trace_write.clone(),
+                    stopped: trace_stopped,
                 }
                 .spawn(pipe)
             })
@@ -219,6 +235,7 @@ impl Supervisor {
             output_progress: pumps.progress,
             trace_reader,
             filesystem,
+            workers,
             spool,
             statuses: Arc::new(Mutex::new(statuses)),
             main_exit,
@@ -349,7 +366,7 @@ impl Supervisor {
         pids
     }
 
-    /// Scans the memory of every live process of the pipeline. Blocking (run it in `spawn_blocking`).
+    /// Scans the memory of every live process of the pipeline. Blocking (run it in `block_in_place` or on a blocking task).
     /// The events are recorded in the EventLog and returned.
     pub fn scan_memory(&self) -> Vec<Event> {
         let pids = self.pids();
@@ -397,21 +414,25 @@ impl Supervisor {
 
     /// Each monitor's state now.
     pub fn statuses(&self) -> Vec<MonitorStatus> {
-        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        // A reader of the pipeline's output that stopped early left the rest unread: the logs
-        // monitor cannot vouch for what came after, so log-leak is not-tested, never a pass.
-        let failures: Vec<String> = self
-            .output_progress
-            .iter()
-            .filter_map(|p| p.failure())
-            .collect();
-        if !failures.is_empty() {
-            statuses.insert(
-                MonitorKind::Logs,
-                MonitorStatus::degraded(MonitorKind::Logs, failures.join("; ")),
-            );
+        let mut statuses = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // A reader that stopped early left the rest of its source unread: its monitors cannot
+        // vouch for what came after, so their checks are not-tested, never a pass.
+        let logs = self.output_progress.iter().filter_map(|p| p.failure());
+        let failures = logs.map(|why| (&[MonitorKind::Logs][..], why)).chain(
+            self.workers
+                .iter()
+                .filter_map(|(monitors, stopped)| Some((*monitors, stopped.failure()?))),
+        );
+        for (monitors, why) in failures {
+            for &m in monitors {
+                degrade(&mut statuses, m, &why);
+            }
         }
-        statuses.values().cloned().collect()
+        statuses.into_values().collect()
     }
 
     /// The pipeline's daemons at this moment: live processes that left the main process's session,
@@ -700,6 +721,22 @@ async fn http_get_status(uri: &hyper::Uri) -> anyhow::Result<u16> {
     Ok(response.status().as_u16())
 }
 
+/// Marks `monitor` degraded for `why`, keeping an earlier reason; one that never watched stays
+/// unavailable.
+fn degrade(statuses: &mut BTreeMap<MonitorKind, MonitorStatus>, monitor: MonitorKind, why: &str) {
+    let status = statuses
+        .entry(monitor)
+        .or_insert_with(|| MonitorStatus::active(monitor));
+    match status.state {
+        MonitorState::Unavailable => {}
+        MonitorState::Active => *status = MonitorStatus::degraded(monitor, why),
+        MonitorState::Degraded => {
+            let earlier = status.reason.take().unwrap_or_default();
+            *status = MonitorStatus::degraded(monitor, format!("{earlier}; {why}"));
+        }
+    }
+}
+
 struct TraceReader {
     main_exit: Arc<Mutex<Option<ProcessExit>>>,
     log: EventLog,
@@ -707,6 +744,7 @@ struct TraceReader {
     sink: Option<SyscallSink>,
     interpreter: TraceInterpreter,
     own_write_end: Arc<Mutex<Option<OwnedFd>>>,
+    stopped: Stopped,
 }
 
 impl TraceReader {
@@ -723,13 +761,19 @@ impl TraceReader {
     /// Reads strace's lines until it exits; the harness's copy of the write end is closed once strace
     /// has written (so it holds its own), which lets the end of strace end the reading.
     fn run(mut self, read: OwnedFd) {
+        let _guard = self.stopped.on_panic("the reader of strace's trace");
         let mut reader = BufReader::with_capacity(256 * 1024, std::fs::File::from(read));
         let mut line = Vec::with_capacity(8192);
         loop {
             line.clear();
             match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return,
                 Ok(_) => {}
+                Err(e) => {
+                    self.stopped
+                        .fail(format!("reading strace's trace failed: {e}"));
+                    return;
+                }
             }
             self.own_write_end
                 .lock()
@@ -767,5 +811,61 @@ impl TraceReader {
                 kind: traced.kind,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// strace's reader whose reads fail (here: its "pipe" is a folder) says why it stopped.
+    #[test]
+    fn a_trace_reader_whose_reads_fail_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = OwnedFd::from(std::fs::File::open(dir.path()).unwrap());
+        let stopped = Stopped::default();
+        let reader = TraceReader {
+            main_exit: Arc::new(Mutex::new(None)),
+            log: EventLog::new(),
+            tree: Arc::new(ProcessTree::new(std::process::id(), 0, false)),
+            sink: None,
+            interpreter: TraceInterpreter::new(false),
+            own_write_end: Arc::new(Mutex::new(None)),
+            stopped: stopped.clone(),
+        };
+        reader.run(folder);
+        let why = stopped.failure().expect("a reason recorded");
+        assert!(why.starts_with("reading strace's trace failed"), "{why}");
+    }
+
+    #[test]
+    fn a_stopped_worker_degrades_an_active_monitor_and_adds_to_a_degraded_one() {
+        let mut statuses: BTreeMap<MonitorKind, MonitorStatus> = [
+            MonitorStatus::active(MonitorKind::Syscall),
+            MonitorStatus::degraded(MonitorKind::Egress, "no DNS"),
+            MonitorStatus::unavailable(MonitorKind::Memory, "no ptrace"),
+        ]
+        .into_iter()
+        .map(|s| (s.monitor, s))
+        .collect();
+        for m in [
+            MonitorKind::Syscall,
+            MonitorKind::Egress,
+            MonitorKind::Memory,
+        ] {
+            degrade(&mut statuses, m, "the reader panicked");
+        }
+        let reason = |m| statuses[&m].reason.clone().unwrap_or_default();
+        assert_eq!(
+            statuses[&MonitorKind::Syscall].state,
+            MonitorState::Degraded
+        );
+        assert_eq!(reason(MonitorKind::Syscall), "the reader panicked");
+        assert_eq!(reason(MonitorKind::Egress), "no DNS; the reader panicked");
+        assert_eq!(
+            statuses[&MonitorKind::Memory].state,
+            MonitorState::Unavailable
+        );
+        assert_eq!(reason(MonitorKind::Memory), "no ptrace");
     }
 }
