@@ -562,6 +562,43 @@ fn image_bytes_and_pixel_rows_are_found() {
     );
 }
 
+/// A PNG of noise stores its pixel rows as they are: the file's own hit explains them, and a row
+/// hit inside it adds nothing but memory (an answer gave one per row). A row copied elsewhere is
+/// still its own hit.
+#[test]
+fn hits_inside_another_hit_of_the_same_needle_are_left_out() {
+    use image::ImageEncoder as _;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let mut rng = StdRng::seed_from_u64(10);
+    let rgb = random_bytes(&mut rng, 64 * 64 * 3);
+    let mut png = Vec::new();
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::NoFilter)
+        .write_image(&rgb, 64, 64, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let mut scanner = Scanner::new();
+    scanner.add_image(BLOB, &png);
+    let mut hay = b"answer: ".to_vec();
+    hay.extend_from_slice(&png);
+    let file_end = hay.len() as u64;
+    hay.extend_from_slice(b" and a row: ");
+    hay.extend_from_slice(&rgb[600..900]);
+    let hits = scanner.scan(&hay);
+    let summary: Vec<_> = hits
+        .iter()
+        .map(|h| (h.offset, h.len, h.encoding, h.form))
+        .collect();
+    assert_eq!(hits.len(), 2, "{summary:?}");
+    // The file's hit: its coded pixels (the needle), which end before the closing chunk.
+    assert_eq!(
+        (hits[0].encoding, hits[0].form),
+        (Encoding::Raw, SourceForm::Bytes)
+    );
+    assert!(hits[0].len > 64 * 64 * 3, "{summary:?}");
+    assert!(hits[0].offset + hits[0].len <= file_end, "{summary:?}");
+    assert_eq!(hits[1].offset, file_end + 12, "{summary:?}");
+    assert_eq!(hits[1].len, 300, "{summary:?}");
+}
+
 #[test]
 fn images_added_at_once_are_found_as_if_added_one_by_one() {
     let mut rng = StdRng::seed_from_u64(9);

@@ -309,7 +309,8 @@ impl Scanner {
         s
     }
 
-    /// Every needle in `hay`; one hit per needle, encoding and contiguous region, ordered by offset.
+    /// Every needle in `hay`; one hit per needle, encoding and contiguous region (none inside another
+    /// of its needle), ordered by offset.
     pub fn scan(&self, hay: &[u8]) -> Vec<Hit> {
         let mut hits = Vec::new();
         self.scan_into(hay, &mut hits);
@@ -575,29 +576,45 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
         }
         out.push(h);
     }
-    // A region decoded one way may also decode another way (the escape-free tail of percent-encoded base64 is
-    // plain base64): keep only the hit that explains most of it.
-    let contained = |h: &Hit, all: &[Hit]| {
-        all.iter().any(|o| {
-            o.needle == h.needle
-                && o.form == h.form
-                && o.encoding != h.encoding
-                && o.offset <= h.offset
-                && h.end() <= o.end()
-                && o.source_len > h.source_len
-        })
-    };
-    let keep: Vec<bool> = out.iter().map(|h| !contained(h, &out)).collect();
-    let mut out: Vec<Hit> = out
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(h, k)| k.then_some(h))
-        .collect();
+    // A region decoded one way may also decode another way (the escape-free tail of percent-encoded
+    // base64 is plain base64), and a file's bytes hold its pixel rows when it is stored uncompressed:
+    // of the hits of one needle, keep only those no other hit's region contains. A hit that says
+    // nothing new costs memory for the run's length (an uncompressed PNG answer gave one hit per
+    // row besides the file's own).
+    drop_contained(&mut out);
     out.sort_by_key(|h| (h.offset, h.needle, h.encoding));
-    // The filter above reuses the allocation made for every raw hit: hits are kept for the
+    // The filters above reuse the allocation made for every raw hit: hits are kept for the
     // run's length, so they keep no more room than they fill.
     out.shrink_to_fit();
     out
+}
+
+/// Drops every hit whose haystack region lies inside another hit's of the same needle. Of hits
+/// over the same region, the one that explains more source bytes stays, then the plain bytes form.
+fn drop_contained(hits: &mut Vec<Hit>) {
+    hits.sort_by_key(|h| {
+        (
+            h.needle,
+            h.offset,
+            std::cmp::Reverse(h.len),
+            std::cmp::Reverse(h.source_len),
+            h.form,
+            h.encoding,
+        )
+    });
+    // Earlier hits of a needle start no later: one that reaches as far contains the next.
+    let mut reach: Option<(NeedleId, u64)> = None;
+    hits.retain(|h| {
+        let contained = reach.is_some_and(|(n, end)| n == h.needle && h.end() <= end);
+        if !contained {
+            let end = match reach {
+                Some((n, end)) if n == h.needle => end.max(h.end()),
+                _ => h.end(),
+            };
+            reach = Some((h.needle, end));
+        }
+        !contained
+    });
 }
 
 /// Where the coded image data sits in a PNG (its IDAT chunks), JPEG (after the first SOS header) or WebP (the
