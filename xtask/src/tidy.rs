@@ -722,4 +722,25 @@ mod tests {
             Some(["a", "b", "c", "a"].map(String::from).to_vec())
         );
     }
+
+    /// An interrupted audit drops the future that drives the pipeline; a task that still held the
+    /// supervisor would keep the stop from taking it, and the report would list no monitor (see
+    /// ARCHITECTURE.md, "An interrupted audit still stops its pipeline"). So the harness never
+    /// clones its `Arc<Supervisor>`: work that needs the supervisor borrows it.
+    #[test]
+    fn no_task_is_handed_the_supervisor() {
+        let mut files = Vec::new();
+        rust_files(&crate::project_root().join("harness/src"), &mut files);
+        let clones: Vec<_> = files
+            .into_iter()
+            .filter(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                text.contains("supervisor.clone()") || text.contains("Arc::clone(&supervisor")
+            })
+            .collect();
+        assert!(
+            clones.is_empty(),
+            "files that clone the supervisor: {clones:#?}"
+        );
+    }
 }
