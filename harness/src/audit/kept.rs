@@ -196,12 +196,15 @@ fn inherited(earlier: &[ProviderCall], call: &RecordedRequest) -> Vec<RequestId>
         .unwrap_or_default()
 }
 
-/// The call as evidence keeps it: what it was, not what it carried.
+/// The call as evidence keeps it: what it was, not what it carried (its prompt, a user's text,
+/// was read for canaries when the call was attributed: kept, it would only cost memory for every
+/// call of a long run).
 fn without_bytes(mut call: RecordedRequest) -> RecordedRequest {
     call.body = Vec::new();
     call.images = Vec::new();
     call.output_image = None;
     call.headers = Vec::new();
+    call.prompt = None;
     call
 }
 
@@ -230,6 +233,7 @@ mod tests {
         call.body = body;
         call.headers = vec![("authorization".into(), "Bearer k".into())];
         call.output_image = Some(output);
+        call.prompt = Some("draw me as a pirate".into());
         call
     }
 
@@ -327,6 +331,7 @@ mod tests {
         assert_eq!(c.image_metadata, vec![Some("EXIF")]);
         assert!(c.recorded.body.is_empty() && c.recorded.images.is_empty());
         assert!(c.recorded.output_image.is_none() && c.recorded.headers.is_empty());
+        assert_eq!(c.recorded.prompt, None);
         assert_eq!(c.attributed_to, vec![1]);
         assert!(
             scanner
