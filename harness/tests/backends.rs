@@ -135,6 +135,35 @@ impl Audit {
         lines.join("\n")
     }
 
+    /// Each scenario that did not pass, with its requests' statuses and notes and its timeline,
+    /// for failure messages.
+    fn unpassed(&self) -> String {
+        let scenarios = self.report["scenarios"].as_array().unwrap();
+        let lines = scenarios
+            .iter()
+            .filter(|s| s["outcome"] != "pass")
+            .map(|s| {
+                let requests = s["requests"].as_array().unwrap().iter().map(|r| {
+                    format!(
+                        "    request {}: status {} (expected {}), {} ms, note {}",
+                        r["id"], r["status"], r["expected-status"], r["duration-ms"], r["note"]
+                    )
+                });
+                let timeline = s["timeline"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| format!("    {} ms [{}] {}", t["t-ms"], t["source"], t["what"]));
+                let head = format!("  {} {}", s["id"], s["outcome"]);
+                std::iter::once(head)
+                    .chain(requests)
+                    .chain(timeline)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        lines.collect::<Vec<_>>().join("\n")
+    }
+
     fn scenario(&self, id: &str) -> &serde_json::Value {
         self.report["scenarios"]
             .as_array()
@@ -269,7 +298,13 @@ fn assert_clean(a: &Audit) {
         a.findings(),
         a.log
     );
-    assert_eq!(a.code, 0, "{}", a.log);
+    assert_eq!(
+        a.code,
+        0,
+        "{}\nscenarios that did not pass:\n{}",
+        a.log,
+        a.unpassed()
+    );
     assert_eq!(a.report["verdict"], "pass");
 }
 

@@ -165,11 +165,7 @@ pub fn stage(
 fn degrade(statuses: &mut [MonitorStatus], incomplete: Vec<(MonitorKind, String)>) {
     for (monitor, why) in incomplete {
         if let Some(s) = statuses.iter_mut().find(|s| s.monitor == monitor) {
-            s.state = MonitorState::Degraded;
-            s.reason = Some(match s.reason.take() {
-                Some(before) => format!("{before}; {why}"),
-                None => why,
-            });
+            s.degrade(&why);
         }
     }
 }

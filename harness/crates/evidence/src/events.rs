@@ -84,6 +84,20 @@ impl MonitorStatus {
             reason: Some(reason.into()),
         }
     }
+
+    /// Marks the monitor degraded for `why`, after any earlier reason. One that never watched
+    /// stays unavailable: degraded would claim it watched in part.
+    pub fn degrade(&mut self, why: &str) {
+        let reason = match (self.state, self.reason.take()) {
+            (MonitorState::Unavailable, earlier) => {
+                self.reason = earlier;
+                return;
+            }
+            (MonitorState::Degraded, Some(earlier)) => format!("{earlier}; {why}"),
+            _ => why.to_owned(),
+        };
+        *self = MonitorStatus::degraded(self.monitor, reason);
+    }
 }
 
 /// One observation: milliseconds since the log started, the monitor, the process, and what happened.
@@ -199,4 +213,31 @@ pub enum OrphanReason {
     Reparented,
     /// It was still running after the main process ended (no PID namespace ends it).
     OutlivedMain,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degrading_keeps_earlier_reasons_and_leaves_an_unavailable_monitor_alone() {
+        let mut active = MonitorStatus::active(MonitorKind::Syscall);
+        active.degrade("the reader panicked");
+        assert_eq!(
+            active,
+            MonitorStatus::degraded(MonitorKind::Syscall, "the reader panicked")
+        );
+        let mut degraded = MonitorStatus::degraded(MonitorKind::Egress, "no DNS");
+        degraded.degrade("the reader panicked");
+        assert_eq!(
+            degraded.reason.as_deref(),
+            Some("no DNS; the reader panicked")
+        );
+        let mut unavailable = MonitorStatus::unavailable(MonitorKind::Memory, "no ptrace");
+        unavailable.degrade("the reader panicked");
+        assert_eq!(
+            unavailable,
+            MonitorStatus::unavailable(MonitorKind::Memory, "no ptrace")
+        );
+    }
 }

@@ -17,7 +17,7 @@ use traceless_scan::scan::{Scanner, StreamState};
 
 use crate::events::{EventKind, EventLog, MonitorKind};
 use crate::spool::Spool;
-use crate::stopped::Stopped;
+use crate::stopped::StoppedEarly;
 
 /// How much of each stream is kept for error messages.
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -60,7 +60,7 @@ pub struct Progress {
     recorded: watch::Sender<u64>,
     /// Why the pump stopped before the stream's end (a read error, a panic): what it did not read
     /// was never scanned, so the logs monitor cannot vouch for the run.
-    stopped: Stopped,
+    stopped: StoppedEarly,
 }
 
 impl Progress {
@@ -70,7 +70,7 @@ impl Progress {
             pipe: pipe.as_fd().try_clone_to_owned()?,
             taken: Mutex::new(0),
             recorded: watch::Sender::new(0),
-            stopped: Stopped::default(),
+            stopped: StoppedEarly::default(),
         }))
     }
 

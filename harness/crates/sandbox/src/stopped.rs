@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 /// The first reason a worker gave for stopping early; shared between the worker and the supervisor.
 #[derive(Debug, Clone, Default)]
-pub struct Stopped(Arc<Mutex<Option<String>>>);
+pub struct StoppedEarly(Arc<Mutex<Option<String>>>);
 
-impl Stopped {
+impl StoppedEarly {
     /// Records `why`, unless an earlier reason is already recorded (the first one is the cause).
     pub fn fail(&self, why: impl Into<String>) {
         self.0
@@ -36,9 +36,9 @@ impl Stopped {
     }
 }
 
-/// Records a panic of the worker that holds it; see [`Stopped::on_panic`].
+/// Records a panic of the worker that holds it; see [`StoppedEarly::on_panic`].
 pub struct PanicGuard {
-    stopped: Stopped,
+    stopped: StoppedEarly,
     who: &'static str,
 }
 
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn a_worker_that_panics_says_so_and_one_that_returns_does_not() {
-        let stopped = Stopped::default();
+        let stopped = StoppedEarly::default();
         let quiet = stopped.clone();
         std::thread::spawn(move || {
             let _guard = quiet.on_panic("the quiet worker");
@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn the_first_reason_is_kept() {
-        let stopped = Stopped::default();
+        let stopped = StoppedEarly::default();
         stopped.fail("first");
         stopped.fail("second");
         assert_eq!(stopped.failure().as_deref(), Some("first"));

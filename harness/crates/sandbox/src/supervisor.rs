@@ -41,7 +41,7 @@ use crate::memory;
 use crate::output::{self, Progress, Tail};
 use crate::proctree::{self, ProcessTree};
 use crate::spool::Spool;
-use crate::stopped::Stopped;
+use crate::stopped::StoppedEarly;
 use crate::strace::{self, ProcessExit, TraceInterpreter};
 
 mod argv;
@@ -102,7 +102,9 @@ pub struct Supervisor {
     filesystem: Option<FilesystemMonitor>,
     /// The monitors each worker thread feeds (strace's reader, the filesystem worker), and where
     /// it records stopping early.
-    workers: Vec<(&'static [MonitorKind], Stopped)>,
+    workers: Vec<(&'static [MonitorKind], StoppedEarly)>,
+    /// Whether inotify's queue overflowed; see [`FilesystemMonitor::overflowed`].
+    inotify_overflowed: Option<StoppedEarly>,
     spool: Arc<Spool>,
     statuses: Arc<Mutex<BTreeMap<MonitorKind, MonitorStatus>>>,
     /// How the main process ended, as strace saw it (strace itself outlives it while daemons run).
@@ -200,11 +202,12 @@ impl Supervisor {
         let pumps = pump_output(&mut child, &scanner, &log, &spool)?;
         let main_exit = Arc::new(Mutex::new(None));
         let trace_write = Arc::new(Mutex::new(None));
-        let trace_stopped = Stopped::default();
-        let mut workers: Vec<(&'static [MonitorKind], Stopped)> = Vec::new();
+        let trace_stopped = StoppedEarly::default();
+        let mut workers: Vec<(&'static [MonitorKind], StoppedEarly)> = Vec::new();
         if let Some(fs) = &filesystem {
             workers.push((&[MonitorKind::Filesystem], fs.stopped()));
         }
+        let inotify_overflowed = filesystem.as_ref().map(FilesystemMonitor::overflowed);
         if trace_pipe.is_some() {
             workers.push((
                 &[MonitorKind::Syscall, MonitorKind::Egress],
@@ -236,6 +239,7 @@ impl Supervisor {
             trace_reader,
             filesystem,
             workers,
+            inotify_overflowed,
             spool,
             statuses: Arc::new(Mutex::new(statuses)),
             main_exit,
@@ -366,7 +370,8 @@ impl Supervisor {
         pids
     }
 
-    /// Scans the memory of every live process of the pipeline. Blocking (run it in `block_in_place` or on a blocking task).
+    /// Scans the memory of every live process of the pipeline. Blocking: run it in
+    /// `block_in_place` or on a blocking task.
     /// The events are recorded in the EventLog and returned.
     pub fn scan_memory(&self) -> Vec<Event> {
         let pids = self.pids();
@@ -429,9 +434,17 @@ impl Supervisor {
         );
         for (monitors, why) in failures {
             for &m in monitors {
-                degrade(&mut statuses, m, &why);
+                statuses
+                    .entry(m)
+                    .or_insert_with(|| MonitorStatus::active(m))
+                    .degrade(&why);
             }
         }
+        let overflow = self
+            .inotify_overflowed
+            .as_ref()
+            .and_then(StoppedEarly::failure);
+        cover_inotify_overflow(&mut statuses, overflow);
         statuses.into_values().collect()
     }
 
@@ -721,22 +734,6 @@ async fn http_get_status(uri: &hyper::Uri) -> anyhow::Result<u16> {
     Ok(response.status().as_u16())
 }
 
-/// Marks `monitor` degraded for `why`, keeping an earlier reason; one that never watched stays
-/// unavailable.
-fn degrade(statuses: &mut BTreeMap<MonitorKind, MonitorStatus>, monitor: MonitorKind, why: &str) {
-    let status = statuses
-        .entry(monitor)
-        .or_insert_with(|| MonitorStatus::active(monitor));
-    match status.state {
-        MonitorState::Unavailable => {}
-        MonitorState::Active => *status = MonitorStatus::degraded(monitor, why),
-        MonitorState::Degraded => {
-            let earlier = status.reason.take().unwrap_or_default();
-            *status = MonitorStatus::degraded(monitor, format!("{earlier}; {why}"));
-        }
-    }
-}
-
 struct TraceReader {
     main_exit: Arc<Mutex<Option<ProcessExit>>>,
     log: EventLog,
@@ -744,7 +741,7 @@ struct TraceReader {
     sink: Option<SyscallSink>,
     interpreter: TraceInterpreter,
     own_write_end: Arc<Mutex<Option<OwnedFd>>>,
-    stopped: Stopped,
+    stopped: StoppedEarly,
 }
 
 impl TraceReader {
@@ -814,6 +811,27 @@ impl TraceReader {
     }
 }
 
+/// Files the tree wrote while inotify's events were lost were still read when strace reported
+/// their close; without an active syscall monitor nothing covers that gap, and the filesystem
+/// monitor is degraded.
+fn cover_inotify_overflow(
+    statuses: &mut BTreeMap<MonitorKind, MonitorStatus>,
+    overflow: Option<String>,
+) {
+    let Some(why) = overflow else { return };
+    let traced = statuses
+        .get(&MonitorKind::Syscall)
+        .is_some_and(|s| s.state == MonitorState::Active);
+    if !traced {
+        statuses
+            .entry(MonitorKind::Filesystem)
+            .or_insert_with(|| MonitorStatus::active(MonitorKind::Filesystem))
+            .degrade(&format!(
+                "{why}, and strace did not trace the closes that would have covered them"
+            ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -823,7 +841,7 @@ mod tests {
     fn a_trace_reader_whose_reads_fail_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let folder = OwnedFd::from(std::fs::File::open(dir.path()).unwrap());
-        let stopped = Stopped::default();
+        let stopped = StoppedEarly::default();
         let reader = TraceReader {
             main_exit: Arc::new(Mutex::new(None)),
             log: EventLog::new(),
@@ -838,34 +856,41 @@ mod tests {
         assert!(why.starts_with("reading strace's trace failed"), "{why}");
     }
 
+    /// An inotify overflow is covered by strace's closes when the syscall monitor is active, and
+    /// degrades the filesystem monitor when it is not (strace missing, or its reader stopped).
     #[test]
-    fn a_stopped_worker_degrades_an_active_monitor_and_adds_to_a_degraded_one() {
-        let mut statuses: BTreeMap<MonitorKind, MonitorStatus> = [
-            MonitorStatus::active(MonitorKind::Syscall),
-            MonitorStatus::degraded(MonitorKind::Egress, "no DNS"),
-            MonitorStatus::unavailable(MonitorKind::Memory, "no ptrace"),
-        ]
-        .into_iter()
-        .map(|s| (s.monitor, s))
-        .collect();
-        for m in [
-            MonitorKind::Syscall,
-            MonitorKind::Egress,
-            MonitorKind::Memory,
+    fn an_inotify_overflow_degrades_the_filesystem_monitor_only_without_strace() {
+        let overflow = || Some("inotify's queue overflowed".to_string());
+        let with_syscall = |syscall: MonitorStatus| {
+            BTreeMap::from([
+                (MonitorKind::Syscall, syscall),
+                (
+                    MonitorKind::Filesystem,
+                    MonitorStatus::active(MonitorKind::Filesystem),
+                ),
+            ])
+        };
+        let filesystem = |statuses: &BTreeMap<MonitorKind, MonitorStatus>| {
+            statuses[&MonitorKind::Filesystem].clone()
+        };
+
+        let mut traced = with_syscall(MonitorStatus::active(MonitorKind::Syscall));
+        cover_inotify_overflow(&mut traced, overflow());
+        assert_eq!(filesystem(&traced).state, MonitorState::Active);
+
+        for syscall in [
+            MonitorStatus::unavailable(MonitorKind::Syscall, "strace is not installed"),
+            MonitorStatus::degraded(MonitorKind::Syscall, "strace's reader panicked"),
         ] {
-            degrade(&mut statuses, m, "the reader panicked");
+            let mut untraced = with_syscall(syscall);
+            cover_inotify_overflow(&mut untraced, overflow());
+            let fs = filesystem(&untraced);
+            assert_eq!(fs.state, MonitorState::Degraded);
+            assert!(fs.reason.unwrap().contains("queue overflowed"));
         }
-        let reason = |m| statuses[&m].reason.clone().unwrap_or_default();
-        assert_eq!(
-            statuses[&MonitorKind::Syscall].state,
-            MonitorState::Degraded
-        );
-        assert_eq!(reason(MonitorKind::Syscall), "the reader panicked");
-        assert_eq!(reason(MonitorKind::Egress), "no DNS; the reader panicked");
-        assert_eq!(
-            statuses[&MonitorKind::Memory].state,
-            MonitorState::Unavailable
-        );
-        assert_eq!(reason(MonitorKind::Memory), "no ptrace");
+
+        let mut quiet = with_syscall(MonitorStatus::unavailable(MonitorKind::Syscall, "none"));
+        cover_inotify_overflow(&mut quiet, None);
+        assert_eq!(filesystem(&quiet).state, MonitorState::Active);
     }
 }
