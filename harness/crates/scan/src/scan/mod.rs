@@ -589,8 +589,12 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
     out
 }
 
-/// Drops every hit whose haystack region lies inside another hit's of the same needle. Of hits
-/// over the same region, the one that explains more source bytes stays, then the plain bytes form.
+/// Drops the fragments: every hit whose haystack region lies inside another hit's of the same
+/// needle, read the same way (encoding) or at least [`MIN_COPY`] bytes shorter. A stored PNG's hit
+/// thus stands for the pixel rows inside it, while a reading of nearly the same bytes in another
+/// encoding stays: decoded pixels held in memory also read as the rows a PNG stores unfiltered
+/// (with the filter bytes between them), and which reading reaches a byte further depends on the
+/// bytes around them.
 fn drop_contained(hits: &mut Vec<Hit>) {
     hits.sort_by_key(|h| {
         (
@@ -602,19 +606,25 @@ fn drop_contained(hits: &mut Vec<Hit>) {
             h.encoding,
         )
     });
-    // Earlier hits of a needle start no later: one that reaches as far contains the next.
-    let mut reach: Option<(NeedleId, u64)> = None;
-    hits.retain(|h| {
-        let contained = reach.is_some_and(|(n, end)| n == h.needle && h.end() <= end);
-        if !contained {
-            let end = match reach {
-                Some((n, end)) if n == h.needle => end.max(h.end()),
-                _ => h.end(),
-            };
-            reach = Some((h.needle, end));
+    // Earlier hits of a needle start no later: the kept one that reaches furthest contains the next
+    // hit if that ends no later.
+    let mut container: Option<&Hit> = None;
+    let mut kept = Vec::with_capacity(hits.len());
+    for h in hits.iter() {
+        let fragment = container.is_some_and(|c| {
+            c.needle == h.needle
+                && h.end() <= c.end()
+                && (c.encoding == h.encoding || h.len + MIN_COPY as u64 <= c.len)
+        });
+        if fragment {
+            continue;
         }
-        !contained
-    });
+        if container.is_none_or(|c| c.needle != h.needle || h.end() > c.end()) {
+            container = Some(h);
+        }
+        kept.push(h.clone());
+    }
+    *hits = kept;
 }
 
 /// Where the coded image data sits in a PNG (its IDAT chunks), JPEG (after the first SOS header) or WebP (the
@@ -681,4 +691,49 @@ fn looks_like_image(b: &[u8]) -> bool {
     b.starts_with(b"\x89PNG\r\n\x1a\n")
         || b.starts_with(&[0xff, 0xd8])
         || (b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(encoding: Encoding, offset: u64, len: u64, source_len: u64) -> Hit {
+        Hit {
+            needle: NeedleId {
+                request: 1,
+                subject: Subject::Image,
+            },
+            encoding,
+            offset,
+            len,
+            source_offset: 0,
+            source_len,
+            form: match encoding {
+                Encoding::PixelRows => SourceForm::PixelRows,
+                _ => SourceForm::Bytes,
+            },
+        }
+    }
+
+    /// Planted pixel rows also read as the rows a noise PNG stores unfiltered (across the filter
+    /// bytes, so more source bytes), a byte further when a neighbouring byte happens to match a
+    /// filter byte. Both readings stay; a hit inside of the same encoding, or a row's fragment,
+    /// does not.
+    #[test]
+    fn fragments_are_left_out_and_other_readings_of_the_same_bytes_stay() {
+        for stored_len in [18432, 18433] {
+            let mut hits = vec![
+                hit(Encoding::PixelRows, 100, 18432, 18432),
+                hit(Encoding::Raw, 100, stored_len, 18495),
+                hit(Encoding::Raw, 100, 18432, 18400),
+                hit(Encoding::PixelRows, 400, 288, 288),
+            ];
+            drop_contained(&mut hits);
+            let kept: Vec<_> = hits.iter().map(|h| (h.encoding, h.source_len)).collect();
+            assert_eq!(
+                kept,
+                vec![(Encoding::Raw, 18495), (Encoding::PixelRows, 18432)]
+            );
+        }
+    }
 }
