@@ -137,31 +137,67 @@ impl Audit {
 
     /// Each scenario that did not pass, with its requests' statuses and notes and its timeline,
     /// for failure messages.
+    /// Every scenario that did not pass, as [`Audit::describe`] gives it.
     fn unpassed(&self) -> String {
         let scenarios = self.report["scenarios"].as_array().unwrap();
         let lines = scenarios
             .iter()
             .filter(|s| s["outcome"] != "pass")
-            .map(|s| {
-                let requests = s["requests"].as_array().unwrap().iter().map(|r| {
-                    format!(
-                        "    request {}: status {} (expected {}), {} ms, note {}",
-                        r["id"], r["status"], r["expected-status"], r["duration-ms"], r["note"]
-                    )
-                });
-                let timeline = s["timeline"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| format!("    {} ms [{}] {}", t["t-ms"], t["source"], t["what"]));
-                let head = format!("  {} {}", s["id"], s["outcome"]);
-                std::iter::once(head)
-                    .chain(requests)
-                    .chain(timeline)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            .map(describe);
         lines.collect::<Vec<_>>().join("\n")
+    }
+
+    /// Asserts the status each request of `scenario` got, in order; on a mismatch prints the
+    /// scenario's requests and timeline (the pipeline's log lines and the mocks' answers among
+    /// them), which say why a status differed.
+    fn assert_statuses(&self, scenario: &str, want: &[Option<u64>]) {
+        assert_eq!(
+            self.statuses(scenario),
+            want,
+            "{}\nevery provider call meanwhile:\n{}\n{}",
+            describe(self.scenario(scenario)),
+            self.calls_during(scenario),
+            self.log
+        );
+    }
+
+    /// Every provider call the mocks recorded while `scenario` ran, attributed or not: whether a
+    /// call reached a mock, and what it was answered, says where a status came from.
+    fn calls_during(&self, scenario: &str) -> String {
+        let requests: Vec<_> = self
+            .evidence
+            .iter()
+            .filter(|r| r["record"] == "request" && r["scenario"] == scenario)
+            .collect();
+        let ms = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap_or(0);
+        let start = requests
+            .iter()
+            .map(|r| ms(r, "started-ms"))
+            .min()
+            .unwrap_or(0);
+        let end = requests
+            .iter()
+            .map(|r| ms(r, "ended-ms"))
+            .max()
+            .unwrap_or(0);
+        self.all_provider_calls()
+            .into_iter()
+            .filter(|c| (start..=end).contains(&ms(c, "t-ms")))
+            .map(|c| {
+                format!(
+                    "    {} ms: {} {} {} answered {} ({}), carried images of {}, attributed to {}",
+                    c["t-ms"],
+                    c["provider"],
+                    c["method"],
+                    c["path"],
+                    c["status"],
+                    c["behaviour"],
+                    c["carried-images-of"],
+                    c["attributed-to"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn scenario(&self, id: &str) -> &serde_json::Value {
@@ -214,6 +250,28 @@ impl Audit {
             .map(|f| f["kind"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// A scenario of the report: its outcome, each request's status against the expected one, and its
+/// timeline.
+fn describe(s: &serde_json::Value) -> String {
+    let requests = s["requests"].as_array().unwrap().iter().map(|r| {
+        format!(
+            "    request {}: status {} (expected {}), {} ms, note {}",
+            r["id"], r["status"], r["expected-status"], r["duration-ms"], r["note"]
+        )
+    });
+    let timeline = s["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("    {} ms [{}] {}", t["t-ms"], t["source"], t["what"]));
+    let head = format!("  {} {}", s["id"], s["outcome"]);
+    std::iter::once(head)
+        .chain(requests)
+        .chain(timeline)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs `traceless audit` on `tests/backends/<name>/traceless.toml` and reads its report.
@@ -337,11 +395,13 @@ fn assert_caught(name: &str, a: &Audit, must: &[&str], may: &[&str]) {
 /// the one call of `{provider}-photo` reached its mock's `path` and was attributed to the request.
 fn assert_clean_and_answered(a: &Audit, provider: &str, path: &str) {
     assert_clean(a);
-    let statuses = |scenario: &str| a.statuses(&format!("{provider}-{scenario}"));
-    assert_eq!(statuses("photo"), vec![Some(200)]);
-    assert_eq!(statuses("burst"), vec![Some(200); 4]);
-    assert_eq!(statuses("age-gate"), vec![Some(403); 2]);
-    assert_eq!(statuses("provider-failure"), vec![Some(200), Some(502)]);
+    let statuses = |scenario: &str, want: &[Option<u64>]| {
+        a.assert_statuses(&format!("{provider}-{scenario}"), want);
+    };
+    statuses("photo", &[Some(200)]);
+    statuses("burst", &[Some(200); 4]);
+    statuses("age-gate", &[Some(403); 2]);
+    statuses("provider-failure", &[Some(200), Some(502)]);
     let calls = a.provider_calls(&format!("{provider}-photo"), &format!("mock {provider}"));
     assert_eq!(calls.len(), 1, "{calls:?}\n{}", a.log);
     assert!(
@@ -428,13 +488,10 @@ fn flask_interactions_kept_interactions_are_caught() {
     // Every call went through the Interactions API and was attributed to its request; the only
     // fault is the planted one, the provider asked to keep each interaction (no store=False).
     assert_caught("flask_interactions", &a, &["provider-retention"], &[]);
-    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)]);
-    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
-    assert_eq!(a.statuses("gemini-age-gate"), vec![Some(403); 2]);
-    assert_eq!(
-        a.statuses("gemini-provider-failure"),
-        vec![Some(200), Some(502)]
-    );
+    a.assert_statuses("gemini-photo", &[Some(200)]);
+    a.assert_statuses("gemini-burst", &[Some(200); 4]);
+    a.assert_statuses("gemini-age-gate", &[Some(403); 2]);
+    a.assert_statuses("gemini-provider-failure", &[Some(200), Some(502)]);
     let calls = a.provider_calls("gemini-photo", "mock gemini");
     assert!(
         calls.len() == 1 && calls[0].starts_with("POST /v1/interactions"),
@@ -460,10 +517,7 @@ fn flask_openai_shared_output_file_is_caught() {
         &["personal-data"],
     );
     // The provider failure is answered 200 with the previous user's picture.
-    assert_eq!(
-        a.statuses("openai-provider-failure"),
-        vec![Some(200), Some(200)]
-    );
+    a.assert_statuses("openai-provider-failure", &[Some(200), Some(200)]);
     assert!(
         a.kinds_in("openai-provider-failure")
             .contains("cross-request-leak"),
@@ -485,7 +539,7 @@ fn express_fetch_static_uploads_are_caught() {
         &["personal-data", "memory-retention"],
     );
     // The hard-coded Gemini URL reached the mock (transparent interception): the photo got a result.
-    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)], "{}", a.log);
+    a.assert_statuses("gemini-photo", &[Some(200)]);
 }
 
 #[test]
@@ -501,7 +555,7 @@ fn flask_genai_pillow_kept_outputs_of_re_encoded_uploads_are_caught() {
         &["disk-persistence", "public-exposure"],
         &[],
     );
-    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+    a.assert_statuses("gemini-burst", &[Some(200); 4]);
     let files = |kind: &str| -> BTreeSet<String> {
         a.report["findings"]
             .as_array()
@@ -538,15 +592,12 @@ fn fastify_jobs_prompt_in_the_job_log_is_caught(config: &str) {
         &["log-leak"],
         &["personal-data", "memory-retention"],
     );
-    assert_eq!(a.statuses("openai-photo"), vec![Some(200)], "{}", a.log);
-    assert_eq!(a.statuses("openai-burst"), vec![Some(200); 4]);
+    a.assert_statuses("openai-photo", &[Some(200)]);
+    a.assert_statuses("openai-burst", &[Some(200); 4]);
     // The age gate answers at once (403): no job is made, nothing to follow.
-    assert_eq!(a.statuses("openai-age-gate"), vec![Some(403); 2]);
+    a.assert_statuses("openai-age-gate", &[Some(403); 2]);
     // A provider failure ends the job as failed: recorded as the configured 502.
-    assert_eq!(
-        a.statuses("openai-provider-failure"),
-        vec![Some(200), Some(502)]
-    );
+    a.assert_statuses("openai-provider-failure", &[Some(200), Some(502)]);
     // The results were read as images: the answers are scanned, so 4c is judged, not skipped.
     let (verdict, reason) = a.report["clauses"]
         .as_array()
@@ -579,8 +630,8 @@ fn assert_service_scanned(a: &Audit) {
         services[0]["files-scanned"].as_u64().unwrap() > 100,
         "{services:?}"
     );
-    assert_eq!(a.statuses("gemini-photo"), vec![Some(200)], "{}", a.log);
-    assert_eq!(a.statuses("gemini-burst"), vec![Some(200); 4]);
+    a.assert_statuses("gemini-photo", &[Some(200)]);
+    a.assert_statuses("gemini-burst", &[Some(200); 4]);
 }
 
 #[test]
