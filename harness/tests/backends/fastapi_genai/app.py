@@ -50,6 +50,28 @@ def provider_base_url_is_safe() -> bool:
     return all(url == "" or url.startswith("https://") for url in urls)
 
 
+def build_sdk_types() -> None:
+    """Builds, once and before serving, the SDK types a request uses.
+
+    google-genai declares its pydantic models with `defer_build`: each is built on its first use,
+    and threads that first use one at the same moment race. Under load a burst of first requests
+    then failed one valid answer ("Extra inputs are not permitted" for every field, or "...
+    has no attribute '__pydantic_core_schema__'"), answered 502 here.
+    """
+    types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
+    types.Part.from_bytes(data=b"", mime_type="image/png")
+    part = {"text": "", "inlineData": {"mimeType": "image/png", "data": ""}}
+    types.GenerateContentResponse.model_validate(
+        {
+            "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 0},
+            "modelVersion": "",
+            "responseId": "",
+        }
+    )
+
+
 def make_client() -> genai.Client:
     # The SDK reads GEMINI_API_KEY / GOOGLE_API_KEY and GOOGLE_GEMINI_BASE_URL itself.
     return genai.Client(http_options=types.HttpOptions(timeout=60_000))
@@ -126,6 +148,7 @@ def error_response(e: ApiError) -> JSONResponse:
 
 app = FastAPI(title="photo-edit", docs_url=None, redoc_url=None, openapi_url=None)
 client = make_client()
+build_sdk_types()
 
 
 @app.get("/healthz")

@@ -100,6 +100,10 @@ def create_app(client: genai.Client) -> Flask:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(genai.Client())
+    # google-genai builds its pydantic models on first use, and waitress's threads using one
+    # first at once race (see fastapi_genai's build_sdk_types): build them before serving.
+    types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
+    types.GenerateContentResponse.model_validate({"candidates": [{"content": {"parts": [{"inlineData": {"data": ""}}]}}]})
     waitress.serve(app, host=os.environ.get("HOST", "127.0.0.1"), port=PORT, threads=4)
 
 
