@@ -88,11 +88,8 @@ impl MonitorStatus {
     /// Marks the monitor degraded for `why`, after any earlier reason. One that never watched
     /// stays unavailable: degraded would claim it watched in part.
     pub fn degrade(&mut self, why: &str) {
-        let reason = match (self.state, self.reason.take()) {
-            (MonitorState::Unavailable, earlier) => {
-                self.reason = earlier;
-                return;
-            }
+        let reason = match (self.state, &self.reason) {
+            (MonitorState::Unavailable, _) => return,
             (MonitorState::Degraded, Some(earlier)) => format!("{earlier}; {why}"),
             _ => why.to_owned(),
         };

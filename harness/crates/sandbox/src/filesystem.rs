@@ -632,21 +632,6 @@ impl Worker {
 
     /// Compares the roots with the first snapshot and re-reads every file strace saw opened for writing.
     fn sweep(&mut self) {
-        self.sweep_roots();
-        let outside: Vec<PathBuf> = self
-            .tracked
-            .keys()
-            .filter(|p| !self.in_roots(p))
-            .cloned()
-            .collect();
-        for path in outside {
-            self.inspect(&path, Trigger::Sweep, None);
-        }
-    }
-
-    /// Reads every file in the roots that is new or changed since the first snapshot and not yet
-    /// read as it is now.
-    fn sweep_roots(&mut self) {
         let mut changed: Vec<PathBuf> = Vec::new();
         self.walk_roots(|path, stamp| {
             if !self.before.holds(&path, stamp)
@@ -657,6 +642,15 @@ impl Worker {
         });
         changed.sort();
         for path in changed {
+            self.inspect(&path, Trigger::Sweep, None);
+        }
+        let outside: Vec<PathBuf> = self
+            .tracked
+            .keys()
+            .filter(|p| !self.in_roots(p))
+            .cloned()
+            .collect();
+        for path in outside {
             self.inspect(&path, Trigger::Sweep, None);
         }
     }

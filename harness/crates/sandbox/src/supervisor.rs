@@ -434,10 +434,7 @@ impl Supervisor {
         );
         for (monitors, why) in failures {
             for &m in monitors {
-                statuses
-                    .entry(m)
-                    .or_insert_with(|| MonitorStatus::active(m))
-                    .degrade(&why);
+                degrade(&mut statuses, m, &why);
             }
         }
         let overflow = self
@@ -823,13 +820,20 @@ fn cover_inotify_overflow(
         .get(&MonitorKind::Syscall)
         .is_some_and(|s| s.state == MonitorState::Active);
     if !traced {
-        statuses
-            .entry(MonitorKind::Filesystem)
-            .or_insert_with(|| MonitorStatus::active(MonitorKind::Filesystem))
-            .degrade(&format!(
-                "{why}, and strace did not trace the closes that would have covered them"
-            ));
+        degrade(
+            statuses,
+            MonitorKind::Filesystem,
+            &format!("{why}, and strace did not trace the closes that would have covered them"),
+        );
     }
+}
+
+/// Degrades `monitor` for `why` (see [`MonitorStatus::degrade`]); one not listed counts as active.
+fn degrade(statuses: &mut BTreeMap<MonitorKind, MonitorStatus>, monitor: MonitorKind, why: &str) {
+    statuses
+        .entry(monitor)
+        .or_insert_with(|| MonitorStatus::active(monitor))
+        .degrade(why);
 }
 
 #[cfg(test)]

@@ -608,23 +608,18 @@ fn drop_contained(hits: &mut Vec<Hit>) {
     });
     // Earlier hits of a needle start no later: the kept one that reaches furthest contains the next
     // hit if that ends no later.
-    let mut container: Option<&Hit> = None;
-    let mut kept = Vec::with_capacity(hits.len());
-    for h in hits.iter() {
-        let fragment = container.is_some_and(|c| {
-            c.needle == h.needle
-                && h.end() <= c.end()
-                && (c.encoding == h.encoding || h.len + MIN_COPY as u64 <= c.len)
+    let mut container: Option<(NeedleId, u64, Encoding, u64)> = None;
+    hits.retain(|h| {
+        let fragment = container.is_some_and(|(needle, end, encoding, len)| {
+            needle == h.needle
+                && h.end() <= end
+                && (encoding == h.encoding || h.len + MIN_COPY as u64 <= len)
         });
-        if fragment {
-            continue;
+        if !fragment && container.is_none_or(|(n, end, ..)| n != h.needle || h.end() > end) {
+            container = Some((h.needle, h.end(), h.encoding, h.len));
         }
-        if container.is_none_or(|c| c.needle != h.needle || h.end() > c.end()) {
-            container = Some(h);
-        }
-        kept.push(h.clone());
-    }
-    *hits = kept;
+        !fragment
+    });
 }
 
 /// Where the coded image data sits in a PNG (its IDAT chunks), JPEG (after the first SOS header) or WebP (the
