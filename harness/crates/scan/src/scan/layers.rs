@@ -144,6 +144,25 @@ fn textual_start(buf: &[u8], floor: usize, mut to: usize) -> usize {
     to
 }
 
+/// Half of what a run needs beyond one word.
+const HALF: usize = (RUN_MIN - 8) / 2;
+const _: () = assert!(8 + 2 * HALF == RUN_MIN);
+
+/// Whether a run of [`RUN_MIN`] characters or more could hold the textual word at `p`: such a run
+/// starts `HALF` bytes before it or earlier, or ends `HALF` bytes after it or later (else it would
+/// be shorter), so the two words at the far ends of one of those stretches are textual too. In log
+/// text most words are short and this rules them out with a word or two, where walking to both ends
+/// of the stretch cost three times as much.
+#[inline(always)]
+fn may_be_long(buf: &[u8], p: usize) -> bool {
+    let textual = |at: Option<usize>| {
+        at.and_then(|a| buf.get(a..a + 8))
+            .is_some_and(|w| word_is_textual(w.try_into().expect("eight bytes")))
+    };
+    (textual(Some(p + 8)) && textual(Some(p + HALF)))
+        || (textual(p.checked_sub(8)) && textual(p.checked_sub(HALF)))
+}
+
 /// Every maximal run of encoded-looking text of at least `RUN_MIN` characters, as `[start, end)`.
 pub(crate) fn find_runs(buf: &[u8], on_run: impl FnMut(usize, usize)) {
     RunFinder::default().advance(buf, buf.len(), on_run);
@@ -165,6 +184,7 @@ impl RunFinder {
         while p < upto && p + 8 <= buf.len() {
             if p >= self.covered_to
                 && word_is_textual(buf[p..p + 8].try_into().expect("eight bytes"))
+                && may_be_long(buf, p)
             {
                 let start = textual_start(buf, self.covered_to, p);
                 let end = textual_end(buf, p + 8);
@@ -295,25 +315,24 @@ fn sub_runs(
 
 fn decode_base64_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
     let run = &buf[start..end];
-    let mut whole = true;
-    for w in run.chunks(8) {
-        whole &= w
-            .iter()
-            .fold(true, |acc, &b| acc & (CLASS[b as usize] & (B64 | BRK) != 0));
-        if !whole {
-            break;
-        }
+    // The common case, a plain base64 blob, is decoded whole: the decoder itself rejects a run
+    // holding anything but base64 and line breaks (checking every byte first cost as much as
+    // decoding), and only then is the run walked byte by byte for its base64 stretches.
+    let chars = run.len() - memchr::memchr2_iter(b'\n', b'\r', run).count();
+    if chars < B64_MIN {
+        return;
     }
-    let mut each = |s: usize, e: usize| decode_base64(buf, s, e, out);
-    if whole {
-        // The common case, a plain base64 blob: one sub-run, no byte-by-byte walk.
-        let chars = run.len() - memchr::memchr2_iter(b'\n', b'\r', run).count();
-        if chars >= B64_MIN {
-            let (s, e) = trim_breaks(buf, start, end);
-            each(s, e);
-        }
-    } else {
-        sub_runs(buf, start, end, B64, B64_MIN, each);
+    // Padding ends a blob: the run's own is left out, and a run holding more is split at it, as at
+    // any other byte.
+    let (s, mut e) = trim_breaks(buf, start, end);
+    while e > s && buf[e - 1] == b'=' {
+        e -= 1;
+    }
+    let (s, e) = trim_breaks(buf, s, e);
+    if memchr::memchr(b'=', &buf[s..e]).is_some() || !decode_base64(buf, s, e, out) {
+        sub_runs(buf, start, end, B64, B64_MIN, |s, e| {
+            decode_base64(buf, s, e, out);
+        });
     }
 }
 
@@ -327,7 +346,9 @@ fn trim_breaks(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
-fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
+/// Decodes `buf[s..e]` as base64 from each of its four phases; false (and nothing decoded) when it
+/// holds a byte that is neither base64 nor a line break.
+fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) -> bool {
     let run = &buf[s..e];
     let url_safe = memchr::memchr2(b'-', b'_', run).is_some();
     let standard = memchr::memchr2(b'+', b'/', run).is_some();
@@ -354,7 +375,7 @@ fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
     let chars: &[u8] = compacted.as_ref().map_or(run, |(c, _)| c);
     let n = chars.len();
     if n < B64_MIN {
-        return;
+        return true;
     }
     let encoding = if url_safe {
         Encoding::Base64Url
@@ -371,13 +392,13 @@ fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
     let full = n / 4 * 4;
     let mut stream = vec![0u8; n.div_ceil(4) * 3 + 1];
     let Ok(done) = engine.decode_slice(&chars[..full], &mut stream) else {
-        return;
+        return false;
     };
     if full < n {
         let mut group = [b'A'; 4];
         group[..n - full].copy_from_slice(&chars[full..]);
         if engine.decode_slice(group, &mut stream[done..]).is_err() {
-            return;
+            return false;
         }
     }
     // A copy may start at any character of a 4-character group, so its bytes sit at bit 6 * phase (mod 8) of
@@ -405,6 +426,7 @@ fn decode_base64(buf: &[u8], s: usize, e: usize, out: &mut Vec<Decoded>) {
             },
         });
     }
+    true
 }
 
 /// `src` as a bit stream, without its first `shift` (1..8) bits: `src.len() - 1` bytes, eight at a time.
@@ -517,5 +539,62 @@ pub(crate) fn refine(encoding: Encoding, matched: &[u8]) -> Encoding {
             }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every maximal textual stretch holding at least `RUN_MIN` characters besides line breaks,
+    /// found byte by byte.
+    fn runs_by_hand(buf: &[u8]) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < buf.len() {
+            if TEXTUAL[buf[i] as usize] == 0 {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < buf.len() && TEXTUAL[buf[i] as usize] != 0 {
+                i += 1;
+            }
+            let breaks = buf[s..i]
+                .iter()
+                .filter(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if i - s - breaks >= RUN_MIN {
+                runs.push((s, i));
+            }
+        }
+        runs
+    }
+
+    proptest! {
+        /// The sampled search, fed a piece at a time, finds exactly the runs a byte-by-byte walk does:
+        /// stretches of every length around `RUN_MIN`, at every offset, between separators.
+        #[test]
+        fn sampled_run_search_misses_no_run(
+            stretches in prop::collection::vec((0usize..140, prop::sample::select(b" \":{,\n\x80".to_vec()), any::<bool>()), 1..40),
+            piece in 1usize..300,
+        ) {
+            let mut buf = Vec::new();
+            for (len, separator, breaks) in stretches {
+                for k in 0..len {
+                    buf.push(if breaks && k % 37 == 36 { b'\n' } else { b"aZ09+/-_%.="[k % 11] });
+                }
+                buf.push(separator);
+            }
+            let mut found = Vec::new();
+            let mut finder = RunFinder::default();
+            let mut upto = 0;
+            while upto < buf.len() {
+                upto = (upto + piece).min(buf.len());
+                finder.advance(&buf, upto, |s, e| found.push((s, e)));
+            }
+            prop_assert_eq!(found, runs_by_hand(&buf));
+        }
     }
 }
