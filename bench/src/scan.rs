@@ -299,6 +299,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         rg_wall.push(w);
         rg_cpu.push(c);
     }
+    // Every run's CPU time, so the spread behind each median is on record.
+    let spread = |runs: &[f64]| {
+        let mut runs = runs.to_vec();
+        runs.sort_by(f64::total_cmp);
+        runs.iter()
+            .map(|c| format!("{c:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (ours_runs, rg_runs) = (spread(&ours_cpu), spread(&rg_cpu));
     let (ours_wall, ours_cpu) = (median(ours_wall), median(ours_cpu));
     let (rg_wall, rg_cpu) = (median(rg_wall), median(rg_cpu));
 
@@ -336,6 +346,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         gb / rg_wall,
         gb / rg_cpu,
     );
+    println!("cpu seconds of each timed run, sorted: traceless scan {ours_runs}; rg {rg_runs}");
     println!(
         "for comparison, the scanner in memory (index built, no process, no I/O): wall {mem_wall:.3} s, cpu {mem_cpu:.3} s = {:.2} GB/s per core, {in_memory_hits} hits",
         gb / mem_cpu
