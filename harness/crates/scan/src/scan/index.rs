@@ -313,44 +313,48 @@ fn informative(gram: u64) -> bool {
     repeats.count_ones() <= 4
 }
 
-/// Every indexed gram of `form` with its position.
-fn sampled_grams(form: &Form) -> impl Iterator<Item = (u64, usize)> + '_ {
-    let b = &form.bytes;
-    (0..b.len().saturating_sub(GRAM - 1))
-        .step_by(NEEDLE_STRIDE)
-        .map(|pos| (load(b, pos), pos))
-        .filter(|&(gram, _)| informative(gram))
+/// The positions of `form` sampled for the index: every [`NEEDLE_STRIDE`]th while a gram fits.
+fn positions(form: &Form) -> std::iter::StepBy<std::ops::Range<usize>> {
+    (0..form.bytes.len().saturating_sub(GRAM - 1)).step_by(NEEDLE_STRIDE)
+}
+
+/// Calls `each` with every indexed gram of `form` and its position, in a plain loop: sampled through
+/// an iterator chain, and again for filters rebuilt as they grew, sampling was half the time it took
+/// to index 64 images.
+#[inline(always)]
+fn for_each_gram(form: &Form, mut each: impl FnMut(u64, usize)) {
+    for pos in positions(form) {
+        let gram = load(&form.bytes, pos);
+        if informative(gram) {
+            each(gram, pos);
+        }
+    }
 }
 
 /// How many grams of each class (text, binary) `form` could add: every sampled position, before
 /// uninformative grams are left out.
 fn class_bound(form: &Form) -> [usize; 2] {
-    let b = &form.bytes;
-    let binary = (0..b.len().saturating_sub(GRAM - 1))
-        .step_by(NEEDLE_STRIDE)
-        .filter(|&pos| class(load(b, pos)) == 1)
+    let binary = positions(form)
+        .filter(|&pos| class(load(&form.bytes, pos)) == 1)
         .count();
-    let all = b.len().saturating_sub(GRAM - 1).div_ceil(NEEDLE_STRIDE);
-    [all - binary, binary]
+    [positions(form).len() - binary, binary]
 }
 
-/// [`sampled_grams`] of `form` appended to `grams` with their entries (locations counted from
-/// `start`, where the form begins when all lie end to end). Each gram is sampled once, in a plain
-/// loop: sampled through an iterator chain, and again for filters rebuilt as they grew, sampling
-/// was half the time it took to index 64 images.
-fn sample_into(form: &Form, start: u64, grams: &mut Vec<u64>, entries: &mut Vec<Entry>) {
-    let b = &form.bytes;
-    let first_loc = (start / 2) as u32;
-    for (i, pos) in (0..b.len().saturating_sub(GRAM - 1))
-        .step_by(NEEDLE_STRIDE)
-        .enumerate()
-    {
-        let gram = load(b, pos);
-        if informative(gram) {
-            grams.push(gram);
-            entries.push(Entry::new(key(gram), first_loc + i as u32));
+/// The grams of `form` appended to `grams`, with their entries in `entries` when given (locations
+/// counted from `start`, where the form begins when all lie end to end).
+fn sample_into(
+    form: &Form,
+    start: u64,
+    grams: &mut Vec<u64>,
+    mut entries: Option<&mut Vec<Entry>>,
+) {
+    grams.clear();
+    for_each_gram(form, |gram, pos| {
+        grams.push(gram);
+        if let Some(entries) = entries.as_deref_mut() {
+            entries.push(Entry::new(key(gram), ((start + pos as u64) / 2) as u32));
         }
-    }
+    });
 }
 
 impl Segment {
@@ -460,7 +464,11 @@ fn make_room<'f>(
         None => [0, 0],
     };
     let mut fresh = Filters::with_room_for([before[0] + added[0], before[1] + added[1]]);
-    fresh.insert_all(older.iter().flat_map(sampled_grams).map(|(gram, _)| gram));
+    let mut grams = Vec::new();
+    for form in older {
+        sample_into(form, 0, &mut grams, None);
+        fresh.insert_all(grams.iter().copied());
+    }
     filters.insert(fresh)
 }
 
@@ -483,16 +491,6 @@ impl GramIndex {
             );
             self.starts.push(next);
         }
-        let room = new
-            .clone()
-            .map(|f| {
-                forms[f]
-                    .bytes
-                    .len()
-                    .saturating_sub(GRAM - 1)
-                    .div_ceil(NEEDLE_STRIDE)
-            })
-            .sum();
         let upper = new.clone().fold([0, 0], |[t, b], f| {
             let [ft, fb] = class_bound(&forms[f]);
             [t + ft, b + fb]
@@ -501,12 +499,11 @@ impl GramIndex {
         // Each new gram is sampled once, for its entry and for the filters alike, a form at a time.
         // Room for every sampled gram: pages never written (grams found uninformative) are never
         // made resident, and growing by doubling would hold the old and new arrays at once.
-        let mut entries = Vec::with_capacity(room);
+        let mut entries = Vec::with_capacity(upper[0] + upper[1]);
         on_huge_pages(&entries);
         let mut grams = Vec::new();
         for f in new.clone() {
-            grams.clear();
-            sample_into(&forms[f], self.starts[f], &mut grams, &mut entries);
+            sample_into(&forms[f], self.starts[f], &mut grams, Some(&mut entries));
             filters.insert_all(grams.iter().copied());
         }
         drop(grams);
@@ -776,7 +773,10 @@ mod tests {
         assert!(most >= 3, "segments were merged eagerly into {most}");
         index.extend(&forms);
         let entries: usize = index.segments.iter().map(|s| s.entries.len()).sum();
-        let expected: usize = forms.iter().map(|f| sampled_grams(f).count()).sum();
+        let mut expected = 0;
+        for f in &forms {
+            for_each_gram(f, |_, _| expected += 1);
+        }
         assert_eq!(entries, expected, "random forms lose no grams to merges");
     }
 

@@ -155,12 +155,11 @@ const _: () = assert!(8 + 2 * HALF == RUN_MIN);
 /// of the stretch cost three times as much.
 #[inline(always)]
 fn may_be_long(buf: &[u8], p: usize) -> bool {
-    let textual = |at: Option<usize>| {
-        at.and_then(|a| buf.get(a..a + 8))
+    let textual = |at: usize| {
+        buf.get(at..at + 8)
             .is_some_and(|w| word_is_textual(w.try_into().expect("eight bytes")))
     };
-    (textual(Some(p + 8)) && textual(Some(p + HALF)))
-        || (textual(p.checked_sub(8)) && textual(p.checked_sub(HALF)))
+    (textual(p + 8) && textual(p + HALF)) || (p >= HALF && textual(p - 8) && textual(p - HALF))
 }
 
 /// Every maximal run of encoded-looking text of at least `RUN_MIN` characters, as `[start, end)`.
@@ -325,10 +324,9 @@ fn decode_base64_runs(buf: &[u8], start: usize, end: usize, out: &mut Vec<Decode
     // Padding ends a blob: the run's own is left out, and a run holding more is split at it, as at
     // any other byte.
     let (s, mut e) = trim_breaks(buf, start, end);
-    while e > s && buf[e - 1] == b'=' {
+    while e > s && (buf[e - 1] == b'=' || CLASS[buf[e - 1] as usize] & BRK != 0) {
         e -= 1;
     }
-    let (s, e) = trim_breaks(buf, s, e);
     if memchr::memchr(b'=', &buf[s..e]).is_some() || !decode_base64(buf, s, e, out) {
         sub_runs(buf, start, end, B64, B64_MIN, |s, e| {
             decode_base64(buf, s, e, out);
