@@ -131,7 +131,7 @@ fn unsharded_clean() -> &'static (i32, Value) {
 
 fn merged_equals_unsharded(count: u32) {
     let (code, whole) = unsharded_clean();
-    assert_eq!(*code, 0, "{}", whole["summary"]);
+    assert_eq!(*code, 0, "{}: {}", whole["summary"], whole["errors"]);
     let keep = tempfile::tempdir().unwrap();
     let (merged_code, merged, shards) = sharded("clean", count, &keep);
     assert_eq!(merged_code, 0, "{}", merged["summary"]);

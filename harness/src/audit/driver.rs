@@ -9,11 +9,12 @@ use anyhow::Context as _;
 use traceless_mock::{Mocks, Provider};
 use traceless_sandbox::events::EventLog;
 use traceless_sandbox::supervisor::Supervisor;
-use traceless_scan::scan::{RequestId, Scanner};
+use traceless_scan::scan::{RequestId, Scanner, Staged};
 
 use super::client::Client;
 use super::kept::Kept;
-use super::{launch, prepare};
+use super::launch;
+use super::prepare::{self, Prepared};
 use crate::config::Config;
 use crate::evidence::{Evidence, ProviderCall, SentRequest};
 use crate::scenario::{RequestSpec, Scenario};
@@ -79,7 +80,7 @@ impl Driver<'_> {
                     // The scenario's own think time between requests, not a synchronisation.
                     tokio::time::sleep(spec.pause).await;
                 }
-                let specs = vec![spec; batch as usize];
+                let specs: Vec<_> = (0..batch).map(|_| (self.take_id(), spec)).collect();
                 ids.extend(self.send_batch(&scenario.id, &specs).await?);
                 // Within a long scenario too, at most once per grace period: judges its early
                 // requests, which lets their needles retire.
@@ -89,45 +90,57 @@ impl Driver<'_> {
         Ok(ids)
     }
 
-    /// Sends these requests at once, each with fresh canaries, and records the answers. Stops
-    /// with [`Halt::PipelineDied`] when the pipeline is found dead before or after the batch.
+    /// The next request id.
+    pub fn take_id(&mut self) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sends these requests at once under their ids (from [`Driver::take_id`]), each with fresh
+    /// canaries, and records the answers. Stops with [`Halt::PipelineDied`] when the pipeline is
+    /// found dead before or after the batch.
     pub async fn send_batch(
         &mut self,
         scenario: &str,
-        specs: &[&RequestSpec],
+        specs: &[(RequestId, &RequestSpec)],
+    ) -> Result<Vec<RequestId>, Halt> {
+        let prepared = prepare_batch(
+            &self.cfg.pipeline.request.extra_images,
+            &mut self.rng,
+            self.scanner,
+            specs,
+        )?;
+        self.send_prepared(scenario, specs, prepared).await
+    }
+
+    /// [`Driver::send_batch`] for requests whose canaries [`prepare_batch`] made and registered.
+    pub async fn send_prepared(
+        &mut self,
+        scenario: &str,
+        specs: &[(RequestId, &RequestSpec)],
+        prepared: Vec<Prepared>,
     ) -> Result<Vec<RequestId>, Halt> {
         if self.crashed(scenario, &[]).await {
             return Err(Halt::PipelineDied);
         }
         self.batch_marks = (self.log.len(), self.mocks.recorded_count() as u64);
-        for spec in specs {
+        for (_, spec) in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
                 self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
             }
         }
-        let mut prepared = Vec::new();
-        for spec in specs {
-            let id = self.next_id;
-            self.next_id += 1;
-            let p = prepare::prepare(
-                id,
-                spec,
-                &self.cfg.pipeline.request.extra_images,
-                &mut self.rng,
-                &mut self.scanner.write().expect("scanner lock"),
-            )?;
-            // Each request's own script, so the order in which concurrent calls reach a
-            // provider does not decide who meets which fault.
-            self.mocks
-                .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
-            prepared.push((id, *spec, p));
-        }
-        // The batch's images go into the index together (one segment, sorted once), before any
-        // request is sent and under one lock, so no scan ever sees half of them.
-        self.scanner
-            .write()
-            .expect("scanner lock")
-            .add_images(prepared.iter().flat_map(|(id, _, p)| p.images(*id)));
+        let prepared: Vec<_> = specs
+            .iter()
+            .zip(prepared)
+            .map(|(&(id, spec), p)| {
+                // Each request's own script, so the order in which concurrent calls reach a
+                // provider does not decide who meets which fault.
+                self.mocks
+                    .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
+                (id, spec, p)
+            })
+            .collect();
         let (client, cfg, log) = (self.client, self.cfg, self.log);
         let sends = prepared.iter().map(|(id, spec, p)| async move {
             let started = log.since_start_ms();
@@ -400,4 +413,38 @@ impl Driver<'_> {
         }
         Ok(())
     }
+}
+
+/// Makes each request's payload with fresh canaries and registers them with the scanner: the
+/// batch's images are indexed together (one segment, sorted once) without the scanner's lock,
+/// then added under one short lock, so no scan ever sees half of them, and before any of them is
+/// sent (the mocks' router, which reads the scanner, is not held up meanwhile). Needs no pipeline, so a driver
+/// may prepare the next batch while one is in flight.
+pub fn prepare_batch(
+    extra_images: &[crate::config::ExtraImage],
+    rng: &mut rand::rngs::StdRng,
+    scanner: &RwLock<Scanner>,
+    specs: &[(RequestId, &RequestSpec)],
+) -> anyhow::Result<Vec<Prepared>> {
+    let mut prepared = Vec::new();
+    for &(id, spec) in specs {
+        let p = prepare::prepare(
+            id,
+            spec,
+            extra_images,
+            rng,
+            &mut scanner.write().expect("scanner lock"),
+        )?;
+        prepared.push(p);
+    }
+    let shape = scanner.read().expect("scanner lock").staging_shape();
+    let staged = Staged::images(
+        shape,
+        specs
+            .iter()
+            .zip(&prepared)
+            .flat_map(|((id, _), p)| p.images(*id)),
+    );
+    scanner.write().expect("scanner lock").absorb(staged);
+    Ok(prepared)
 }

@@ -214,7 +214,7 @@ fn property_plan(shard: Shard, cases: u32, seed: u64) -> Option<scenario::Scenar
         } else {
             format!(
                 "{owned} of {cases} property cases drawn from seed {seed} (shard {shard}); {}",
-                traceless_judge::merge::SERIAL_CASES
+                traceless_judge::merge::case_batches()
             )
         },
         ..scenario::ScenarioPlan::default()

@@ -32,12 +32,30 @@ use traceless_report::{
 
 /// The title of the property cases' scenario in a report of the whole audit.
 pub fn properties_title(cases: u32, seed: u64) -> String {
-    format!("{cases} property cases drawn from seed {seed}; {SERIAL_CASES}")
+    format!(
+        "{cases} property cases drawn from seed {seed}; {}",
+        case_batches()
+    )
 }
 
-/// Why property cases run one at a time, as every report says beside them.
-pub const SERIAL_CASES: &str = "cases run one at a time: each scripts the mock providers' \
-     faults for its own requests and is judged on the events of its own window";
+/// Requests of property cases sent at once, at most: cases are sent together, in one batch of up
+/// to this many requests (a case draws at most four, all sent at once), each request under its
+/// own script (so one case's faults never reach another's), and each case is judged on its own
+/// requests. A finding that names no request (a connection to an unlisted host, a file with no
+/// needle in it) counts against every case of its batch; a failing case is then shrunk alone.
+/// Eight: a backend on Python's `http.server` (a listen backlog of five) refused some of sixteen
+/// connections opened at once.
+pub const REQUESTS_AT_ONCE: usize = 8;
+
+/// How property cases run together, and what that means for judging them, as every report says
+/// beside them.
+pub fn case_batches() -> String {
+    format!(
+        "cases run together, up to {REQUESTS_AT_ONCE} requests at once, each under its own scripted provider \
+         faults; a case is judged on its own requests and on any finding of its batch that names \
+         no request, and a failing case is shrunk alone"
+    )
+}
 
 /// A shard's report, with where it was read from and its digest (for the merged provenance).
 pub struct Part {

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use traceless_scan::canary::{ImageFormat, ImageSpec, generate_image};
-use traceless_scan::scan::{Hit, NeedleId, Scanner, Subject};
+use traceless_scan::scan::{Hit, NeedleId, Scanner, Staged, Subject};
 
 fn id(request: u32, subject: Subject) -> NeedleId {
     NeedleId { request, subject }
@@ -226,4 +226,44 @@ fn the_sweep_reads_again_only_what_the_live_needles_left_unexplained() {
         [1, 1],
         "each haystack is read once, by the live generation: the retired ones read its residue"
     );
+}
+
+/// Images staged apart (no scanner needed) and absorbed find what images added in place find,
+/// live and, once retired, in a sweep; an index absorbed after the live one changed shape too.
+#[test]
+fn staged_images_are_found_as_added_ones_live_and_retired() {
+    let (mut in_place, hay) = scanner_and_leak(10, 9);
+    let (mut staged, _) = scanner_and_leak(10, 9);
+    let (mut reshaped, _) = scanner_and_leak(10, 9);
+    let new = [
+        (id(11, Subject::Image), image(11, ImageFormat::Webp)),
+        (id(12, Subject::Image), image(12, ImageFormat::Jpeg)),
+    ];
+    let mut hay = hay;
+    for (_, bytes) in &new {
+        // From the middle of the file: coded pixels, not the container's header.
+        let mid = bytes.len() / 2;
+        hay.extend_from_slice(b" late=");
+        hay.extend_from_slice(&bytes[mid..mid + 200]);
+    }
+    let images = || new.iter().map(|(id, b)| (*id, b.as_slice()));
+    in_place.add_images(images());
+    let batch = Staged::images(staged.staging_shape(), images());
+    staged.absorb(batch);
+    let batch = Staged::images(reshaped.staging_shape(), images());
+    // The live index is rebuilt meanwhile: the staged filters no longer fit it.
+    reshaped.retire_before(3).unwrap();
+    reshaped.absorb(batch);
+    let live = in_place.scan(&hay);
+    for r in [11, 12] {
+        assert!(live.iter().any(|h| h.needle.request == r), "{live:?}");
+    }
+    assert_eq!(staged.scan(&hay), live);
+    in_place.retire_before(12).unwrap();
+    staged.retire_before(12).unwrap();
+    reshaped.retire_before(12).unwrap();
+    assert_eq!(staged.scan(&hay), in_place.scan(&hay));
+    assert_eq!(reshaped.scan(&hay), in_place.scan(&hay));
+    assert_eq!(sweep_one(&staged, &hay), sweep_one(&in_place, &hay));
+    assert_eq!(sweep_one(&reshaped, &hay), sweep_one(&in_place, &hay));
 }

@@ -82,6 +82,33 @@ pub struct Scanner {
 /// default audit's peak, 185 MB of one rebuilt index).
 pub const RETIRED_BATCH_BYTES: usize = 4 << 20;
 
+/// The filter shape of a live scanner's index, read (under a lock, briefly) before staging.
+#[derive(Clone, Copy, Debug)]
+pub struct StagingShape(Option<index::Shape>);
+
+/// Image needles made ready apart from the scanner they are for: decoded, hashed and indexed
+/// with no lock held, then added with [`Scanner::absorb`].
+pub struct Staged {
+    inner: Box<Scanner>,
+}
+
+impl Staged {
+    /// Stages images as [`Scanner::add_images`] would add them, for a scanner whose index had
+    /// `shape` when staging began (a scanner whose index changed shape since absorbs them
+    /// correctly, only slower).
+    pub fn images<'a>(
+        shape: StagingShape,
+        images: impl IntoIterator<Item = (NeedleId, &'a [u8])>,
+    ) -> Staged {
+        let mut inner = Box::new(Scanner::new());
+        for (id, bytes) in images {
+            inner.add_image_forms(id, bytes);
+        }
+        inner.index = index::GramIndex::detached(&inner.forms, shape.0);
+        Staged { inner }
+    }
+}
+
 /// One generation of needles: the live scanner, or a batch of retired needles rebuilt from disk.
 pub enum Generation<'a> {
     Live(&'a Scanner),
@@ -136,6 +163,30 @@ impl Scanner {
             self.add_image_forms(id, bytes);
         }
         self.index.extend(&self.forms);
+    }
+
+    /// The shape its index's filters have now: what [`Staged::images`] builds for, so that
+    /// [`Scanner::absorb`] is quick.
+    pub fn staging_shape(&self) -> StagingShape {
+        StagingShape(self.index.shape())
+    }
+
+    /// Adds needles staged apart ([`Staged::images`]): the same as [`Scanner::add_images`] with
+    /// their images, but the decoding, hashing and indexing were done before, without this
+    /// scanner, so a caller holding it behind a lock holds the lock only for this splice.
+    pub fn absorb(&mut self, staged: Staged) {
+        let Staged { inner } = staged;
+        let Scanner {
+            forms,
+            form_meta,
+            images,
+            index,
+            ..
+        } = *inner;
+        self.forms.extend(forms);
+        self.form_meta.extend(form_meta);
+        self.images.extend(images);
+        self.index.absorb(index, &self.forms);
     }
 
     fn add_image_forms(&mut self, id: NeedleId, bytes: &[u8]) {
