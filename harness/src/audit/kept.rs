@@ -56,7 +56,7 @@ impl Kept {
         req.response_bytes = body.len() as u64;
         req.response_hits = scanner.scan(body);
         self.answer_residues
-            .add(i, body, &covered(&req.response_hits))?;
+            .add(i, body, &covered(&req.response_hits), scanner)?;
         self.answers = self.answers.max(i + 1);
         if self.links.len() < exposure::MAX_ANSWER_LINKS {
             let room = exposure::MAX_ANSWER_LINKS - self.links.len();
@@ -83,7 +83,7 @@ impl Kept {
         let c = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
         for (hay, hits) in hays.iter().zip(&parts) {
             self.call_residues
-                .add(self.call_of.len(), hay, &covered(hits))?;
+                .add(self.call_of.len(), hay, &covered(hits), scanner)?;
             self.call_of.push(c);
         }
         let perceptual = attribution::perceptual_owners(&call, scanner);

@@ -75,6 +75,8 @@ pub struct Scanner {
     token_bytes: ByteSet,
     /// Needles retired from the live index, on disk (see [`Scanner::retire_before`]).
     retired: Option<retired::Retired>,
+    /// The newest request any needle was ever added for (see [`Scanner::newest_request`]).
+    newest: RequestId,
 }
 
 /// Bytes of retired needle forms rebuilt into one scanner at a time by [`Scanner::generations`]: indexed,
@@ -112,7 +114,23 @@ impl Staged {
 /// One generation of needles: the live scanner, or a batch of retired needles rebuilt from disk.
 pub enum Generation<'a> {
     Live(&'a Scanner),
-    Retired(Box<Scanner>),
+    /// Retired needles, of requests `oldest` and later.
+    Retired {
+        needles: Box<Scanner>,
+        oldest: RequestId,
+    },
+}
+
+impl Generation<'_> {
+    /// The oldest request with a needle in this generation (0 for the live one, which holds the
+    /// audit's own): what a haystack read before that request's first needle was added cannot
+    /// hold (see [`Scanner::newest_request`]).
+    pub fn oldest_request(&self) -> RequestId {
+        match self {
+            Generation::Live(_) => 0,
+            Generation::Retired { oldest, .. } => *oldest,
+        }
+    }
 }
 
 impl std::ops::Deref for Generation<'_> {
@@ -121,7 +139,7 @@ impl std::ops::Deref for Generation<'_> {
     fn deref(&self) -> &Scanner {
         match self {
             Generation::Live(s) => s,
-            Generation::Retired(s) => s,
+            Generation::Retired { needles, .. } => needles,
         }
     }
 }
@@ -165,6 +183,14 @@ impl Scanner {
         self.index.extend(&self.forms);
     }
 
+    /// The newest request any needle was ever added for, retired or not. A haystack read when this
+    /// was `n` cannot hold a needle of a later request: requests get their needles before they
+    /// are sent, and an output only exists once its request was sent. So the end-of-run sweep
+    /// reads a residue kept then with the generations of requests up to `n` only.
+    pub fn newest_request(&self) -> RequestId {
+        self.newest
+    }
+
     /// The shape its index's filters have now: what [`Staged::images`] builds for, so that
     /// [`Scanner::absorb`] is quick.
     pub fn staging_shape(&self) -> StagingShape {
@@ -176,6 +202,7 @@ impl Scanner {
     /// scanner, so a caller holding it behind a lock holds the lock only for this splice.
     pub fn absorb(&mut self, staged: Staged) {
         let Staged { inner } = staged;
+        self.newest = self.newest.max(inner.newest);
         let Scanner {
             forms,
             form_meta,
@@ -190,6 +217,7 @@ impl Scanner {
     }
 
     fn add_image_forms(&mut self, id: NeedleId, bytes: &[u8]) {
+        self.newest = self.newest.max(id.request);
         // Only the coded pixels identify a picture: container headers, quantisation and Huffman
         // tables are shared by every file from the same encoder (and sit in any decoder's memory), and
         // metadata after the pixels (WebP's EXIF and XMP chunks) is mostly boilerplate shared by every
@@ -246,6 +274,7 @@ impl Scanner {
 
     /// A short string, found whole in raw, JSON-escaped, percent, hex and base64 (every alignment) forms.
     pub fn add_token(&mut self, id: NeedleId, text: &str) {
+        self.newest = self.newest.max(id.request);
         for (_, form) in tokens::forms(text) {
             for b in form {
                 self.token_bytes.insert(b);
@@ -259,6 +288,7 @@ impl Scanner {
     }
 
     fn add_form_at(&mut self, id: NeedleId, form: SourceForm, bytes: Vec<u8>, base: u64) {
+        self.newest = self.newest.max(id.request);
         if bytes.len() < MIN_COPY {
             return;
         }
@@ -338,7 +368,15 @@ impl Scanner {
             self.retired
                 .iter()
                 .flat_map(|r| r.batches(RETIRED_BATCH_BYTES))
-                .map(|batch| batch.map(|b| Generation::Retired(Box::new(Scanner::rebuilt(b))))),
+                .map(|batch| {
+                    batch.map(|b| {
+                        let oldest = b.iter().map(retired::Record::request).min().unwrap_or(0);
+                        Generation::Retired {
+                            needles: Box::new(Scanner::rebuilt(b)),
+                            oldest,
+                        }
+                    })
+                }),
         )
     }
 

@@ -29,6 +29,15 @@ pub(crate) enum Record {
     },
 }
 
+impl Record {
+    /// The request whose needle this is.
+    pub fn request(&self) -> RequestId {
+        match self {
+            Record::Form { needle, .. } | Record::Token { needle, .. } => needle.request,
+        }
+    }
+}
+
 const SUBJECTS: [Subject; 7] = [
     Subject::Image,
     Subject::Prompt,

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::{Generation, Hit, Scanner, merge, tokens};
+use super::{Generation, Hit, RequestId, Scanner, merge, tokens};
 
 /// One kind of haystack the end-of-run sweep reads: it scans what it holds with each generation of
 /// needles in turn ([`Scanner::sweep_passes`]), the live one first, and keeps what it found.
@@ -88,7 +88,7 @@ impl<'h, F: FnMut(usize) -> Option<Cow<'h, [u8]>>> SweepPass for Haystacks<F> {
         for i in 0..self.count {
             if let Some(h) = (self.hay)(i) {
                 let found = live.scan(&h);
-                self.pass.add(i, &h, &covered(&found))?;
+                self.pass.add(i, &h, &covered(&found), live)?;
                 self.pass.push(i, found);
             }
         }
@@ -124,15 +124,29 @@ struct Stretch {
     /// Where it starts in the file.
     at: u64,
     len: u32,
+    /// The newest request with a needle when the haystack was read
+    /// ([`Scanner::newest_request`]): no needle of a later one can be in it.
+    newest: RequestId,
 }
 
 /// How many residue bytes a scan reads back at once (a longer single stretch is read whole).
 const BATCH: u64 = 8 << 20;
 
 impl Residues {
-    /// Keeps what of haystack `i` the stretches in `explained` leave out.
-    pub fn add(&mut self, i: usize, hay: &[u8], explained: &[(u32, u32)]) -> std::io::Result<()> {
+    /// Keeps what of haystack `i`, read with `scanner`, the stretches in `explained` leave out.
+    pub fn add(
+        &mut self,
+        i: usize,
+        hay: &[u8],
+        explained: &[(u32, u32)],
+        scanner: &Scanner,
+    ) -> std::io::Result<()> {
         use std::io::Write as _;
+        let newest = scanner.newest_request();
+        debug_assert!(
+            self.stretches.last().is_none_or(|s| s.newest <= newest),
+            "haystacks are added in the order they were read"
+        );
         for r in uncovered(hay.len(), explained) {
             if self.file.is_none() {
                 self.file = Some(std::io::BufWriter::with_capacity(
@@ -148,14 +162,22 @@ impl Residues {
                 hay_start: u32::try_from(r.start).unwrap_or(u32::MAX),
                 at: self.len,
                 len: u32::try_from(r.len()).unwrap_or(u32::MAX),
+                newest,
             });
             self.len += (r.len() + SEPARATOR.len()) as u64;
         }
         Ok(())
     }
 
-    /// Scans every residue with `generation`: (haystack, hit in that haystack's offsets).
-    pub fn scan(&mut self, generation: &Scanner) -> std::io::Result<Vec<(usize, Hit)>> {
+    /// Scans with `generation` every residue read when request `oldest` had its needles (the
+    /// earlier ones cannot hold any of a generation of requests `oldest` and later): (haystack,
+    /// hit in that haystack's offsets). A long audit's retired generations so read half the
+    /// residues on average, not all of them.
+    pub fn scan(
+        &mut self,
+        generation: &Scanner,
+        oldest: RequestId,
+    ) -> std::io::Result<Vec<(usize, Hit)>> {
         use std::io::Write as _;
         use std::os::unix::fs::FileExt as _;
         let Some(file) = self.file.as_mut() else {
@@ -165,7 +187,7 @@ impl Residues {
         let file = file.get_ref();
         let mut out = Vec::new();
         let mut buf = Vec::new();
-        let mut first = 0;
+        let mut first = self.stretches.partition_point(|s| s.newest < oldest);
         while first < self.stretches.len() {
             let start = self.stretches[first].at;
             let mut last = first;
@@ -215,9 +237,15 @@ pub struct ResiduePass {
 }
 
 impl ResiduePass {
-    /// Keeps what of haystack `i` `explained` leaves out.
-    pub fn add(&mut self, i: usize, hay: &[u8], explained: &[(u32, u32)]) -> std::io::Result<()> {
-        self.residues.add(i, hay, explained)
+    /// Keeps what of haystack `i`, read with `scanner`, `explained` leaves out.
+    pub fn add(
+        &mut self,
+        i: usize,
+        hay: &[u8],
+        explained: &[(u32, u32)],
+        scanner: &Scanner,
+    ) -> std::io::Result<()> {
+        self.residues.add(i, hay, explained, scanner)
     }
 
     /// Bytes kept, separators included.
@@ -247,7 +275,10 @@ impl ResiduePass {
 
 impl SweepPass for ResiduePass {
     fn scan_with(&mut self, generation: &Generation<'_>) -> std::io::Result<()> {
-        for (i, hit) in self.residues.scan(generation)? {
+        for (i, hit) in self
+            .residues
+            .scan(generation, generation.oldest_request())?
+        {
             self.push(i, [hit]);
         }
         Ok(())
@@ -277,7 +308,7 @@ impl Residue {
                 }
                 hits
             }
-            (Some(ranges), Generation::Retired(_)) => {
+            (Some(ranges), Generation::Retired { .. }) => {
                 let mut out = Vec::new();
                 for r in ranges {
                     let Some(piece) = hay.get(r.clone()) else {
@@ -387,10 +418,16 @@ mod tests {
         };
         scanner.add_token(id, "tl-device-0000beef");
         let mut r = Residues::default();
-        r.add(0, b"explained........", &[(0, 17)]).unwrap();
-        r.add(4, b"xxxxxxxxxxxx tl-device-0000beef yy", &[(0, 4)])
+        r.add(0, b"explained........", &[(0, 17)], &scanner)
             .unwrap();
-        let found = r.scan(&scanner).unwrap();
+        r.add(
+            4,
+            b"xxxxxxxxxxxx tl-device-0000beef yy",
+            &[(0, 4)],
+            &scanner,
+        )
+        .unwrap();
+        let found = r.scan(&scanner, 0).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         let (i, h) = &found[0];
         assert_eq!((*i, h.needle, h.offset, h.len), (4, id, 13, 18));
@@ -417,10 +454,10 @@ mod tests {
             if i == 3 {
                 hay.splice(0..0, b"tl-device-0000bbbb ".iter().copied());
             }
-            r.add(i, &hay, &[]).unwrap();
+            r.add(i, &hay, &[], &scanner).unwrap();
         }
         let mut found: Vec<(usize, RequestId, u64)> = r
-            .scan(&scanner)
+            .scan(&scanner, 0)
             .unwrap()
             .into_iter()
             .map(|(i, h)| (i, h.needle.request, h.offset))
@@ -428,5 +465,42 @@ mod tests {
         found.sort_unstable();
         assert_eq!(found, [(2, 1, (3 << 20) + 1), (3, 2, 0)]);
         assert!(r.len() > BATCH, "the residues span more than one batch");
+    }
+
+    /// A residue read before a request had needles is not read with that request's generation
+    /// (it cannot hold them); one read after is, and its copy is found.
+    #[test]
+    fn residues_read_before_a_request_had_needles_are_not_read_for_it() {
+        let id = |request| NeedleId {
+            request,
+            subject: Subject::DeviceId,
+        };
+        let token = |request: u32| format!("tl-device-{request:08x}beef");
+        let mut live = Scanner::new();
+        live.add_token(id(1), &token(1));
+        let mut r = Residues::default();
+        // Read when request 1 was the newest: request 5's token printed there (impossible in an
+        // audit, where a request's canaries are fresh) is left unread for request 5's generation.
+        r.add(0, format!("early {} .", token(5)).as_bytes(), &[], &live)
+            .unwrap();
+        live.add_token(id(5), &token(5));
+        r.add(1, format!("late {} .", token(5)).as_bytes(), &[], &live)
+            .unwrap();
+        let mut generation = Scanner::new();
+        generation.add_token(id(5), &token(5));
+        let found: Vec<usize> = r
+            .scan(&generation, 5)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(found, [1], "only the haystack read once request 5 existed");
+        let all: Vec<usize> = r
+            .scan(&generation, 0)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(all, [0, 1], "from request 0 on, both are read");
     }
 }
