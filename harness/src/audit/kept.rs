@@ -211,7 +211,7 @@ fn without_bytes(mut call: RecordedRequest) -> RecordedRequest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use traceless_scan::canary::{self, ImageFormat, ImageSpec};
     use traceless_scan::scan::RequestId;
 
@@ -239,7 +239,8 @@ mod tests {
         call
     }
 
-    fn sent(id: RequestId) -> SentRequest {
+    /// A request answered 200, in flight from the start to the end of time.
+    pub(crate) fn sent(id: RequestId) -> SentRequest {
         SentRequest {
             id,
             scenario: "s".into(),
