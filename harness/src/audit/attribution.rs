@@ -283,8 +283,21 @@ pub(crate) mod tests {
         let mut c = call(vec![reencoded(&photo)], "{}");
         c.at = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
         let answered = SentRequest {
+            id: 1,
+            scenario: "s".into(),
+            provider: "openai".into(),
+            age: crate::scenario::Age::Confirmed,
+            behaviour: Vec::new(),
+            client: crate::scenario::ClientBehaviour::Normal,
+            expected_status: Some(200),
+            status: Some(200),
+            started_ms: 0,
             ended_ms: 100,
-            ..crate::audit::kept::tests::sent(1)
+            response_bytes: 0,
+            response_hits: Vec::new(),
+            error: None,
+            had_metadata: true,
+            shared_prompt: false,
         };
         let requests = [answered];
         let hits = perceptual_owners(&c, &scanner);

@@ -211,7 +211,7 @@ fn without_bytes(mut call: RecordedRequest) -> RecordedRequest {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use traceless_scan::canary::{self, ImageFormat, ImageSpec};
     use traceless_scan::scan::RequestId;
 
@@ -239,8 +239,7 @@ pub(crate) mod tests {
         call
     }
 
-    /// A request answered 200, in flight from the start to the end of time.
-    pub(crate) fn sent(id: RequestId) -> SentRequest {
+    fn sent(id: RequestId) -> SentRequest {
         SentRequest {
             id,
             scenario: "s".into(),
