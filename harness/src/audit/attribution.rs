@@ -74,19 +74,14 @@ pub fn perceptual_owners(call: &RecordedRequest, scanner: &Scanner) -> Vec<Reque
     ids
 }
 
-/// Requests sent and not yet recorded (property cases in flight): (id, when sent, event-log ms).
-pub type Flying = [(RequestId, u64)];
-
 /// The requests a call carried canaries of, from its canary hits and its images' perceptual
-/// matches. The same photo (a face fixture) or prompt may be sent in several requests, and two
-/// small canaries may look alike: then the requests in flight when the call arrived, recorded
-/// (`requests`) or still `flying`, are the ones it carried.
+/// matches. The same photo (a face fixture) or prompt may be sent in several requests: then the
+/// requests in flight when the call arrived are the ones it carried.
 pub fn owners_by(
     call: &RecordedRequest,
     hits: &[Hit],
     perceptual: &[RequestId],
     requests: &[SentRequest],
-    flying: &Flying,
     log: &EventLog,
 ) -> Owners {
     let t = arrival_ms(call, log);
@@ -107,18 +102,13 @@ pub fn owners_by(
         .map(|h| h.needle.request)
         .chain(images.iter().copied())
         .collect();
-    let images = in_flight(&mut images, requests, flying, t);
-    let any = in_flight(&mut any, requests, flying, t);
+    let images = in_flight(&mut images, requests, t);
+    let any = in_flight(&mut any, requests, t);
     Owners { images, any }
 }
 
 /// Sorted, deduplicated ids; of several, those of the requests in flight at `t` if any were.
-fn in_flight(
-    ids: &mut Vec<RequestId>,
-    requests: &[SentRequest],
-    flying: &Flying,
-    t: u64,
-) -> Vec<RequestId> {
+fn in_flight(ids: &mut Vec<RequestId>, requests: &[SentRequest], t: u64) -> Vec<RequestId> {
     ids.sort_unstable();
     ids.dedup();
     if ids.len() > 1 {
@@ -126,12 +116,9 @@ fn in_flight(
             .iter()
             .copied()
             .filter(|id| {
-                flying
+                requests
                     .iter()
-                    .any(|&(f, sent_ms)| f == *id && sent_ms <= t + 5)
-                    || requests
-                        .iter()
-                        .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
+                    .any(|r| r.id == *id && r.started_ms <= t + 5 && t <= r.ended_ms + 5)
             })
             .collect();
         if !live.is_empty() {
@@ -249,7 +236,6 @@ pub(crate) mod tests {
             &hits,
             &perceptual_owners(call, scanner),
             requests,
-            &[],
             log,
         )
     }
@@ -265,49 +251,6 @@ pub(crate) mod tests {
         let owners = owners(&call(vec![png], "{}"), &scanner, &[], &EventLog::new());
         assert_eq!(owners.images, vec![1]);
         assert_eq!(owners.any, vec![1]);
-    }
-
-    /// Two requests sent the same photo: one answered long before the call arrived, the other
-    /// sent and not yet recorded (a property case still in flight). The call is the latter's.
-    #[test]
-    fn a_call_is_the_flying_request_s_rather_than_a_long_answered_one_s() {
-        let (mut scanner, photo) = setup();
-        scanner.add_image(
-            NeedleId {
-                request: 7,
-                subject: Subject::Image,
-            },
-            &photo,
-        );
-        let log = EventLog::new();
-        let mut c = call(vec![reencoded(&photo)], "{}");
-        c.at = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
-        let answered = SentRequest {
-            id: 1,
-            scenario: "s".into(),
-            provider: "openai".into(),
-            age: crate::scenario::Age::Confirmed,
-            behaviour: Vec::new(),
-            client: crate::scenario::ClientBehaviour::Normal,
-            expected_status: Some(200),
-            status: Some(200),
-            started_ms: 0,
-            ended_ms: 100,
-            response_bytes: 0,
-            response_hits: Vec::new(),
-            error: None,
-            had_metadata: true,
-            shared_prompt: false,
-        };
-        let requests = [answered];
-        let hits = perceptual_owners(&c, &scanner);
-        assert_eq!(hits, vec![1, 7], "both requests' photo matches");
-        let owners = owners_by(&c, &[], &hits, &requests, &[(7, 9_000)], &log);
-        assert_eq!(owners.images, vec![7]);
-        assert_eq!(owners.any, vec![7]);
-        // Not knowing what flies, both would be its owners.
-        let blind = owners_by(&c, &[], &hits, &requests, &[], &log);
-        assert_eq!(blind.any, vec![1, 7]);
     }
 
     #[test]

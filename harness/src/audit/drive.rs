@@ -53,7 +53,6 @@ pub async fn run(
         evidence: &mut *evidence,
         retired_before: 1,
         unretired_from: 0,
-        flying: Vec::new(),
         memory_judged_ms: None,
     };
     let mut driven = Driven {

@@ -38,9 +38,6 @@ pub struct Driver<'a> {
     pub retired_before: RequestId,
     /// Every request recorded before this position in `evidence.requests` is retired.
     pub unretired_from: usize,
-    /// Requests sent and not yet recorded, and when they were sent: a call that arrives
-    /// meanwhile may be theirs (see [`super::attribution::owners_by`]).
-    pub flying: Vec<(RequestId, u64)>,
     /// Requests that ended this long (log ms) before the latest memory scan began have been judged
     /// by it.
     pub memory_judged_ms: Option<u64>,
@@ -237,8 +234,6 @@ impl<'a> Driver<'a> {
     ) -> Result<Vec<RequestId>, Halt> {
         let mut ids = Vec::new();
         let mut bodies = Vec::new();
-        self.flying
-            .retain(|(id, _)| !answered.iter().any(|(_, a)| a.id == *id));
         for (spec, a) in answered {
             ids.push(a.id);
             bodies.push(a.answer.body);
@@ -472,13 +467,7 @@ impl<'a> Driver<'a> {
         let mut scanner = self.scanner.write().expect("scanner lock");
         for call in recorded {
             self.kept
-                .keep_call(
-                    call,
-                    &mut scanner,
-                    &self.evidence.requests,
-                    &self.flying,
-                    self.log,
-                )
+                .keep_call(call, &mut scanner, &self.evidence.requests, self.log)
                 .context("keeping a provider call's residue for the end-of-run sweep")?;
         }
         Ok(())

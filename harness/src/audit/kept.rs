@@ -73,7 +73,6 @@ impl Kept {
         call: RecordedRequest,
         scanner: &mut Scanner,
         requests: &[SentRequest],
-        flying: &attribution::Flying,
         log: &EventLog,
     ) -> std::io::Result<()> {
         let wire = attribution::wire(&call);
@@ -89,7 +88,7 @@ impl Kept {
         }
         let perceptual = attribution::perceptual_owners(&call, scanner);
         let hits = merge_hits(parts.into_iter().flatten().collect());
-        let mut owners = attribution::owners_by(&call, &hits, &perceptual, requests, flying, log);
+        let mut owners = attribution::owners_by(&call, &hits, &perceptual, requests, log);
         if owners.any.is_empty() {
             owners.any = inherited(&self.calls, &call);
         }
@@ -169,7 +168,6 @@ impl Kept {
                     &call.hits,
                     &call.perceptual,
                     requests,
-                    &[],
                     log,
                 );
                 call.carried_images_of = owners.images;
@@ -277,7 +275,7 @@ mod tests {
         let mut create = call(upload.clone(), vec![upload.clone()], Vec::new());
         create.output_image = None;
         create.creates = Some("v1_run".into());
-        kept.keep_call(create, &mut scanner, &requests, &[], &log)
+        kept.keep_call(create, &mut scanner, &requests, &log)
             .unwrap();
         let output = photo(false);
         let mut poll = call(b"{}".to_vec(), Vec::new(), output.clone());
@@ -287,8 +285,7 @@ mod tests {
         other.seq = 2;
         other.continues = Some("v1_another".into());
         for c in [poll, other] {
-            kept.keep_call(c, &mut scanner, &requests, &[], &log)
-                .unwrap();
+            kept.keep_call(c, &mut scanner, &requests, &log).unwrap();
         }
         assert_eq!(kept.calls[1].attributed_to, vec![1]);
         assert!(kept.calls[1].carried_images_of.is_empty());
@@ -326,7 +323,6 @@ mod tests {
             call(body.clone(), vec![upload.clone()], output.clone()),
             &mut scanner,
             &requests,
-            &[],
             &log,
         )
         .unwrap();

@@ -196,8 +196,8 @@ pub async fn run(
 const CHUNK: usize = 2 * REQUESTS_AT_ONCE;
 
 /// [`run`]'s loop: cases sent through the window as they fit, judged as they end, and the next
-/// chunk prepared while one is sent. Once a case fails, only cases drawn before it are still
-/// sent; those in flight are judged, and the first failing one in drawing order is shrunk.
+/// chunk prepared while one is sent. Once a case fails, no more are sent; those in flight are
+/// still judged, and the first failing one in drawing order is shrunk.
 async fn cases_in_window<'a, S: Strategy<Value = Case>>(
     driver: &mut Driver<'a>,
     draws: &mut Draws<S>,
@@ -494,10 +494,8 @@ impl<'a, T> Window<'a, T> {
             let sender = driver.sender();
             let key = self.next_key;
             self.next_key += 1;
-            let sent_ms = driver.log.since_start_ms();
             for (k, ((id, spec), p)) in specs.iter().zip(prepared).enumerate() {
                 let (id, behaviour) = (*id, spec.client);
-                driver.flying.push((id, sent_ms));
                 self.sends.push(Box::pin(async move {
                     (key, k, sender.send(id, behaviour, p).await)
                 }));

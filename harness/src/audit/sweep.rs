@@ -117,8 +117,7 @@ pub fn stage(
         // Calls that arrived after driving (the plaintext-URL probe's, a late retry's).
         let mut scanner = stage.scanner.write().expect("scanner lock");
         for call in stage.mocks.take_recorded() {
-            if let Err(e) = kept.keep_call(call, &mut scanner, &evidence.requests, &[], &stage.log)
-            {
+            if let Err(e) = kept.keep_call(call, &mut scanner, &evidence.requests, &stage.log) {
                 errors.push(format!(
                     "keeping a provider call for the end-of-run sweep: {e}"
                 ));
