@@ -50,9 +50,9 @@ pub async fn run(
         memory_scans: plan.monitors,
         last_memory_scan: None,
         kept: Kept::default(),
+        batch_marks: (0, 0),
         evidence: &mut *evidence,
         retired_before: 1,
-        unretired_from: 0,
         memory_judged_ms: None,
     };
     let mut driven = Driven {

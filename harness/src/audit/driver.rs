@@ -33,68 +33,15 @@ pub struct Driver<'a> {
     pub last_memory_scan: Option<std::time::Instant>,
     /// The answers and provider calls read so far, without their bytes.
     pub kept: Kept,
+    /// The event log's length and the arrival number of the next provider call when the latest
+    /// batch was sent: what came after is what that batch may have caused.
+    pub batch_marks: (usize, u64),
     pub evidence: &'a mut Evidence,
     /// Needles of requests before this one are retired from the live index.
     pub retired_before: RequestId,
-    /// Every request recorded before this position in `evidence.requests` is retired.
-    pub unretired_from: usize,
     /// Requests that ended this long (log ms) before the latest memory scan began have been judged
     /// by it.
     pub memory_judged_ms: Option<u64>,
-}
-
-/// The event log's length and the arrival number of the next provider call when requests were
-/// sent: what came after is what they may have caused.
-#[derive(Debug, Clone, Copy)]
-pub struct Marks {
-    events: usize,
-    calls: u64,
-}
-
-/// One request's answer as the client got it, and when (event log ms).
-pub struct Answered {
-    pub id: RequestId,
-    pub had_metadata: bool,
-    pub started_ms: u64,
-    pub ended_ms: u64,
-    pub answer: super::client::Answer,
-}
-
-/// Sends prepared requests to the pipeline ([`Driver::sender`]).
-#[derive(Clone, Copy)]
-pub struct Sender<'a> {
-    client: &'a Client,
-    cfg: &'a Config,
-    log: &'a EventLog,
-}
-
-impl Sender<'_> {
-    pub async fn send(
-        self,
-        id: RequestId,
-        behaviour: crate::scenario::ClientBehaviour,
-        p: Prepared,
-    ) -> Answered {
-        let pipeline = &self.cfg.pipeline;
-        let started_ms = self.log.since_start_ms();
-        let answer = self
-            .client
-            .send(
-                &pipeline.request,
-                &pipeline.response,
-                pipeline.job.as_ref(),
-                &p.payload,
-                behaviour,
-            )
-            .await;
-        Answered {
-            id,
-            had_metadata: p.had_metadata,
-            started_ms,
-            ended_ms: self.log.since_start_ms(),
-            answer,
-        }
-    }
 }
 
 /// Why driving stopped before the end.
@@ -112,7 +59,7 @@ impl From<anyhow::Error> for Halt {
     }
 }
 
-impl<'a> Driver<'a> {
+impl Driver<'_> {
     pub async fn scenario(&mut self, scenario: &Scenario) -> Result<(), Halt> {
         self.send_all(scenario).await?;
         // No wait here: a hit counts only for requests that ended a grace period before the
@@ -177,68 +124,53 @@ impl<'a> Driver<'a> {
         if self.crashed(scenario, &[]).await {
             return Err(Halt::PipelineDied);
         }
-        self.arm(specs);
-        let sender = self.sender();
-        let sends = specs
-            .iter()
-            .zip(prepared)
-            .map(|(&(id, spec), p)| sender.send(id, spec.client, p));
-        let answered = futures::future::join_all(sends).await;
-        let answered: Vec<_> = specs.iter().map(|(_, s)| *s).zip(answered).collect();
-        // Nothing else is waiting to be sent.
-        let floor = self.next_id;
-        self.record(scenario, answered, floor).await
-    }
-
-    /// Where the event log and the mocks' recordings stand: what comes after requests sent now
-    /// is what they may cause ([`Driver::findings_for`]).
-    pub fn marks(&self) -> Marks {
-        Marks {
-            events: self.log.len(),
-            calls: self.mocks.recorded_count() as u64,
-        }
-    }
-
-    /// Gives each request its own provider script, so the order in which concurrent calls reach
-    /// a provider does not decide who meets which fault (the provider's own script, for calls
-    /// no canary routes, is the latest request's).
-    pub fn arm(&self, specs: &[(RequestId, &RequestSpec)]) {
-        for &(id, spec) in specs {
+        self.batch_marks = (self.log.len(), self.mocks.recorded_count() as u64);
+        for (_, spec) in specs {
             if let Ok(p) = spec.provider.parse::<Provider>() {
                 self.mocks.set_behaviour(p, spec.provider_behaviour.clone());
             }
-            self.mocks
-                .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
         }
-    }
-
-    /// What sends a prepared request to the pipeline; it borrows nothing of the driver, so
-    /// requests can fly while the driver records others.
-    pub fn sender(&self) -> Sender<'a> {
-        Sender {
-            client: self.client,
-            cfg: self.cfg,
-            log: self.log,
-        }
-    }
-
-    /// Records answered requests (in this order), reads the provider calls and answers that
-    /// came with them, and retires what every watcher is done with, keeping the needles of
-    /// requests from `floor` on (those in flight or not yet sent). Stops with
-    /// [`Halt::PipelineDied`] when the pipeline is found dead.
-    pub async fn record(
-        &mut self,
-        scenario: &str,
-        answered: Vec<(&RequestSpec, Answered)>,
-        floor: RequestId,
-    ) -> Result<Vec<RequestId>, Halt> {
+        let prepared: Vec<_> = specs
+            .iter()
+            .zip(prepared)
+            .map(|(&(id, spec), p)| {
+                // Each request's own script, so the order in which concurrent calls reach a
+                // provider does not decide who meets which fault.
+                self.mocks
+                    .set_keyed_behaviour(u64::from(id), spec.provider_behaviour.clone());
+                (id, spec, p)
+            })
+            .collect();
+        let (client, cfg, log) = (self.client, self.cfg, self.log);
+        let sends = prepared.iter().map(|(id, spec, p)| async move {
+            let started = log.since_start_ms();
+            let answer = client
+                .send(
+                    &cfg.pipeline.request,
+                    &cfg.pipeline.response,
+                    cfg.pipeline.job.as_ref(),
+                    &p.payload,
+                    spec.client,
+                )
+                .await;
+            (
+                *id,
+                *spec,
+                p.had_metadata,
+                started,
+                log.since_start_ms(),
+                answer,
+            )
+        });
         let mut ids = Vec::new();
         let mut bodies = Vec::new();
-        for (spec, a) in answered {
-            ids.push(a.id);
-            bodies.push(a.answer.body);
+        for (id, spec, had_metadata, started_ms, ended_ms, answer) in
+            futures::future::join_all(sends).await
+        {
+            ids.push(id);
+            bodies.push(answer.body);
             self.evidence.requests.push(SentRequest {
-                id: a.id,
+                id,
                 scenario: scenario.to_owned(),
                 provider: spec.provider.clone(),
                 age: spec.age,
@@ -249,21 +181,21 @@ impl<'a> Driver<'a> {
                     .collect(),
                 client: spec.client,
                 expected_status: spec.expect_status,
-                status: a.answer.status,
-                started_ms: a.started_ms,
-                ended_ms: a.ended_ms,
+                status: answer.status,
+                started_ms,
+                ended_ms,
                 response_bytes: 0,
                 response_hits: Vec::new(),
-                error: a.answer.error,
-                had_metadata: a.had_metadata,
+                error: answer.error,
+                had_metadata,
                 shared_prompt: matches!(spec.prompt, crate::scenario::PromptSpec::Shared(_)),
             });
         }
-        // What the pipeline logged while serving these requests is judged with them.
+        // What the pipeline logged while serving the batch is judged with it.
         self.supervisor.settle_output().await;
         self.attribute_new_calls()?;
         self.keep_answers(&bodies)?;
-        self.retire_judged(floor)?;
+        self.retire_judged()?;
         self.note_orphans(scenario, &ids);
         if self.crashed(scenario, &ids).await {
             return Err(Halt::PipelineDied);
@@ -273,21 +205,21 @@ impl<'a> Driver<'a> {
 
     /// Retires the needles of requests every live watcher is done with, so the live index holds
     /// about `[audit] live_requests` requests whatever the audit's length. A request is done with
-    /// once its answer was scanned and its provider calls attributed (both as it is recorded), it
-    /// is not among the latest `live_requests` nor at or after `floor` (still to be recorded), and, with memory scans on, a memory scan began at least
+    /// once its answer was scanned and its provider calls attributed (both per batch), it is not
+    /// among the latest `live_requests`, and, with memory scans on, a memory scan began at least
     /// one grace period after it ended. Retires in steps of `live_requests`, so each rebuild of the
     /// live index is paid for by as many new requests. What is gathered at the end of the run
     /// (files left, answers, provider calls, service folders) is swept with every needle.
-    fn retire_judged(&mut self, floor: RequestId) -> anyhow::Result<()> {
+    fn retire_judged(&mut self) -> anyhow::Result<()> {
         let window = self.cfg.audit.live_requests;
         let grace = self.cfg.policy.memory_grace.as_millis() as u64;
-        let recent = self.next_id.saturating_sub(window).min(floor);
-        // Requests are recorded as they end, not quite in id order; those before
-        // `unretired_from` are all retired.
-        let tail = &self.evidence.requests[self.unretired_from..];
-        let watermark = tail
+        let recent = self.next_id.saturating_sub(window);
+        let watermark = self
+            .evidence
+            .requests
             .iter()
-            .filter(|r| r.id >= self.retired_before)
+            .rev()
+            .take_while(|r| r.id >= self.retired_before)
             .filter(|r| {
                 r.id >= recent
                     || (self.memory_scans
@@ -306,10 +238,6 @@ impl<'a> Driver<'a> {
                 .retire_before(watermark)
                 .context("retiring judged needles to disk")?;
             self.retired_before = watermark;
-            self.unretired_from += tail
-                .iter()
-                .position(|r| r.id >= watermark)
-                .unwrap_or(tail.len());
         }
         Ok(())
     }
@@ -366,17 +294,10 @@ impl<'a> Driver<'a> {
         true
     }
 
-    /// Findings that concern these requests, sent at `marks` (memory is judged after the grace
-    /// period): of what was logged and called since, those that name one of them or none.
-    pub fn findings_for(
-        &mut self,
-        ids: &[RequestId],
-        marks: Marks,
-    ) -> anyhow::Result<Vec<crate::check::Draft>> {
-        let Marks {
-            events: events_from,
-            calls: calls_from,
-        } = marks;
+    /// Findings that concern these requests, the latest batch sent (memory is judged after the
+    /// grace period).
+    pub fn findings_for(&mut self, ids: &[RequestId]) -> anyhow::Result<Vec<crate::check::Draft>> {
+        let (events_from, calls_from) = self.batch_marks;
         // Calls that arrived after the batch's answers are part of it too.
         self.attribute_new_calls()?;
         let since = self

@@ -38,12 +38,11 @@ pub fn properties_title(cases: u32, seed: u64) -> String {
     )
 }
 
-/// Requests of property cases in flight at once, at most: cases are sent in drawing order as
-/// their requests fit in this window (a case draws at most four, all sent at once) and judged as
-/// soon as their last answer is in, each request under its own script (so one case's faults
-/// never reach another's). Each case is judged on its own requests; a finding that names no
-/// request (a connection to an unlisted host, a file with no needle in it) counts against every
-/// case in flight while it was logged; a failing case is then shrunk alone.
+/// Requests of property cases sent at once, at most: cases are sent together, in one batch of up
+/// to this many requests (a case draws at most four, all sent at once), each request under its
+/// own script (so one case's faults never reach another's), and each case is judged on its own
+/// requests. A finding that names no request (a connection to an unlisted host, a file with no
+/// needle in it) counts against every case of its batch; a failing case is then shrunk alone.
 /// Four, as many as one case sends: no backend sees more requests at once than cases sent one
 /// by one would show it. At 16 in flight a backend on Python's `http.server` (a listen backlog
 /// of five) refused connections, and at 8 the faulty test suite's clean pipeline once kept 64
@@ -54,9 +53,9 @@ pub const REQUESTS_AT_ONCE: usize = 4;
 /// beside them.
 pub fn case_batches() -> String {
     format!(
-        "cases run together, up to {REQUESTS_AT_ONCE} requests in flight, each under its own scripted provider \
-         faults; a case is judged on its own requests and on any finding that names no request \
-         logged while it was in flight, and a failing case is shrunk alone"
+        "cases run together, up to {REQUESTS_AT_ONCE} requests at once, each under its own scripted provider \
+         faults; a case is judged on its own requests and on any finding of its batch that names \
+         no request, and a failing case is shrunk alone"
     )
 }
 

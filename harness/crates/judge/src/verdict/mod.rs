@@ -244,9 +244,7 @@ fn outcome(planned: u32, sent: u32, status_ok: bool, has_finding: bool) -> Scena
 }
 
 fn scenario_result(s: &ScenarioPlan, ev: &Evidence, findings: &[Finding]) -> ScenarioResult {
-    // In id order: property cases are recorded as they end, which timing decides.
-    let mut requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
-    requests.sort_by_key(|r| r.id);
+    let requests: Vec<_> = ev.requests.iter().filter(|r| r.scenario == s.id).collect();
     // Property cases are drawn as they run: their plan is a number of cases, not of requests.
     let (planned, sent) = if s.id == crate::plan::PROPERTY_SCENARIO {
         (ev.property_cases.0, ev.property_cases.1)
